@@ -1,0 +1,1 @@
+//! Safe DPDK wrapper; filled in by the dpdk work.

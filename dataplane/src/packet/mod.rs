@@ -1,0 +1,1 @@
+//! Zero-copy packet views; filled in by the packet work.

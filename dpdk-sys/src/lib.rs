@@ -1,0 +1,1 @@
+//! Raw bindings to DPDK; filled in by the dpdk-sys work.
