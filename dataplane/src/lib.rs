@@ -1,9 +1,18 @@
 //! fnat's gateway.
 //!
-//! The sans-IO core (`packet`, `lb`, `net`, `worker`) has no DPDK types and no clocks: packets come in as
-//! bytes, time comes in as `now`, decisions come out as values. `dpdk` is the only module with `unsafe`
-//! (besides the `dpdk-sys` crate); everything else is `#![deny(unsafe_code)]` territory.
+//! The sans-IO core (`packet`, `lb`, `net`, `snapshot`, `worker`, `config`) has no DPDK types and no
+//! clocks: packets come in as bytes, time comes in as `now`, decisions come out as values. `dpdk` is
+//! the only module with `unsafe` (besides the `dpdk-sys` crate).
 
-pub mod packet;
+#![deny(unsafe_code)]
+
+pub mod config;
 #[cfg(feature = "dpdk")]
+#[allow(unsafe_code)]
 pub mod dpdk;
+pub mod lb;
+pub mod net;
+pub mod packet;
+pub mod pcap;
+pub mod snapshot;
+pub mod worker;

@@ -1,0 +1,569 @@
+//! fnatd's configuration file (TOML): parsing and validation.
+//!
+//! Parsing happens in two steps. Serde reads the file into the `raw` structures, refusing unknown
+//! fields (a typo is an error, not a silent default). Validation then turns them into a [`Config`] of
+//! typed values, or fails with an error that names the file, the field (`service[1].real_server[0].port`)
+//! and the problem. Nothing here touches DPDK.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+
+use crate::lb::conn::MAX_CAPACITY;
+use crate::lb::{DestId, FwdMethod, Protocol, RealServer, SchedKind, Service, ServiceKey, Services, Timeouts};
+use crate::net::{Interface, Ipv4Net, Neighbour, PortIdx, Route};
+use crate::packet::MacAddr;
+
+/// A configuration error: which file, which field, what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        /// The file.
+        file: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML, or a field has the wrong type or is unknown.
+    #[error("{file}: {message}")]
+    Syntax {
+        /// The file.
+        file: PathBuf,
+        /// The parser's message, with line, column and field.
+        message: String,
+    },
+    /// A field has a value fnatd cannot use.
+    #[error("{file}: {field}: {problem}")]
+    Invalid {
+        /// The file.
+        file: PathBuf,
+        /// The field's path, e.g. `port[0].addresses[1]`.
+        field: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+}
+
+/// How DPDK finds a port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PortDevice {
+    /// A PCI device, e.g. `0000:03:00.0` (passed to EAL as `-a`).
+    Pci(String),
+    /// A virtual device string, e.g. `net_af_packet0,iface=veth0` (passed as `--vdev`).
+    Vdev(String),
+}
+
+impl PortDevice {
+    /// The name DPDK gives the port: the PCI address, or the vdev name before the first comma.
+    pub fn dpdk_name(&self) -> &str {
+        match self {
+            Self::Pci(a) => a,
+            Self::Vdev(s) => s.split(',').next().unwrap_or(s),
+        }
+    }
+}
+
+/// One port of the gateway.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortConfig {
+    /// The operator's name for it.
+    pub name: String,
+    /// How DPDK finds it.
+    pub device: PortDevice,
+    /// A MAC address to set instead of the device's own.
+    pub mac: Option<MacAddr>,
+    /// The port's own addresses with their connected prefixes.
+    pub addrs: Vec<Ipv4Net>,
+    /// RX descriptors per queue.
+    pub rx_desc: u16,
+    /// TX descriptors per queue.
+    pub tx_desc: u16,
+}
+
+/// EAL settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EalConfig {
+    /// The lcore that runs fnatd's main (control) loop.
+    pub main_lcore: u32,
+    /// Run without hugepages.
+    pub no_huge: bool,
+    /// Memory for DPDK in MiB.
+    pub memory_mb: u32,
+    /// The runtime file prefix (several DPDK processes on one host need different ones).
+    pub file_prefix: String,
+    /// Further EAL arguments, passed verbatim.
+    pub extra_args: Vec<String>,
+}
+
+/// The validated configuration of fnatd.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The file it was read from.
+    pub file: PathBuf,
+    /// EAL settings.
+    pub eal: EalConfig,
+    /// The lcores that run one poll-mode worker each.
+    pub worker_lcores: Vec<u32>,
+    /// Connection-table capacity per worker.
+    pub conn_table_size: usize,
+    /// Ports in configuration order (index = `PortIdx`).
+    pub ports: Vec<PortConfig>,
+    /// FULLNAT local addresses.
+    pub local_addrs: Vec<Ipv4Addr>,
+    /// The local port range shared among the workers.
+    pub local_ports: RangeInclusive<u16>,
+    /// Static neighbours.
+    pub neighbours: Vec<Neighbour>,
+    /// Static routes.
+    pub routes: Vec<Route>,
+    /// Connection timeouts.
+    pub timeouts: Timeouts,
+    /// The services at startup.
+    pub services: Services,
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { file: path.to_owned(), source })?;
+        Self::parse(path, &text)
+    }
+
+    /// Validates configuration text; `path` names it in errors.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let raw: raw::File = toml::from_str(text)
+            .map_err(|e| ConfigError::Syntax { file: path.to_owned(), message: e.to_string().trim_end().replace('\n', "\n  ") })?;
+        Validator { file: path }.validate(raw)
+    }
+
+    /// The ports as the forwarding code sees them, given the MAC address each port really has.
+    pub fn interfaces(&self, macs: &[MacAddr]) -> Vec<Interface> {
+        self.ports
+            .iter()
+            .zip(macs)
+            .map(|(p, &mac)| Interface { name: p.name.clone(), mac, addrs: p.addrs.clone() })
+            .collect()
+    }
+}
+
+/// The serde image of the file.
+mod raw {
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct File {
+        #[serde(default)]
+        pub eal: Eal,
+        pub workers: Workers,
+        #[serde(default)]
+        pub conn_table: ConnTable,
+        #[serde(default, rename = "port")]
+        pub ports: Vec<Port>,
+        #[serde(default)]
+        pub local: Local,
+        #[serde(default, rename = "neighbour")]
+        pub neighbours: Vec<Neighbour>,
+        #[serde(default, rename = "route")]
+        pub routes: Vec<Route>,
+        #[serde(default)]
+        pub timeouts: Timeouts,
+        #[serde(default, rename = "service")]
+        pub services: Vec<Service>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields, default)]
+    pub struct Eal {
+        pub main_lcore: u32,
+        pub no_huge: bool,
+        pub memory_mb: u32,
+        pub file_prefix: String,
+        pub extra_args: Vec<String>,
+    }
+
+    impl Default for Eal {
+        fn default() -> Self {
+            Self { main_lcore: 0, no_huge: false, memory_mb: 1024, file_prefix: "fnat".into(), extra_args: Vec::new() }
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Workers {
+        pub lcores: Vec<u32>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields, default)]
+    pub struct ConnTable {
+        pub size: u64,
+    }
+
+    impl Default for ConnTable {
+        fn default() -> Self {
+            Self { size: 1 << 20 }
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Port {
+        pub name: String,
+        pub device: Option<String>,
+        pub pci: Option<String>,
+        pub mac: Option<String>,
+        #[serde(default)]
+        pub addresses: Vec<String>,
+        #[serde(default = "default_desc")]
+        pub rx_desc: u16,
+        #[serde(default = "default_desc")]
+        pub tx_desc: u16,
+    }
+
+    fn default_desc() -> u16 {
+        1024
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Local {
+        #[serde(default)]
+        pub addresses: Vec<String>,
+        #[serde(default = "default_ports")]
+        pub ports: String,
+    }
+
+    impl Default for Local {
+        fn default() -> Self {
+            Self { addresses: Vec::new(), ports: default_ports() }
+        }
+    }
+
+    fn default_ports() -> String {
+        "1024-65535".into()
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Neighbour {
+        pub address: String,
+        pub mac: String,
+        pub port: String,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Route {
+        pub prefix: String,
+        pub port: String,
+        pub via: Option<String>,
+    }
+
+    #[derive(Deserialize, Default)]
+    #[serde(deny_unknown_fields)]
+    pub struct Timeouts {
+        pub tcp: Option<u32>,
+        pub tcpfin: Option<u32>,
+        pub udp: Option<u32>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Service {
+        pub protocol: String,
+        pub vip: String,
+        pub port: u32,
+        pub scheduler: Option<String>,
+        #[serde(default, rename = "real_server")]
+        pub real_servers: Vec<RealServer>,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct RealServer {
+        pub address: String,
+        pub port: Option<u32>,
+        #[serde(default = "default_weight")]
+        pub weight: u32,
+        #[serde(default = "default_forward")]
+        pub forward: String,
+    }
+
+    fn default_weight() -> u32 {
+        1
+    }
+
+    fn default_forward() -> String {
+        "fullnat".into()
+    }
+}
+
+struct Validator<'a> {
+    file: &'a Path,
+}
+
+impl Validator<'_> {
+    fn err(&self, field: impl fmt::Display, problem: impl fmt::Display) -> ConfigError {
+        ConfigError::Invalid { file: self.file.to_owned(), field: field.to_string(), problem: problem.to_string() }
+    }
+
+    fn ip(&self, field: impl fmt::Display, s: &str) -> Result<Ipv4Addr, ConfigError> {
+        s.parse().map_err(|_| self.err(field, format_args!("'{s}' is not an IPv4 address")))
+    }
+
+    fn port_idx(&self, field: impl fmt::Display, name: &str, ports: &[PortConfig]) -> Result<PortIdx, ConfigError> {
+        ports
+            .iter()
+            .position(|p| p.name == name)
+            .and_then(|i| PortIdx::try_from(i).ok())
+            .ok_or_else(|| self.err(field, format_args!("no port is named '{name}'")))
+    }
+
+    fn validate(&self, raw: raw::File) -> Result<Config, ConfigError> {
+        let eal = self.eal(raw.eal)?;
+        let worker_lcores = self.workers(&raw.workers, eal.main_lcore)?;
+        let conn_table_size = usize::try_from(raw.conn_table.size)
+            .ok()
+            .filter(|&n| (1..=MAX_CAPACITY).contains(&n))
+            .ok_or_else(|| self.err("conn_table.size", format_args!("must be from 1 to {MAX_CAPACITY} connections per worker")))?;
+        let ports = self.ports(raw.ports)?;
+        let (local_addrs, local_ports) = self.local(&raw.local, worker_lcores.len())?;
+        let neighbours = raw
+            .neighbours
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let f = format!("neighbour[{i}]");
+                let mac: MacAddr = n.mac.parse().map_err(|_| self.err(format_args!("{f}.mac"), format_args!("'{}' is not a MAC address", n.mac)))?;
+                if !mac.is_unicast() {
+                    return Err(self.err(format_args!("{f}.mac"), "must be a unicast address"));
+                }
+                Ok(Neighbour { addr: self.ip(format_args!("{f}.address"), &n.address)?, mac, port: self.port_idx(format_args!("{f}.port"), &n.port, &ports)? })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let routes = raw
+            .routes
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let f = format!("route[{i}]");
+                let prefix: Ipv4Net = r.prefix.parse().map_err(|e| self.err(format_args!("{f}.prefix"), e))?;
+                let via = r.via.as_deref().map(|v| self.ip(format_args!("{f}.via"), v)).transpose()?;
+                Ok(Route { prefix, port: self.port_idx(format_args!("{f}.port"), &r.port, &ports)?, via })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let timeouts = self.timeouts(&raw.timeouts)?;
+        let services = self.services(raw.services, &local_addrs)?;
+        Ok(Config {
+            file: self.file.to_owned(),
+            eal,
+            worker_lcores,
+            conn_table_size,
+            ports,
+            local_addrs,
+            local_ports,
+            neighbours,
+            routes,
+            timeouts,
+            services,
+        })
+    }
+
+    fn eal(&self, e: raw::Eal) -> Result<EalConfig, ConfigError> {
+        if e.memory_mb < 64 {
+            return Err(self.err("eal.memory_mb", "must be at least 64 (MiB)"));
+        }
+        if e.file_prefix.is_empty() || !e.file_prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(self.err("eal.file_prefix", "must be non-empty letters, digits, '-' or '_'"));
+        }
+        Ok(EalConfig { main_lcore: e.main_lcore, no_huge: e.no_huge, memory_mb: e.memory_mb, file_prefix: e.file_prefix, extra_args: e.extra_args })
+    }
+
+    fn workers(&self, w: &raw::Workers, main: u32) -> Result<Vec<u32>, ConfigError> {
+        if w.lcores.is_empty() {
+            return Err(self.err("workers.lcores", "name at least one lcore"));
+        }
+        if w.lcores.len() > 64 {
+            return Err(self.err("workers.lcores", "at most 64 workers"));
+        }
+        let mut seen = HashSet::new();
+        for (i, &l) in w.lcores.iter().enumerate() {
+            if l == main {
+                return Err(self.err(format_args!("workers.lcores[{i}]"), format_args!("lcore {l} is eal.main_lcore, which runs the control loop")));
+            }
+            if l >= 1024 {
+                return Err(self.err(format_args!("workers.lcores[{i}]"), "lcore ids are below 1024"));
+            }
+            if !seen.insert(l) {
+                return Err(self.err(format_args!("workers.lcores[{i}]"), format_args!("lcore {l} is listed twice")));
+            }
+        }
+        Ok(w.lcores.clone())
+    }
+
+    fn ports(&self, raw: Vec<raw::Port>) -> Result<Vec<PortConfig>, ConfigError> {
+        if raw.is_empty() {
+            return Err(self.err("port", "configure at least one [[port]]"));
+        }
+        let mut out: Vec<PortConfig> = Vec::with_capacity(raw.len());
+        for (i, p) in raw.into_iter().enumerate() {
+            let f = format!("port[{i}]");
+            if p.name.is_empty() || p.name.len() > 32 || !p.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                return Err(self.err(format_args!("{f}.name"), "must be 1 to 32 letters, digits, '-' or '_'"));
+            }
+            if out.iter().any(|o| o.name == p.name) {
+                return Err(self.err(format_args!("{f}.name"), format_args!("another port is named '{}'", p.name)));
+            }
+            let device = match (p.device, p.pci) {
+                (Some(d), None) if !d.is_empty() && !d.contains(char::is_whitespace) => PortDevice::Vdev(d),
+                (None, Some(a)) if is_pci_addr(&a) => PortDevice::Pci(a),
+                (Some(_), None) => return Err(self.err(format_args!("{f}.device"), "must be a DPDK vdev string without spaces, e.g. 'net_af_packet0,iface=veth0'")),
+                (None, Some(a)) => return Err(self.err(format_args!("{f}.pci"), format_args!("'{a}' is not a PCI address like 0000:03:00.0"))),
+                _ => return Err(self.err(&f, "give exactly one of `device` (a DPDK vdev string) and `pci` (a PCI address)")),
+            };
+            if out.iter().any(|o| o.device.dpdk_name() == device.dpdk_name()) {
+                return Err(self.err(&f, format_args!("device '{}' is used by another port", device.dpdk_name())));
+            }
+            let mac = p
+                .mac
+                .map(|m| {
+                    m.parse::<MacAddr>()
+                        .ok()
+                        .filter(MacAddr::is_unicast)
+                        .ok_or_else(|| self.err(format_args!("{f}.mac"), format_args!("'{m}' is not a unicast MAC address")))
+                })
+                .transpose()?;
+            let addrs = p
+                .addresses
+                .iter()
+                .enumerate()
+                .map(|(j, a)| a.parse::<Ipv4Net>().map_err(|e| self.err(format_args!("{f}.addresses[{j}]"), e)))
+                .collect::<Result<Vec<_>, _>>()?;
+            for (name, d) in [("rx_desc", p.rx_desc), ("tx_desc", p.tx_desc)] {
+                if !(64..=16384).contains(&d) {
+                    return Err(self.err(format_args!("{f}.{name}"), "must be from 64 to 16384"));
+                }
+            }
+            out.push(PortConfig { name: p.name, device, mac, addrs, rx_desc: p.rx_desc, tx_desc: p.tx_desc });
+        }
+        Ok(out)
+    }
+
+    fn local(&self, l: &raw::Local, workers: usize) -> Result<(Vec<Ipv4Addr>, RangeInclusive<u16>), ConfigError> {
+        let mut addrs = Vec::new();
+        for (i, a) in l.addresses.iter().enumerate() {
+            let ip = self.ip(format_args!("local.addresses[{i}]"), a)?;
+            if addrs.contains(&ip) {
+                return Err(self.err(format_args!("local.addresses[{i}]"), format_args!("{ip} is listed twice")));
+            }
+            addrs.push(ip);
+        }
+        let bad = || self.err("local.ports", format_args!("'{}' is not a port range like 1024-65535", l.ports));
+        let (lo, hi) = l.ports.split_once('-').ok_or_else(bad)?;
+        let (lo, hi): (u16, u16) = (lo.trim().parse().map_err(|_| bad())?, hi.trim().parse().map_err(|_| bad())?);
+        if lo == 0 || lo > hi {
+            return Err(bad());
+        }
+        if usize::from(hi - lo) + 1 < workers {
+            return Err(self.err("local.ports", "the range must hold at least one port per worker"));
+        }
+        Ok((addrs, lo..=hi))
+    }
+
+    fn timeouts(&self, t: &raw::Timeouts) -> Result<Timeouts, ConfigError> {
+        let mut out = Timeouts::default();
+        let secs = |name: &str, v: Option<u32>, slot: &mut u64| -> Result<(), ConfigError> {
+            if let Some(v) = v {
+                if v == 0 || v > 31 * 24 * 3600 {
+                    return Err(self.err(format_args!("timeouts.{name}"), "must be from 1 second to 31 days"));
+                }
+                *slot = u64::from(v) * 1000;
+            }
+            Ok(())
+        };
+        secs("tcp", t.tcp, &mut out.tcp[crate::lb::TcpState::Established as usize])?;
+        secs("tcpfin", t.tcpfin, &mut out.tcp[crate::lb::TcpState::FinWait as usize])?;
+        secs("udp", t.udp, &mut out.udp)?;
+        Ok(out)
+    }
+
+    fn services(&self, raw: Vec<raw::Service>, local_addrs: &[Ipv4Addr]) -> Result<Services, ConfigError> {
+        let mut list: Vec<Service> = Vec::with_capacity(raw.len());
+        let mut next_id = 0u32;
+        for (i, s) in raw.into_iter().enumerate() {
+            let f = format!("service[{i}]");
+            let protocol = match s.protocol.as_str() {
+                "tcp" => Protocol::Tcp,
+                "udp" => Protocol::Udp,
+                other => return Err(self.err(format_args!("{f}.protocol"), format_args!("'{other}' is not tcp or udp"))),
+            };
+            let vip = self.ip(format_args!("{f}.vip"), &s.vip)?;
+            if local_addrs.contains(&vip) {
+                return Err(self.err(format_args!("{f}.vip"), format_args!("{vip} is also a local address")));
+            }
+            let vport = match u16::try_from(s.port) {
+                Ok(0) => return Err(self.err(format_args!("{f}.port"), "port 0 (all ports, with persistence) is not supported yet")),
+                Ok(p) => p,
+                Err(_) => return Err(self.err(format_args!("{f}.port"), "must be from 1 to 65535")),
+            };
+            let key = ServiceKey { protocol, vip, vport };
+            if list.iter().any(|o| o.key == key) {
+                return Err(self.err(&f, format_args!("service {key} is defined twice")));
+            }
+            let Some(scheduler) = s.scheduler else {
+                return Err(self.err(format_args!("{f}.scheduler"), "missing: IPVS's default, wlc, is not supported yet; set \"rr\" or \"wrr\""));
+            };
+            let scheduler: SchedKind = scheduler.parse().map_err(|e| self.err(format_args!("{f}.scheduler"), e))?;
+            let mut dests: Vec<RealServer> = Vec::with_capacity(s.real_servers.len());
+            for (j, r) in s.real_servers.iter().enumerate() {
+                let rf = format!("{f}.real_server[{j}]");
+                let addr = self.ip(format_args!("{rf}.address"), &r.address)?;
+                let port = match r.port.map(u16::try_from) {
+                    None => vport,
+                    Some(Ok(p)) if p != 0 => p,
+                    Some(_) => return Err(self.err(format_args!("{rf}.port"), "must be from 1 to 65535")),
+                };
+                if r.weight > 65535 {
+                    return Err(self.err(format_args!("{rf}.weight"), "must be from 0 to 65535"));
+                }
+                let method = match r.forward.as_str() {
+                    "fullnat" => FwdMethod::FullNat,
+                    "nat" | "dr" | "tun" => {
+                        return Err(self.err(format_args!("{rf}.forward"), format_args!("forwarding method '{}' is not supported yet (supported: fullnat)", r.forward)));
+                    }
+                    other => return Err(self.err(format_args!("{rf}.forward"), format_args!("'{other}' is not fullnat, nat, dr or tun"))),
+                };
+                if method == FwdMethod::FullNat && local_addrs.is_empty() {
+                    return Err(self.err(format_args!("{rf}.forward"), "FULLNAT needs local addresses: set [local] addresses"));
+                }
+                if dests.iter().any(|d| d.addr == addr && d.port == port) {
+                    return Err(self.err(&rf, format_args!("real server {addr}:{port} is listed twice")));
+                }
+                dests.push(RealServer { id: DestId(next_id), addr, port, weight: r.weight, method });
+                next_id += 1;
+            }
+            list.push(Service { key, scheduler, dests });
+        }
+        Services::new(list).map_err(|e| self.err("service", e))
+    }
+}
+
+fn is_pci_addr(s: &str) -> bool {
+    // dddd:bb:dd.f or bb:dd.f, hexadecimal.
+    let hex = |p: &str, n: usize| p.len() == n && p.chars().all(|c| c.is_ascii_hexdigit());
+    let parts: Vec<&str> = s.split(':').collect();
+    let (dom, bus, df) = match parts.as_slice() {
+        [d, b, df] => (Some(*d), *b, *df),
+        [b, df] => (None, *b, *df),
+        _ => return false,
+    };
+    let Some((dev, func)) = df.split_once('.') else { return false };
+    dom.is_none_or(|d| hex(d, 4)) && hex(bus, 2) && hex(dev, 2) && hex(func, 1)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,20 @@
+//! The load-balancing core: services and real servers, schedulers, the per-core connection table, TCP
+//! state and timeouts, local address/port pools, and the per-mode rewrites.
+//!
+//! Sans-IO: no DPDK types, no clocks, no threads. Time comes in as `now` (milliseconds on a monotonic
+//! clock chosen by the caller). Everything here that a worker owns (`ConnTable`, `LocalAddrPool`,
+//! `SchedState`) is touched by that worker's core only; the configuration (`Services`) is an immutable
+//! snapshot shared by all workers. Nothing in the per-packet path allocates, locks or panics.
+
+pub mod conn;
+pub mod fullnat;
+pub mod laddr;
+pub mod sched;
+pub mod service;
+pub mod tcp_state;
+
+pub use conn::{Conn, ConnTable, Dir, FlowKey};
+pub use laddr::LocalAddrPool;
+pub use sched::{SchedKind, SchedState};
+pub use service::{DestId, FwdMethod, Protocol, RealServer, Service, ServiceKey, Services};
+pub use tcp_state::{TcpState, Timeouts};

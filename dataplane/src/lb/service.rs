@@ -1,0 +1,304 @@
+//! Virtual services and their real servers (destinations), as an immutable snapshot.
+//!
+//! A `Services` value is built once by the control side and shared read-only by every worker; a
+//! change of configuration builds a new snapshot. Destinations keep the order in which they were added,
+//! which the schedulers depend on ("first" means first added).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::net::Ipv4Addr;
+
+use super::sched::SchedKind;
+
+/// The transport protocol of a virtual service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Protocol {
+    /// TCP, IP protocol 6.
+    Tcp = 6,
+    /// UDP, IP protocol 17.
+    Udp = 17,
+}
+
+impl Protocol {
+    /// The protocol for an IPv4 protocol number, if it is one fnat balances.
+    #[inline]
+    pub fn from_ip_proto(proto: u8) -> Option<Self> {
+        match proto {
+            6 => Some(Self::Tcp),
+            17 => Some(Self::Udp),
+            _ => None,
+        }
+    }
+
+    /// ipvsadm's name for it: `TCP` or `UDP`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tcp => "TCP",
+            Self::Udp => "UDP",
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How packets of a connection reach the real server (ipvsadm's `-b`, `-m`, `-g`, `-i`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum FwdMethod {
+    /// Full NAT: source and destination rewritten (`-b`, fnat's default).
+    FullNat,
+    /// Masquerade: destination rewritten, replies return through the gateway (`-m`).
+    Nat,
+    /// Direct routing: only the destination MAC changes (`-g`).
+    Dr,
+    /// IPv4-in-IPv4 tunnelling (`-i`).
+    Tun,
+}
+
+impl FwdMethod {
+    /// The name ipvsadm prints in the Forward column.
+    pub fn ipvs_name(self) -> &'static str {
+        match self {
+            Self::FullNat => "FullNat",
+            Self::Nat => "Masq",
+            Self::Dr => "Route",
+            Self::Tun => "Tunnel",
+        }
+    }
+}
+
+/// A stable identity for a real server, kept across configuration snapshots so that connections
+/// and per-destination counters survive a change that keeps the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DestId(pub u32);
+
+/// The key of a virtual service: protocol, virtual address and virtual port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ServiceKey {
+    /// The transport protocol.
+    pub protocol: Protocol,
+    /// The virtual IP address (VIP).
+    pub vip: Ipv4Addr,
+    /// The virtual port.
+    pub vport: u16,
+}
+
+impl fmt::Display for ServiceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}:{}", self.protocol, self.vip, self.vport)
+    }
+}
+
+/// A real server (IPVS "destination") of a service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RealServer {
+    /// Stable identity (see [`DestId`]).
+    pub id: DestId,
+    /// The real server's address (RIP).
+    pub addr: Ipv4Addr,
+    /// The real server's port (rport).
+    pub port: u16,
+    /// Scheduling weight, 0..=65535; 0 quiesces the server (no new connections).
+    pub weight: u32,
+    /// The forwarding method.
+    pub method: FwdMethod,
+}
+
+impl RealServer {
+    /// Whether the server may take new connections (IPVS: weight > 0 and not overloaded).
+    #[inline]
+    pub fn is_eligible(&self) -> bool {
+        self.weight > 0
+    }
+}
+
+/// A virtual service with its scheduler and real servers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Service {
+    /// Protocol, VIP and port.
+    pub key: ServiceKey,
+    /// The scheduler that picks a real server for a new connection.
+    pub scheduler: SchedKind,
+    /// Real servers in the order they were added.
+    pub dests: Vec<RealServer>,
+}
+
+/// Index of a service inside one [`Services`] snapshot.
+pub type ServiceIdx = u32;
+
+/// An immutable snapshot of all virtual services, indexed by key.
+#[derive(Clone, Debug, Default)]
+pub struct Services {
+    list: Vec<Service>,
+    by_key: HashMap<ServiceKey, ServiceIdx, BuildHasherDefault<KeyHasher>>,
+    vips: Vec<Ipv4Addr>,
+}
+
+impl Services {
+    /// Builds a snapshot. Fails on a duplicate service key or a duplicate real server within a service.
+    pub fn new(list: Vec<Service>) -> Result<Self, ServicesError> {
+        let mut by_key = HashMap::default();
+        let mut vips = Vec::new();
+        for (i, svc) in list.iter().enumerate() {
+            let idx = ServiceIdx::try_from(i).map_err(|_| ServicesError::TooMany)?;
+            if by_key.insert(svc.key, idx).is_some() {
+                return Err(ServicesError::DuplicateService(svc.key));
+            }
+            for (j, d) in svc.dests.iter().enumerate() {
+                if svc.dests[..j].iter().any(|e| e.addr == d.addr && e.port == d.port) {
+                    return Err(ServicesError::DuplicateDest(svc.key, d.addr, d.port));
+                }
+            }
+            if !vips.contains(&svc.key.vip) {
+                vips.push(svc.key.vip);
+            }
+        }
+        Ok(Self { list, by_key, vips })
+    }
+
+    /// The service for a key, with its index.
+    #[inline]
+    pub fn find(&self, key: &ServiceKey) -> Option<(ServiceIdx, &Service)> {
+        let idx = *self.by_key.get(key)?;
+        self.list.get(idx as usize).map(|s| (idx, s))
+    }
+
+    /// The service at an index of this snapshot.
+    #[inline]
+    pub fn get(&self, idx: ServiceIdx) -> Option<&Service> {
+        self.list.get(idx as usize)
+    }
+
+    /// All services in configuration order.
+    pub fn iter(&self) -> impl Iterator<Item = &Service> {
+        self.list.iter()
+    }
+
+    /// Number of services.
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Whether there are no services.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// Whether `addr` is the VIP of some service.
+    #[inline]
+    pub fn is_vip(&self, addr: Ipv4Addr) -> bool {
+        self.vips.contains(&addr)
+    }
+
+    /// The distinct VIPs.
+    pub fn vips(&self) -> &[Ipv4Addr] {
+        &self.vips
+    }
+}
+
+/// Why a set of services is not a valid snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ServicesError {
+    /// Two services share protocol, VIP and port.
+    #[error("service {0} is defined twice")]
+    DuplicateService(ServiceKey),
+    /// A service lists the same real server twice.
+    #[error("service {0}: real server {1}:{2} is listed twice")]
+    DuplicateDest(ServiceKey, Ipv4Addr, u16),
+    /// More services than an index can hold.
+    #[error("too many services")]
+    TooMany,
+}
+
+/// A small, fast hasher for fixed-size keys of the fast path (an FxHash-style multiply-rotate). The
+/// maps it serves are built by the control side from trusted configuration, so flooding is not a concern.
+#[derive(Default, Clone, Copy, Debug)]
+pub struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(u64::from(i));
+    }
+
+    #[inline]
+    fn write_u16(&mut self, i: u16) {
+        self.write_u64(u64::from(i));
+    }
+
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(u64::from(i));
+    }
+
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rs(id: u32, last: u8, weight: u32) -> RealServer {
+        RealServer {
+            id: DestId(id),
+            addr: Ipv4Addr::new(192, 168, 1, last),
+            port: 80,
+            weight,
+            method: FwdMethod::FullNat,
+        }
+    }
+
+    fn svc(vport: u16, dests: Vec<RealServer>) -> Service {
+        Service {
+            key: ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::new(10, 0, 0, 100), vport },
+            scheduler: SchedKind::Rr,
+            dests,
+        }
+    }
+
+    #[test]
+    fn services_are_found_by_key() {
+        let s = Services::new(vec![svc(80, vec![rs(1, 1, 1)]), svc(443, vec![])]).unwrap();
+        let key = ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::new(10, 0, 0, 100), vport: 443 };
+        assert_eq!(s.find(&key).map(|(i, _)| i), Some(1));
+        let udp = ServiceKey { protocol: Protocol::Udp, ..key };
+        assert!(s.find(&udp).is_none());
+        assert!(s.is_vip(Ipv4Addr::new(10, 0, 0, 100)));
+        assert!(!s.is_vip(Ipv4Addr::new(10, 0, 0, 101)));
+        assert_eq!(s.vips().len(), 1);
+    }
+
+    #[test]
+    fn duplicates_are_refused() {
+        let err = Services::new(vec![svc(80, vec![]), svc(80, vec![])]).unwrap_err();
+        assert!(matches!(err, ServicesError::DuplicateService(_)));
+        let err = Services::new(vec![svc(80, vec![rs(1, 1, 1), rs(2, 1, 5)])]).unwrap_err();
+        assert!(matches!(err, ServicesError::DuplicateDest(..)));
+    }
+}

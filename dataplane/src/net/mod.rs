@@ -1,0 +1,38 @@
+//! L2/L3 around the load balancer: the gateway's interfaces and addresses, static routes, and the
+//! neighbour table that gives next hops their MAC addresses.
+//!
+//! Built by the control side from the configuration and shared read-only by the workers. Lookups do
+//! not allocate.
+
+pub mod addr;
+pub mod neigh;
+pub mod route;
+
+pub use addr::{Ipv4Net, NetParseError};
+pub use neigh::{Neighbour, NeighTable};
+pub use route::{Route, RouteTable};
+
+use std::net::Ipv4Addr;
+
+use crate::packet::MacAddr;
+
+/// Index of a port (interface) of the gateway, in configuration order.
+pub type PortIdx = u16;
+
+/// One interface of the gateway as the forwarding code sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Interface {
+    /// The operator's name for the port.
+    pub name: String,
+    /// The port's MAC address: the source of every frame sent on it.
+    pub mac: MacAddr,
+    /// The port's own addresses, with their connected prefixes.
+    pub addrs: Vec<Ipv4Net>,
+}
+
+impl Interface {
+    /// Whether `addr` is one of this port's own addresses.
+    pub fn owns(&self, addr: Ipv4Addr) -> bool {
+        self.addrs.iter().any(|n| n.addr == addr)
+    }
+}

@@ -1,0 +1,178 @@
+//! Per-worker counters: packets by verdict and drops by reason.
+//!
+//! Owned and written by one worker core only (plain integers, no atomics); read by the control side
+//! when the worker hands them over.
+
+use std::fmt;
+
+macro_rules! drop_reasons {
+    ($($(#[doc = $doc:literal])* $name:ident => $label:literal,)*) => {
+        /// Why a packet was dropped. Every drop is counted under exactly one reason.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum DropReason {
+            $($(#[doc = $doc])* $name,)*
+        }
+
+        impl DropReason {
+            /// Every reason, in counter order.
+            pub const ALL: &'static [DropReason] = &[$(DropReason::$name,)*];
+            /// The number of reasons.
+            pub const COUNT: usize = Self::ALL.len();
+
+            /// A short stable name for counters and logs.
+            pub fn label(self) -> &'static str {
+                match self {
+                    $(DropReason::$name => $label,)*
+                }
+            }
+        }
+    };
+}
+
+drop_reasons! {
+    /// Shorter than an Ethernet header.
+    EthTruncated => "eth_truncated",
+    /// Not addressed to the receiving port's MAC address.
+    EthNotForUs => "eth_not_for_us",
+    /// VLAN-tagged (802.1Q/802.1ad): not supported yet.
+    Vlan => "vlan",
+    /// ARP: not handled by the dataplane yet.
+    Arp => "arp",
+    /// Neither IPv4 nor ARP.
+    NotIpv4 => "not_ipv4",
+    /// IPv4 header or total length beyond the frame.
+    IpTruncated => "ip_truncated",
+    /// IPv4 header inconsistent (version, header length, total length).
+    IpMalformed => "ip_malformed",
+    /// IPv4 header checksum wrong.
+    IpChecksum => "ip_checksum",
+    /// IPv4 options present: not handled.
+    IpOptions => "ip_options",
+    /// An IPv4 fragment: not reassembled.
+    Fragment => "fragment",
+    /// Source address that cannot be a client (0/8-unspecified, loopback, multicast, broadcast).
+    Martian => "martian_source",
+    /// Source address equal to the destination (land attack).
+    Land => "land",
+    /// TTL would reach zero.
+    TtlExpired => "ttl_expired",
+    /// ICMP: not handled by the dataplane yet.
+    Icmp => "icmp",
+    /// An IP protocol other than TCP, UDP and ICMP.
+    UnsupportedProtocol => "unsupported_protocol",
+    /// TCP or UDP header truncated or inconsistent.
+    L4Malformed => "l4_malformed",
+    /// Source or destination port zero.
+    ZeroPort => "zero_port",
+    /// Destination is neither a VIP nor a local address.
+    NotForUs => "not_for_us",
+    /// A VIP, but no service on that protocol and port.
+    NoService => "no_service",
+    /// Matches no connection and may not open one (TCP without a lone SYN, or a reply to a local
+    /// address that no connection holds).
+    NoConn => "no_conn",
+    /// The scheduler found no eligible real server.
+    NoDest => "no_dest",
+    /// No free local port on any local address.
+    NoLocalPort => "no_local_port",
+    /// The connection table is full.
+    ConnTableFull => "conn_table_full",
+    /// No route to the next destination.
+    NoRoute => "no_route",
+    /// The next hop's MAC address is unknown.
+    NoNeighbour => "no_neighbour",
+    /// The ring to the owning worker was full.
+    RedirectFull => "redirect_full",
+    /// A redirected packet would be redirected again.
+    RedirectLoop => "redirect_loop",
+    /// The TX queue did not take the packet.
+    TxFull => "tx_full",
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// One worker's counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WorkerStats {
+    /// Packets received from the ports.
+    pub rx: u64,
+    /// Packets handed to the ports for transmission.
+    pub tx: u64,
+    /// Packets forwarded client to real server.
+    pub fwd_in: u64,
+    /// Packets forwarded real server to client.
+    pub fwd_out: u64,
+    /// Packets passed to another worker that owns their connection.
+    pub redirected_out: u64,
+    /// Packets received from other workers.
+    pub redirected_in: u64,
+    /// Connections created.
+    pub conns_created: u64,
+    /// Connections removed on expiry.
+    pub conns_expired: u64,
+    /// Drops by reason, indexed by `DropReason as usize`.
+    pub drops: [u64; DropReason::COUNT],
+}
+
+impl WorkerStats {
+    /// Counts one drop.
+    #[inline]
+    pub fn count_drop(&mut self, reason: DropReason) {
+        self.drops[reason as usize] += 1;
+    }
+
+    /// Drops counted under `reason`.
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        self.drops[reason as usize]
+    }
+
+    /// All drops.
+    pub fn total_drops(&self) -> u64 {
+        self.drops.iter().sum()
+    }
+
+    /// Adds another worker's counters (for gateway-wide totals).
+    pub fn add(&mut self, o: &WorkerStats) {
+        self.rx += o.rx;
+        self.tx += o.tx;
+        self.fwd_in += o.fwd_in;
+        self.fwd_out += o.fwd_out;
+        self.redirected_out += o.redirected_out;
+        self.redirected_in += o.redirected_in;
+        self.conns_created += o.conns_created;
+        self.conns_expired += o.conns_expired;
+        for (a, b) in self.drops.iter_mut().zip(o.drops.iter()) {
+            *a += b;
+        }
+    }
+}
+
+impl fmt::Display for WorkerStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "rx {} tx {} fwd_in {} fwd_out {} redirected_out {} redirected_in {} conns_created {} conns_expired {} drops {}",
+            self.rx,
+            self.tx,
+            self.fwd_in,
+            self.fwd_out,
+            self.redirected_out,
+            self.redirected_in,
+            self.conns_created,
+            self.conns_expired,
+            self.total_drops()
+        )?;
+        for r in DropReason::ALL {
+            let n = self.dropped(*r);
+            if n > 0 {
+                write!(f, " {}={n}", r.label())?;
+            }
+        }
+        Ok(())
+    }
+}
