@@ -4,7 +4,9 @@
 //! that each worker derefs without touching the reference count per packet. A configuration change
 //! builds a new snapshot; nothing in a snapshot is ever mutated.
 
+use crate::config::Config;
 use crate::lb::{Services, Timeouts};
+use crate::packet::MacAddr;
 use crate::net::{Interface, NeighTable, RouteTable};
 
 /// Everything a worker needs to forward, apart from its own per-core state.
@@ -13,7 +15,7 @@ pub struct Snapshot {
     /// Virtual services and their real servers.
     pub services: Services,
     /// The gateway's ports, indexed by `PortIdx`.
-    pub ifaces: Vec<crate::net::Interface>,
+    pub ifaces: Vec<Interface>,
     /// Routes, connected ones included.
     pub routes: RouteTable,
     /// Neighbours (next hops) and their MAC addresses.
@@ -33,5 +35,10 @@ impl Snapshot {
     ) -> Self {
         let routes = RouteTable::new(&ifaces, statics);
         Self { services, ifaces, routes, neigh, timeouts }
+    }
+
+    /// The snapshot a configuration describes, given the MAC address each port really has.
+    pub fn from_config(cfg: &Config, macs: &[MacAddr]) -> Self {
+        Self::new(cfg.services.clone(), cfg.interfaces(macs), &cfg.routes, NeighTable::new(&cfg.neighbours), cfg.timeouts.clone())
     }
 }
