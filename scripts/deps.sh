@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what fnat needs to build and run, if missing: DPDK 22.11 (libdpdk-dev, and dpdk for
+# dpdk-testpmd), libclang-dev for bindgen, pkg-config, libpcap-dev for net_pcap, and the Rust
+# toolchain's cargo-nextest. Safe to run again; does nothing when all is there.
+set -euo pipefail
+
+need=()
+dpkg -s libdpdk-dev >/dev/null 2>&1 || need+=(libdpdk-dev)
+dpkg -s dpdk >/dev/null 2>&1 || need+=(dpdk)
+dpkg -s libclang-dev >/dev/null 2>&1 || need+=(libclang-dev)
+dpkg -s pkg-config >/dev/null 2>&1 || need+=(pkg-config)
+dpkg -s libpcap-dev >/dev/null 2>&1 || need+=(libpcap-dev)
+dpkg -s iproute2 >/dev/null 2>&1 || need+=(iproute2)
+if ((${#need[@]})); then
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "deps: missing packages: ${need[*]}; run as root, or: apt-get install ${need[*]}" >&2
+        exit 1
+    fi
+    echo "deps: installing ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null
+    apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "deps: cargo not found: install the Rust toolchain (rustup) first" >&2
+    exit 1
+fi
