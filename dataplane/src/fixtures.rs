@@ -40,10 +40,17 @@ pub const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 100);
 /// The local address (FULLNAT source towards the real servers).
 pub const LIP: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 10);
 /// The real servers.
-pub const RS: [Ipv4Addr; 3] = [Ipv4Addr::new(10, 1, 0, 11), Ipv4Addr::new(10, 1, 0, 12), Ipv4Addr::new(10, 1, 0, 13)];
+pub const RS: [Ipv4Addr; 3] = [
+    Ipv4Addr::new(10, 1, 0, 11),
+    Ipv4Addr::new(10, 1, 0, 12),
+    Ipv4Addr::new(10, 1, 0, 13),
+];
 /// Their MAC addresses.
-pub const RS_MAC: [MacAddr; 3] =
-    [MacAddr([2, 0, 0, 0, 0x0d, 0x11]), MacAddr([2, 0, 0, 0, 0x0d, 0x12]), MacAddr([2, 0, 0, 0, 0x0d, 0x13])];
+pub const RS_MAC: [MacAddr; 3] = [
+    MacAddr([2, 0, 0, 0, 0x0d, 0x11]),
+    MacAddr([2, 0, 0, 0, 0x0d, 0x12]),
+    MacAddr([2, 0, 0, 0, 0x0d, 0x13]),
+];
 /// The first local port a single worker hands out.
 pub const FIRST_LPORT: u16 = 1024;
 
@@ -83,10 +90,38 @@ pub struct Scenario {
     pub steps: Vec<Step>,
 }
 
+/// The frames of one port in a scenario: what arrives on it, and what must leave on it, in order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PortFrames {
+    /// Frames arriving on the port.
+    pub input: Vec<Vec<u8>>,
+    /// Frames that must leave on the port.
+    pub expected: Vec<Vec<u8>>,
+}
+
+impl Scenario {
+    /// The scenario's frames sorted by port (index = `PortIdx`), as capture files hold them.
+    pub fn by_port(&self) -> [PortFrames; 2] {
+        let mut ports: [PortFrames; 2] = Default::default();
+        for step in &self.steps {
+            if let Some(p) = ports.get_mut(usize::from(step.port)) {
+                p.input.push(step.frame.clone());
+            }
+            if let Expect::Tx { port, frame } = &step.expect {
+                if let Some(p) = ports.get_mut(usize::from(*port)) {
+                    p.expected.push(frame.clone());
+                }
+            }
+        }
+        ports
+    }
+}
+
 /// The demo configuration with `run_dir` for the capture files.
 pub fn config(run_dir: &Path) -> Config {
     let text = CONFIG_TEMPLATE.replace("@RUN_DIR@", &run_dir.display().to_string());
-    Config::parse(Path::new("configs/pcap-demo.toml"), &text).expect("the demo configuration is valid")
+    Config::parse(Path::new("configs/pcap-demo.toml"), &text)
+        .expect("the demo configuration is valid")
 }
 
 /// The snapshot of the demo configuration, with the ports' configured MAC addresses.
@@ -138,17 +173,30 @@ impl Flow {
 
     /// A flow from the directly connected client to VIP:53 (UDP service, real servers on 5353).
     pub fn udp(cport: u16, rs: usize, lport: u16) -> Self {
-        Self { vip: SocketAddrV4::new(VIP, 53), rport: 5353, ..Self::tcp(cport, rs, lport) }
+        Self {
+            vip: SocketAddrV4::new(VIP, 53),
+            rport: 5353,
+            ..Self::tcp(cport, rs, lport)
+        }
     }
 
     /// The same flow from another client address behind the given MAC.
     pub fn from(self, client: Ipv4Addr, mac: MacAddr) -> Self {
-        Self { client: SocketAddrV4::new(client, self.client.port()), client_mac: mac, ..self }
+        Self {
+            client: SocketAddrV4::new(client, self.client.port()),
+            client_mac: mac,
+            ..self
+        }
     }
 
     /// Client to VIP, as it arrives on the LAN port.
     pub fn request(&self, ttl: u8) -> FrameSpec {
-        FrameSpec::new((self.client_mac, LAN_MAC), *self.client.ip(), *self.vip.ip()).with_ttl(ttl)
+        FrameSpec::new(
+            (self.client_mac, LAN_MAC),
+            *self.client.ip(),
+            *self.vip.ip(),
+        )
+        .with_ttl(ttl)
     }
 
     /// LIP to real server, as it must leave on the DMZ port.
@@ -163,21 +211,46 @@ impl Flow {
 
     /// VIP to client, as it must leave on the LAN port.
     pub fn to_client(&self, ttl: u8) -> FrameSpec {
-        FrameSpec::new((LAN_MAC, self.client_mac), *self.vip.ip(), *self.client.ip()).with_ttl(ttl)
+        FrameSpec::new(
+            (LAN_MAC, self.client_mac),
+            *self.vip.ip(),
+            *self.client.ip(),
+        )
+        .with_ttl(ttl)
     }
 
     /// A TCP segment client -> VIP at `at` and the segment expected towards the real server.
     pub fn tcp_in(&self, at: u64, flags: TcpFlags, seq: u32, ack: u32, payload: &[u8]) -> Step {
-        let c = TcpSpec::new(self.client.port(), self.vip.port(), flags).seq(seq).ack(ack);
-        let s = TcpSpec::new(self.lport, self.rport, flags).seq(seq).ack(ack);
-        fwd(at, LAN, self.request(64).tcp(c, payload), DMZ, self.to_server(63).tcp(s, payload))
+        let c = TcpSpec::new(self.client.port(), self.vip.port(), flags)
+            .seq(seq)
+            .ack(ack);
+        let s = TcpSpec::new(self.lport, self.rport, flags)
+            .seq(seq)
+            .ack(ack);
+        fwd(
+            at,
+            LAN,
+            self.request(64).tcp(c, payload),
+            DMZ,
+            self.to_server(63).tcp(s, payload),
+        )
     }
 
     /// A TCP segment real server -> LIP at `at` and the segment expected towards the client.
     pub fn tcp_out(&self, at: u64, flags: TcpFlags, seq: u32, ack: u32, payload: &[u8]) -> Step {
-        let r = TcpSpec::new(self.rport, self.lport, flags).seq(seq).ack(ack);
-        let c = TcpSpec::new(self.vip.port(), self.client.port(), flags).seq(seq).ack(ack);
-        fwd(at, DMZ, self.reply(64).tcp(r, payload), LAN, self.to_client(63).tcp(c, payload))
+        let r = TcpSpec::new(self.rport, self.lport, flags)
+            .seq(seq)
+            .ack(ack);
+        let c = TcpSpec::new(self.vip.port(), self.client.port(), flags)
+            .seq(seq)
+            .ack(ack);
+        fwd(
+            at,
+            DMZ,
+            self.reply(64).tcp(r, payload),
+            LAN,
+            self.to_client(63).tcp(c, payload),
+        )
     }
 
     /// A UDP datagram client -> VIP and the datagram expected towards the real server.
@@ -185,7 +258,8 @@ impl Flow {
         fwd(
             at,
             LAN,
-            self.request(64).udp(self.client.port(), self.vip.port(), payload),
+            self.request(64)
+                .udp(self.client.port(), self.vip.port(), payload),
             DMZ,
             self.to_server(63).udp(self.lport, self.rport, payload),
         )
@@ -198,7 +272,8 @@ impl Flow {
             DMZ,
             self.reply(64).udp(self.rport, self.lport, payload),
             LAN,
-            self.to_client(63).udp(self.vip.port(), self.client.port(), payload),
+            self.to_client(63)
+                .udp(self.vip.port(), self.client.port(), payload),
         )
     }
 
@@ -211,12 +286,25 @@ impl Flow {
 
 /// A step whose frame must leave on `out_port` as `out`.
 pub fn fwd(at_ms: u64, port: PortIdx, frame: Vec<u8>, out_port: PortIdx, out: Vec<u8>) -> Step {
-    Step { at_ms, port, frame, expect: Expect::Tx { port: out_port, frame: out } }
+    Step {
+        at_ms,
+        port,
+        frame,
+        expect: Expect::Tx {
+            port: out_port,
+            frame: out,
+        },
+    }
 }
 
 /// A step whose frame must be dropped for `reason`.
 pub fn drop_step(at_ms: u64, port: PortIdx, frame: Vec<u8>, reason: DropReason) -> Step {
-    Step { at_ms, port, frame, expect: Expect::Drop(reason) }
+    Step {
+        at_ms,
+        port,
+        frame,
+        expect: Expect::Drop(reason),
+    }
 }
 
 const SYN: TcpFlags = TcpFlags::SYN;
@@ -232,7 +320,9 @@ fn flags(list: &[TcpFlags]) -> TcpFlags {
 
 /// A valid SYN from the client to VIP:80, to be broken by the caller.
 fn syn_frame() -> Vec<u8> {
-    Flow::tcp(40000, 0, FIRST_LPORT).request(64).tcp(TcpSpec::new(40000, 80, SYN).seq(1), b"")
+    Flow::tcp(40000, 0, FIRST_LPORT)
+        .request(64)
+        .tcp(TcpSpec::new(40000, 80, SYN).seq(1), b"")
 }
 
 /// Applies `f` to the IPv4 header of `frame` and refills the header checksum.
@@ -268,7 +358,12 @@ pub fn demo() -> Scenario {
         u2.udp_in(0, b"query two"),
         u3.udp_in(0, b"query three"),
         Flow::tcp(40009, 0, 0).tcp_in_dropped(0, ACK, DropReason::NoConn),
-        drop_step(0, LAN, edit_ip(syn_frame(), |ip| ip.set_ttl(1)), DropReason::TtlExpired),
+        drop_step(
+            0,
+            LAN,
+            edit_ip(syn_frame(), |ip| ip.set_ttl(1)),
+            DropReason::TtlExpired,
+        ),
         a.tcp_out(0, flags(&[SYN, ACK]), 9000, 1001, b""),
         a.tcp_out(0, psh_ack, 9001, 1019, b"HTTP/1.0 200 OK\r\n\r\nhi\n"),
         a.tcp_out(0, fin_ack, 9029, 1020, b""),
@@ -276,7 +371,10 @@ pub fn demo() -> Scenario {
         u1.udp_out(0, b"answer one"),
         u3.udp_out(0, b"answer three"),
     ];
-    Scenario { name: "demo: TCP both ways, rr over three servers, UDP with wrr, drops", steps }
+    Scenario {
+        name: "demo: TCP both ways, rr over three servers, UDP with wrr, drops",
+        steps,
+    }
 }
 
 /// Every fixture scenario, the demo included.
@@ -308,12 +406,18 @@ fn forwarding() -> Vec<Scenario> {
         Scenario {
             name: "rr gives new connections to the servers in turn, each with the next local port",
             steps: (0..5u16)
-                .map(|i| Flow::tcp(41000 + i, usize::from(i % 3), FIRST_LPORT + i).tcp_in(0, SYN, 1, 0, b""))
+                .map(|i| {
+                    Flow::tcp(41000 + i, usize::from(i % 3), FIRST_LPORT + i)
+                        .tcp_in(0, SYN, 1, 0, b"")
+                })
                 .collect(),
         },
         Scenario {
             name: "a remote client is answered through its router",
-            steps: vec![remote.tcp_in(0, SYN, 1, 0, b""), remote.tcp_out(1, flags(&[SYN, ACK]), 5, 2, b"")],
+            steps: vec![
+                remote.tcp_in(0, SYN, 1, 0, b""),
+                remote.tcp_out(1, flags(&[SYN, ACK]), 5, 2, b""),
+            ],
         },
         Scenario {
             name: "wrr 2:1 gives UDP flows A A B; each flow keeps its connection",
@@ -326,14 +430,26 @@ fn forwarding() -> Vec<Scenario> {
                 Flow::udp(5003, 0, FIRST_LPORT + 3).udp_in(3, b"4"),
             ],
         },
-        Scenario { name: "a UDP checksum of zero stays zero", steps: vec![udp_without_checksum()] },
-        Scenario { name: "a UDP checksum that the rewrite makes zero is sent as 0xffff", steps: vec![udp_checksum_turning_zero()] },
+        Scenario {
+            name: "a UDP checksum of zero stays zero",
+            steps: vec![udp_without_checksum()],
+        },
+        Scenario {
+            name: "a UDP checksum that the rewrite makes zero is sent as 0xffff",
+            steps: vec![udp_checksum_turning_zero()],
+        },
         Scenario {
             name: "TTL 2 leaves as 1",
             steps: vec![{
                 let c = TcpSpec::new(40000, 80, SYN).seq(1);
                 let s = TcpSpec::new(FIRST_LPORT, 8080, SYN).seq(1);
-                fwd(0, LAN, a.request(2).tcp(c, b""), DMZ, a.to_server(1).tcp(s, b""))
+                fwd(
+                    0,
+                    LAN,
+                    a.request(2).tcp(c, b""),
+                    DMZ,
+                    a.to_server(1).tcp(s, b""),
+                )
             }],
         },
         Scenario {
@@ -358,7 +474,10 @@ fn forwarding() -> Vec<Scenario> {
         },
         Scenario {
             name: "a half-open connection expires after SYN_RECV's 60 s and its segments are then dropped",
-            steps: vec![a.tcp_in(0, SYN, 1, 0, b""), a.tcp_in_dropped(60_001, ACK, DropReason::NoConn)],
+            steps: vec![
+                a.tcp_in(0, SYN, 1, 0, b""),
+                a.tcp_in_dropped(60_001, ACK, DropReason::NoConn),
+            ],
         },
         Scenario {
             name: "an expired connection is replaced by a new one on a new SYN",
@@ -369,17 +488,27 @@ fn forwarding() -> Vec<Scenario> {
         },
         Scenario {
             name: "a client RST passes and closes the connection",
-            steps: vec![a.tcp_in(0, SYN, 1, 0, b""), a.tcp_in(1, TcpFlags::RST, 2, 0, b"")],
+            steps: vec![
+                a.tcp_in(0, SYN, 1, 0, b""),
+                a.tcp_in(1, TcpFlags::RST, 2, 0, b""),
+            ],
         },
     ];
     // A reply for a client with no known MAC is dropped; the connection itself was created.
     let unknown = Flow::tcp(40000, 0, FIRST_LPORT).from(Ipv4Addr::new(10, 0, 0, 77), CLIENT_MAC);
-    let r = TcpSpec::new(8080, FIRST_LPORT, flags(&[SYN, ACK])).seq(5).ack(2);
+    let r = TcpSpec::new(8080, FIRST_LPORT, flags(&[SYN, ACK]))
+        .seq(5)
+        .ack(2);
     list.push(Scenario {
         name: "a reply towards a client without a known MAC address is dropped",
         steps: vec![
             unknown.tcp_in(0, SYN, 1, 0, b""),
-            drop_step(1, DMZ, unknown.reply(64).tcp(r, b""), DropReason::NoNeighbour),
+            drop_step(
+                1,
+                DMZ,
+                unknown.reply(64).tcp(r, b""),
+                DropReason::NoNeighbour,
+            ),
         ],
     });
     list
@@ -388,7 +517,9 @@ fn forwarding() -> Vec<Scenario> {
 fn udp_without_checksum() -> Step {
     let f = Flow::udp(5000, 0, FIRST_LPORT);
     let input = f.request(64).udp_without_checksum(5000, 53, b"no checksum");
-    let out = f.to_server(63).udp_without_checksum(FIRST_LPORT, 5353, b"no checksum");
+    let out = f
+        .to_server(63)
+        .udp_without_checksum(FIRST_LPORT, 5353, b"no checksum");
     fwd(0, LAN, input, DMZ, out)
 }
 
@@ -409,7 +540,10 @@ fn udp_checksum_turning_zero() -> Step {
 fn drops() -> Vec<Scenario> {
     use DropReason as R;
     let a = Flow::tcp(40000, 0, FIRST_LPORT);
-    let one = |name, frame: Vec<u8>, reason| Scenario { name, steps: vec![drop_step(0, LAN, frame, reason)] };
+    let one = |name, frame: Vec<u8>, reason| Scenario {
+        name,
+        steps: vec![drop_step(0, LAN, frame, reason)],
+    };
     let spec = a.request(64);
     let mut vlan = syn_frame();
     vlan.splice(12..12, [0x81, 0x00, 0x00, 0x64]);
@@ -445,51 +579,117 @@ fn drops() -> Vec<Scenario> {
                 a.tcp_in_dropped(0, TcpFlags::FIN, R::NoConn),
             ],
         },
-        one("a VIP port without a service", spec.tcp(TcpSpec::new(40000, 81, SYN), b""), R::NoService),
-        one("UDP to the TCP service's port", spec.udp(40000, 80, b"x"), R::NoService),
+        one(
+            "a VIP port without a service",
+            spec.tcp(TcpSpec::new(40000, 81, SYN), b""),
+            R::NoService,
+        ),
+        one(
+            "UDP to the TCP service's port",
+            spec.udp(40000, 80, b"x"),
+            R::NoService,
+        ),
         one(
             "an address that is neither VIP nor local",
-            FrameSpec::new((CLIENT_MAC, LAN_MAC), CLIENT, Ipv4Addr::new(10, 0, 0, 200)).tcp(TcpSpec::new(1, 80, SYN), b""),
+            FrameSpec::new((CLIENT_MAC, LAN_MAC), CLIENT, Ipv4Addr::new(10, 0, 0, 200))
+                .tcp(TcpSpec::new(1, 80, SYN), b""),
             R::NotForUs,
         ),
-        one("TTL 1", edit_ip(syn_frame(), |ip| ip.set_ttl(1)), R::TtlExpired),
-        one("TTL 0", edit_ip(syn_frame(), |ip| ip.set_ttl(0)), R::TtlExpired),
+        one(
+            "TTL 1",
+            edit_ip(syn_frame(), |ip| ip.set_ttl(1)),
+            R::TtlExpired,
+        ),
+        one(
+            "TTL 0",
+            edit_ip(syn_frame(), |ip| ip.set_ttl(0)),
+            R::TtlExpired,
+        ),
         one("a wrong IPv4 header checksum", bad_csum, R::IpChecksum),
-        one("a frame cut inside the IPv4 header", syn_frame()[..14 + 12].to_vec(), R::IpTruncated),
-        one("an IPv4 total length beyond the frame", edit_ip(syn_frame(), |ip| ip.set_total_len(80)), R::IpTruncated),
-        one("IPv4 version 5", edit_ip(syn_frame(), |ip| ip.set_version_and_header_len(5, 20)), R::IpMalformed),
-        one("an IPv4 header length below 20", edit_ip(syn_frame(), |ip| ip.set_header_len(16)), R::IpMalformed),
+        one(
+            "a frame cut inside the IPv4 header",
+            syn_frame()[..14 + 12].to_vec(),
+            R::IpTruncated,
+        ),
+        one(
+            "an IPv4 total length beyond the frame",
+            edit_ip(syn_frame(), |ip| ip.set_total_len(80)),
+            R::IpTruncated,
+        ),
+        one(
+            "IPv4 version 5",
+            edit_ip(syn_frame(), |ip| ip.set_version_and_header_len(5, 20)),
+            R::IpMalformed,
+        ),
+        one(
+            "an IPv4 header length below 20",
+            edit_ip(syn_frame(), |ip| ip.set_header_len(16)),
+            R::IpMalformed,
+        ),
         one("a TCP header cut short", short_tcp, R::L4Malformed),
         one("a UDP length beyond the datagram", long_udp, R::L4Malformed),
         one("IPv4 options", with_options, R::IpOptions),
-        one("a first fragment (MF set)", edit_ip(syn_frame(), |ip| ip.set_more_frags(true)), R::Fragment),
-        one("a later fragment (offset set)", edit_ip(syn_frame(), |ip| ip.set_frag_offset(8)), R::Fragment),
+        one(
+            "a first fragment (MF set)",
+            edit_ip(syn_frame(), |ip| ip.set_more_frags(true)),
+            R::Fragment,
+        ),
+        one(
+            "a later fragment (offset set)",
+            edit_ip(syn_frame(), |ip| ip.set_frag_offset(8)),
+            R::Fragment,
+        ),
         one(
             "ARP",
-            packet::builder::arp((CLIENT_MAC, MacAddr::BROADCAST), packet::ArpOperation::Request, (CLIENT_MAC, CLIENT), (MacAddr([0; 6]), VIP)),
+            packet::builder::arp(
+                (CLIENT_MAC, MacAddr::BROADCAST),
+                packet::ArpOperation::Request,
+                (CLIENT_MAC, CLIENT),
+                (MacAddr([0; 6]), VIP),
+            ),
             R::Arp,
         ),
         one("a VLAN tag", vlan, R::Vlan),
         one("IPv6", ipv6, R::NotIpv4),
         one("a frame for another MAC address", other_mac, R::EthNotForUs),
         one("a runt frame", vec![0u8; 10], R::EthTruncated),
-        one("ICMP echo to the VIP", spec.icmp_echo(8, 1, 1, b"ping"), R::Icmp),
+        one(
+            "ICMP echo to the VIP",
+            spec.icmp_echo(8, 1, 1, b"ping"),
+            R::Icmp,
+        ),
         one("GRE", spec.ipv4(47, &[0u8; 8]), R::UnsupportedProtocol),
         one(
             "a loopback source",
-            FrameSpec::new((CLIENT_MAC, LAN_MAC), Ipv4Addr::LOCALHOST, VIP).tcp(TcpSpec::new(1, 80, SYN), b""),
+            FrameSpec::new((CLIENT_MAC, LAN_MAC), Ipv4Addr::LOCALHOST, VIP)
+                .tcp(TcpSpec::new(1, 80, SYN), b""),
             R::Martian,
         ),
         one(
             "a multicast source",
-            FrameSpec::new((CLIENT_MAC, LAN_MAC), Ipv4Addr::new(224, 0, 0, 1), VIP).tcp(TcpSpec::new(1, 80, SYN), b""),
+            FrameSpec::new((CLIENT_MAC, LAN_MAC), Ipv4Addr::new(224, 0, 0, 1), VIP)
+                .tcp(TcpSpec::new(1, 80, SYN), b""),
             R::Martian,
         ),
-        one("source equal to destination (land)", FrameSpec::new((CLIENT_MAC, LAN_MAC), VIP, VIP).tcp(TcpSpec::new(80, 80, SYN), b""), R::Land),
-        one("source port zero", spec.tcp(TcpSpec::new(0, 80, SYN), b""), R::ZeroPort),
+        one(
+            "source equal to destination (land)",
+            FrameSpec::new((CLIENT_MAC, LAN_MAC), VIP, VIP).tcp(TcpSpec::new(80, 80, SYN), b""),
+            R::Land,
+        ),
+        one(
+            "source port zero",
+            spec.tcp(TcpSpec::new(0, 80, SYN), b""),
+            R::ZeroPort,
+        ),
         Scenario {
             name: "a reply to a local port that no connection holds",
-            steps: vec![drop_step(0, DMZ, a.reply(64).tcp(TcpSpec::new(8080, 2000, flags(&[SYN, ACK])), b""), R::NoConn)],
+            steps: vec![drop_step(
+                0,
+                DMZ,
+                a.reply(64)
+                    .tcp(TcpSpec::new(8080, 2000, flags(&[SYN, ACK])), b""),
+                R::NoConn,
+            )],
         },
     ]
 }

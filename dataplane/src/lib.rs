@@ -7,10 +7,12 @@
 #![deny(unsafe_code)]
 
 pub mod config;
-pub mod fixtures;
+#[cfg(feature = "dpdk")]
+pub mod daemon;
 #[cfg(feature = "dpdk")]
 #[allow(unsafe_code)]
 pub mod dpdk;
+pub mod fixtures;
 pub mod lb;
 pub mod net;
 pub mod packet;

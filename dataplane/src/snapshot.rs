@@ -6,8 +6,8 @@
 
 use crate::config::Config;
 use crate::lb::{Services, Timeouts};
-use crate::packet::MacAddr;
 use crate::net::{Interface, NeighTable, RouteTable};
+use crate::packet::MacAddr;
 
 /// Everything a worker needs to forward, apart from its own per-core state.
 #[derive(Debug, Default)]
@@ -34,11 +34,23 @@ impl Snapshot {
         timeouts: Timeouts,
     ) -> Self {
         let routes = RouteTable::new(&ifaces, statics);
-        Self { services, ifaces, routes, neigh, timeouts }
+        Self {
+            services,
+            ifaces,
+            routes,
+            neigh,
+            timeouts,
+        }
     }
 
     /// The snapshot a configuration describes, given the MAC address each port really has.
     pub fn from_config(cfg: &Config, macs: &[MacAddr]) -> Self {
-        Self::new(cfg.services.clone(), cfg.interfaces(macs), &cfg.routes, NeighTable::new(&cfg.neighbours), cfg.timeouts.clone())
+        Self::new(
+            cfg.services.clone(),
+            cfg.interfaces(macs),
+            &cfg.routes,
+            NeighTable::new(&cfg.neighbours),
+            cfg.timeouts.clone(),
+        )
     }
 }

@@ -40,11 +40,24 @@ impl LocalAddrPool {
         let lips = addrs
             .iter()
             .map(|&addr| {
-                let free: VecDeque<u16> = range.clone().filter(|&p| lport_owner(p, workers) == worker).collect();
-                Lip { addr, owned: free.len(), free }
+                let free: VecDeque<u16> = range
+                    .clone()
+                    .filter(|&p| lport_owner(p, workers) == worker)
+                    .collect();
+                Lip {
+                    addr,
+                    owned: free.len(),
+                    free,
+                }
             })
             .collect();
-        Self { lips, next: 0, worker, workers, range }
+        Self {
+            lips,
+            next: 0,
+            worker,
+            workers,
+            range,
+        }
     }
 
     /// Takes a free local address and port, cycling over the LIPs; `None` when all are in use.
@@ -108,7 +121,9 @@ mod tests {
 
     #[test]
     fn workers_own_disjoint_ports() {
-        let pools: Vec<LocalAddrPool> = (0..3).map(|w| LocalAddrPool::new(&[A], 1024..=65535, w, 3)).collect();
+        let pools: Vec<LocalAddrPool> = (0..3)
+            .map(|w| LocalAddrPool::new(&[A], 1024..=65535, w, 3))
+            .collect();
         let total: usize = pools.iter().map(LocalAddrPool::available).sum();
         assert_eq!(total, 65535 - 1024 + 1);
         for (w, mut p) in pools.into_iter().enumerate() {

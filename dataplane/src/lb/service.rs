@@ -151,7 +151,10 @@ impl Services {
                 return Err(ServicesError::DuplicateService(svc.key));
             }
             for (j, d) in svc.dests.iter().enumerate() {
-                if svc.dests[..j].iter().any(|e| e.addr == d.addr && e.port == d.port) {
+                if svc.dests[..j]
+                    .iter()
+                    .any(|e| e.addr == d.addr && e.port == d.port)
+                {
                     return Err(ServicesError::DuplicateDest(svc.key, d.addr, d.port));
                 }
             }
@@ -276,7 +279,11 @@ mod tests {
 
     fn svc(vport: u16, dests: Vec<RealServer>) -> Service {
         Service {
-            key: ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::new(10, 0, 0, 100), vport },
+            key: ServiceKey {
+                protocol: Protocol::Tcp,
+                vip: Ipv4Addr::new(10, 0, 0, 100),
+                vport,
+            },
             scheduler: SchedKind::Rr,
             dests,
         }
@@ -285,9 +292,16 @@ mod tests {
     #[test]
     fn services_are_found_by_key() {
         let s = Services::new(vec![svc(80, vec![rs(1, 1, 1)]), svc(443, vec![])]).unwrap();
-        let key = ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::new(10, 0, 0, 100), vport: 443 };
+        let key = ServiceKey {
+            protocol: Protocol::Tcp,
+            vip: Ipv4Addr::new(10, 0, 0, 100),
+            vport: 443,
+        };
         assert_eq!(s.find(&key).map(|(i, _)| i), Some(1));
-        let udp = ServiceKey { protocol: Protocol::Udp, ..key };
+        let udp = ServiceKey {
+            protocol: Protocol::Udp,
+            ..key
+        };
         assert!(s.find(&udp).is_none());
         assert!(s.is_vip(Ipv4Addr::new(10, 0, 0, 100)));
         assert!(!s.is_vip(Ipv4Addr::new(10, 0, 0, 101)));

@@ -9,7 +9,7 @@ pub mod neigh;
 pub mod route;
 
 pub use addr::{Ipv4Net, NetParseError};
-pub use neigh::{Neighbour, NeighTable};
+pub use neigh::{NeighTable, Neighbour};
 pub use route::{Route, RouteTable};
 
 use std::net::Ipv4Addr;

@@ -31,7 +31,9 @@ pub struct NeighTable {
 impl NeighTable {
     /// A table of static entries; a later entry for the same address replaces an earlier one.
     pub fn new(entries: &[Neighbour]) -> Self {
-        Self { by_addr: entries.iter().map(|n| (n.addr, *n)).collect() }
+        Self {
+            by_addr: entries.iter().map(|n| (n.addr, *n)).collect(),
+        }
     }
 
     /// The neighbour with this address, if known.

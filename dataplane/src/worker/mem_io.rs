@@ -19,7 +19,11 @@ pub struct MemIo {
 impl MemIo {
     /// Empty queues for `ports` ports.
     pub fn new(ports: usize) -> Self {
-        Self { rx: vec![VecDeque::new(); ports], tx: vec![Vec::new(); ports], tx_limit: None }
+        Self {
+            rx: vec![VecDeque::new(); ports],
+            tx: vec![Vec::new(); ports],
+            tx_limit: None,
+        }
     }
 
     /// Queues a frame for reception on `port`.
@@ -31,7 +35,10 @@ impl MemIo {
 
     /// Takes the frames transmitted on `port` so far.
     pub fn take_tx(&mut self, port: PortIdx) -> Vec<Vec<u8>> {
-        self.tx.get_mut(usize::from(port)).map(std::mem::take).unwrap_or_default()
+        self.tx
+            .get_mut(usize::from(port))
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 }
 
@@ -50,7 +57,9 @@ impl PacketIo for MemIo {
     }
 
     fn tx_burst(&mut self, port: PortIdx, pkts: &mut Vec<Vec<u8>>) -> usize {
-        let Some(q) = self.tx.get_mut(usize::from(port)) else { return 0 };
+        let Some(q) = self.tx.get_mut(usize::from(port)) else {
+            return 0;
+        };
         let n = self.tx_limit.map_or(pkts.len(), |l| l.min(pkts.len()));
         q.extend(pkts.drain(..n));
         n

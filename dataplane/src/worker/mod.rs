@@ -20,7 +20,9 @@ use crate::lb::conn::{CONN_F_NO_OUTPUT, ConnIdx};
 use crate::lb::fullnat::{self, Endpoints};
 use crate::lb::laddr::lport_owner;
 use crate::lb::tcp_state::{StateDir, next_state};
-use crate::lb::{Conn, ConnTable, Dir, FlowKey, LocalAddrPool, Protocol, SchedState, ServiceKey, TcpState};
+use crate::lb::{
+    Conn, ConnTable, Dir, FlowKey, LocalAddrPool, Protocol, SchedState, ServiceKey, TcpState,
+};
 use crate::net::PortIdx;
 use crate::packet::{self, EtherType, EthernetFrame, Ipv4Packet, TcpFlags, TcpPacket, UdpPacket};
 use crate::snapshot::Snapshot;
@@ -70,8 +72,19 @@ struct Parsed {
 impl Worker {
     /// A worker over `snap` with its own connection table and local ports.
     pub fn new(id: WorkerId, snap: Arc<Snapshot>, conns: ConnTable, laddr: LocalAddrPool) -> Self {
-        let sched = snap.services.iter().map(|s| SchedState::new(s.scheduler, &s.dests)).collect();
-        Self { id, snap, sched, conns, laddr, stats: WorkerStats::default() }
+        let sched = snap
+            .services
+            .iter()
+            .map(|s| SchedState::new(s.scheduler, &s.dests))
+            .collect();
+        Self {
+            id,
+            snap,
+            sched,
+            conns,
+            laddr,
+            stats: WorkerStats::default(),
+        }
     }
 
     /// This worker's identity.
@@ -101,7 +114,12 @@ impl Worker {
 
     /// Removes up to `budget` expired connections, releasing their local ports.
     pub fn expire(&mut self, now: u64, budget: usize) -> usize {
-        let Self { conns, laddr, stats, .. } = self;
+        let Self {
+            conns,
+            laddr,
+            stats,
+            ..
+        } = self;
         let n = conns.expire(now, budget, |c| {
             laddr.release(c.lip, c.lport);
         });
@@ -109,7 +127,12 @@ impl Worker {
         n
     }
 
-    fn forward(&mut self, frame: &mut [u8], rx_port: PortIdx, now: u64) -> Result<Verdict, DropReason> {
+    fn forward(
+        &mut self,
+        frame: &mut [u8],
+        rx_port: PortIdx,
+        now: u64,
+    ) -> Result<Verdict, DropReason> {
         let p = self.parse(frame, rx_port)?;
         let (idx, dir) = match self.conns.lookup(&p.key) {
             Some((idx, dir)) if !self.conns.is_expired(idx, now) => (idx, dir),
@@ -121,7 +144,11 @@ impl Worker {
                 if self.laddr.is_local(p.key.dst) {
                     // A reply to a local port: only the owner of the port can hold its connection.
                     let owner = lport_owner(p.key.dport, self.id.count);
-                    return if owner == self.id.index { Err(DropReason::NoConn) } else { Ok(Verdict::Redirect(owner)) };
+                    return if owner == self.id.index {
+                        Err(DropReason::NoConn)
+                    } else {
+                        Ok(Verdict::Redirect(owner))
+                    };
                 }
                 self.open(&p, now)?
             }
@@ -177,12 +204,19 @@ impl Worker {
         }
         let (proto, sport, dport, tcp_flags) = match ip.protocol() {
             packet::ipv4::protocol::TCP => {
-                let tcp = TcpPacket::new_checked(ip.payload()).map_err(|_| DropReason::L4Malformed)?;
+                let tcp =
+                    TcpPacket::new_checked(ip.payload()).map_err(|_| DropReason::L4Malformed)?;
                 (Protocol::Tcp, tcp.src_port(), tcp.dst_port(), tcp.flags())
             }
             packet::ipv4::protocol::UDP => {
-                let udp = UdpPacket::new_checked(ip.payload()).map_err(|_| DropReason::L4Malformed)?;
-                (Protocol::Udp, udp.src_port(), udp.dst_port(), TcpFlags::empty())
+                let udp =
+                    UdpPacket::new_checked(ip.payload()).map_err(|_| DropReason::L4Malformed)?;
+                (
+                    Protocol::Udp,
+                    udp.src_port(),
+                    udp.dst_port(),
+                    TcpFlags::empty(),
+                )
             }
             packet::ipv4::protocol::ICMP => return Err(DropReason::Icmp),
             _ => return Err(DropReason::UnsupportedProtocol),
@@ -193,21 +227,44 @@ impl Worker {
         if ip.ttl() <= 1 {
             return Err(DropReason::TtlExpired);
         }
-        Ok(Parsed { key: FlowKey { src, dst, sport, dport, proto }, tcp_flags })
+        Ok(Parsed {
+            key: FlowKey {
+                src,
+                dst,
+                sport,
+                dport,
+                proto,
+            },
+            tcp_flags,
+        })
     }
 
     /// Opens a connection for a packet to a virtual service, if it may open one.
     fn open(&mut self, p: &Parsed, now: u64) -> Result<(ConnIdx, Dir), DropReason> {
         let k = p.key;
         let snap = &*self.snap;
-        let Some((sidx, svc)) = snap.services.find(&ServiceKey { protocol: k.proto, vip: k.dst, vport: k.dport }) else {
-            return Err(if snap.services.is_vip(k.dst) { DropReason::NoService } else { DropReason::NotForUs });
+        let Some((sidx, svc)) = snap.services.find(&ServiceKey {
+            protocol: k.proto,
+            vip: k.dst,
+            vport: k.dport,
+        }) else {
+            return Err(if snap.services.is_vip(k.dst) {
+                DropReason::NoService
+            } else {
+                DropReason::NotForUs
+            });
         };
         if k.proto == Protocol::Tcp && !is_lone_syn(p.tcp_flags) {
             return Err(DropReason::NoConn);
         }
-        let sched = self.sched.get_mut(sidx as usize).ok_or(DropReason::NoDest)?;
-        let dest = sched.pick(&svc.dests).and_then(|i| svc.dests.get(i)).ok_or(DropReason::NoDest)?;
+        let sched = self
+            .sched
+            .get_mut(sidx as usize)
+            .ok_or(DropReason::NoDest)?;
+        let dest = sched
+            .pick(&svc.dests)
+            .and_then(|i| svc.dests.get(i))
+            .ok_or(DropReason::NoDest)?;
         // Refuse before creating state when the real server cannot be reached.
         let (_, nh) = snap.routes.lookup(dest.addr).ok_or(DropReason::NoRoute)?;
         snap.neigh.lookup(nh).ok_or(DropReason::NoNeighbour)?;
@@ -265,11 +322,21 @@ impl Worker {
 
     /// The egress port and the MAC addresses for a packet to `dst`.
     #[inline]
-    fn next_hop(&self, dst: Ipv4Addr) -> Result<(PortIdx, packet::MacAddr, packet::MacAddr), DropReason> {
+    fn next_hop(
+        &self,
+        dst: Ipv4Addr,
+    ) -> Result<(PortIdx, packet::MacAddr, packet::MacAddr), DropReason> {
         let snap = &*self.snap;
         let (port, nh) = snap.routes.lookup(dst).ok_or(DropReason::NoRoute)?;
-        let neigh = snap.neigh.lookup(nh).filter(|n| n.port == port).ok_or(DropReason::NoNeighbour)?;
-        let iface = snap.ifaces.get(usize::from(port)).ok_or(DropReason::NoRoute)?;
+        let neigh = snap
+            .neigh
+            .lookup(nh)
+            .filter(|n| n.port == port)
+            .ok_or(DropReason::NoNeighbour)?;
+        let iface = snap
+            .ifaces
+            .get(usize::from(port))
+            .ok_or(DropReason::NoRoute)?;
         Ok((port, iface.mac, neigh.mac))
     }
 
@@ -284,7 +351,10 @@ impl Worker {
 /// A TCP segment that may open a connection: SYN without ACK, RST or FIN.
 #[inline]
 fn is_lone_syn(f: TcpFlags) -> bool {
-    f.contains(TcpFlags::SYN) && !f.contains(TcpFlags::ACK) && !f.contains(TcpFlags::RST) && !f.contains(TcpFlags::FIN)
+    f.contains(TcpFlags::SYN)
+        && !f.contains(TcpFlags::ACK)
+        && !f.contains(TcpFlags::RST)
+        && !f.contains(TcpFlags::FIN)
 }
 
 /// A source address no client can have.

@@ -66,8 +66,12 @@ pub struct RedirectLinks<B> {
 /// The rings among `workers` workers, each holding up to `capacity` frames: element `i` of the result
 /// belongs to worker `i`.
 pub fn redirect_mesh<B>(workers: usize, capacity: usize) -> Vec<RedirectLinks<B>> {
-    let mut links: Vec<RedirectLinks<B>> =
-        (0..workers).map(|_| RedirectLinks { to: (0..workers).map(|_| None).collect(), from: Vec::new() }).collect();
+    let mut links: Vec<RedirectLinks<B>> = (0..workers)
+        .map(|_| RedirectLinks {
+            to: (0..workers).map(|_| None).collect(),
+            from: Vec::new(),
+        })
+        .collect();
     for from in 0..workers {
         for to in (0..workers).filter(|&t| t != from) {
             let (p, c) = RingBuffer::new(capacity);
@@ -91,7 +95,12 @@ pub struct Poller<B> {
 impl<B: PacketBuf> Poller<B> {
     /// A poller for `worker` over `ports` ports.
     pub fn new(worker: Worker, links: RedirectLinks<B>, ports: usize) -> Self {
-        Self { worker, links, rx: Vec::with_capacity(BURST), tx: (0..ports).map(|_| Vec::with_capacity(BURST)).collect() }
+        Self {
+            worker,
+            links,
+            rx: Vec::with_capacity(BURST),
+            tx: (0..ports).map(|_| Vec::with_capacity(BURST)).collect(),
+        }
     }
 
     /// One round: frames from other workers, then one burst from each port; flushes transmissions and
@@ -100,14 +109,18 @@ impl<B: PacketBuf> Poller<B> {
         let mut handled = 0;
         for c in 0..self.links.from.len() {
             for _ in 0..BURST {
-                let Ok((buf, port)) = self.links.from[c].pop() else { break };
+                let Ok((buf, port)) = self.links.from[c].pop() else {
+                    break;
+                };
                 self.worker.stats.redirected_in += 1;
                 self.dispatch(io, buf, port, now, true);
                 handled += 1;
             }
         }
         for port in 0..io.ports() {
-            let Ok(port) = PortIdx::try_from(port) else { break };
+            let Ok(port) = PortIdx::try_from(port) else {
+                break;
+            };
             io.rx_burst(port, &mut self.rx, BURST);
             self.worker.stats.rx += self.rx.len() as u64;
             handled += self.rx.len();
@@ -125,7 +138,14 @@ impl<B: PacketBuf> Poller<B> {
         handled
     }
 
-    fn dispatch<I: PacketIo<Buf = B>>(&mut self, io: &mut I, mut buf: B, rx_port: PortIdx, now: u64, redirected: bool) {
+    fn dispatch<I: PacketIo<Buf = B>>(
+        &mut self,
+        io: &mut I,
+        mut buf: B,
+        rx_port: PortIdx,
+        now: u64,
+        redirected: bool,
+    ) {
         match self.worker.handle(buf.data_mut(), rx_port, now) {
             Verdict::Tx(port) => {
                 let p = usize::from(port);
@@ -137,9 +157,16 @@ impl<B: PacketBuf> Poller<B> {
                     self.flush(io, p);
                 }
             }
-            Verdict::Redirect(_) if redirected => self.worker.stats.count_drop(DropReason::RedirectLoop),
+            Verdict::Redirect(_) if redirected => {
+                self.worker.stats.count_drop(DropReason::RedirectLoop)
+            }
             Verdict::Redirect(owner) => {
-                let pushed = match self.links.to.get_mut(usize::from(owner)).and_then(Option::as_mut) {
+                let pushed = match self
+                    .links
+                    .to
+                    .get_mut(usize::from(owner))
+                    .and_then(Option::as_mut)
+                {
                     Some(ring) => ring.push((buf, rx_port)).is_ok(),
                     None => false,
                 };
@@ -154,7 +181,9 @@ impl<B: PacketBuf> Poller<B> {
     }
 
     fn flush<I: PacketIo<Buf = B>>(&mut self, io: &mut I, port: usize) {
-        let (Some(q), Ok(p)) = (self.tx.get_mut(port), PortIdx::try_from(port)) else { return };
+        let (Some(q), Ok(p)) = (self.tx.get_mut(port), PortIdx::try_from(port)) else {
+            return;
+        };
         if q.is_empty() {
             return;
         }
