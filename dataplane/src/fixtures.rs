@@ -480,6 +480,15 @@ fn forwarding() -> Vec<Scenario> {
             ],
         },
         Scenario {
+            name: "a reply to an expired connection is dropped",
+            steps: vec![a.tcp_in(0, SYN, 1, 0, b""), {
+                let r = TcpSpec::new(8080, FIRST_LPORT, flags(&[SYN, ACK]))
+                    .seq(5)
+                    .ack(2);
+                drop_step(60_001, DMZ, a.reply(64).tcp(r, b""), DropReason::NoConn)
+            }],
+        },
+        Scenario {
             name: "an expired connection is replaced by a new one on a new SYN",
             steps: vec![
                 a.tcp_in(0, SYN, 1, 0, b""),

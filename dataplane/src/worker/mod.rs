@@ -134,24 +134,26 @@ impl Worker {
         now: u64,
     ) -> Result<Verdict, DropReason> {
         let p = self.parse(frame, rx_port)?;
-        let (idx, dir) = match self.conns.lookup(&p.key) {
-            Some((idx, dir)) if !self.conns.is_expired(idx, now) => (idx, dir),
+        let hit = match self.conns.lookup(&p.key) {
+            Some((idx, dir)) if !self.conns.is_expired(idx, now) => Some((idx, dir)),
             Some((idx, _)) => {
                 self.remove_conn(idx);
-                self.open(&p, now)?
+                None
             }
-            None => {
-                if self.laddr.is_local(p.key.dst) {
-                    // A reply to a local port: only the owner of the port can hold its connection.
-                    let owner = lport_owner(p.key.dport, self.id.count);
-                    return if owner == self.id.index {
-                        Err(DropReason::NoConn)
-                    } else {
-                        Ok(Verdict::Redirect(owner))
-                    };
-                }
-                self.open(&p, now)?
+            None => None,
+        };
+        let (idx, dir) = match hit {
+            Some(h) => h,
+            None if self.laddr.is_local(p.key.dst) => {
+                // A reply to a local port: only the owner of the port can hold its connection.
+                let owner = lport_owner(p.key.dport, self.id.count);
+                return if owner == self.id.index {
+                    Err(DropReason::NoConn)
+                } else {
+                    Ok(Verdict::Redirect(owner))
+                };
             }
+            None => self.open(&p, now)?,
         };
         self.update_state(idx, dir, p.tcp_flags, now);
         let conn = *self.conns.get(idx);
