@@ -94,6 +94,7 @@ fn every_fixture_gives_the_expected_frame_or_drop() {
     for s in &all {
         run(s);
     }
+    eprintln!("{} scenarios, {cases} cases", all.len());
 }
 
 #[test]
