@@ -300,6 +300,7 @@ mod raw {
         pub scheduler: Option<String>,
         #[serde(default, rename = "real_server")]
         pub real_servers: Vec<RealServer>,
+        pub local_addrs: Option<Vec<String>>,
     }
 
     #[derive(Deserialize)]
@@ -697,6 +698,7 @@ impl Validator<'_> {
             let scheduler: SchedKind = scheduler
                 .parse()
                 .map_err(|e| self.err(format_args!("{f}.scheduler"), e))?;
+            let laddrs = self.service_laddrs(&f, s.local_addrs.as_deref(), local_addrs)?;
             let mut dests: Vec<RealServer> = Vec::with_capacity(s.real_servers.len());
             for (j, r) in s.real_servers.iter().enumerate() {
                 let rf = format!("{f}.real_server[{j}]");
@@ -729,10 +731,10 @@ impl Validator<'_> {
                         ));
                     }
                 };
-                if method == FwdMethod::FullNat && local_addrs.is_empty() {
+                if method == FwdMethod::FullNat && laddrs.is_empty() {
                     return Err(self.err(
                         format_args!("{rf}.forward"),
-                        "FULLNAT needs local addresses: set [local] addresses",
+                        "FULLNAT needs local addresses: set [local] addresses (or the service's local_addrs)",
                     ));
                 }
                 if dests.iter().any(|d| d.addr == addr && d.port == port) {
@@ -754,9 +756,35 @@ impl Validator<'_> {
                 key,
                 scheduler,
                 dests,
+                laddrs,
             });
         }
         Services::new(list).map_err(|e| self.err("service", e))
+    }
+
+    /// A service's local addresses: its own list (each one of `[local] addresses`), or all of those.
+    fn service_laddrs(
+        &self,
+        f: &str,
+        own: Option<&[String]>,
+        all: &[Ipv4Addr],
+    ) -> Result<Vec<Ipv4Addr>, ConfigError> {
+        let Some(own) = own else {
+            return Ok(all.to_vec());
+        };
+        let mut out = Vec::with_capacity(own.len());
+        for (j, a) in own.iter().enumerate() {
+            let field = format!("{f}.local_addrs[{j}]");
+            let ip = self.ip(&field, a)?;
+            if !all.contains(&ip) {
+                return Err(self.err(&field, format_args!("{ip} is not one of [local] addresses")));
+            }
+            if out.contains(&ip) {
+                return Err(self.err(&field, format_args!("{ip} is listed twice")));
+            }
+            out.push(ip);
+        }
+        Ok(out)
     }
 }
 

@@ -289,3 +289,42 @@ fn a_missing_file_is_named() {
         "{got}"
     );
 }
+
+#[test]
+fn a_service_may_use_a_subset_of_the_local_addresses() {
+    let with = |list: &str| {
+        GOOD.replacen(
+            "scheduler = \"wrr\"",
+            &format!("scheduler = \"wrr\"\nlocal_addrs = {list}"),
+            1,
+        )
+    };
+    let c = parse(&with("[\"10.1.0.11\"]")).unwrap();
+    assert_eq!(
+        c.services.iter().next().unwrap().laddrs,
+        vec![Ipv4Addr::new(10, 1, 0, 11)]
+    );
+    let c = parse(GOOD).unwrap();
+    assert_eq!(
+        c.services.iter().next().unwrap().laddrs.len(),
+        2,
+        "all of [local] addresses by default"
+    );
+    let got = parse(&with("[]")).unwrap_err().to_string();
+    assert!(
+        got.contains("service[0].real_server[0].forward: FULLNAT needs local addresses"),
+        "{got}"
+    );
+    let got = parse(&with("[\"10.1.0.99\"]")).unwrap_err().to_string();
+    assert!(
+        got.contains("service[0].local_addrs[0]: 10.1.0.99 is not one of [local] addresses"),
+        "{got}"
+    );
+    let got = parse(&with("[\"10.1.0.11\", \"10.1.0.11\"]"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        got.contains("service[0].local_addrs[1]: 10.1.0.11 is listed twice"),
+        "{got}"
+    );
+}

@@ -23,6 +23,20 @@ struct Lip {
     owned: usize,
 }
 
+impl Lip {
+    fn new(addr: Ipv4Addr, range: &RangeInclusive<u16>, worker: u16, workers: u16) -> Self {
+        let free: VecDeque<u16> = range
+            .clone()
+            .filter(|&p| lport_owner(p, workers) == worker)
+            .collect();
+        Self {
+            addr,
+            owned: free.len(),
+            free,
+        }
+    }
+}
+
 /// One worker's share of the local ports on every LIP.
 #[derive(Debug)]
 pub struct LocalAddrPool {
@@ -39,17 +53,7 @@ impl LocalAddrPool {
         let workers = workers.max(1);
         let lips = addrs
             .iter()
-            .map(|&addr| {
-                let free: VecDeque<u16> = range
-                    .clone()
-                    .filter(|&p| lport_owner(p, workers) == worker)
-                    .collect();
-                Lip {
-                    addr,
-                    owned: free.len(),
-                    free,
-                }
-            })
+            .map(|&addr| Lip::new(addr, &range, worker, workers))
             .collect();
         Self {
             lips,
@@ -60,18 +64,33 @@ impl LocalAddrPool {
         }
     }
 
-    /// Takes a free local address and port, cycling over the LIPs; `None` when all are in use.
+    /// Takes a free port on one of `lips` (a service's local addresses), cycling over them; `None`
+    /// when all are in use or none is known to this pool.
     #[inline]
-    pub fn acquire(&mut self) -> Option<(Ipv4Addr, u16)> {
-        let n = self.lips.len();
+    pub fn acquire(&mut self, lips: &[Ipv4Addr]) -> Option<(Ipv4Addr, u16)> {
+        let n = lips.len();
         for k in 0..n {
-            let i = (self.next + k) % n;
-            if let Some(port) = self.lips[i].free.pop_front() {
-                self.next = (i + 1) % n;
-                return Some((self.lips[i].addr, port));
+            let addr = lips[(self.next + k) % n];
+            if let Some(port) = self
+                .lips
+                .iter_mut()
+                .find(|l| l.addr == addr)
+                .and_then(|l| l.free.pop_front())
+            {
+                self.next = (self.next + k + 1) % n;
+                return Some((addr, port));
             }
         }
         None
+    }
+
+    /// Adds a local address (with this worker's share of its ports) unless the pool has it already.
+    /// Addresses are never removed: connections still holding ports on a removed address return them.
+    pub fn add(&mut self, addr: Ipv4Addr) {
+        if !self.is_local(addr) {
+            self.lips
+                .push(Lip::new(addr, &self.range, self.worker, self.workers));
+        }
     }
 
     /// Gives a port back. Returns false (and keeps nothing) for an address or port this worker does
@@ -127,7 +146,7 @@ mod tests {
         let total: usize = pools.iter().map(LocalAddrPool::available).sum();
         assert_eq!(total, 65535 - 1024 + 1);
         for (w, mut p) in pools.into_iter().enumerate() {
-            while let Some((_, port)) = p.acquire() {
+            while let Some((_, port)) = p.acquire(&[A]) {
                 assert_eq!(usize::from(lport_owner(port, 3)), w);
             }
         }
@@ -136,21 +155,22 @@ mod tests {
     #[test]
     fn acquire_cycles_over_lips_and_exhausts() {
         let mut p = LocalAddrPool::new(&[A, B], 2000..=2003, 0, 2);
-        assert_eq!(p.acquire(), Some((A, 2000)));
-        assert_eq!(p.acquire(), Some((B, 2000)));
-        assert_eq!(p.acquire(), Some((A, 2002)));
-        assert_eq!(p.acquire(), Some((B, 2002)));
-        assert_eq!(p.acquire(), None);
+        assert_eq!(p.acquire(&[A, B]), Some((A, 2000)));
+        assert_eq!(p.acquire(&[A, B]), Some((B, 2000)));
+        assert_eq!(p.acquire(&[A, B]), Some((A, 2002)));
+        assert_eq!(p.acquire(&[A, B]), Some((B, 2002)));
+        assert_eq!(p.acquire(&[A, B]), None);
         assert!(p.release(A, 2000));
-        assert_eq!(p.acquire(), Some((A, 2000)));
+        assert_eq!(p.acquire(&[A, B]), Some((A, 2000)));
+        assert_eq!(p.acquire(&[]), None);
     }
 
     #[test]
     fn released_ports_are_reused_last() {
         let mut p = LocalAddrPool::new(&[A], 3000..=3003, 0, 1);
-        let first = p.acquire().unwrap();
+        let first = p.acquire(&[A]).unwrap();
         assert!(p.release(first.0, first.1));
-        assert_eq!(p.acquire(), Some((A, 3001)));
+        assert_eq!(p.acquire(&[A]), Some((A, 3001)));
     }
 
     #[test]
@@ -161,8 +181,15 @@ mod tests {
         assert!(!p.release(B, 3001), "not a local address");
         assert!(!p.release(A, 3001), "already free");
         assert!(p.is_local(A) && !p.is_local(B));
-        let empty = LocalAddrPool::new(&[], 1..=10, 0, 1);
-        let mut empty = empty;
-        assert_eq!(empty.acquire(), None);
+        let mut empty = LocalAddrPool::new(&[], 1..=10, 0, 1);
+        assert_eq!(
+            empty.acquire(&[A]),
+            None,
+            "an address the pool does not know"
+        );
+        empty.add(A);
+        empty.add(A);
+        assert_eq!(empty.available(), 10);
+        assert_eq!(empty.acquire(&[A]), Some((A, 1)));
     }
 }

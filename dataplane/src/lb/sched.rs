@@ -10,7 +10,7 @@ use std::str::FromStr;
 use super::service::RealServer;
 
 /// A scheduling algorithm, as named by ipvsadm's `-s`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum SchedKind {
     /// Round robin.
     Rr,

@@ -9,10 +9,12 @@ use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::Ipv4Addr;
 
+use serde::{Deserialize, Serialize};
+
 use super::sched::SchedKind;
 
 /// The transport protocol of a virtual service.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[repr(u8)]
 pub enum Protocol {
     /// TCP, IP protocol 6.
@@ -48,7 +50,7 @@ impl fmt::Display for Protocol {
 }
 
 /// How packets of a connection reach the real server (ipvsadm's `-b`, `-m`, `-g`, `-i`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[repr(u8)]
 pub enum FwdMethod {
     /// Full NAT: source and destination rewritten (`-b`, fnat's default).
@@ -75,11 +77,11 @@ impl FwdMethod {
 
 /// A stable identity for a real server, kept across configuration snapshots so that connections
 /// and per-destination counters survive a change that keeps the server.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct DestId(pub u32);
 
 /// The key of a virtual service: protocol, virtual address and virtual port.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ServiceKey {
     /// The transport protocol.
     pub protocol: Protocol,
@@ -127,6 +129,8 @@ pub struct Service {
     pub scheduler: SchedKind,
     /// Real servers in the order they were added.
     pub dests: Vec<RealServer>,
+    /// FULLNAT local addresses of this service, used in turn for new connections.
+    pub laddrs: Vec<Ipv4Addr>,
 }
 
 /// Index of a service inside one [`Services`] snapshot.
@@ -286,6 +290,7 @@ mod tests {
             },
             scheduler: SchedKind::Rr,
             dests,
+            laddrs: vec![],
         }
     }
 

@@ -270,7 +270,10 @@ impl Worker {
         // Refuse before creating state when the real server cannot be reached.
         let (_, nh) = snap.routes.lookup(dest.addr).ok_or(DropReason::NoRoute)?;
         snap.neigh.lookup(nh).ok_or(DropReason::NoNeighbour)?;
-        let (lip, lport) = self.laddr.acquire().ok_or(DropReason::NoLocalPort)?;
+        let (lip, lport) = self
+            .laddr
+            .acquire(&svc.laddrs)
+            .ok_or(DropReason::NoLocalPort)?;
         let conn = Conn {
             cip: k.src,
             vip: k.dst,
