@@ -34,18 +34,11 @@ const OPAQUE_TYPES: &[&str] = &[
 ];
 
 fn main() {
-    let shim_dir =
-        PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR")).join("shim");
+    let shim_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR")).join("shim");
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR"));
     println!("cargo:rerun-if-changed=build.rs");
-    println!(
-        "cargo:rerun-if-changed={}",
-        shim_dir.join("wrapper.h").display()
-    );
-    println!(
-        "cargo:rerun-if-changed={}",
-        shim_dir.join("fnat_shim.c").display()
-    );
+    println!("cargo:rerun-if-changed={}", shim_dir.join("wrapper.h").display());
+    println!("cargo:rerun-if-changed={}", shim_dir.join("fnat_shim.c").display());
     println!("cargo:rerun-if-env-changed=PKG_CONFIG_PATH");
     println!("cargo:rerun-if-env-changed=LIBCLANG_PATH");
 
@@ -82,14 +75,9 @@ fn main() {
         builder = builder.opaque_type(ty);
     }
     let bindings = builder.generate().unwrap_or_else(|err| {
-        panic!(
-            "dpdk-sys: bindgen failed on the DPDK {} headers: {err}; {INSTALL_HINT}",
-            dpdk.version
-        )
+        panic!("dpdk-sys: bindgen failed on the DPDK {} headers: {err}; {INSTALL_HINT}", dpdk.version)
     });
-    bindings
-        .write_to_file(out_dir.join("bindings.rs"))
-        .expect("dpdk-sys: cannot write bindings.rs");
+    bindings.write_to_file(out_dir.join("bindings.rs")).expect("dpdk-sys: cannot write bindings.rs");
 
     // Compile the static-inline wrappers and the hand-written shim with DPDK's own cflags
     // (they carry `-include rte_config.h -march=...`, which the inline code depends on).
@@ -110,15 +98,12 @@ fn main() {
 
 /// Finds libdpdk with pkg-config and emits its link flags.
 fn probe_dpdk() -> pkg_config::Library {
-    pkg_config::Config::new()
-        .atleast_version(MIN_DPDK)
-        .probe("libdpdk")
-        .unwrap_or_else(|err| {
-            panic!(
-                "dpdk-sys: DPDK >= {MIN_DPDK} not found through pkg-config (libdpdk.pc): {err}\n\
+    pkg_config::Config::new().atleast_version(MIN_DPDK).probe("libdpdk").unwrap_or_else(|err| {
+        panic!(
+            "dpdk-sys: DPDK >= {MIN_DPDK} not found through pkg-config (libdpdk.pc): {err}\n\
                  dpdk-sys needs DPDK's headers and libraries, libclang and pkg-config; {INSTALL_HINT}"
-            )
-        })
+        )
+    })
 }
 
 /// DPDK's cflags, verbatim: the pkg-config crate drops `-include rte_config.h` and `-march`.
@@ -136,10 +121,7 @@ fn dpdk_cflags() -> Vec<String> {
     }
     // `-include rte_config.h` is two words that must stay together; splitting on whitespace
     // keeps their order, which is all clang and gcc need.
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect()
+    String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_owned).collect()
 }
 
 /// DPDK's cflags minus `-include <file>` pairs, for bindgen. wrapper.h includes rte_config.h
@@ -166,10 +148,9 @@ fn ensure_libclang() {
     panic::set_hook(hook);
     match loaded {
         Ok(version) if version.parsed.is_some() => {}
-        Ok(version) => panic!(
-            "dpdk-sys: libclang loaded but reports no usable version ({}); {INSTALL_HINT}",
-            version.full
-        ),
+        Ok(version) => {
+            panic!("dpdk-sys: libclang loaded but reports no usable version ({}); {INSTALL_HINT}", version.full)
+        }
         Err(cause) => {
             let why = cause
                 .downcast_ref::<String>()

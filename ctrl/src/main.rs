@@ -2,8 +2,6 @@
 //! then every command answers that it is not supported yet.
 
 fn main() -> std::process::ExitCode {
-    eprintln!(
-        "fnatctl: the control path to fnatd is not supported yet (services come from fnatd.toml)"
-    );
+    eprintln!("fnatctl: the control path to fnatd is not supported yet (services come from fnatd.toml)");
     std::process::ExitCode::from(2)
 }

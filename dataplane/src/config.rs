@@ -12,9 +12,7 @@ use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 use crate::lb::conn::MAX_CAPACITY;
-use crate::lb::{
-    DestId, FwdMethod, Protocol, RealServer, SchedKind, Service, ServiceKey, Services, Timeouts,
-};
+use crate::lb::{DestId, FwdMethod, Protocol, RealServer, SchedKind, Service, ServiceKey, Services, Timeouts};
 use crate::net::{Interface, Ipv4Net, Neighbour, PortIdx, Route};
 use crate::packet::MacAddr;
 
@@ -125,15 +123,18 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// The services at startup.
     pub services: Services,
+    /// The control file shared with fnatctl (`[control] path`, default [`DEFAULT_CONTROL_PATH`]).
+    pub control_path: PathBuf,
 }
+
+/// Where fnatd and fnatctl meet when `[control] path` is not set: a file on the shared-memory tmpfs.
+pub const DEFAULT_CONTROL_PATH: &str = "/dev/shm/fnat.ctl";
 
 impl Config {
     /// Reads and validates a configuration file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            file: path.to_owned(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { file: path.to_owned(), source })?;
         Self::parse(path, &text)
     }
 
@@ -151,11 +152,7 @@ impl Config {
         self.ports
             .iter()
             .zip(macs)
-            .map(|(p, &mac)| Interface {
-                name: p.name.clone(),
-                mac,
-                addrs: p.addrs.clone(),
-            })
+            .map(|(p, &mac)| Interface { name: p.name.clone(), mac, addrs: p.addrs.clone() })
             .collect()
     }
 }
@@ -184,6 +181,20 @@ mod raw {
         pub timeouts: Timeouts,
         #[serde(default, rename = "service")]
         pub services: Vec<Service>,
+        #[serde(default)]
+        pub control: Control,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields, default)]
+    pub struct Control {
+        pub path: String,
+    }
+
+    impl Default for Control {
+        fn default() -> Self {
+            Self { path: super::DEFAULT_CONTROL_PATH.into() }
+        }
     }
 
     #[derive(Deserialize)]
@@ -198,13 +209,7 @@ mod raw {
 
     impl Default for Eal {
         fn default() -> Self {
-            Self {
-                main_lcore: 0,
-                no_huge: false,
-                memory_mb: 1024,
-                file_prefix: "fnat".into(),
-                extra_args: Vec::new(),
-            }
+            Self { main_lcore: 0, no_huge: false, memory_mb: 1024, file_prefix: "fnat".into(), extra_args: Vec::new() }
         }
     }
 
@@ -256,10 +261,7 @@ mod raw {
 
     impl Default for Local {
         fn default() -> Self {
-            Self {
-                addresses: Vec::new(),
-                ports: default_ports(),
-            }
+            Self { addresses: Vec::new(), ports: default_ports() }
         }
     }
 
@@ -329,24 +331,14 @@ struct Validator<'a> {
 
 impl Validator<'_> {
     fn err(&self, field: impl fmt::Display, problem: impl fmt::Display) -> ConfigError {
-        ConfigError::Invalid {
-            file: self.file.to_owned(),
-            field: field.to_string(),
-            problem: problem.to_string(),
-        }
+        ConfigError::Invalid { file: self.file.to_owned(), field: field.to_string(), problem: problem.to_string() }
     }
 
     fn ip(&self, field: impl fmt::Display, s: &str) -> Result<Ipv4Addr, ConfigError> {
-        s.parse()
-            .map_err(|_| self.err(field, format_args!("'{s}' is not an IPv4 address")))
+        s.parse().map_err(|_| self.err(field, format_args!("'{s}' is not an IPv4 address")))
     }
 
-    fn port_idx(
-        &self,
-        field: impl fmt::Display,
-        name: &str,
-        ports: &[PortConfig],
-    ) -> Result<PortIdx, ConfigError> {
+    fn port_idx(&self, field: impl fmt::Display, name: &str, ports: &[PortConfig]) -> Result<PortIdx, ConfigError> {
         ports
             .iter()
             .position(|p| p.name == name)
@@ -357,63 +349,45 @@ impl Validator<'_> {
     fn validate(&self, raw: raw::File) -> Result<Config, ConfigError> {
         let eal = self.eal(raw.eal)?;
         let worker_lcores = self.workers(&raw.workers, eal.main_lcore)?;
-        let conn_table_size = usize::try_from(raw.conn_table.size)
-            .ok()
-            .filter(|&n| (1..=MAX_CAPACITY).contains(&n))
-            .ok_or_else(|| {
-                self.err(
-                    "conn_table.size",
-                    format_args!("must be from 1 to {MAX_CAPACITY} connections per worker"),
-                )
-            })?;
+        let conn_table_size =
+            usize::try_from(raw.conn_table.size).ok().filter(|&n| (1..=MAX_CAPACITY).contains(&n)).ok_or_else(
+                || self.err("conn_table.size", format_args!("must be from 1 to {MAX_CAPACITY} connections per worker")),
+            )?;
         let ports = self.ports(raw.ports)?;
         let (local_addrs, local_ports) = self.local(&raw.local, worker_lcores.len())?;
-        let neighbours = raw
-            .neighbours
-            .iter()
-            .enumerate()
-            .map(|(i, n)| {
-                let f = format!("neighbour[{i}]");
-                let mac: MacAddr = n.mac.parse().map_err(|_| {
-                    self.err(
-                        format_args!("{f}.mac"),
-                        format_args!("'{}' is not a MAC address", n.mac),
-                    )
-                })?;
-                if !mac.is_unicast() {
-                    return Err(self.err(format_args!("{f}.mac"), "must be a unicast address"));
-                }
-                Ok(Neighbour {
-                    addr: self.ip(format_args!("{f}.address"), &n.address)?,
-                    mac,
-                    port: self.port_idx(format_args!("{f}.port"), &n.port, &ports)?,
+        let neighbours =
+            raw.neighbours
+                .iter()
+                .enumerate()
+                .map(|(i, n)| {
+                    let f = format!("neighbour[{i}]");
+                    let mac: MacAddr = n.mac.parse().map_err(|_| {
+                        self.err(format_args!("{f}.mac"), format_args!("'{}' is not a MAC address", n.mac))
+                    })?;
+                    if !mac.is_unicast() {
+                        return Err(self.err(format_args!("{f}.mac"), "must be a unicast address"));
+                    }
+                    Ok(Neighbour {
+                        addr: self.ip(format_args!("{f}.address"), &n.address)?,
+                        mac,
+                        port: self.port_idx(format_args!("{f}.port"), &n.port, &ports)?,
+                    })
                 })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+                .collect::<Result<Vec<_>, _>>()?;
         let routes = raw
             .routes
             .iter()
             .enumerate()
             .map(|(i, r)| {
                 let f = format!("route[{i}]");
-                let prefix: Ipv4Net = r
-                    .prefix
-                    .parse()
-                    .map_err(|e| self.err(format_args!("{f}.prefix"), e))?;
-                let via = r
-                    .via
-                    .as_deref()
-                    .map(|v| self.ip(format_args!("{f}.via"), v))
-                    .transpose()?;
-                Ok(Route {
-                    prefix,
-                    port: self.port_idx(format_args!("{f}.port"), &r.port, &ports)?,
-                    via,
-                })
+                let prefix: Ipv4Net = r.prefix.parse().map_err(|e| self.err(format_args!("{f}.prefix"), e))?;
+                let via = r.via.as_deref().map(|v| self.ip(format_args!("{f}.via"), v)).transpose()?;
+                Ok(Route { prefix, port: self.port_idx(format_args!("{f}.port"), &r.port, &ports)?, via })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let timeouts = self.timeouts(&raw.timeouts)?;
         let services = self.services(raw.services, &local_addrs)?;
+        let control_path = self.control_path(&raw.control)?;
         Ok(Config {
             file: self.file.to_owned(),
             eal,
@@ -426,23 +400,26 @@ impl Validator<'_> {
             routes,
             timeouts,
             services,
+            control_path,
         })
+    }
+
+    /// `[control] path`: an absolute path naming a file (not a directory).
+    fn control_path(&self, c: &raw::Control) -> Result<PathBuf, ConfigError> {
+        let path = PathBuf::from(&c.path);
+        if !path.is_absolute() || c.path.ends_with('/') || path.file_name().is_none() {
+            return Err(self.err("control.path", format_args!("'{}' is not an absolute path to a file", c.path)));
+        }
+        Ok(path)
     }
 
     fn eal(&self, e: raw::Eal) -> Result<EalConfig, ConfigError> {
         if e.memory_mb < 64 {
             return Err(self.err("eal.memory_mb", "must be at least 64 (MiB)"));
         }
-        if e.file_prefix.is_empty()
-            || !e
-                .file_prefix
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        if e.file_prefix.is_empty() || !e.file_prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
-            return Err(self.err(
-                "eal.file_prefix",
-                "must be non-empty letters, digits, '-' or '_'",
-            ));
+            return Err(self.err("eal.file_prefix", "must be non-empty letters, digits, '-' or '_'"));
         }
         Ok(EalConfig {
             main_lcore: e.main_lcore,
@@ -469,16 +446,10 @@ impl Validator<'_> {
                 ));
             }
             if l >= 1024 {
-                return Err(self.err(
-                    format_args!("workers.lcores[{i}]"),
-                    "lcore ids are below 1024",
-                ));
+                return Err(self.err(format_args!("workers.lcores[{i}]"), "lcore ids are below 1024"));
             }
             if !seen.insert(l) {
-                return Err(self.err(
-                    format_args!("workers.lcores[{i}]"),
-                    format_args!("lcore {l} is listed twice"),
-                ));
+                return Err(self.err(format_args!("workers.lcores[{i}]"), format_args!("lcore {l} is listed twice")));
             }
         }
         Ok(w.lcores.clone())
@@ -493,126 +464,77 @@ impl Validator<'_> {
             let f = format!("port[{i}]");
             if p.name.is_empty()
                 || p.name.len() > 32
-                || !p
-                    .name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                || !p.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             {
-                return Err(self.err(
-                    format_args!("{f}.name"),
-                    "must be 1 to 32 letters, digits, '-' or '_'",
-                ));
+                return Err(self.err(format_args!("{f}.name"), "must be 1 to 32 letters, digits, '-' or '_'"));
             }
             if out.iter().any(|o| o.name == p.name) {
-                return Err(self.err(
-                    format_args!("{f}.name"),
-                    format_args!("another port is named '{}'", p.name),
-                ));
+                return Err(self.err(format_args!("{f}.name"), format_args!("another port is named '{}'", p.name)));
             }
             let device = match (p.device, p.pci) {
-                (Some(d), None) if !d.is_empty() && !d.contains(char::is_whitespace) => {
-                    PortDevice::Vdev(d)
-                }
+                (Some(d), None) if !d.is_empty() && !d.contains(char::is_whitespace) => PortDevice::Vdev(d),
                 (None, Some(a)) if is_pci_addr(&a) => PortDevice::Pci(a),
-                (Some(_), None) => return Err(self.err(
-                    format_args!("{f}.device"),
-                    "must be a DPDK vdev string without spaces, e.g. 'net_af_packet0,iface=veth0'",
-                )),
-                (None, Some(a)) => {
+                (Some(_), None) => {
                     return Err(self.err(
-                        format_args!("{f}.pci"),
-                        format_args!("'{a}' is not a PCI address like 0000:03:00.0"),
+                        format_args!("{f}.device"),
+                        "must be a DPDK vdev string without spaces, e.g. 'net_af_packet0,iface=veth0'",
                     ));
                 }
-                _ => return Err(self.err(
-                    &f,
-                    "give exactly one of `device` (a DPDK vdev string) and `pci` (a PCI address)",
-                )),
+                (None, Some(a)) => {
+                    return Err(
+                        self.err(format_args!("{f}.pci"), format_args!("'{a}' is not a PCI address like 0000:03:00.0"))
+                    );
+                }
+                _ => {
+                    return Err(
+                        self.err(&f, "give exactly one of `device` (a DPDK vdev string) and `pci` (a PCI address)")
+                    );
+                }
             };
-            if out
-                .iter()
-                .any(|o| o.device.dpdk_name() == device.dpdk_name())
-            {
-                return Err(self.err(
-                    &f,
-                    format_args!("device '{}' is used by another port", device.dpdk_name()),
-                ));
+            if out.iter().any(|o| o.device.dpdk_name() == device.dpdk_name()) {
+                return Err(self.err(&f, format_args!("device '{}' is used by another port", device.dpdk_name())));
             }
             let mac = p
                 .mac
                 .map(|m| {
-                    m.parse::<MacAddr>()
-                        .ok()
-                        .filter(MacAddr::is_unicast)
-                        .ok_or_else(|| {
-                            self.err(
-                                format_args!("{f}.mac"),
-                                format_args!("'{m}' is not a unicast MAC address"),
-                            )
-                        })
+                    m.parse::<MacAddr>().ok().filter(MacAddr::is_unicast).ok_or_else(|| {
+                        self.err(format_args!("{f}.mac"), format_args!("'{m}' is not a unicast MAC address"))
+                    })
                 })
                 .transpose()?;
             let addrs = p
                 .addresses
                 .iter()
                 .enumerate()
-                .map(|(j, a)| {
-                    a.parse::<Ipv4Net>()
-                        .map_err(|e| self.err(format_args!("{f}.addresses[{j}]"), e))
-                })
+                .map(|(j, a)| a.parse::<Ipv4Net>().map_err(|e| self.err(format_args!("{f}.addresses[{j}]"), e)))
                 .collect::<Result<Vec<_>, _>>()?;
             for (name, d) in [("rx_desc", p.rx_desc), ("tx_desc", p.tx_desc)] {
                 if !(64..=16384).contains(&d) {
                     return Err(self.err(format_args!("{f}.{name}"), "must be from 64 to 16384"));
                 }
             }
-            out.push(PortConfig {
-                name: p.name,
-                device,
-                mac,
-                addrs,
-                rx_desc: p.rx_desc,
-                tx_desc: p.tx_desc,
-            });
+            out.push(PortConfig { name: p.name, device, mac, addrs, rx_desc: p.rx_desc, tx_desc: p.tx_desc });
         }
         Ok(out)
     }
 
-    fn local(
-        &self,
-        l: &raw::Local,
-        workers: usize,
-    ) -> Result<(Vec<Ipv4Addr>, RangeInclusive<u16>), ConfigError> {
+    fn local(&self, l: &raw::Local, workers: usize) -> Result<(Vec<Ipv4Addr>, RangeInclusive<u16>), ConfigError> {
         let mut addrs = Vec::new();
         for (i, a) in l.addresses.iter().enumerate() {
             let ip = self.ip(format_args!("local.addresses[{i}]"), a)?;
             if addrs.contains(&ip) {
-                return Err(self.err(
-                    format_args!("local.addresses[{i}]"),
-                    format_args!("{ip} is listed twice"),
-                ));
+                return Err(self.err(format_args!("local.addresses[{i}]"), format_args!("{ip} is listed twice")));
             }
             addrs.push(ip);
         }
-        let bad = || {
-            self.err(
-                "local.ports",
-                format_args!("'{}' is not a port range like 1024-65535", l.ports),
-            )
-        };
+        let bad = || self.err("local.ports", format_args!("'{}' is not a port range like 1024-65535", l.ports));
         let (lo, hi) = l.ports.split_once('-').ok_or_else(bad)?;
-        let (lo, hi): (u16, u16) = (
-            lo.trim().parse().map_err(|_| bad())?,
-            hi.trim().parse().map_err(|_| bad())?,
-        );
+        let (lo, hi): (u16, u16) = (lo.trim().parse().map_err(|_| bad())?, hi.trim().parse().map_err(|_| bad())?);
         if lo == 0 || lo > hi {
             return Err(bad());
         }
         if usize::from(hi - lo) + 1 < workers {
-            return Err(self.err(
-                "local.ports",
-                "the range must hold at least one port per worker",
-            ));
+            return Err(self.err("local.ports", "the range must hold at least one port per worker"));
         }
         Ok((addrs, lo..=hi))
     }
@@ -622,34 +544,19 @@ impl Validator<'_> {
         let secs = |name: &str, v: Option<u32>, slot: &mut u64| -> Result<(), ConfigError> {
             if let Some(v) = v {
                 if v == 0 || v > 31 * 24 * 3600 {
-                    return Err(self.err(
-                        format_args!("timeouts.{name}"),
-                        "must be from 1 second to 31 days",
-                    ));
+                    return Err(self.err(format_args!("timeouts.{name}"), "must be from 1 second to 31 days"));
                 }
                 *slot = u64::from(v) * 1000;
             }
             Ok(())
         };
-        secs(
-            "tcp",
-            t.tcp,
-            &mut out.tcp[crate::lb::TcpState::Established as usize],
-        )?;
-        secs(
-            "tcpfin",
-            t.tcpfin,
-            &mut out.tcp[crate::lb::TcpState::FinWait as usize],
-        )?;
+        secs("tcp", t.tcp, &mut out.tcp[crate::lb::TcpState::Established as usize])?;
+        secs("tcpfin", t.tcpfin, &mut out.tcp[crate::lb::TcpState::FinWait as usize])?;
         secs("udp", t.udp, &mut out.udp)?;
         Ok(out)
     }
 
-    fn services(
-        &self,
-        raw: Vec<raw::Service>,
-        local_addrs: &[Ipv4Addr],
-    ) -> Result<Services, ConfigError> {
+    fn services(&self, raw: Vec<raw::Service>, local_addrs: &[Ipv4Addr]) -> Result<Services, ConfigError> {
         let mut list: Vec<Service> = Vec::with_capacity(raw.len());
         let mut next_id = 0u32;
         for (i, s) in raw.into_iter().enumerate() {
@@ -658,34 +565,23 @@ impl Validator<'_> {
                 "tcp" => Protocol::Tcp,
                 "udp" => Protocol::Udp,
                 other => {
-                    return Err(self.err(
-                        format_args!("{f}.protocol"),
-                        format_args!("'{other}' is not tcp or udp"),
-                    ));
+                    return Err(self.err(format_args!("{f}.protocol"), format_args!("'{other}' is not tcp or udp")));
                 }
             };
             let vip = self.ip(format_args!("{f}.vip"), &s.vip)?;
             if local_addrs.contains(&vip) {
-                return Err(self.err(
-                    format_args!("{f}.vip"),
-                    format_args!("{vip} is also a local address"),
-                ));
+                return Err(self.err(format_args!("{f}.vip"), format_args!("{vip} is also a local address")));
             }
             let vport = match u16::try_from(s.port) {
                 Ok(0) => {
-                    return Err(self.err(
-                        format_args!("{f}.port"),
-                        "port 0 (all ports, with persistence) is not supported yet",
-                    ));
+                    return Err(
+                        self.err(format_args!("{f}.port"), "port 0 (all ports, with persistence) is not supported yet")
+                    );
                 }
                 Ok(p) => p,
                 Err(_) => return Err(self.err(format_args!("{f}.port"), "must be from 1 to 65535")),
             };
-            let key = ServiceKey {
-                protocol,
-                vip,
-                vport,
-            };
+            let key = ServiceKey { protocol, vip, vport };
             if list.iter().any(|o| o.key == key) {
                 return Err(self.err(&f, format_args!("service {key} is defined twice")));
             }
@@ -695,9 +591,7 @@ impl Validator<'_> {
                     "missing: IPVS's default, wlc, is not supported yet; set \"rr\" or \"wrr\"",
                 ));
             };
-            let scheduler: SchedKind = scheduler
-                .parse()
-                .map_err(|e| self.err(format_args!("{f}.scheduler"), e))?;
+            let scheduler: SchedKind = scheduler.parse().map_err(|e| self.err(format_args!("{f}.scheduler"), e))?;
             let laddrs = self.service_laddrs(&f, s.local_addrs.as_deref(), local_addrs)?;
             let mut dests: Vec<RealServer> = Vec::with_capacity(s.real_servers.len());
             for (j, r) in s.real_servers.iter().enumerate() {
@@ -718,10 +612,7 @@ impl Validator<'_> {
                     "nat" | "dr" | "tun" => {
                         return Err(self.err(
                             format_args!("{rf}.forward"),
-                            format_args!(
-                                "forwarding method '{}' is not supported yet (supported: fullnat)",
-                                r.forward
-                            ),
+                            format_args!("forwarding method '{}' is not supported yet (supported: fullnat)", r.forward),
                         ));
                     }
                     other => {
@@ -738,37 +629,18 @@ impl Validator<'_> {
                     ));
                 }
                 if dests.iter().any(|d| d.addr == addr && d.port == port) {
-                    return Err(self.err(
-                        &rf,
-                        format_args!("real server {addr}:{port} is listed twice"),
-                    ));
+                    return Err(self.err(&rf, format_args!("real server {addr}:{port} is listed twice")));
                 }
-                dests.push(RealServer {
-                    id: DestId(next_id),
-                    addr,
-                    port,
-                    weight: r.weight,
-                    method,
-                });
+                dests.push(RealServer { id: DestId(next_id), addr, port, weight: r.weight, method });
                 next_id += 1;
             }
-            list.push(Service {
-                key,
-                scheduler,
-                dests,
-                laddrs,
-            });
+            list.push(Service { key, scheduler, dests, laddrs });
         }
         Services::new(list).map_err(|e| self.err("service", e))
     }
 
     /// A service's local addresses: its own list (each one of `[local] addresses`), or all of those.
-    fn service_laddrs(
-        &self,
-        f: &str,
-        own: Option<&[String]>,
-        all: &[Ipv4Addr],
-    ) -> Result<Vec<Ipv4Addr>, ConfigError> {
+    fn service_laddrs(&self, f: &str, own: Option<&[String]>, all: &[Ipv4Addr]) -> Result<Vec<Ipv4Addr>, ConfigError> {
         let Some(own) = own else {
             return Ok(all.to_vec());
         };

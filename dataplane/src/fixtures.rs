@@ -12,10 +12,12 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::lb::{ConnTable, LocalAddrPool};
-use crate::net::PortIdx;
-use crate::packet::builder::{FrameSpec, TcpSpec};
-use crate::packet::{self, EtherType, Ipv4Packet, MacAddr, TcpFlags, UdpPacket};
+use crate::net::{NeighManager, NeighTable, NeighTimers, PortIdx, arp};
+use crate::packet::builder::{self, FrameSpec, TcpSpec};
+use crate::packet::{self, ArpOperation, EtherType, Ipv4Packet, MacAddr, TcpFlags, UdpPacket};
 use crate::snapshot::Snapshot;
+use crate::worker::poll::{PacketBuf, PacketIo, Poller, RedirectLinks};
+use crate::worker::shared::{self, ControlLinks};
 use crate::worker::{DropReason, Worker, WorkerId};
 
 /// The demo configuration; `@RUN_DIR@` stands for the directory holding the capture files.
@@ -40,17 +42,18 @@ pub const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 100);
 /// The local address (FULLNAT source towards the real servers).
 pub const LIP: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 10);
 /// The real servers.
-pub const RS: [Ipv4Addr; 3] = [
-    Ipv4Addr::new(10, 1, 0, 11),
-    Ipv4Addr::new(10, 1, 0, 12),
-    Ipv4Addr::new(10, 1, 0, 13),
-];
+pub const RS: [Ipv4Addr; 3] = [Ipv4Addr::new(10, 1, 0, 11), Ipv4Addr::new(10, 1, 0, 12), Ipv4Addr::new(10, 1, 0, 13)];
 /// Their MAC addresses.
-pub const RS_MAC: [MacAddr; 3] = [
-    MacAddr([2, 0, 0, 0, 0x0d, 0x11]),
-    MacAddr([2, 0, 0, 0, 0x0d, 0x12]),
-    MacAddr([2, 0, 0, 0, 0x0d, 0x13]),
-];
+pub const RS_MAC: [MacAddr; 3] =
+    [MacAddr([2, 0, 0, 0, 0x0d, 0x11]), MacAddr([2, 0, 0, 0, 0x0d, 0x12]), MacAddr([2, 0, 0, 0, 0x0d, 0x13])];
+/// A client on the LAN that no configuration knows: its MAC address must be learned with ARP.
+pub const UNKNOWN_CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 77);
+/// Its MAC address.
+pub const UNKNOWN_MAC: MacAddr = MacAddr([2, 0, 0, 0, 0x0c, 0x77]);
+/// The gateway's address on the LAN port.
+pub const LAN_ADDR: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+/// The gateway's address on the DMZ port.
+pub const DMZ_ADDR: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 1);
 /// The first local port a single worker hands out.
 pub const FIRST_LPORT: u16 = 1024;
 
@@ -64,8 +67,22 @@ pub enum Expect {
         /// The frame, byte for byte.
         frame: Vec<u8>,
     },
+    /// Exactly these frames (possibly none), in this order, and no drop: for frames the gateway
+    /// consumes, holds while it resolves a next hop (the ARP request goes out), or releases.
+    Frames(Vec<(PortIdx, Vec<u8>)>),
     /// Nothing, and one drop counted under this reason.
     Drop(DropReason),
+}
+
+impl Expect {
+    /// The frames expected out, with their ports.
+    pub fn frames(&self) -> Vec<(PortIdx, Vec<u8>)> {
+        match self {
+            Expect::Tx { port, frame } => vec![(*port, frame.clone())],
+            Expect::Frames(f) => f.clone(),
+            Expect::Drop(_) => Vec::new(),
+        }
+    }
 }
 
 /// One input frame and its expected outcome.
@@ -104,12 +121,12 @@ impl Scenario {
     pub fn by_port(&self) -> [PortFrames; 2] {
         let mut ports: [PortFrames; 2] = Default::default();
         for step in &self.steps {
-            if let Some(p) = ports.get_mut(usize::from(step.port)) {
+            if let Some(p) = ports.get_mut(usize::from(step.port)).filter(|_| !step.frame.is_empty()) {
                 p.input.push(step.frame.clone());
             }
-            if let Expect::Tx { port, frame } = &step.expect {
-                if let Some(p) = ports.get_mut(usize::from(*port)) {
-                    p.expected.push(frame.clone());
+            for (port, frame) in step.expect.frames() {
+                if let Some(p) = ports.get_mut(usize::from(port)) {
+                    p.expected.push(frame);
                 }
             }
         }
@@ -120,8 +137,7 @@ impl Scenario {
 /// The demo configuration with `run_dir` for the capture files.
 pub fn config(run_dir: &Path) -> Config {
     let text = CONFIG_TEMPLATE.replace("@RUN_DIR@", &run_dir.display().to_string());
-    Config::parse(Path::new("configs/pcap-demo.toml"), &text)
-        .expect("the demo configuration is valid")
+    Config::parse(Path::new("configs/pcap-demo.toml"), &text).expect("the demo configuration is valid")
 }
 
 /// The snapshot of the demo configuration, with the ports' configured MAC addresses.
@@ -136,6 +152,7 @@ pub fn worker(snap: &Arc<Snapshot>, index: u16, count: u16) -> Worker {
     Worker::new(
         WorkerId { index, count },
         Arc::clone(snap),
+        Arc::new(NeighTable::new(&cfg.neighbours)),
         ConnTable::with_seed(cfg.conn_table_size, [0x1234, 0x5678]),
         LocalAddrPool::new(&cfg.local_addrs, cfg.local_ports.clone(), index, count),
     )
@@ -173,30 +190,17 @@ impl Flow {
 
     /// A flow from the directly connected client to VIP:53 (UDP service, real servers on 5353).
     pub fn udp(cport: u16, rs: usize, lport: u16) -> Self {
-        Self {
-            vip: SocketAddrV4::new(VIP, 53),
-            rport: 5353,
-            ..Self::tcp(cport, rs, lport)
-        }
+        Self { vip: SocketAddrV4::new(VIP, 53), rport: 5353, ..Self::tcp(cport, rs, lport) }
     }
 
     /// The same flow from another client address behind the given MAC.
     pub fn from(self, client: Ipv4Addr, mac: MacAddr) -> Self {
-        Self {
-            client: SocketAddrV4::new(client, self.client.port()),
-            client_mac: mac,
-            ..self
-        }
+        Self { client: SocketAddrV4::new(client, self.client.port()), client_mac: mac, ..self }
     }
 
     /// Client to VIP, as it arrives on the LAN port.
     pub fn request(&self, ttl: u8) -> FrameSpec {
-        FrameSpec::new(
-            (self.client_mac, LAN_MAC),
-            *self.client.ip(),
-            *self.vip.ip(),
-        )
-        .with_ttl(ttl)
+        FrameSpec::new((self.client_mac, LAN_MAC), *self.client.ip(), *self.vip.ip()).with_ttl(ttl)
     }
 
     /// LIP to real server, as it must leave on the DMZ port.
@@ -211,46 +215,21 @@ impl Flow {
 
     /// VIP to client, as it must leave on the LAN port.
     pub fn to_client(&self, ttl: u8) -> FrameSpec {
-        FrameSpec::new(
-            (LAN_MAC, self.client_mac),
-            *self.vip.ip(),
-            *self.client.ip(),
-        )
-        .with_ttl(ttl)
+        FrameSpec::new((LAN_MAC, self.client_mac), *self.vip.ip(), *self.client.ip()).with_ttl(ttl)
     }
 
     /// A TCP segment client -> VIP at `at` and the segment expected towards the real server.
     pub fn tcp_in(&self, at: u64, flags: TcpFlags, seq: u32, ack: u32, payload: &[u8]) -> Step {
-        let c = TcpSpec::new(self.client.port(), self.vip.port(), flags)
-            .seq(seq)
-            .ack(ack);
-        let s = TcpSpec::new(self.lport, self.rport, flags)
-            .seq(seq)
-            .ack(ack);
-        fwd(
-            at,
-            LAN,
-            self.request(64).tcp(c, payload),
-            DMZ,
-            self.to_server(63).tcp(s, payload),
-        )
+        let c = TcpSpec::new(self.client.port(), self.vip.port(), flags).seq(seq).ack(ack);
+        let s = TcpSpec::new(self.lport, self.rport, flags).seq(seq).ack(ack);
+        fwd(at, LAN, self.request(64).tcp(c, payload), DMZ, self.to_server(63).tcp(s, payload))
     }
 
     /// A TCP segment real server -> LIP at `at` and the segment expected towards the client.
     pub fn tcp_out(&self, at: u64, flags: TcpFlags, seq: u32, ack: u32, payload: &[u8]) -> Step {
-        let r = TcpSpec::new(self.rport, self.lport, flags)
-            .seq(seq)
-            .ack(ack);
-        let c = TcpSpec::new(self.vip.port(), self.client.port(), flags)
-            .seq(seq)
-            .ack(ack);
-        fwd(
-            at,
-            DMZ,
-            self.reply(64).tcp(r, payload),
-            LAN,
-            self.to_client(63).tcp(c, payload),
-        )
+        let r = TcpSpec::new(self.rport, self.lport, flags).seq(seq).ack(ack);
+        let c = TcpSpec::new(self.vip.port(), self.client.port(), flags).seq(seq).ack(ack);
+        fwd(at, DMZ, self.reply(64).tcp(r, payload), LAN, self.to_client(63).tcp(c, payload))
     }
 
     /// A UDP datagram client -> VIP and the datagram expected towards the real server.
@@ -258,8 +237,7 @@ impl Flow {
         fwd(
             at,
             LAN,
-            self.request(64)
-                .udp(self.client.port(), self.vip.port(), payload),
+            self.request(64).udp(self.client.port(), self.vip.port(), payload),
             DMZ,
             self.to_server(63).udp(self.lport, self.rport, payload),
         )
@@ -272,8 +250,7 @@ impl Flow {
             DMZ,
             self.reply(64).udp(self.rport, self.lport, payload),
             LAN,
-            self.to_client(63)
-                .udp(self.vip.port(), self.client.port(), payload),
+            self.to_client(63).udp(self.vip.port(), self.client.port(), payload),
         )
     }
 
@@ -284,27 +261,36 @@ impl Flow {
     }
 }
 
+impl Step {
+    /// No frame: time passes to `at_ms` and the gateway acts on its own (timeouts).
+    pub fn tick(at_ms: u64, expect: Expect) -> Self {
+        Step { at_ms, port: LAN, frame: Vec::new(), expect }
+    }
+}
+
+/// The ARP request the gateway sends from `mac`/`ip` to resolve `target` (padded to 60 bytes).
+pub fn arp_request(mac: MacAddr, ip: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
+    let mut f = builder::arp((mac, MacAddr::BROADCAST), ArpOperation::Request, (mac, ip), (MacAddr::ZERO, target));
+    f.resize(arp::FRAME_LEN, 0);
+    f
+}
+
+/// The gratuitous ARP worker 0 sends for each VIP when it starts: `(port, frame)`.
+pub fn announcements() -> Vec<(PortIdx, Vec<u8>)> {
+    let mut f =
+        builder::arp((LAN_MAC, MacAddr::BROADCAST), ArpOperation::Request, (LAN_MAC, VIP), (MacAddr::ZERO, VIP));
+    f.resize(arp::FRAME_LEN, 0);
+    vec![(LAN, f)]
+}
+
 /// A step whose frame must leave on `out_port` as `out`.
 pub fn fwd(at_ms: u64, port: PortIdx, frame: Vec<u8>, out_port: PortIdx, out: Vec<u8>) -> Step {
-    Step {
-        at_ms,
-        port,
-        frame,
-        expect: Expect::Tx {
-            port: out_port,
-            frame: out,
-        },
-    }
+    Step { at_ms, port, frame, expect: Expect::Tx { port: out_port, frame: out } }
 }
 
 /// A step whose frame must be dropped for `reason`.
 pub fn drop_step(at_ms: u64, port: PortIdx, frame: Vec<u8>, reason: DropReason) -> Step {
-    Step {
-        at_ms,
-        port,
-        frame,
-        expect: Expect::Drop(reason),
-    }
+    Step { at_ms, port, frame, expect: Expect::Drop(reason) }
 }
 
 const SYN: TcpFlags = TcpFlags::SYN;
@@ -320,9 +306,7 @@ fn flags(list: &[TcpFlags]) -> TcpFlags {
 
 /// A valid SYN from the client to VIP:80, to be broken by the caller.
 fn syn_frame() -> Vec<u8> {
-    Flow::tcp(40000, 0, FIRST_LPORT)
-        .request(64)
-        .tcp(TcpSpec::new(40000, 80, SYN).seq(1), b"")
+    Flow::tcp(40000, 0, FIRST_LPORT).request(64).tcp(TcpSpec::new(40000, 80, SYN).seq(1), b"")
 }
 
 /// Applies `f` to the IPv4 header of `frame` and refills the header checksum.
@@ -358,12 +342,7 @@ pub fn demo() -> Scenario {
         u2.udp_in(0, b"query two"),
         u3.udp_in(0, b"query three"),
         Flow::tcp(40009, 0, 0).tcp_in_dropped(0, ACK, DropReason::NoConn),
-        drop_step(
-            0,
-            LAN,
-            edit_ip(syn_frame(), |ip| ip.set_ttl(1)),
-            DropReason::TtlExpired,
-        ),
+        drop_step(0, LAN, edit_ip(syn_frame(), |ip| ip.set_ttl(1)), DropReason::TtlExpired),
         a.tcp_out(0, flags(&[SYN, ACK]), 9000, 1001, b""),
         a.tcp_out(0, psh_ack, 9001, 1019, b"HTTP/1.0 200 OK\r\n\r\nhi\n"),
         a.tcp_out(0, fin_ack, 9029, 1020, b""),
@@ -371,10 +350,17 @@ pub fn demo() -> Scenario {
         u1.udp_out(0, b"answer one"),
         u3.udp_out(0, b"answer three"),
     ];
-    Scenario {
-        name: "demo: TCP both ways, rr over three servers, UDP with wrr, drops",
-        steps,
+    Scenario { name: "demo: TCP both ways, rr over three servers, UDP with wrr, drops", steps }
+}
+
+/// The demo's capture files: per port, the frames going in and the frames that must come out,
+/// worker 0's announcement of the VIP first.
+pub fn demo_captures() -> [PortFrames; 2] {
+    let mut ports = demo().by_port();
+    for (port, frame) in announcements().into_iter().rev() {
+        ports[usize::from(port)].expected.insert(0, frame);
     }
+    ports
 }
 
 /// Every fixture scenario, the demo included.
@@ -406,18 +392,12 @@ fn forwarding() -> Vec<Scenario> {
         Scenario {
             name: "rr gives new connections to the servers in turn, each with the next local port",
             steps: (0..5u16)
-                .map(|i| {
-                    Flow::tcp(41000 + i, usize::from(i % 3), FIRST_LPORT + i)
-                        .tcp_in(0, SYN, 1, 0, b"")
-                })
+                .map(|i| Flow::tcp(41000 + i, usize::from(i % 3), FIRST_LPORT + i).tcp_in(0, SYN, 1, 0, b""))
                 .collect(),
         },
         Scenario {
             name: "a remote client is answered through its router",
-            steps: vec![
-                remote.tcp_in(0, SYN, 1, 0, b""),
-                remote.tcp_out(1, flags(&[SYN, ACK]), 5, 2, b""),
-            ],
+            steps: vec![remote.tcp_in(0, SYN, 1, 0, b""), remote.tcp_out(1, flags(&[SYN, ACK]), 5, 2, b"")],
         },
         Scenario {
             name: "wrr 2:1 gives UDP flows A A B; each flow keeps its connection",
@@ -430,10 +410,7 @@ fn forwarding() -> Vec<Scenario> {
                 Flow::udp(5003, 0, FIRST_LPORT + 3).udp_in(3, b"4"),
             ],
         },
-        Scenario {
-            name: "a UDP checksum of zero stays zero",
-            steps: vec![udp_without_checksum()],
-        },
+        Scenario { name: "a UDP checksum of zero stays zero", steps: vec![udp_without_checksum()] },
         Scenario {
             name: "a UDP checksum that the rewrite makes zero is sent as 0xffff",
             steps: vec![udp_checksum_turning_zero()],
@@ -443,13 +420,7 @@ fn forwarding() -> Vec<Scenario> {
             steps: vec![{
                 let c = TcpSpec::new(40000, 80, SYN).seq(1);
                 let s = TcpSpec::new(FIRST_LPORT, 8080, SYN).seq(1);
-                fwd(
-                    0,
-                    LAN,
-                    a.request(2).tcp(c, b""),
-                    DMZ,
-                    a.to_server(1).tcp(s, b""),
-                )
+                fwd(0, LAN, a.request(2).tcp(c, b""), DMZ, a.to_server(1).tcp(s, b""))
             }],
         },
         Scenario {
@@ -474,17 +445,12 @@ fn forwarding() -> Vec<Scenario> {
         },
         Scenario {
             name: "a half-open connection expires after SYN_RECV's 60 s and its segments are then dropped",
-            steps: vec![
-                a.tcp_in(0, SYN, 1, 0, b""),
-                a.tcp_in_dropped(60_001, ACK, DropReason::NoConn),
-            ],
+            steps: vec![a.tcp_in(0, SYN, 1, 0, b""), a.tcp_in_dropped(60_001, ACK, DropReason::NoConn)],
         },
         Scenario {
             name: "a reply to an expired connection is dropped",
             steps: vec![a.tcp_in(0, SYN, 1, 0, b""), {
-                let r = TcpSpec::new(8080, FIRST_LPORT, flags(&[SYN, ACK]))
-                    .seq(5)
-                    .ack(2);
+                let r = TcpSpec::new(8080, FIRST_LPORT, flags(&[SYN, ACK])).seq(5).ack(2);
                 drop_step(60_001, DMZ, a.reply(64).tcp(r, b""), DropReason::NoConn)
             }],
         },
@@ -497,38 +463,54 @@ fn forwarding() -> Vec<Scenario> {
         },
         Scenario {
             name: "a client RST passes and closes the connection",
-            steps: vec![
-                a.tcp_in(0, SYN, 1, 0, b""),
-                a.tcp_in(1, TcpFlags::RST, 2, 0, b""),
-            ],
+            steps: vec![a.tcp_in(0, SYN, 1, 0, b""), a.tcp_in(1, TcpFlags::RST, 2, 0, b"")],
         },
     ];
-    // A reply for a client with no known MAC is dropped; the connection itself was created.
-    let unknown = Flow::tcp(40000, 0, FIRST_LPORT).from(Ipv4Addr::new(10, 0, 0, 77), CLIENT_MAC);
-    let r = TcpSpec::new(8080, FIRST_LPORT, flags(&[SYN, ACK]))
-        .seq(5)
-        .ack(2);
+    // A client whose MAC address is not known yet: the reply waits while fnatd asks with ARP, and
+    // leaves as soon as the client answers.
+    let unknown = Flow::tcp(40000, 0, FIRST_LPORT).from(UNKNOWN_CLIENT, UNKNOWN_MAC);
+    let held = unknown.tcp_out(1, flags(&[SYN, ACK]), 5, 2, b"");
+    let Expect::Tx { frame: released, .. } = held.expect.clone() else { unreachable!() };
     list.push(Scenario {
-        name: "a reply towards a client without a known MAC address is dropped",
+        name: "a reply to a client with an unknown MAC waits for ARP and then leaves",
         steps: vec![
             unknown.tcp_in(0, SYN, 1, 0, b""),
-            drop_step(
-                1,
-                DMZ,
-                unknown.reply(64).tcp(r, b""),
-                DropReason::NoNeighbour,
-            ),
+            Step {
+                expect: Expect::Frames(vec![(LAN, arp_request(LAN_MAC, Ipv4Addr::new(10, 0, 0, 1), UNKNOWN_CLIENT))]),
+                ..held
+            },
+            Step {
+                at_ms: 2,
+                port: LAN,
+                frame: builder::arp(
+                    (UNKNOWN_MAC, LAN_MAC),
+                    ArpOperation::Reply,
+                    (UNKNOWN_MAC, UNKNOWN_CLIENT),
+                    (LAN_MAC, Ipv4Addr::new(10, 0, 0, 1)),
+                ),
+                expect: Expect::Frames(vec![(LAN, released)]),
+            },
         ],
     });
+    list.push(Scenario {
+        name: "a packet whose next hop never answers ARP is dropped after 3 s",
+        steps: vec![
+            unknown.tcp_in(0, SYN, 1, 0, b""),
+            Step {
+                expect: Expect::Frames(vec![(LAN, arp_request(LAN_MAC, Ipv4Addr::new(10, 0, 0, 1), UNKNOWN_CLIENT))]),
+                ..unknown.tcp_out(1, ACK, 5, 2, b"")
+            },
+            Step::tick(3001, Expect::Drop(DropReason::NeighTimeout)),
+        ],
+    });
+    list.extend(own_addresses());
     list
 }
 
 fn udp_without_checksum() -> Step {
     let f = Flow::udp(5000, 0, FIRST_LPORT);
     let input = f.request(64).udp_without_checksum(5000, 53, b"no checksum");
-    let out = f
-        .to_server(63)
-        .udp_without_checksum(FIRST_LPORT, 5353, b"no checksum");
+    let out = f.to_server(63).udp_without_checksum(FIRST_LPORT, 5353, b"no checksum");
     fwd(0, LAN, input, DMZ, out)
 }
 
@@ -549,10 +531,7 @@ fn udp_checksum_turning_zero() -> Step {
 fn drops() -> Vec<Scenario> {
     use DropReason as R;
     let a = Flow::tcp(40000, 0, FIRST_LPORT);
-    let one = |name, frame: Vec<u8>, reason| Scenario {
-        name,
-        steps: vec![drop_step(0, LAN, frame, reason)],
-    };
+    let one = |name, frame: Vec<u8>, reason| Scenario { name, steps: vec![drop_step(0, LAN, frame, reason)] };
     let spec = a.request(64);
     let mut vlan = syn_frame();
     vlan.splice(12..12, [0x81, 0x00, 0x00, 0x64]);
@@ -588,96 +567,89 @@ fn drops() -> Vec<Scenario> {
                 a.tcp_in_dropped(0, TcpFlags::FIN, R::NoConn),
             ],
         },
-        one(
-            "a VIP port without a service",
-            spec.tcp(TcpSpec::new(40000, 81, SYN), b""),
-            R::NoService,
-        ),
-        one(
-            "UDP to the TCP service's port",
-            spec.udp(40000, 80, b"x"),
-            R::NoService,
-        ),
+        one("a VIP port without a service", spec.tcp(TcpSpec::new(40000, 81, SYN), b""), R::NoService),
+        one("UDP to the TCP service's port", spec.udp(40000, 80, b"x"), R::NoService),
         one(
             "an address that is neither VIP nor local",
             FrameSpec::new((CLIENT_MAC, LAN_MAC), CLIENT, Ipv4Addr::new(10, 0, 0, 200))
                 .tcp(TcpSpec::new(1, 80, SYN), b""),
             R::NotForUs,
         ),
-        one(
-            "TTL 1",
-            edit_ip(syn_frame(), |ip| ip.set_ttl(1)),
-            R::TtlExpired,
-        ),
-        one(
-            "TTL 0",
-            edit_ip(syn_frame(), |ip| ip.set_ttl(0)),
-            R::TtlExpired,
-        ),
+        one("TTL 1", edit_ip(syn_frame(), |ip| ip.set_ttl(1)), R::TtlExpired),
+        one("TTL 0", edit_ip(syn_frame(), |ip| ip.set_ttl(0)), R::TtlExpired),
         one("a wrong IPv4 header checksum", bad_csum, R::IpChecksum),
-        one(
-            "a frame cut inside the IPv4 header",
-            syn_frame()[..14 + 12].to_vec(),
-            R::IpTruncated,
-        ),
-        one(
-            "an IPv4 total length beyond the frame",
-            edit_ip(syn_frame(), |ip| ip.set_total_len(80)),
-            R::IpTruncated,
-        ),
-        one(
-            "IPv4 version 5",
-            edit_ip(syn_frame(), |ip| ip.set_version_and_header_len(5, 20)),
-            R::IpMalformed,
-        ),
-        one(
-            "an IPv4 header length below 20",
-            edit_ip(syn_frame(), |ip| ip.set_header_len(16)),
-            R::IpMalformed,
-        ),
+        one("a frame cut inside the IPv4 header", syn_frame()[..14 + 12].to_vec(), R::IpTruncated),
+        one("an IPv4 total length beyond the frame", edit_ip(syn_frame(), |ip| ip.set_total_len(80)), R::IpTruncated),
+        one("IPv4 version 5", edit_ip(syn_frame(), |ip| ip.set_version_and_header_len(5, 20)), R::IpMalformed),
+        one("an IPv4 header length below 20", edit_ip(syn_frame(), |ip| ip.set_header_len(16)), R::IpMalformed),
         one("a TCP header cut short", short_tcp, R::L4Malformed),
         one("a UDP length beyond the datagram", long_udp, R::L4Malformed),
         one("IPv4 options", with_options, R::IpOptions),
+        one("a first fragment (MF set)", edit_ip(syn_frame(), |ip| ip.set_more_frags(true)), R::Fragment),
+        one("a later fragment (offset set)", edit_ip(syn_frame(), |ip| ip.set_frag_offset(8)), R::Fragment),
         one(
-            "a first fragment (MF set)",
-            edit_ip(syn_frame(), |ip| ip.set_more_frags(true)),
-            R::Fragment,
-        ),
-        one(
-            "a later fragment (offset set)",
-            edit_ip(syn_frame(), |ip| ip.set_frag_offset(8)),
-            R::Fragment,
-        ),
-        one(
-            "ARP",
-            packet::builder::arp(
+            "ARP for an address that is not ours",
+            builder::arp(
                 (CLIENT_MAC, MacAddr::BROADCAST),
-                packet::ArpOperation::Request,
+                ArpOperation::Request,
                 (CLIENT_MAC, CLIENT),
-                (MacAddr([0; 6]), VIP),
+                (MacAddr::ZERO, Ipv4Addr::new(10, 0, 0, 99)),
             ),
-            R::Arp,
+            R::ArpNotForUs,
+        ),
+        one(
+            "ARP cut short",
+            builder::arp(
+                (CLIENT_MAC, MacAddr::BROADCAST),
+                ArpOperation::Request,
+                (CLIENT_MAC, CLIENT),
+                (MacAddr::ZERO, VIP),
+            )[..30]
+                .to_vec(),
+            R::ArpMalformed,
+        ),
+        one(
+            "ARP for another protocol than IPv4",
+            {
+                let mut f = builder::arp(
+                    (CLIENT_MAC, MacAddr::BROADCAST),
+                    ArpOperation::Request,
+                    (CLIENT_MAC, CLIENT),
+                    (MacAddr::ZERO, VIP),
+                );
+                f[16..18].copy_from_slice(&0x86ddu16.to_be_bytes());
+                f
+            },
+            R::ArpMalformed,
         ),
         one("a VLAN tag", vlan, R::Vlan),
         one("IPv6", ipv6, R::NotIpv4),
         one("a frame for another MAC address", other_mac, R::EthNotForUs),
         one("a runt frame", vec![0u8; 10], R::EthTruncated),
+        one("ICMP timestamp request to the VIP", spec.icmp(13, 0, 0, &[0u8; 12]), R::Icmp),
         one(
-            "ICMP echo to the VIP",
-            spec.icmp_echo(8, 1, 1, b"ping"),
+            "ICMP echo to an address that is not ours",
+            FrameSpec::new((CLIENT_MAC, LAN_MAC), CLIENT, Ipv4Addr::new(10, 0, 0, 200)).icmp_echo(8, 1, 1, b"ping"),
             R::Icmp,
+        ),
+        one(
+            "ICMP echo with a wrong checksum",
+            {
+                let mut f = spec.icmp_echo(8, 1, 1, b"ping");
+                f[36] ^= 0xff;
+                f
+            },
+            R::IcmpMalformed,
         ),
         one("GRE", spec.ipv4(47, &[0u8; 8]), R::UnsupportedProtocol),
         one(
             "a loopback source",
-            FrameSpec::new((CLIENT_MAC, LAN_MAC), Ipv4Addr::LOCALHOST, VIP)
-                .tcp(TcpSpec::new(1, 80, SYN), b""),
+            FrameSpec::new((CLIENT_MAC, LAN_MAC), Ipv4Addr::LOCALHOST, VIP).tcp(TcpSpec::new(1, 80, SYN), b""),
             R::Martian,
         ),
         one(
             "a multicast source",
-            FrameSpec::new((CLIENT_MAC, LAN_MAC), Ipv4Addr::new(224, 0, 0, 1), VIP)
-                .tcp(TcpSpec::new(1, 80, SYN), b""),
+            FrameSpec::new((CLIENT_MAC, LAN_MAC), Ipv4Addr::new(224, 0, 0, 1), VIP).tcp(TcpSpec::new(1, 80, SYN), b""),
             R::Martian,
         ),
         one(
@@ -685,20 +657,96 @@ fn drops() -> Vec<Scenario> {
             FrameSpec::new((CLIENT_MAC, LAN_MAC), VIP, VIP).tcp(TcpSpec::new(80, 80, SYN), b""),
             R::Land,
         ),
-        one(
-            "source port zero",
-            spec.tcp(TcpSpec::new(0, 80, SYN), b""),
-            R::ZeroPort,
-        ),
+        one("source port zero", spec.tcp(TcpSpec::new(0, 80, SYN), b""), R::ZeroPort),
         Scenario {
             name: "a reply to a local port that no connection holds",
             steps: vec![drop_step(
                 0,
                 DMZ,
-                a.reply(64)
-                    .tcp(TcpSpec::new(8080, 2000, flags(&[SYN, ACK])), b""),
+                a.reply(64).tcp(TcpSpec::new(8080, 2000, flags(&[SYN, ACK])), b""),
                 R::NoConn,
             )],
         },
     ]
+}
+
+/// ARP and ICMP echo for the gateway's own addresses.
+fn own_addresses() -> Vec<Scenario> {
+    let ask = |from: (MacAddr, Ipv4Addr), port: PortIdx, our_mac: MacAddr, ip: Ipv4Addr| {
+        let req = builder::arp((from.0, MacAddr::BROADCAST), ArpOperation::Request, from, (MacAddr::ZERO, ip));
+        let rep = builder::arp((our_mac, from.0), ArpOperation::Reply, (our_mac, ip), from);
+        fwd(0, port, req, port, rep)
+    };
+    let ping = |from: (MacAddr, Ipv4Addr), port: PortIdx, our_mac: MacAddr, ip: Ipv4Addr| {
+        let req = FrameSpec::new((from.0, our_mac), from.1, ip).with_ttl(61).icmp_echo(8, 0x1234, 7, b"are you there?");
+        let rep = FrameSpec::new((our_mac, from.0), ip, from.1).with_ttl(64).icmp_echo(0, 0x1234, 7, b"are you there?");
+        fwd(0, port, req, port, rep)
+    };
+    let client = (CLIENT_MAC, CLIENT);
+    let rs = (RS_MAC[1], RS[1]);
+    vec![
+        Scenario { name: "ARP for the VIP is answered", steps: vec![ask(client, LAN, LAN_MAC, VIP)] },
+        Scenario { name: "ARP for the port address is answered", steps: vec![ask(client, LAN, LAN_MAC, LAN_ADDR)] },
+        Scenario {
+            name: "ARP for the local address is answered on the server side",
+            steps: vec![ask(rs, DMZ, DMZ_MAC, LIP)],
+        },
+        Scenario { name: "ICMP echo to the VIP is answered", steps: vec![ping(client, LAN, LAN_MAC, VIP)] },
+        Scenario {
+            name: "ICMP echo to the port address is answered",
+            steps: vec![ping(client, LAN, LAN_MAC, LAN_ADDR)],
+        },
+        Scenario {
+            name: "ICMP echo from a real server to the local address is answered",
+            steps: vec![ping(rs, DMZ, DMZ_MAC, LIP)],
+        },
+        Scenario {
+            name: "a client that asked for the VIP is learned and answered without asking back",
+            steps: vec![
+                ask((UNKNOWN_MAC, UNKNOWN_CLIENT), LAN, LAN_MAC, VIP),
+                fwd(
+                    1,
+                    LAN,
+                    FrameSpec::new((UNKNOWN_MAC, LAN_MAC), UNKNOWN_CLIENT, VIP).icmp_echo(8, 1, 1, b"x"),
+                    LAN,
+                    FrameSpec::new((LAN_MAC, UNKNOWN_MAC), VIP, UNKNOWN_CLIENT).icmp_echo(0, 1, 1, b"x"),
+                ),
+            ],
+        },
+    ]
+}
+
+/// One worker with the control lcore's neighbour duty beside it, as fnatd runs them: what the
+/// fixture runs and the DPDK tests drive.
+#[derive(Debug)]
+pub struct Harness<B> {
+    /// The worker's poll loop.
+    pub poller: Poller<B>,
+    control: Vec<ControlLinks>,
+    neigh: NeighManager,
+}
+
+impl<B: PacketBuf> Harness<B> {
+    /// Worker `index` of `count` on the demo configuration, with its redirect links.
+    pub fn new(snap: &Arc<Snapshot>, index: u16, count: u16, redirect: RedirectLinks<B>) -> Self {
+        let cfg = config(Path::new("/nonexistent"));
+        let (control, links) = shared::links(16, 256);
+        let poller = Poller::with_control(worker(snap, index, count), redirect, snap.ifaces.len(), links);
+        Self { poller, control: vec![control], neigh: NeighManager::new(&cfg.neighbours, NeighTimers::default()) }
+    }
+
+    /// Hands the worker a new configuration, as the control lcore does after an fnatctl change.
+    pub fn publish(&mut self, snap: Arc<Snapshot>) {
+        for c in &mut self.control {
+            c.updates.push(shared::Update::Snapshot(Arc::clone(&snap))).expect("the update ring has room");
+        }
+    }
+
+    /// The gateway at `now`: a poll, the control lcore's turn, and another poll that applies what
+    /// the control lcore published.
+    pub fn run<I: PacketIo<Buf = B>>(&mut self, io: &mut I, now: u64) {
+        self.poller.poll(io, now);
+        shared::serve_neighbours(&mut self.neigh, &mut self.control, now);
+        self.poller.poll(io, now);
+    }
 }

@@ -7,6 +7,7 @@
 #![deny(unsafe_code)]
 
 pub mod config;
+pub mod control;
 #[cfg(feature = "dpdk")]
 pub mod daemon;
 #[cfg(feature = "dpdk")]

@@ -33,8 +33,8 @@ pub fn write(mut w: impl Write, frames: &[Record]) -> io::Result<()> {
     hdr.extend_from_slice(&LINKTYPE_ETHERNET.to_le_bytes());
     w.write_all(&hdr)?;
     for r in frames {
-        let len = u32::try_from(r.data.len())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))?;
+        let len =
+            u32::try_from(r.data.len()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))?;
         let mut rec = Vec::with_capacity(16);
         rec.extend_from_slice(&r.ts_sec.to_le_bytes());
         rec.extend_from_slice(&r.ts_frac.to_le_bytes());
@@ -53,11 +53,7 @@ pub fn write_frames(w: impl Write, frames: &[Vec<u8>]) -> io::Result<()> {
         .enumerate()
         .map(|(i, f)| {
             let ms = u32::try_from(i).unwrap_or(u32::MAX);
-            Record {
-                ts_sec: ms / 1000,
-                ts_frac: (ms % 1000) * 1000,
-                data: f.clone(),
-            }
+            Record { ts_sec: ms / 1000, ts_frac: (ms % 1000) * 1000, data: f.clone() }
         })
         .collect();
     write(w, &recs)
@@ -79,11 +75,7 @@ pub fn read(mut r: impl Read) -> io::Result<Vec<Record>> {
     };
     let u32_at = |b: &[u8], i: usize| {
         let a = [b[i], b[i + 1], b[i + 2], b[i + 3]];
-        if le {
-            u32::from_le_bytes(a)
-        } else {
-            u32::from_be_bytes(a)
-        }
+        if le { u32::from_le_bytes(a) } else { u32::from_be_bytes(a) }
     };
     if u32_at(&hdr, 20) & 0x0fff_ffff != LINKTYPE_ETHERNET {
         return Err(bad("pcap link type is not Ethernet"));
@@ -102,11 +94,7 @@ pub fn read(mut r: impl Read) -> io::Result<Vec<Record>> {
         }
         let mut data = vec![0u8; incl as usize];
         r.read_exact(&mut data)?;
-        out.push(Record {
-            ts_sec: u32_at(&rec, 0),
-            ts_frac: u32_at(&rec, 4),
-            data,
-        });
+        out.push(Record { ts_sec: u32_at(&rec, 0), ts_frac: u32_at(&rec, 4), data });
     }
 }
 
@@ -120,11 +108,7 @@ mod tests {
         let mut buf = Vec::new();
         write_frames(&mut buf, &frames).unwrap();
         assert_eq!(buf.len(), 24 + 3 * 16 + 60 + 1514);
-        let back: Vec<Vec<u8>> = read(&buf[..])
-            .unwrap()
-            .into_iter()
-            .map(|r| r.data)
-            .collect();
+        let back: Vec<Vec<u8>> = read(&buf[..]).unwrap().into_iter().map(|r| r.data).collect();
         assert_eq!(back, frames);
     }
 

@@ -1,15 +1,19 @@
 //! The immutable forwarding configuration that every worker reads.
 //!
-//! Built by the control side (at start from the config file); shared by the workers through an `Arc`
-//! that each worker derefs without touching the reference count per packet. A configuration change
-//! builds a new snapshot; nothing in a snapshot is ever mutated.
+//! Built by the control side (at start from the config file, later from `fnatctl` changes); shared
+//! by the workers through an `Arc` that each worker derefs without touching the reference count per
+//! packet. A configuration change builds a new snapshot and hands it to every worker between bursts;
+//! nothing in a snapshot is ever mutated. Neighbours change far more often than configuration and
+//! travel separately (`net::NeighTable`).
+
+use std::net::Ipv4Addr;
 
 use crate::config::Config;
 use crate::lb::{Services, Timeouts};
-use crate::net::{Interface, NeighTable, RouteTable};
+use crate::net::{Interface, Route, RouteTable};
 use crate::packet::MacAddr;
 
-/// Everything a worker needs to forward, apart from its own per-core state.
+/// Everything a worker needs to forward, apart from its own per-core state and the neighbours.
 #[derive(Debug, Default)]
 pub struct Snapshot {
     /// Virtual services and their real servers.
@@ -18,39 +22,32 @@ pub struct Snapshot {
     pub ifaces: Vec<Interface>,
     /// Routes, connected ones included.
     pub routes: RouteTable,
-    /// Neighbours (next hops) and their MAC addresses.
-    pub neigh: NeighTable,
+    /// Static routes as configured (kept to build the next snapshot).
+    pub statics: Vec<Route>,
     /// Connection timeouts.
     pub timeouts: Timeouts,
 }
 
 impl Snapshot {
     /// A snapshot over these parts; the route table gains the connected routes of `ifaces`.
-    pub fn new(
-        services: Services,
-        ifaces: Vec<Interface>,
-        statics: &[crate::net::Route],
-        neigh: NeighTable,
-        timeouts: Timeouts,
-    ) -> Self {
+    pub fn new(services: Services, ifaces: Vec<Interface>, statics: &[Route], timeouts: Timeouts) -> Self {
         let routes = RouteTable::new(&ifaces, statics);
-        Self {
-            services,
-            ifaces,
-            routes,
-            neigh,
-            timeouts,
-        }
+        Self { services, ifaces, routes, statics: statics.to_vec(), timeouts }
     }
 
     /// The snapshot a configuration describes, given the MAC address each port really has.
     pub fn from_config(cfg: &Config, macs: &[MacAddr]) -> Self {
-        Self::new(
-            cfg.services.clone(),
-            cfg.interfaces(macs),
-            &cfg.routes,
-            NeighTable::new(&cfg.neighbours),
-            cfg.timeouts.clone(),
-        )
+        Self::new(cfg.services.clone(), cfg.interfaces(macs), &cfg.routes, cfg.timeouts.clone())
+    }
+
+    /// The same network with other services.
+    pub fn with_services(&self, services: Services) -> Self {
+        Self::new(services, self.ifaces.clone(), &self.statics, self.timeouts.clone())
+    }
+
+    /// Whether `addr` is one of the gateway's own addresses: a VIP, a local address, or a port's.
+    #[inline]
+    pub fn is_own(&self, addr: Ipv4Addr) -> bool {
+        self.services.is_vip(addr) || self.services.is_laddr(addr) || self.ifaces.iter().any(|i| i.owns(addr))
     }
 }

@@ -46,18 +46,10 @@ impl Drop for RunDir {
 
 fn require_root() {
     // Only root may start DPDK here; CI runs as root, so a non-root run is a misconfiguration, not a skip.
-    let uid = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1).unwrap_or("").to_owned())
-        });
-    assert_eq!(
-        uid.as_deref(),
-        Some("0"),
-        "DPDK tests need root: run them as root (CI does)"
-    );
+    let uid = std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
+        s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1).unwrap_or("").to_owned())
+    });
+    assert_eq!(uid.as_deref(), Some("0"), "DPDK tests need root: run them as root (CI does)");
 }
 
 fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
@@ -77,20 +69,13 @@ fn fnatd_rewrites_the_demo_captures_frame_by_frame() {
     require_root();
     let dir = RunDir::new("fnatd-pcap");
     let demo = fixtures::demo();
-    let drops = demo
-        .steps
-        .iter()
-        .filter(|s| matches!(s.expect, Expect::Drop(_)))
-        .count();
-    let ports = demo.by_port();
+    let drops = demo.steps.iter().filter(|s| matches!(s.expect, Expect::Drop(_))).count();
+    let ports = fixtures::demo_captures();
     write_pcap(&dir.file("lan-in.pcap"), &ports[usize::from(LAN)].input);
     write_pcap(&dir.file("dmz-in.pcap"), &ports[usize::from(DMZ)].input);
     let config = fixtures::CONFIG_TEMPLATE
         .replace("@RUN_DIR@", &dir.path.display().to_string())
-        .replace(
-            "file_prefix = \"fnat-pcap\"",
-            &format!("file_prefix = \"{}\"", dir.prefix),
-        );
+        .replace("file_prefix = \"fnat-pcap\"", &format!("file_prefix = \"{}\"", dir.prefix));
     std::fs::write(dir.file("fnatd.toml"), config).unwrap();
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_fnatd"))
@@ -113,32 +98,21 @@ fn fnatd_rewrites_the_demo_captures_frame_by_frame() {
     }
     // The captures are read at once; give the worker a moment, then stop fnatd as an operator would.
     std::thread::sleep(Duration::from_millis(1500));
-    assert!(
-        Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert!(Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap().success());
     let rest = std::io::read_to_string(out).unwrap();
     let status = child.wait().unwrap();
     assert!(status.success(), "fnatd exited with {status}: {rest}");
     assert!(rest.contains("fnatd: stopped"), "{rest}");
-    assert!(rest.contains("port lan: rx 12 tx 6 "), "{rest}");
+    // The LAN port also carries worker 0's announcement of the VIP.
+    assert!(rest.contains("port lan: rx 12 tx 7 "), "{rest}");
     assert!(rest.contains("port dmz: rx 6 tx 10 "), "{rest}");
-    assert!(rest.contains(&format!("workers total: rx 18 tx 16 fwd_in 10 fwd_out 6 redirected_out 0 redirected_in 0 conns_created 7 conns_expired 0 drops {drops}")), "{rest}");
+    let total = rest.lines().find(|l| l.starts_with("workers total:")).unwrap_or_default();
+    for want in ["rx 18 tx 17 fwd_in 10 fwd_out 6 ", "conns_created 7 ", "arp_requests 1 ", &format!("drops {drops} ")] {
+        assert!(total.contains(want), "{want:?} in {total}");
+    }
 
-    assert_eq!(
-        read_pcap(&dir.file("dmz-out.pcap")),
-        ports[usize::from(DMZ)].expected,
-        "frames to the real servers"
-    );
-    assert_eq!(
-        read_pcap(&dir.file("lan-out.pcap")),
-        ports[usize::from(LAN)].expected,
-        "frames to the clients"
-    );
+    assert_eq!(read_pcap(&dir.file("dmz-out.pcap")), ports[usize::from(DMZ)].expected, "frames to the real servers");
+    assert_eq!(read_pcap(&dir.file("lan-out.pcap")), ports[usize::from(LAN)].expected, "frames to the clients");
 }
 
 #[test]
@@ -146,37 +120,19 @@ fn fnatd_refuses_a_bad_config_naming_file_and_field() {
     let dir = RunDir::new("fnatd-bad");
     let bad = fixtures::CONFIG_TEMPLATE.replace("weight = 2", "weight = -2");
     std::fs::write(dir.file("bad.toml"), bad).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_fnatd"))
-        .arg("--config")
-        .arg(dir.file("bad.toml"))
-        .output()
-        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_fnatd")).arg("--config").arg(dir.file("bad.toml")).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("bad.toml") && err.contains("weight") && err.contains("line"),
-        "{err}"
-    );
+    assert!(err.contains("bad.toml") && err.contains("weight") && err.contains("line"), "{err}");
 
     let unsupported = fixtures::CONFIG_TEMPLATE.replace("scheduler = \"rr\"", "scheduler = \"mh\"");
     std::fs::write(dir.file("mh.toml"), unsupported).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_fnatd"))
-        .arg("--config")
-        .arg(dir.file("mh.toml"))
-        .output()
-        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_fnatd")).arg("--config").arg(dir.file("mh.toml")).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("mh.toml: service[0].scheduler: scheduler 'mh' is not supported yet"),
-        "{err}"
-    );
+    assert!(err.contains("mh.toml: service[0].scheduler: scheduler 'mh' is not supported yet"), "{err}");
 
-    let out = Command::new(env!("CARGO_BIN_EXE_fnatd"))
-        .arg("--config")
-        .arg(dir.file("missing.toml"))
-        .output()
-        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_fnatd")).arg("--config").arg(dir.file("missing.toml")).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml: cannot read"));
 }
@@ -200,6 +156,10 @@ impl PacketIo for Gated {
         }
     }
 
+    fn alloc(&mut self, len: usize) -> Option<Mbuf> {
+        self.io.alloc(len)
+    }
+
     fn tx_burst(&mut self, port: PortIdx, pkts: &mut Vec<Mbuf>) -> usize {
         self.io.tx_burst(port, pkts)
     }
@@ -217,23 +177,11 @@ fn two_workers_pass_misdirected_replies_through_the_ring_on_real_mbufs() {
     let syn_b = b.tcp_in(0, TcpFlags::SYN, 1, 0, b"");
     let reply_a = a.tcp_out(1, TcpFlags::ACK, 5, 2, b"a");
     let reply_b = b.tcp_out(1, TcpFlags::ACK, 5, 2, b"b");
-    write_pcap(
-        &dir.file("lan-in0.pcap"),
-        std::slice::from_ref(&syn_a.frame),
-    );
-    write_pcap(
-        &dir.file("lan-in1.pcap"),
-        std::slice::from_ref(&syn_b.frame),
-    );
+    write_pcap(&dir.file("lan-in0.pcap"), std::slice::from_ref(&syn_a.frame));
+    write_pcap(&dir.file("lan-in1.pcap"), std::slice::from_ref(&syn_b.frame));
     // Each reply lands on the worker that does not own it.
-    write_pcap(
-        &dir.file("dmz-in0.pcap"),
-        std::slice::from_ref(&reply_b.frame),
-    );
-    write_pcap(
-        &dir.file("dmz-in1.pcap"),
-        std::slice::from_ref(&reply_a.frame),
-    );
+    write_pcap(&dir.file("dmz-in0.pcap"), std::slice::from_ref(&reply_b.frame));
+    write_pcap(&dir.file("dmz-in1.pcap"), std::slice::from_ref(&reply_a.frame));
     let d = dir.path.display();
     let args: Vec<String> = [
         "-l", "0,1", "--no-huge", "-m", "256", "--no-pci", "--file-prefix", &dir.prefix, "--log-level=*:warning",
@@ -245,17 +193,8 @@ fn two_workers_pass_misdirected_replies_through_the_ring_on_real_mbufs() {
     .collect();
     let eal = Eal::init(&args).expect("EAL starts");
     let pool = Mempool::pktmbuf("fixture_pool", 8191, 64, 2048 + 128, eal.socket_id()).unwrap();
-    let conf = PortConf {
-        rx_queues: 2,
-        tx_queues: 2,
-        rx_desc: 256,
-        tx_desc: 256,
-        ..PortConf::default()
-    };
-    let ports: Vec<Port> = ["net_pcap0", "net_pcap1"]
-        .iter()
-        .map(|n| Port::by_name(n).unwrap())
-        .collect();
+    let conf = PortConf { rx_queues: 2, tx_queues: 2, rx_desc: 256, tx_desc: 256, ..PortConf::default() };
+    let ports: Vec<Port> = ["net_pcap0", "net_pcap1"].iter().map(|n| Port::by_name(n).unwrap()).collect();
     let mut queues: Vec<_> = ports
         .iter()
         .map(|p| {
@@ -272,15 +211,10 @@ fn two_workers_pass_misdirected_replies_through_the_ring_on_real_mbufs() {
             let io = DpdkIo::new(
                 queues.iter_mut().map(|q| q.rx.remove(0)).collect(),
                 queues.iter_mut().map(|q| q.tx.remove(0)).collect(),
+                pool.clone(),
             );
             let w = fixtures::worker(&Arc::clone(&snap), u16::try_from(i).unwrap(), 2);
-            (
-                Poller::new(w, links, 2),
-                Gated {
-                    io,
-                    rx_on: [true, false],
-                },
-            )
+            (Poller::new(w, links, 2), Gated { io, rx_on: [true, false] })
         })
         .collect();
     // Phase 1: only the clients' SYNs. Phase 2: the replies, then the rings.
@@ -293,10 +227,7 @@ fn two_workers_pass_misdirected_replies_through_the_ring_on_real_mbufs() {
             p.poll(io, 1 + round);
         }
     }
-    let stats: Vec<_> = workers
-        .iter()
-        .map(|(p, _)| p.worker.stats.clone())
-        .collect();
+    let stats: Vec<_> = workers.iter().map(|(p, _)| p.worker.stats.clone()).collect();
     drop(workers);
     drop(queues);
     for p in &ports {
@@ -304,40 +235,16 @@ fn two_workers_pass_misdirected_replies_through_the_ring_on_real_mbufs() {
         p.close().unwrap();
     }
     for (i, s) in stats.iter().enumerate() {
-        assert_eq!(
-            (
-                s.rx,
-                s.tx,
-                s.redirected_out,
-                s.redirected_in,
-                s.total_drops()
-            ),
-            (2, 2, 1, 1, 0),
-            "worker {i}: {s}"
-        );
+        // Worker 0 also sends the announcement of the VIP.
+        let tx = 2 + u64::from(i == 0);
+        assert_eq!((s.rx, s.tx, s.redirected_out, s.redirected_in, s.total_drops()), (2, tx, 1, 1, 0), "worker {i}: {s}");
     }
-    let frame = |e: &Expect| match e {
-        Expect::Tx { frame, .. } => frame.clone(),
-        Expect::Drop(r) => panic!("fixture expects a drop: {r}"),
-    };
-    assert_eq!(
-        read_pcap(&dir.file("dmz-out0.pcap")),
-        vec![frame(&syn_a.expect)]
-    );
-    assert_eq!(
-        read_pcap(&dir.file("dmz-out1.pcap")),
-        vec![frame(&syn_b.expect)]
-    );
-    assert_eq!(
-        read_pcap(&dir.file("lan-out0.pcap")),
-        vec![frame(&reply_a.expect)],
-        "worker 0 sends the reply it owns"
-    );
-    assert_eq!(
-        read_pcap(&dir.file("lan-out1.pcap")),
-        vec![frame(&reply_b.expect)],
-        "worker 1 sends the reply it owns"
-    );
+    let frame = |e: &Expect| e.frames().remove(0).1;
+    assert_eq!(read_pcap(&dir.file("dmz-out0.pcap")), vec![frame(&syn_a.expect)]);
+    assert_eq!(read_pcap(&dir.file("dmz-out1.pcap")), vec![frame(&syn_b.expect)]);
+    let garp = fixtures::announcements().remove(0).1;
+    assert_eq!(read_pcap(&dir.file("lan-out0.pcap")), vec![garp, frame(&reply_a.expect)], "worker 0 announces, then sends its reply");
+    assert_eq!(read_pcap(&dir.file("lan-out1.pcap")), vec![frame(&reply_b.expect)], "worker 1 sends the reply it owns");
     drop(pool);
     drop(eal);
 }

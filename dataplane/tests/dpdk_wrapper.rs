@@ -18,9 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use dataplane::dpdk::{
-    DpdkError, Eal, LcoreId, Mbuf, Mempool, Port, PortConf, PortId, current_lcore, sys,
-};
+use dataplane::dpdk::{DpdkError, Eal, LcoreId, Mbuf, Mempool, Port, PortConf, PortId, current_lcore, sys};
 use etherparse::PacketBuilder;
 
 /// Removes the test's files even when a step fails (or the EAL fails to start).
@@ -33,17 +31,12 @@ struct Cleanup {
 
 impl Cleanup {
     fn new(pid: u32, file_prefix: &str) -> Self {
-        let mut runtime_dirs = vec![
-            Path::new("/var/run/dpdk").join(file_prefix),
-            Path::new("/tmp/dpdk").join(file_prefix),
-        ];
+        let mut runtime_dirs =
+            vec![Path::new("/var/run/dpdk").join(file_prefix), Path::new("/tmp/dpdk").join(file_prefix)];
         if let Some(xdg) = std::env::var_os("XDG_RUNTIME_DIR") {
             runtime_dirs.push(Path::new(&xdg).join("dpdk").join(file_prefix));
         }
-        Cleanup {
-            tmp: std::env::temp_dir().join(format!("fnat-dpdk-test-{pid}")),
-            runtime_dirs,
-        }
+        Cleanup { tmp: std::env::temp_dir().join(format!("fnat-dpdk-test-{pid}")), runtime_dirs }
     }
 }
 
@@ -83,11 +76,7 @@ fn dpdk_wrapper_over_virtual_devices() {
         "--no-telemetry",
         "--vdev=net_ring0",
         "--vdev=net_null0",
-        &format!(
-            "--vdev=net_pcap0,rx_pcap={},tx_pcap={}",
-            in_pcap.display(),
-            out_pcap.display()
-        ),
+        &format!("--vdev=net_pcap0,rx_pcap={},tx_pcap={}", in_pcap.display(), out_pcap.display()),
     ]
     .iter()
     .map(|s| s.to_string())
@@ -101,14 +90,8 @@ fn dpdk_wrapper_over_virtual_devices() {
     cleanup.runtime_dirs.push(eal.runtime_dir());
 
     eal_starts_once_and_reports_lcores(&eal, &args);
-    let pool = Mempool::pktmbuf(
-        "test_pool",
-        1023,
-        32,
-        Mempool::DEFAULT_DATA_ROOM,
-        eal.socket_id(),
-    )
-    .expect("create packet pool");
+    let pool = Mempool::pktmbuf("test_pool", 1023, 32, Mempool::DEFAULT_DATA_ROOM, eal.socket_id())
+        .expect("create packet pool");
     mempool_counts_allocs_and_frees(&eal);
     mbuf_edits_data_at_both_ends(&pool);
     ports_are_found_by_name_only_if_they_exist();
@@ -128,22 +111,14 @@ fn dpdk_wrapper_over_virtual_devices() {
 }
 
 fn eal_starts_once_and_reports_lcores(eal: &Eal, args: &[String]) {
-    assert_eq!(
-        Eal::init(args).err(),
-        Some(DpdkError::EalAlreadyInitialized)
-    );
+    assert_eq!(Eal::init(args).err(), Some(DpdkError::EalAlreadyInitialized));
     assert_eq!(eal.main_lcore(), LcoreId(0));
     assert_eq!(eal.worker_lcores(), vec![LcoreId(1)]);
-    assert_eq!(
-        current_lcore(),
-        Some(LcoreId(0)),
-        "the init thread is the main lcore"
-    );
+    assert_eq!(current_lcore(), Some(LcoreId(0)), "the init thread is the main lcore");
     assert!(eal.tsc_hz() > 0);
     assert!(eal.socket_id() >= 0);
     assert!(
-        eal.runtime_dir()
-            .ends_with(format!("fnat-test-{}", std::process::id())),
+        eal.runtime_dir().ends_with(format!("fnat-test-{}", std::process::id())),
         "runtime dir {} is per file-prefix",
         eal.runtime_dir().display()
     );
@@ -199,18 +174,9 @@ fn mbuf_edits_data_at_both_ends(pool: &Mempool) {
     assert!(m.trim(4));
     assert_eq!(m.data(), b"drdata");
 
-    assert!(
-        m.prepend(usize::from(m.headroom()) + 1).is_none(),
-        "prepend beyond headroom"
-    );
-    assert!(
-        m.append(usize::from(m.tailroom()) + 1).is_none(),
-        "append beyond tailroom"
-    );
-    assert!(
-        m.append(100_000).is_none(),
-        "lengths beyond u16 are refused"
-    );
+    assert!(m.prepend(usize::from(m.headroom()) + 1).is_none(), "prepend beyond headroom");
+    assert!(m.append(usize::from(m.tailroom()) + 1).is_none(), "append beyond tailroom");
+    assert!(m.append(100_000).is_none(), "lengths beyond u16 are refused");
     assert!(!m.adj(7) && !m.trim(7), "cannot remove more than the data");
     assert_eq!(m.data(), b"drdata", "refused edits change nothing");
 
@@ -220,10 +186,7 @@ fn mbuf_edits_data_at_both_ends(pool: &Mempool) {
     m.set_l4_len(8);
     m.set_ol_flags(sys::RTE_MBUF_F_TX_IPV4 | sys::RTE_MBUF_F_TX_IP_CKSUM);
     assert_eq!((m.l2_len(), m.l3_len()), (14, 20));
-    assert_eq!(
-        m.ol_flags(),
-        sys::RTE_MBUF_F_TX_IPV4 | sys::RTE_MBUF_F_TX_IP_CKSUM
-    );
+    assert_eq!(m.ol_flags(), sys::RTE_MBUF_F_TX_IPV4 | sys::RTE_MBUF_F_TX_IP_CKSUM);
 
     let raw = m.into_raw();
     let in_use = pool.in_use();
@@ -241,14 +204,8 @@ fn ports_are_found_by_name_only_if_they_exist() {
         assert_eq!(port.name().unwrap(), name);
         assert_eq!(Port::by_id(port.id()).unwrap().id(), port.id());
     }
-    assert_eq!(
-        Port::by_name("net_nothing9").err(),
-        Some(DpdkError::PortNotFound("net_nothing9".to_owned()))
-    );
-    assert!(matches!(
-        Port::by_id(PortId(31)),
-        Err(DpdkError::PortNotFound(_))
-    ));
+    assert_eq!(Port::by_name("net_nothing9").err(), Some(DpdkError::PortNotFound("net_nothing9".to_owned())));
+    assert!(matches!(Port::by_id(PortId(31)), Err(DpdkError::PortNotFound(_))));
 }
 
 fn ring_port_loops_tx_back_to_rx(pool: &Mempool) {
@@ -257,48 +214,21 @@ fn ring_port_loops_tx_back_to_rx(pool: &Mempool) {
     assert_eq!(info.driver_name, "net_ring");
     assert_eq!(
         port.start().err(),
-        Some(DpdkError::PortState {
-            port: port.id().0,
-            op: "start",
-            state: "not configured"
-        })
+        Some(DpdkError::PortState { port: port.id().0, op: "start", state: "not configured" })
     );
-    let too_many = PortConf {
-        rx_queues: info.max_rx_queues + 1,
-        tx_queues: 1,
-        ..PortConf::default()
-    };
-    assert!(matches!(
-        port.configure(&too_many, pool),
-        Err(DpdkError::QueueCount { .. })
-    ));
+    let too_many = PortConf { rx_queues: info.max_rx_queues + 1, tx_queues: 1, ..PortConf::default() };
+    assert!(matches!(port.configure(&too_many, pool), Err(DpdkError::QueueCount { .. })));
 
-    let conf = PortConf {
-        rx_queues: 1,
-        tx_queues: 1,
-        rx_desc: 256,
-        tx_desc: 256,
-        ..PortConf::default()
-    };
+    let conf = PortConf { rx_queues: 1, tx_queues: 1, rx_desc: 256, tx_desc: 256, ..PortConf::default() };
     port.configure(&conf, pool).expect("configure net_ring0");
     let mut queues = port.start().expect("start net_ring0");
     assert_eq!((queues.rx.len(), queues.tx.len()), (1, 1));
     assert!(port.link().unwrap().up);
     assert_eq!(
         port.configure(&conf, pool).err(),
-        Some(DpdkError::PortState {
-            port: port.id().0,
-            op: "configure",
-            state: "started"
-        })
+        Some(DpdkError::PortState { port: port.id().0, op: "configure", state: "started" })
     );
-    assert_eq!(
-        port.stop().err(),
-        Some(DpdkError::QueuesInUse {
-            port: port.id().0,
-            count: 2
-        })
-    );
+    assert_eq!(port.stop().err(), Some(DpdkError::QueuesInUse { port: port.id().0, count: 2 }));
 
     let frames = udp_frames(8);
     let mut tx: Vec<Mbuf> = frames.iter().map(|f| mbuf_with(pool, f)).collect();
@@ -328,25 +258,14 @@ fn null_port_spreads_with_rss_over_two_queues(pool: &Mempool) {
     let info = port.info().unwrap();
     assert_eq!(info.driver_name, "net_null");
     assert!(info.max_rx_queues >= 2);
-    let unsupported = PortConf {
-        rx_queues: 1,
-        tx_queues: 1,
-        tx_offloads: 1 << 63,
-        ..PortConf::default()
-    };
+    let unsupported = PortConf { rx_queues: 1, tx_queues: 1, tx_offloads: 1 << 63, ..PortConf::default() };
     assert!(matches!(
         port.configure(&unsupported, pool),
         Err(DpdkError::OffloadUnsupported { tx_missing, .. }) if tx_missing == 1 << 63
     ));
 
-    let conf = PortConf {
-        rx_queues: 2,
-        tx_queues: 2,
-        rss: true,
-        ..PortConf::default()
-    };
-    port.configure(&conf, pool)
-        .expect("configure net_null0 with RSS");
+    let conf = PortConf { rx_queues: 2, tx_queues: 2, rss: true, ..PortConf::default() };
+    port.configure(&conf, pool).expect("configure net_null0 with RSS");
     port.set_mac_addr([0x02, 0, 0, 0, 0, 0x42]).unwrap();
     assert_eq!(port.mac_addr().unwrap(), [0x02, 0, 0, 0, 0, 0x42]);
     port.promiscuous(true).unwrap();
@@ -354,16 +273,9 @@ fn null_port_spreads_with_rss_over_two_queues(pool: &Mempool) {
     let mut queues = port.start().unwrap();
     if info.flow_type_rss_offloads != 0 {
         let key = port.rss_key().unwrap();
-        let expected_len = if info.hash_key_size == 0 {
-            40
-        } else {
-            info.hash_key_size
-        };
+        let expected_len = if info.hash_key_size == 0 { 40 } else { info.hash_key_size };
         assert_eq!(key.len(), usize::from(expected_len));
-        assert!(
-            key.iter().any(|&b| b != 0),
-            "a real key, not our zeroed buffer"
-        );
+        assert!(key.iter().any(|&b| b != 0), "a real key, not our zeroed buffer");
     }
 
     // net_null generates 64-byte packets on every rx queue and swallows whatever is sent.
@@ -393,11 +305,7 @@ fn pcap_port_replays_and_records_frames(pool: &Mempool, frames: &[Vec<u8>], out_
         "net_pcap keeps its MAC"
     );
 
-    let conf = PortConf {
-        rx_queues: 1,
-        tx_queues: 1,
-        ..PortConf::default()
-    };
+    let conf = PortConf { rx_queues: 1, tx_queues: 1, ..PortConf::default() };
     port.configure(&conf, pool).expect("configure net_pcap0");
     let mut queues = port.start().expect("start net_pcap0");
 
@@ -420,18 +328,12 @@ fn pcap_port_replays_and_records_frames(pool: &Mempool, frames: &[Vec<u8>], out_
     port.close().expect("close net_pcap0 (flushes the tx pcap)");
     let written = fs::read(out_pcap).expect("read output pcap");
     let (header, records) = parse_pcap(&written);
-    assert_eq!(
-        (header.version_major, header.version_minor, header.linktype),
-        (2, 4, 1)
-    );
+    assert_eq!((header.version_major, header.version_minor, header.linktype), (2, 4, 1));
     assert_eq!(records, frames);
 }
 
 fn worker_lcore_runs_a_closure_and_returns_its_value(eal: &Eal, pool: &Mempool) {
-    assert_eq!(
-        eal.launch(eal.main_lcore(), || 0).err(),
-        Some(DpdkError::NotAWorker(0))
-    );
+    assert_eq!(eal.launch(eal.main_lcore(), || 0).err(), Some(DpdkError::NotAWorker(0)));
     let worker = eal.worker_lcores()[0];
     let worker_pool = pool.clone();
     eal.launch(worker, move || {
@@ -451,10 +353,7 @@ fn worker_lcore_runs_a_closure_and_returns_its_value(eal: &Eal, pool: &Mempool) 
         7
     })
     .unwrap();
-    assert_eq!(
-        eal.launch(worker, || 0).err(),
-        Some(DpdkError::LcoreBusy(1))
-    );
+    assert_eq!(eal.launch(worker, || 0).err(), Some(DpdkError::LcoreBusy(1)));
     release.store(true, Ordering::Release);
     assert_eq!(eal.wait(worker), 7);
 }
@@ -519,15 +418,8 @@ fn parse_pcap(bytes: &[u8]) -> (PcapHeader, Vec<Vec<u8>>) {
     let u32_at = |at: usize| u32::from_ne_bytes(bytes[at..at + 4].try_into().unwrap());
     assert!(bytes.len() >= 24, "pcap shorter than its global header");
     let magic = u32_at(0);
-    assert!(
-        magic == PCAP_MAGIC || magic == PCAP_NSEC_MAGIC,
-        "pcap magic {magic:#x}"
-    );
-    let header = PcapHeader {
-        version_major: u16_at(4),
-        version_minor: u16_at(6),
-        linktype: u32_at(20),
-    };
+    assert!(magic == PCAP_MAGIC || magic == PCAP_NSEC_MAGIC, "pcap magic {magic:#x}");
+    let header = PcapHeader { version_major: u16_at(4), version_minor: u16_at(6), linktype: u32_at(20) };
     let mut frames = Vec::new();
     let mut at = 24;
     while at < bytes.len() {

@@ -1,6 +1,7 @@
-//! The packet fixture table, run through the real worker loop over byte frames (no DPDK).
+//! The packet fixture table, run through the real worker loop over byte frames (no DPDK), with the
+//! control lcore's neighbour duty beside it.
 
-use dataplane::fixtures::{self, DMZ, Expect, FIRST_LPORT, Flow, LAN, Scenario};
+use dataplane::fixtures::{self, DMZ, Expect, FIRST_LPORT, Flow, Harness, LAN, Scenario};
 use dataplane::net::PortIdx;
 use dataplane::packet::TcpFlags;
 use dataplane::worker::DropReason;
@@ -10,87 +11,61 @@ use dataplane::worker::poll::{Poller, redirect_mesh};
 fn hex(frame: &[u8]) -> String {
     frame
         .chunks(16)
-        .map(|c| {
-            c.iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
+        .map(|c| c.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" "))
         .collect::<Vec<_>>()
         .join("\n")
 }
 
+fn sent(io: &mut MemIo) -> Vec<(PortIdx, Vec<u8>)> {
+    [LAN, DMZ].into_iter().flat_map(|p| io.take_tx(p).into_iter().map(move |f| (p, f))).collect()
+}
+
+fn assert_frames(what: &str, got: &[(PortIdx, Vec<u8>)], want: &[(PortIdx, Vec<u8>)]) {
+    assert_eq!(got.len(), want.len(), "{what}: {} frames out, {} expected", got.len(), want.len());
+    for (i, ((gp, g), (wp, w))) in got.iter().zip(want).enumerate() {
+        assert_eq!(gp, wp, "{what}: frame {i} port");
+        assert!(g == w, "{what}: frame {i} differs\n got:\n{}\nwant:\n{}", hex(g), hex(w));
+    }
+}
+
 fn run(s: &Scenario) {
     let snap = fixtures::snapshot();
-    let links = redirect_mesh(1, 16).pop().unwrap();
-    let mut poller = Poller::new(fixtures::worker(&snap, 0, 1), links, 2);
+    let mut h = Harness::new(&snap, 0, 1, redirect_mesh(1, 16).pop().unwrap());
     let mut io = MemIo::new(2);
+    h.run(&mut io, 0);
+    assert_frames(&format!("{} / start", s.name), &sent(&mut io), &fixtures::announcements());
     for (i, step) in s.steps.iter().enumerate() {
-        let before = poller.worker.stats.clone();
-        io.push_rx(step.port, step.frame.clone());
-        poller.poll(&mut io, step.at_ms);
-        let out: Vec<(PortIdx, Vec<u8>)> = [LAN, DMZ]
-            .into_iter()
-            .flat_map(|p| io.take_tx(p).into_iter().map(move |f| (p, f)))
-            .collect();
-        let stats = &poller.worker.stats;
+        let what = format!("{} / step {i}", s.name);
+        let before = h.poller.worker.stats.clone();
+        if !step.frame.is_empty() {
+            io.push_rx(step.port, step.frame.clone());
+        }
+        h.run(&mut io, step.at_ms);
+        let stats = &h.poller.worker.stats;
+        assert_frames(&what, &sent(&mut io), &step.expect.frames());
         match &step.expect {
-            Expect::Tx { port, frame } => {
-                assert_eq!(
-                    out.len(),
-                    1,
-                    "{} / step {i}: expected one frame out, got {} (stats {stats})",
-                    s.name,
-                    out.len()
-                );
-                assert_eq!(out[0].0, *port, "{} / step {i}: egress port", s.name);
-                assert!(
-                    out[0].1 == *frame,
-                    "{} / step {i}: frame differs\n got:\n{}\nwant:\n{}",
-                    s.name,
-                    hex(&out[0].1),
-                    hex(frame)
-                );
-                assert_eq!(
-                    stats.total_drops(),
-                    before.total_drops(),
-                    "{} / step {i}: nothing dropped",
-                    s.name
-                );
-            }
             Expect::Drop(reason) => {
-                assert!(
-                    out.is_empty(),
-                    "{} / step {i}: expected a drop ({reason}), got a frame",
-                    s.name
-                );
                 assert_eq!(
                     stats.dropped(*reason),
                     before.dropped(*reason) + 1,
-                    "{} / step {i}: drop reason {reason} (stats {stats})",
-                    s.name
+                    "{what}: drop reason {reason} (stats {stats})"
                 );
-                assert_eq!(
-                    stats.total_drops(),
-                    before.total_drops() + 1,
-                    "{} / step {i}: exactly one drop",
-                    s.name
-                );
+                assert_eq!(stats.total_drops(), before.total_drops() + 1, "{what}: exactly one drop (stats {stats})");
+            }
+            Expect::Tx { .. } | Expect::Frames(_) => {
+                assert_eq!(stats.total_drops(), before.total_drops(), "{what}: nothing dropped (stats {stats})");
             }
         }
-        assert_eq!(stats.rx, before.rx + 1);
+        let received = u64::from(!step.frame.is_empty());
+        assert_eq!(stats.rx, before.rx + received, "{what}: frames received");
     }
 }
 
 #[test]
-fn every_fixture_gives_the_expected_frame_or_drop() {
+fn every_fixture_gives_the_expected_frames_or_drop() {
     let all = fixtures::scenarios();
     let cases: usize = all.iter().map(|s| s.steps.len()).sum();
-    assert!(
-        all.len() >= 20 && cases >= 60,
-        "{} scenarios, {cases} cases",
-        all.len()
-    );
+    assert!(all.len() >= 20 && cases >= 60, "{} scenarios, {cases} cases", all.len());
     for s in &all {
         run(s);
     }
@@ -104,24 +79,23 @@ fn every_drop_reason_of_the_packet_path_has_a_fixture() {
         .flat_map(|s| s.steps.iter())
         .filter_map(|st| match st.expect {
             Expect::Drop(r) => Some(r),
-            Expect::Tx { .. } => None,
+            _ => None,
         })
         .collect();
-    // Reasons that depend on load or on the configuration rather than on one frame have tests below.
+    // Reasons that depend on load or on the configuration rather than on one frame have tests below
+    // or in the worker's unit tests.
     let elsewhere = [
         DropReason::NoDest,
         DropReason::NoLocalPort,
         DropReason::ConnTableFull,
         DropReason::NoRoute,
+        DropReason::HoldFull,
         DropReason::RedirectFull,
         DropReason::RedirectLoop,
         DropReason::TxFull,
     ];
     for r in DropReason::ALL {
-        assert!(
-            covered.contains(r) || elsewhere.contains(r),
-            "no fixture drops a frame for {r}"
-        );
+        assert!(covered.contains(r) || elsewhere.contains(r), "no fixture drops a frame for {r}");
     }
 }
 
@@ -131,20 +105,23 @@ fn two_workers(ring: usize) -> (Vec<Poller<Vec<u8>>>, Vec<MemIo>) {
     let pollers = redirect_mesh(2, ring)
         .into_iter()
         .enumerate()
-        .map(|(i, links)| {
-            Poller::new(
-                fixtures::worker(&snap, u16::try_from(i).unwrap(), 2),
-                links,
-                2,
-            )
-        })
+        .map(|(i, links)| Poller::new(fixtures::worker(&snap, u16::try_from(i).unwrap(), 2), links, 2))
         .collect();
     (pollers, vec![MemIo::new(2), MemIo::new(2)])
+}
+
+fn start(w: &mut [Poller<Vec<u8>>], io: &mut [MemIo]) {
+    for (p, io) in w.iter_mut().zip(io.iter_mut()) {
+        p.poll(io, 0);
+    }
+    assert_frames("worker 0 announces the VIP", &sent(&mut io[0]), &fixtures::announcements());
+    assert!(sent(&mut io[1]).is_empty(), "only worker 0 announces");
 }
 
 #[test]
 fn a_reply_on_the_wrong_worker_reaches_the_owner_through_its_ring() {
     let (mut w, mut io) = two_workers(16);
+    start(&mut w, &mut io);
     // Worker 0 owns the even local ports, worker 1 the odd ones.
     let a = Flow::tcp(40000, 0, FIRST_LPORT);
     let b = Flow::tcp(40001, 0, FIRST_LPORT + 1);
@@ -152,14 +129,7 @@ fn a_reply_on_the_wrong_worker_reaches_the_owner_through_its_ring() {
         let syn = flow.tcp_in(0, TcpFlags::SYN, 1, 0, b"");
         io[wi].push_rx(LAN, syn.frame);
         w[wi].poll(&mut io[wi], 0);
-        assert_eq!(
-            Expect::Tx {
-                port: DMZ,
-                frame: io[wi].take_tx(DMZ).remove(0)
-            },
-            syn.expect,
-            "SYN on worker {wi}"
-        );
+        assert_eq!(Expect::Tx { port: DMZ, frame: io[wi].take_tx(DMZ).remove(0) }, syn.expect, "SYN on worker {wi}");
     }
     // Each reply arrives on the other worker, which passes it on untouched.
     for (wrong, owner, flow) in [(1usize, 0usize, a), (0, 1, b)] {
@@ -172,10 +142,7 @@ fn a_reply_on_the_wrong_worker_reaches_the_owner_through_its_ring() {
         w[owner].poll(&mut io[owner], 1);
         assert_eq!(w[owner].worker.stats.redirected_in, 1);
         assert_eq!(
-            Expect::Tx {
-                port: LAN,
-                frame: io[owner].take_tx(LAN).remove(0)
-            },
+            Expect::Tx { port: LAN, frame: io[owner].take_tx(LAN).remove(0) },
             reply.expect,
             "reply owned by {owner}"
         );
@@ -188,6 +155,7 @@ fn a_reply_on_the_wrong_worker_reaches_the_owner_through_its_ring() {
 #[test]
 fn a_full_redirect_ring_drops_and_counts() {
     let (mut w, mut io) = two_workers(1);
+    start(&mut w, &mut io);
     let a = Flow::tcp(40000, 0, FIRST_LPORT);
     io[0].push_rx(LAN, a.tcp_in(0, TcpFlags::SYN, 1, 0, b"").frame);
     w[0].poll(&mut io[0], 0);
@@ -201,24 +169,88 @@ fn a_full_redirect_ring_drops_and_counts() {
 
 #[test]
 fn a_full_tx_queue_drops_and_counts() {
-    let snap = fixtures::snapshot();
-    let mut p = Poller::new(
-        fixtures::worker(&snap, 0, 1),
-        redirect_mesh(1, 4).pop().unwrap(),
-        2,
-    );
-    let mut io = MemIo::new(2);
-    io.tx_limit = Some(1);
+    let (mut w, mut io) = two_workers(4);
+    start(&mut w, &mut io);
+    io[0].tx_limit = Some(1);
     for i in 0..3 {
-        io.push_rx(
-            LAN,
-            Flow::tcp(40000 + i, 0, 0)
-                .tcp_in(0, TcpFlags::SYN, 1, 0, b"")
-                .frame,
-        );
+        io[0].push_rx(LAN, Flow::tcp(40000 + i, 0, 0).tcp_in(0, TcpFlags::SYN, 1, 0, b"").frame);
     }
-    p.poll(&mut io, 0);
-    assert_eq!(io.take_tx(DMZ).len(), 1);
-    assert_eq!(p.worker.stats.tx, 1);
-    assert_eq!(p.worker.stats.dropped(DropReason::TxFull), 2);
+    w[0].poll(&mut io[0], 0);
+    assert_eq!(io[0].take_tx(DMZ).len(), 1);
+    assert_eq!(w[0].worker.stats.dropped(DropReason::TxFull), 2);
+}
+
+#[test]
+fn the_hold_queue_is_bounded() {
+    let snap = fixtures::snapshot();
+    let mut h = Harness::new(&snap, 0, 1, redirect_mesh(1, 4).pop().unwrap());
+    let mut io = MemIo::new(2);
+    h.run(&mut io, 0);
+    // Replies to clients with unknown MAC addresses: each is held; the queue holds 256.
+    let total = dataplane::worker::poll::HOLD_MAX + 10;
+    for i in 0..total {
+        let i16 = u16::try_from(i).unwrap();
+        let f = Flow::tcp(20000 + i16, usize::from(i16 % 3), FIRST_LPORT + i16)
+            .from(fixtures::UNKNOWN_CLIENT, fixtures::UNKNOWN_MAC);
+        io.push_rx(LAN, f.tcp_in(0, TcpFlags::SYN, 1, 0, b"").frame);
+        h.run(&mut io, 0);
+        io.push_rx(DMZ, f.tcp_out(0, TcpFlags::ACK, 1, 2, b"").frame);
+        h.run(&mut io, 0);
+    }
+    assert_eq!(h.poller.held(), dataplane::worker::poll::HOLD_MAX, "{}", h.poller.worker.stats);
+    assert_eq!(h.poller.worker.stats.dropped(DropReason::HoldFull), 10);
+    h.run(&mut io, 5000);
+    assert_eq!(h.poller.held(), 0);
+    assert_eq!(h.poller.worker.stats.dropped(DropReason::NeighTimeout), 256);
+}
+
+#[test]
+fn removing_a_real_server_at_runtime_keeps_open_connections_and_steers_new_ones_away() {
+    use dataplane::lb::{Service, Services};
+    use std::sync::Arc;
+
+    let snap = fixtures::snapshot();
+    let mut h = Harness::new(&snap, 0, 1, redirect_mesh(1, 4).pop().unwrap());
+    let mut io = MemIo::new(2);
+    h.run(&mut io, 0);
+    sent(&mut io);
+    let to_rs1 = Flow::tcp(40000, 0, FIRST_LPORT);
+    let to_rs2 = Flow::tcp(40001, 1, FIRST_LPORT + 1);
+    for step in [to_rs1.tcp_in(0, TcpFlags::SYN, 1, 0, b""), to_rs2.tcp_in(0, TcpFlags::SYN, 1, 0, b"")] {
+        io.push_rx(step.port, step.frame);
+        h.run(&mut io, 0);
+        assert_frames("SYN", &sent(&mut io), &step.expect.frames());
+    }
+    // The operator deletes the second real server (10.1.0.12) of the TCP service.
+    let services: Vec<Service> = snap
+        .services
+        .iter()
+        .map(|s| {
+            let mut s = s.clone();
+            s.dests.retain(|d| d.addr != fixtures::RS[1] || s.key.vport != 80);
+            s
+        })
+        .collect();
+    h.publish(Arc::new(snap.with_services(Services::new(services).unwrap())));
+    h.run(&mut io, 1);
+    // Both open connections keep working in both directions, the one to the removed server too
+    // (as IPVS does by default: it lives until it ends or expires).
+    for step in [
+        to_rs1.tcp_out(2, TcpFlags::ACK, 5, 2, b"one"),
+        to_rs2.tcp_out(2, TcpFlags::ACK, 5, 2, b"two"),
+        to_rs1.tcp_in(3, TcpFlags::ACK, 2, 6, b"more"),
+    ] {
+        io.push_rx(step.port, step.frame);
+        h.run(&mut io, step.at_ms);
+        assert_frames("open connection", &sent(&mut io), &step.expect.frames());
+    }
+    // New connections go to the remaining servers only, the rr cursor restarting at the first.
+    for (i, rs) in [0usize, 2, 0, 2].into_iter().enumerate() {
+        let i = u16::try_from(i).unwrap();
+        let step = Flow::tcp(41000 + i, rs, FIRST_LPORT + 2 + i).tcp_in(4, TcpFlags::SYN, 1, 0, b"");
+        io.push_rx(step.port, step.frame);
+        h.run(&mut io, 4);
+        assert_frames(&format!("new connection {i}"), &sent(&mut io), &step.expect.frames());
+    }
+    assert_eq!(h.poller.worker.stats.total_drops(), 0, "{}", h.poller.worker.stats);
 }

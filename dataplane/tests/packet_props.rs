@@ -10,12 +10,12 @@ use dataplane::packet::checksum;
 use dataplane::packet::icmp::msg_type;
 use dataplane::packet::ipv4::protocol;
 use dataplane::packet::{
-    ArpOperation, ArpPacket, EtherType, EthernetFrame, Icmpv4Packet, Ipv4Packet, MacAddr, TcpFlags,
-    TcpPacket, UdpPacket,
+    ArpOperation, ArpPacket, EtherType, EthernetFrame, Icmpv4Packet, Ipv4Packet, MacAddr, TcpFlags, TcpPacket,
+    UdpPacket,
 };
 use etherparse::{
-    Ethernet2Slice, Icmpv4Slice, IpFragOffset, IpHeaders, Ipv4Dscp, Ipv4Ecn, Ipv4Header,
-    Ipv4Options, Ipv4Slice, PacketBuilder, TcpHeader, TcpOptions, TcpSlice, UdpSlice,
+    Ethernet2Slice, Icmpv4Slice, IpFragOffset, IpHeaders, Ipv4Dscp, Ipv4Ecn, Ipv4Header, Ipv4Options, Ipv4Slice,
+    PacketBuilder, TcpHeader, TcpOptions, TcpSlice, UdpSlice,
 };
 use proptest::prelude::*;
 
@@ -27,10 +27,7 @@ use proptest::prelude::*;
 fn reference_checksum(data: &[u8]) -> u16 {
     let mut acc: u32 = 0;
     for pair in data.chunks(2) {
-        acc += u32::from(u16::from_be_bytes([
-            pair[0],
-            pair.get(1).copied().unwrap_or(0),
-        ]));
+        acc += u32::from(u16::from_be_bytes([pair[0], pair.get(1).copied().unwrap_or(0)]));
         acc = (acc & 0xffff) + (acc >> 16);
     }
     !u16::try_from(acc).unwrap()
@@ -67,10 +64,7 @@ fn check_update(updated: u16, new_data: &[u8]) -> Result<(), TestCaseError> {
     } else {
         prop_assert_eq!(updated, recomputed);
         prop_assert_ne!(updated, 0xffff);
-        let verify = checksum::fold(checksum::sum(
-            &updated.to_be_bytes(),
-            checksum::sum(new_data, 0),
-        ));
+        let verify = checksum::fold(checksum::sum(&updated.to_be_bytes(), checksum::sum(new_data, 0)));
         prop_assert_eq!(verify, 0xffff);
     }
     Ok(())
@@ -129,30 +123,23 @@ fn option_bytes() -> impl Strategy<Value = Vec<u8>> {
 
 fn ipv4_header() -> impl Strategy<Value = Ipv4Header> {
     (
-        (
-            any::<[u8; 4]>(),
-            any::<[u8; 4]>(),
-            any::<u8>(),
-            any::<u16>(),
-        ),
+        (any::<[u8; 4]>(), any::<[u8; 4]>(), any::<u8>(), any::<u16>()),
         (0u8..64, 0u8..4, any::<bool>(), any::<bool>(), 0u16..0x2000),
         option_bytes(),
     )
-        .prop_map(
-            |((source, destination, ttl, ident), (dscp, ecn, df, mf, frag), options)| Ipv4Header {
-                source,
-                destination,
-                time_to_live: ttl,
-                identification: ident,
-                dscp: Ipv4Dscp::try_new(dscp).unwrap(),
-                ecn: Ipv4Ecn::try_new(ecn).unwrap(),
-                dont_fragment: df,
-                more_fragments: mf,
-                fragment_offset: IpFragOffset::try_new(frag).unwrap(),
-                options: Ipv4Options::try_from(&options[..]).unwrap(),
-                ..Default::default()
-            },
-        )
+        .prop_map(|((source, destination, ttl, ident), (dscp, ecn, df, mf, frag), options)| Ipv4Header {
+            source,
+            destination,
+            time_to_live: ttl,
+            identification: ident,
+            dscp: Ipv4Dscp::try_new(dscp).unwrap(),
+            ecn: Ipv4Ecn::try_new(ecn).unwrap(),
+            dont_fragment: df,
+            more_fragments: mf,
+            fragment_offset: IpFragOffset::try_new(frag).unwrap(),
+            options: Ipv4Options::try_from(&options[..]).unwrap(),
+            ..Default::default()
+        })
 }
 
 fn tcp_header() -> impl Strategy<Value = TcpHeader> {
@@ -161,20 +148,16 @@ fn tcp_header() -> impl Strategy<Value = TcpHeader> {
         (any::<u16>(), any::<u16>(), any::<u8>()),
         option_bytes(),
     )
-        .prop_map(
-            |((sport, dport, seq, ack), (window, urgent, flags), options)| {
-                let mut header = TcpHeader::new(sport, dport, seq, window);
-                header.acknowledgment_number = ack;
-                header.urgent_pointer = urgent;
-                let bit = |mask: u8| flags & mask != 0;
-                (header.fin, header.syn, header.rst, header.psh) =
-                    (bit(0x01), bit(0x02), bit(0x04), bit(0x08));
-                (header.ack, header.urg, header.ece, header.cwr) =
-                    (bit(0x10), bit(0x20), bit(0x40), bit(0x80));
-                header.options = TcpOptions::try_from_slice(&options).unwrap();
-                header
-            },
-        )
+        .prop_map(|((sport, dport, seq, ack), (window, urgent, flags), options)| {
+            let mut header = TcpHeader::new(sport, dport, seq, window);
+            header.acknowledgment_number = ack;
+            header.urgent_pointer = urgent;
+            let bit = |mask: u8| flags & mask != 0;
+            (header.fin, header.syn, header.rst, header.psh) = (bit(0x01), bit(0x02), bit(0x04), bit(0x08));
+            (header.ack, header.urg, header.ece, header.cwr) = (bit(0x10), bit(0x20), bit(0x40), bit(0x80));
+            header.options = TcpOptions::try_from_slice(&options).unwrap();
+            header
+        })
 }
 
 #[derive(Clone, Debug)]
@@ -189,11 +172,7 @@ fn transport() -> impl Strategy<Value = Transport> {
         tcp_header().prop_map(Transport::Tcp),
         (any::<u16>(), any::<u16>()).prop_map(|(s, d)| Transport::Udp(s, d)),
         // etherparse reads timestamp messages (13, 14) with a 20-byte header; leave them out.
-        (
-            any::<u8>().prop_filter("timestamp", |t| !matches!(t, 13 | 14)),
-            any::<u8>(),
-            any::<[u8; 4]>()
-        )
+        (any::<u8>().prop_filter("timestamp", |t| !matches!(t, 13 | 14)), any::<u8>(), any::<[u8; 4]>())
             .prop_map(|(t, c, r)| Transport::Icmp(t, c, r)),
     ]
 }
@@ -208,8 +187,7 @@ fn etherparse_frame() -> impl Strategy<Value = Vec<u8>> {
         prop::collection::vec(any::<u8>(), 0..=8),
     )
         .prop_map(|((src_mac, dst_mac), ip, transport, payload, padding)| {
-            let step = PacketBuilder::ethernet2(src_mac, dst_mac)
-                .ip(IpHeaders::Ipv4(ip, Default::default()));
+            let step = PacketBuilder::ethernet2(src_mac, dst_mac).ip(IpHeaders::Ipv4(ip, Default::default()));
             let mut frame = Vec::new();
             match transport {
                 Transport::Tcp(tcp) => step.tcp_header(tcp).write(&mut frame, &payload),
@@ -278,10 +256,7 @@ fn check_against_etherparse(frame: &[u8]) -> Result<(), TestCaseError> {
             prop_assert_eq!(tcp.urgent_at(), oracle.urgent_pointer());
             prop_assert_eq!(tcp.options(), oracle.options());
             prop_assert_eq!(tcp.payload(), oracle.payload());
-            prop_assert_eq!(
-                Ok(tcp.checksum()),
-                oracle.calc_checksum_ipv4(src.octets(), dst.octets())
-            );
+            prop_assert_eq!(Ok(tcp.checksum()), oracle.calc_checksum_ipv4(src.octets(), dst.octets()));
             prop_assert!(tcp.verify_checksum(src, dst));
         }
         protocol::UDP => {
@@ -292,11 +267,7 @@ fn check_against_etherparse(frame: &[u8]) -> Result<(), TestCaseError> {
             prop_assert_eq!(udp.len(), oracle.length());
             prop_assert_eq!(udp.checksum(), oracle.checksum());
             prop_assert_eq!(udp.payload(), oracle.payload());
-            let expected = oracle.to_header().calc_checksum_ipv4_raw(
-                src.octets(),
-                dst.octets(),
-                oracle.payload(),
-            );
+            let expected = oracle.to_header().calc_checksum_ipv4_raw(src.octets(), dst.octets(), oracle.payload());
             prop_assert_eq!(Ok(udp.checksum()), expected);
             prop_assert!(udp.verify_checksum(src, dst));
         }
@@ -306,10 +277,7 @@ fn check_against_etherparse(frame: &[u8]) -> Result<(), TestCaseError> {
             prop_assert_eq!(icmp.msg_type(), oracle.type_u8());
             prop_assert_eq!(icmp.code(), oracle.code_u8());
             prop_assert_eq!(icmp.checksum(), oracle.checksum());
-            prop_assert_eq!(
-                icmp.rest_of_header(),
-                u32::from_be_bytes(oracle.bytes5to8())
-            );
+            prop_assert_eq!(icmp.rest_of_header(), u32::from_be_bytes(oracle.bytes5to8()));
             prop_assert_eq!(icmp.data(), &oracle.slice()[8..]);
             prop_assert!(icmp.verify_checksum());
         }
@@ -382,35 +350,18 @@ fn exercise(bytes: &mut [u8], values: [u8; 8]) {
     let v16 = u16::from_be_bytes([values[0], values[1]]);
     let v32 = u32::from_be_bytes([values[0], values[1], values[2], values[3]]);
     let addr = Ipv4Addr::from_bits(v32);
-    let mac = MacAddr([
-        values[0], values[1], values[2], values[3], values[4], values[5],
-    ]);
+    let mac = MacAddr([values[0], values[1], values[2], values[3], values[4], values[5]]);
 
     if let Ok(mut eth) = EthernetFrame::new_checked(&mut *bytes) {
-        black_box((
-            eth.dst_addr(),
-            eth.src_addr(),
-            eth.ethertype(),
-            eth.payload().len(),
-        ));
+        black_box((eth.dst_addr(), eth.src_addr(), eth.ethertype(), eth.payload().len()));
         eth.set_dst_addr(mac);
         eth.set_src_addr(mac);
         eth.set_ethertype(EtherType(v16));
         black_box(eth.payload_mut().len());
     }
     if let Ok(mut arp) = ArpPacket::new_checked(&mut *bytes) {
-        black_box((
-            arp.is_ethernet_ipv4(),
-            arp.operation(),
-            arp.sender_hw_addr(),
-            arp.sender_proto_addr(),
-        ));
-        black_box((
-            arp.target_hw_addr(),
-            arp.target_proto_addr(),
-            arp.hardware_type(),
-            arp.protocol_type(),
-        ));
+        black_box((arp.is_ethernet_ipv4(), arp.operation(), arp.sender_hw_addr(), arp.sender_proto_addr()));
+        black_box((arp.target_hw_addr(), arp.target_proto_addr(), arp.hardware_type(), arp.protocol_type()));
         arp.set_operation(ArpOperation::from(v16));
         arp.set_ethernet_ipv4();
         arp.set_sender_hw_addr(mac);
@@ -419,41 +370,14 @@ fn exercise(bytes: &mut [u8], values: [u8; 8]) {
         arp.set_target_proto_addr(addr);
     }
     for quoted in [false, true] {
-        let parsed = if quoted {
-            Ipv4Packet::new_checked_quoted(&mut *bytes)
-        } else {
-            Ipv4Packet::new_checked(&mut *bytes)
-        };
+        let parsed =
+            if quoted { Ipv4Packet::new_checked_quoted(&mut *bytes) } else { Ipv4Packet::new_checked(&mut *bytes) };
         if let Ok(mut ip) = parsed {
             let read = |ip: &Ipv4Packet<&mut [u8]>| {
-                black_box((
-                    ip.version(),
-                    ip.header_len(),
-                    ip.dscp_ecn(),
-                    ip.dscp(),
-                    ip.ecn(),
-                    ip.total_len(),
-                ));
-                black_box((
-                    ip.ident(),
-                    ip.dont_frag(),
-                    ip.more_frags(),
-                    ip.frag_offset(),
-                    ip.is_fragment(),
-                ));
-                black_box((
-                    ip.ttl(),
-                    ip.protocol(),
-                    ip.checksum(),
-                    ip.src_addr(),
-                    ip.dst_addr(),
-                ));
-                black_box((
-                    ip.header().len(),
-                    ip.options().len(),
-                    ip.payload().len(),
-                    ip.verify_checksum(),
-                ));
+                black_box((ip.version(), ip.header_len(), ip.dscp_ecn(), ip.dscp(), ip.ecn(), ip.total_len()));
+                black_box((ip.ident(), ip.dont_frag(), ip.more_frags(), ip.frag_offset(), ip.is_fragment()));
+                black_box((ip.ttl(), ip.protocol(), ip.checksum(), ip.src_addr(), ip.dst_addr()));
+                black_box((ip.header().len(), ip.options().len(), ip.payload().len(), ip.verify_checksum()));
             };
             read(&ip);
             ip.set_header_len(values[0]);
@@ -477,24 +401,9 @@ fn exercise(bytes: &mut [u8], values: [u8; 8]) {
     }
     if let Ok(mut tcp) = TcpPacket::new_checked(&mut *bytes) {
         let read = |tcp: &TcpPacket<&mut [u8]>| {
-            black_box((
-                tcp.src_port(),
-                tcp.dst_port(),
-                tcp.seq_number(),
-                tcp.ack_number(),
-                tcp.header_len(),
-            ));
-            black_box((
-                tcp.flags(),
-                tcp.window_len(),
-                tcp.checksum(),
-                tcp.urgent_at(),
-            ));
-            black_box((
-                tcp.options().len(),
-                tcp.payload().len(),
-                tcp.verify_checksum(addr, addr),
-            ));
+            black_box((tcp.src_port(), tcp.dst_port(), tcp.seq_number(), tcp.ack_number(), tcp.header_len()));
+            black_box((tcp.flags(), tcp.window_len(), tcp.checksum(), tcp.urgent_at()));
+            black_box((tcp.options().len(), tcp.payload().len(), tcp.verify_checksum(addr, addr)));
         };
         read(&tcp);
         tcp.set_header_len(values[0]);
@@ -527,18 +436,8 @@ fn exercise(bytes: &mut [u8], values: [u8; 8]) {
         read(&udp);
     }
     if let Ok(mut icmp) = Icmpv4Packet::new_checked(&mut *bytes) {
-        black_box((
-            icmp.msg_type(),
-            icmp.code(),
-            icmp.checksum(),
-            icmp.rest_of_header(),
-        ));
-        black_box((
-            icmp.echo_ident(),
-            icmp.echo_seq_no(),
-            icmp.next_hop_mtu(),
-            icmp.data().len(),
-        ));
+        black_box((icmp.msg_type(), icmp.code(), icmp.checksum(), icmp.rest_of_header()));
+        black_box((icmp.echo_ident(), icmp.echo_seq_no(), icmp.next_hop_mtu(), icmp.data().len()));
         black_box(icmp.verify_checksum());
         icmp.set_msg_type(values[0]);
         icmp.set_code(values[1]);
@@ -595,54 +494,22 @@ proptest! {
 // ---------------------------------------------------------------------------------------------
 
 fn frame_spec() -> impl Strategy<Value = FrameSpec> {
-    (
-        any::<[u8; 6]>(),
-        any::<[u8; 6]>(),
-        any::<u32>(),
-        any::<u32>(),
-        any::<u8>(),
-    )
-        .prop_map(|(a, b, s, d, ttl)| {
-            FrameSpec::new(
-                (MacAddr(a), MacAddr(b)),
-                Ipv4Addr::from_bits(s),
-                Ipv4Addr::from_bits(d),
-            )
-            .with_ttl(ttl)
-        })
+    (any::<[u8; 6]>(), any::<[u8; 6]>(), any::<u32>(), any::<u32>(), any::<u8>()).prop_map(|(a, b, s, d, ttl)| {
+        FrameSpec::new((MacAddr(a), MacAddr(b)), Ipv4Addr::from_bits(s), Ipv4Addr::from_bits(d)).with_ttl(ttl)
+    })
 }
 
 /// Checks what etherparse reads in the Ethernet and IPv4 headers of a built frame.
-fn check_built_ipv4<'a>(
-    frame: &'a [u8],
-    spec: &FrameSpec,
-    proto: u8,
-) -> Result<&'a [u8], TestCaseError> {
+fn check_built_ipv4<'a>(frame: &'a [u8], spec: &FrameSpec, proto: u8) -> Result<&'a [u8], TestCaseError> {
     let eth = Ethernet2Slice::from_slice_without_fcs(frame).unwrap();
-    prop_assert_eq!(
-        (MacAddr(eth.source()), MacAddr(eth.destination())),
-        (spec.eth_src, spec.eth_dst)
-    );
+    prop_assert_eq!((MacAddr(eth.source()), MacAddr(eth.destination())), (spec.eth_src, spec.eth_dst));
     prop_assert_eq!(eth.ether_type(), etherparse::EtherType::IPV4);
     let ip = Ipv4Slice::from_slice(eth.payload_slice()).unwrap();
     let header = ip.header();
-    prop_assert_eq!(
-        (header.source_addr(), header.destination_addr()),
-        (spec.src, spec.dst)
-    );
-    prop_assert_eq!(
-        (
-            header.ttl(),
-            header.identification(),
-            header.dont_fragment()
-        ),
-        (spec.ttl, 0, true)
-    );
+    prop_assert_eq!((header.source_addr(), header.destination_addr()), (spec.src, spec.dst));
+    prop_assert_eq!((header.ttl(), header.identification(), header.dont_fragment()), (spec.ttl, 0, true));
     prop_assert_eq!(header.protocol().0, proto);
-    prop_assert_eq!(
-        header.header_checksum(),
-        header.to_header().calc_header_checksum()
-    );
+    prop_assert_eq!(header.header_checksum(), header.to_header().calc_header_checksum());
     prop_assert_eq!(usize::from(header.total_len()) + 14, frame.len());
     Ok(ip.payload().payload)
 }

@@ -13,9 +13,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use dataplane::fixtures::{self, DMZ, LAN};
-use dataplane::packet::{
-    EtherType, EthernetFrame, Ipv4Packet, TcpPacket, UdpPacket, ipv4::protocol,
-};
+use dataplane::packet::{EtherType, EthernetFrame, Ipv4Packet, TcpPacket, UdpPacket, ipv4::protocol};
 use dataplane::pcap;
 
 /// The capture files of fnat's pcap demo.
@@ -57,8 +55,7 @@ fn main() -> ExitCode {
 
 fn write_pcap(path: &Path, frames: &[Vec<u8>]) -> Result<()> {
     let f = File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    pcap::write_frames(BufWriter::new(f), frames)
-        .with_context(|| format!("writing {}", path.display()))
+    pcap::write_frames(BufWriter::new(f), frames).with_context(|| format!("writing {}", path.display()))
 }
 
 fn read_pcap(path: &Path) -> Result<Vec<Vec<u8>>> {
@@ -74,7 +71,7 @@ fn run(args: Args) -> Result<()> {
     match args.cmd {
         Cmd::Write { dir } => {
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            let ports = fixtures::demo().by_port();
+            let ports = fixtures::demo_captures();
             for (port, name) in [(LAN, "lan"), (DMZ, "dmz")] {
                 let frames = &ports[usize::from(port)];
                 write_pcap(&dir.join(format!("{name}-in.pcap")), &frames.input)?;
@@ -94,23 +91,9 @@ fn run(args: Args) -> Result<()> {
                 let got = read_pcap(&dir.join(format!("{name}-out.pcap")))?;
                 let want = read_pcap(&dir.join(format!("{name}-expected.pcap")))?;
                 let same = got.iter().zip(&want).filter(|(g, w)| g == w).count();
-                println!(
-                    "{name}: {} frames out, {} expected, {same} identical",
-                    got.len(),
-                    want.len()
-                );
-                for (i, (g, w)) in got
-                    .iter()
-                    .zip(&want)
-                    .enumerate()
-                    .filter(|(_, (g, w))| g != w)
-                {
-                    println!(
-                        "  frame {}: got  {}\n           want {}",
-                        i + 1,
-                        describe(g),
-                        describe(w)
-                    );
+                println!("{name}: {} frames out, {} expected, {same} identical", got.len(), want.len());
+                for (i, (g, w)) in got.iter().zip(&want).enumerate().filter(|(_, (g, w))| g != w) {
+                    println!("  frame {}: got  {}\n           want {}", i + 1, describe(g), describe(w));
                 }
                 if got != want {
                     bad += 1;
@@ -147,11 +130,7 @@ fn describe(frame: &[u8]) -> String {
                 t.seq_number(),
                 t.ack_number(),
                 t.payload().len(),
-                if t.verify_checksum(src, dst) {
-                    "ok"
-                } else {
-                    "BAD"
-                }
+                if t.verify_checksum(src, dst) { "ok" } else { "BAD" }
             ),
             Err(_) => format!("{src} > {dst} truncated TCP"),
         },

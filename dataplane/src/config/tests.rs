@@ -58,9 +58,7 @@ fn parse(text: &str) -> Result<Config, ConfigError> {
 /// The error text for `GOOD` with `from` replaced by `to`.
 fn error_with(from: &str, to: &str) -> String {
     assert!(GOOD.contains(from), "test bug: {from:?} not in the sample");
-    parse(&GOOD.replacen(from, to, 1))
-        .expect_err("must be refused")
-        .to_string()
+    parse(&GOOD.replacen(from, to, 1)).expect_err("must be refused").to_string()
 }
 
 #[test]
@@ -70,10 +68,7 @@ fn a_full_config_parses_into_typed_values() {
     assert!(c.eal.no_huge);
     assert_eq!(c.eal.file_prefix, "fnat");
     assert_eq!(c.conn_table_size, 1 << 20);
-    assert_eq!(
-        c.ports[0].device,
-        PortDevice::Vdev("net_af_packet0,iface=veth0".into())
-    );
+    assert_eq!(c.ports[0].device, PortDevice::Vdev("net_af_packet0,iface=veth0".into()));
     assert_eq!(c.ports[0].device.dpdk_name(), "net_af_packet0");
     assert_eq!(c.ports[1].device, PortDevice::Pci("0000:03:00.0".into()));
     assert_eq!(c.ports[1].mac, Some(MacAddr([2, 0, 0, 0, 0, 9])));
@@ -81,10 +76,7 @@ fn a_full_config_parses_into_typed_values() {
     assert_eq!(c.local_ports, 2000..=3000);
     assert_eq!(c.neighbours[0].port, 0);
     assert_eq!(c.routes[0].port, 1);
-    assert_eq!(
-        c.timeouts.tcp[crate::lb::TcpState::Established as usize],
-        600_000
-    );
+    assert_eq!(c.timeouts.tcp[crate::lb::TcpState::Established as usize], 600_000);
     assert_eq!(c.timeouts.udp, 30_000);
     let svc = c.services.iter().next().unwrap();
     assert_eq!(svc.scheduler, SchedKind::Wrr);
@@ -97,65 +89,23 @@ fn a_full_config_parses_into_typed_values() {
 #[test]
 fn the_shipped_config_is_valid() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/pcap-demo.toml");
-    let text = std::fs::read_to_string(&path)
-        .unwrap()
-        .replace("@RUN_DIR@", "/tmp");
+    let text = std::fs::read_to_string(&path).unwrap().replace("@RUN_DIR@", "/tmp");
     Config::parse(&path, &text).unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]
 fn errors_name_the_file_the_field_and_the_problem() {
     let cases: &[(&str, &str, &str)] = &[
-        (
-            "lcores = [1, 2]",
-            "lcores = []",
-            "fnatd.toml: workers.lcores: name at least one lcore",
-        ),
-        (
-            "lcores = [1, 2]",
-            "lcores = [1, 1]",
-            "fnatd.toml: workers.lcores[1]: lcore 1 is listed twice",
-        ),
-        (
-            "lcores = [1, 2]",
-            "lcores = [0]",
-            "fnatd.toml: workers.lcores[0]: lcore 0 is eal.main_lcore",
-        ),
-        (
-            "memory_mb = 256",
-            "memory_mb = 8",
-            "fnatd.toml: eal.memory_mb: must be at least 64",
-        ),
-        (
-            "10.0.0.1/24",
-            "10.0.0.1/40",
-            "fnatd.toml: port[0].addresses[0]: '40' is not a prefix length",
-        ),
-        (
-            "name = \"wan\"",
-            "name = \"lan\"",
-            "fnatd.toml: port[1].name: another port is named 'lan'",
-        ),
-        (
-            "pci = \"0000:03:00.0\"",
-            "pci = \"03-00\"",
-            "fnatd.toml: port[1].pci: '03-00' is not a PCI address",
-        ),
-        (
-            "pci = \"0000:03:00.0\"",
-            "",
-            "fnatd.toml: port[1]: give exactly one of `device`",
-        ),
-        (
-            "02:00:00:00:00:09",
-            "01:00:5e:00:00:01",
-            "fnatd.toml: port[1].mac: '01:00:5e:00:00:01' is not a unicast MAC",
-        ),
-        (
-            "ports = \"2000-3000\"",
-            "ports = \"3000-2000\"",
-            "fnatd.toml: local.ports: '3000-2000' is not a port range",
-        ),
+        ("lcores = [1, 2]", "lcores = []", "fnatd.toml: workers.lcores: name at least one lcore"),
+        ("lcores = [1, 2]", "lcores = [1, 1]", "fnatd.toml: workers.lcores[1]: lcore 1 is listed twice"),
+        ("lcores = [1, 2]", "lcores = [0]", "fnatd.toml: workers.lcores[0]: lcore 0 is eal.main_lcore"),
+        ("memory_mb = 256", "memory_mb = 8", "fnatd.toml: eal.memory_mb: must be at least 64"),
+        ("10.0.0.1/24", "10.0.0.1/40", "fnatd.toml: port[0].addresses[0]: '40' is not a prefix length"),
+        ("name = \"wan\"", "name = \"lan\"", "fnatd.toml: port[1].name: another port is named 'lan'"),
+        ("pci = \"0000:03:00.0\"", "pci = \"03-00\"", "fnatd.toml: port[1].pci: '03-00' is not a PCI address"),
+        ("pci = \"0000:03:00.0\"", "", "fnatd.toml: port[1]: give exactly one of `device`"),
+        ("02:00:00:00:00:09", "01:00:5e:00:00:01", "fnatd.toml: port[1].mac: '01:00:5e:00:00:01' is not a unicast MAC"),
+        ("ports = \"2000-3000\"", "ports = \"3000-2000\"", "fnatd.toml: local.ports: '3000-2000' is not a port range"),
         (
             "\"10.1.0.10\", \"10.1.0.11\"",
             "\"10.1.0.10\", \"10.1.0.10\"",
@@ -166,21 +116,9 @@ fn errors_name_the_file_the_field_and_the_problem() {
             "port = \"dmz\"\n\n[[route]]",
             "fnatd.toml: neighbour[0].port: no port is named 'dmz'",
         ),
-        (
-            "via = \"10.0.0.254\"",
-            "via = \"10.0.0\"",
-            "fnatd.toml: route[0].via: '10.0.0' is not an IPv4 address",
-        ),
-        (
-            "tcp = 600",
-            "tcp = 0",
-            "fnatd.toml: timeouts.tcp: must be from 1 second",
-        ),
-        (
-            "protocol = \"tcp\"",
-            "protocol = \"sctp\"",
-            "fnatd.toml: service[0].protocol: 'sctp' is not tcp or udp",
-        ),
+        ("via = \"10.0.0.254\"", "via = \"10.0.0\"", "fnatd.toml: route[0].via: '10.0.0' is not an IPv4 address"),
+        ("tcp = 600", "tcp = 0", "fnatd.toml: timeouts.tcp: must be from 1 second"),
+        ("protocol = \"tcp\"", "protocol = \"sctp\"", "fnatd.toml: service[0].protocol: 'sctp' is not tcp or udp"),
         (
             "vip = \"10.0.0.100\"",
             "vip = \"10.1.0.10\"",
@@ -191,36 +129,20 @@ fn errors_name_the_file_the_field_and_the_problem() {
             "port = 0",
             "fnatd.toml: service[0].port: port 0 (all ports, with persistence) is not supported yet",
         ),
-        (
-            "port = 80",
-            "port = 70000",
-            "fnatd.toml: service[0].port: must be from 1 to 65535",
-        ),
+        ("port = 80", "port = 70000", "fnatd.toml: service[0].port: must be from 1 to 65535"),
         (
             "scheduler = \"wrr\"",
             "scheduler = \"lblc\"",
             "fnatd.toml: service[0].scheduler: scheduler 'lblc' is not supported yet",
         ),
-        (
-            "scheduler = \"wrr\"",
-            "scheduler = \"fair\"",
-            "fnatd.toml: service[0].scheduler: unknown scheduler 'fair'",
-        ),
+        ("scheduler = \"wrr\"", "scheduler = \"fair\"", "fnatd.toml: service[0].scheduler: unknown scheduler 'fair'"),
         (
             "scheduler = \"wrr\"",
             "",
             "fnatd.toml: service[0].scheduler: missing: IPVS's default, wlc, is not supported yet",
         ),
-        (
-            "weight = 3",
-            "weight = 70000",
-            "fnatd.toml: service[0].real_server[0].weight: must be from 0 to 65535",
-        ),
-        (
-            "port = 8080",
-            "port = 0",
-            "fnatd.toml: service[0].real_server[0].port: must be from 1 to 65535",
-        ),
+        ("weight = 3", "weight = 70000", "fnatd.toml: service[0].real_server[0].weight: must be from 0 to 65535"),
+        ("port = 8080", "port = 0", "fnatd.toml: service[0].real_server[0].port: must be from 1 to 65535"),
         (
             "weight = 3",
             "weight = 3\n  forward = \"dr\"",
@@ -239,92 +161,59 @@ fn errors_name_the_file_the_field_and_the_problem() {
     ];
     for (from, to, want) in cases {
         let got = error_with(from, to);
-        assert!(
-            got.starts_with(want),
-            "replacing {from:?} by {to:?}:\n got: {got}\nwant: {want}…"
-        );
+        assert!(got.starts_with(want), "replacing {from:?} by {to:?}:\n got: {got}\nwant: {want}…");
     }
 }
 
 #[test]
 fn syntax_errors_and_unknown_fields_name_the_file_and_the_place() {
     let got = error_with("no_huge = true", "no_hug = true");
-    assert!(
-        got.starts_with("fnatd.toml: ") && got.contains("no_hug") && got.contains("line"),
-        "{got}"
-    );
+    assert!(got.starts_with("fnatd.toml: ") && got.contains("no_hug") && got.contains("line"), "{got}");
     let got = error_with("memory_mb = 256", "memory_mb = \"lots\"");
-    assert!(
-        got.starts_with("fnatd.toml: ") && got.contains("memory_mb"),
-        "{got}"
-    );
+    assert!(got.starts_with("fnatd.toml: ") && got.contains("memory_mb"), "{got}");
     let got = parse("[workers\n").unwrap_err().to_string();
-    assert!(
-        got.starts_with("fnatd.toml: ") && got.contains("line 1"),
-        "{got}"
-    );
+    assert!(got.starts_with("fnatd.toml: ") && got.contains("line 1"), "{got}");
     let got = parse("").unwrap_err().to_string();
     assert!(got.contains("workers"), "{got}");
 }
 
 #[test]
 fn fullnat_needs_local_addresses() {
-    let got = error_with(
-        "addresses = [\"10.1.0.10\", \"10.1.0.11\"]",
-        "addresses = []",
-    );
-    assert!(
-        got.contains("service[0].real_server[0].forward: FULLNAT needs local addresses"),
-        "{got}"
-    );
+    let got = error_with("addresses = [\"10.1.0.10\", \"10.1.0.11\"]", "addresses = []");
+    assert!(got.contains("service[0].real_server[0].forward: FULLNAT needs local addresses"), "{got}");
 }
 
 #[test]
 fn a_missing_file_is_named() {
-    let got = Config::load(Path::new("/nonexistent/fnatd.toml"))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        got.starts_with("/nonexistent/fnatd.toml: cannot read"),
-        "{got}"
-    );
+    let got = Config::load(Path::new("/nonexistent/fnatd.toml")).unwrap_err().to_string();
+    assert!(got.starts_with("/nonexistent/fnatd.toml: cannot read"), "{got}");
 }
 
 #[test]
 fn a_service_may_use_a_subset_of_the_local_addresses() {
-    let with = |list: &str| {
-        GOOD.replacen(
-            "scheduler = \"wrr\"",
-            &format!("scheduler = \"wrr\"\nlocal_addrs = {list}"),
-            1,
-        )
-    };
+    let with =
+        |list: &str| GOOD.replacen("scheduler = \"wrr\"", &format!("scheduler = \"wrr\"\nlocal_addrs = {list}"), 1);
     let c = parse(&with("[\"10.1.0.11\"]")).unwrap();
-    assert_eq!(
-        c.services.iter().next().unwrap().laddrs,
-        vec![Ipv4Addr::new(10, 1, 0, 11)]
-    );
+    assert_eq!(c.services.iter().next().unwrap().laddrs, vec![Ipv4Addr::new(10, 1, 0, 11)]);
     let c = parse(GOOD).unwrap();
-    assert_eq!(
-        c.services.iter().next().unwrap().laddrs.len(),
-        2,
-        "all of [local] addresses by default"
-    );
+    assert_eq!(c.services.iter().next().unwrap().laddrs.len(), 2, "all of [local] addresses by default");
     let got = parse(&with("[]")).unwrap_err().to_string();
-    assert!(
-        got.contains("service[0].real_server[0].forward: FULLNAT needs local addresses"),
-        "{got}"
-    );
+    assert!(got.contains("service[0].real_server[0].forward: FULLNAT needs local addresses"), "{got}");
     let got = parse(&with("[\"10.1.0.99\"]")).unwrap_err().to_string();
-    assert!(
-        got.contains("service[0].local_addrs[0]: 10.1.0.99 is not one of [local] addresses"),
-        "{got}"
-    );
-    let got = parse(&with("[\"10.1.0.11\", \"10.1.0.11\"]"))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        got.contains("service[0].local_addrs[1]: 10.1.0.11 is listed twice"),
-        "{got}"
-    );
+    assert!(got.contains("service[0].local_addrs[0]: 10.1.0.99 is not one of [local] addresses"), "{got}");
+    let got = parse(&with("[\"10.1.0.11\", \"10.1.0.11\"]")).unwrap_err().to_string();
+    assert!(got.contains("service[0].local_addrs[1]: 10.1.0.11 is listed twice"), "{got}");
+}
+
+#[test]
+fn the_control_path_defaults_to_shared_memory_and_must_be_absolute() {
+    assert_eq!(parse(GOOD).unwrap().control_path, PathBuf::from("/dev/shm/fnat.ctl"));
+    let with = |path: &str| format!("{GOOD}\n[control]\npath = \"{path}\"\n");
+    assert_eq!(parse(&with("/run/fnat/ctl")).unwrap().control_path, PathBuf::from("/run/fnat/ctl"));
+    for bad in ["fnat.ctl", "", "/dev/shm/", "./x"] {
+        let got = parse(&with(bad)).unwrap_err().to_string();
+        assert_eq!(got, format!("fnatd.toml: control.path: '{bad}' is not an absolute path to a file"));
+    }
+    let got = parse(&format!("{GOOD}\n[control]\nsock = \"/x\"\n")).unwrap_err().to_string();
+    assert!(got.contains("unknown field `sock`"), "{got}");
 }

@@ -52,12 +52,7 @@ pub(crate) struct EalRef(Arc<EalShared>);
 impl EalRef {
     /// The running EAL, or `EalNotRunning`.
     pub(crate) fn current() -> Result<Self, DpdkError> {
-        RUNNING
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .upgrade()
-            .map(EalRef)
-            .ok_or(DpdkError::EalNotRunning)
+        RUNNING.lock().unwrap_or_else(PoisonError::into_inner).upgrade().map(EalRef).ok_or(DpdkError::EalNotRunning)
     }
 }
 
@@ -109,9 +104,8 @@ impl Eal {
     pub fn init(args: &[String]) -> Result<Eal, DpdkError> {
         let mut owned = Vec::with_capacity(args.len() + 1);
         for arg in std::iter::once(PROGRAM).chain(args.iter().map(String::as_str)) {
-            let arg = CString::new(arg).map_err(|_| {
-                DpdkError::InvalidArgument(format!("EAL argument {arg:?} contains a NUL byte"))
-            })?;
+            let arg = CString::new(arg)
+                .map_err(|_| DpdkError::InvalidArgument(format!("EAL argument {arg:?} contains a NUL byte")))?;
             owned.push(arg);
         }
         let argc = c_int::try_from(owned.len())
@@ -136,18 +130,13 @@ impl Eal {
         let ret = unsafe { dpdk_sys::rte_eal_init(argc, argv.as_mut_ptr()) };
         if ret < 0 {
             let code = super::error::errno();
-            return Err(DpdkError::EalInit {
-                code,
-                msg: super::error::strerror(code),
-            });
+            return Err(DpdkError::EalInit { code, msg: super::error::strerror(code) });
         }
         // SAFETY: the EAL is initialised; rte_get_main_lcore only reads its configuration.
         let main_lcore = unsafe { dpdk_sys::rte_get_main_lcore() };
         let shared = Arc::new(EalShared { main_lcore });
         *RUNNING.lock().unwrap_or_else(PoisonError::into_inner) = Arc::downgrade(&shared);
-        Ok(Eal {
-            shared: EalRef(shared),
-        })
+        Ok(Eal { shared: EalRef(shared) })
     }
 
     /// The main lcore (the thread that called `init`).
@@ -206,13 +195,7 @@ impl Eal {
         let _serial = LAUNCH_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
         // SAFETY: lcore is an enabled worker; trampoline::<F> takes back exactly the Box we leak
         // here, once. The launch lock keeps other launches from racing on the lcore's slots.
-        let ret = unsafe {
-            dpdk_sys::rte_eal_remote_launch(
-                Some(trampoline::<F>),
-                closure.cast::<c_void>(),
-                lcore.0,
-            )
-        };
+        let ret = unsafe { dpdk_sys::rte_eal_remote_launch(Some(trampoline::<F>), closure.cast::<c_void>(), lcore.0) };
         if ret < 0 {
             // SAFETY: the launch failed, so DPDK never saw the pointer run; we still own the Box.
             drop(unsafe { Box::from_raw(closure) });

@@ -11,9 +11,7 @@ use thiserror::Error;
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum DpdkError {
     /// `Eal::init` was already called in this process; DPDK's EAL runs at most once.
-    #[error(
-        "the DPDK EAL was already initialised in this process (it can be initialised only once)"
-    )]
+    #[error("the DPDK EAL was already initialised in this process (it can be initialised only once)")]
     EalAlreadyInitialized,
     /// The EAL is not running (not initialised yet, or its initialisation failed).
     #[error("the DPDK EAL is not running; call Eal::init first")]
@@ -59,9 +57,7 @@ pub enum DpdkError {
         state: &'static str,
     },
     /// Queue handles of the port are still alive; drop them (stop the workers) first.
-    #[error(
-        "port {port}: {count} queue handle(s) still in use; drop them before stop/close/configure"
-    )]
+    #[error("port {port}: {count} queue handle(s) still in use; drop them before stop/close/configure")]
     QueuesInUse {
         /// The port id.
         port: u16,
@@ -69,9 +65,7 @@ pub enum DpdkError {
         count: usize,
     },
     /// More queues were requested than the device offers (or none at all).
-    #[error(
-        "port {port}: {rx} rx / {tx} tx queues requested, the device offers 1..={max_rx} rx / 1..={max_tx} tx"
-    )]
+    #[error("port {port}: {rx} rx / {tx} tx queues requested, the device offers 1..={max_rx} rx / 1..={max_tx} tx")]
     QueueCount {
         /// The port id.
         port: u16,
@@ -106,11 +100,7 @@ impl DpdkError {
     /// A failed call with error code `code` (positive or negative errno; the sign is dropped).
     pub(crate) fn call(call: &'static str, code: i32) -> Self {
         let code = code.saturating_abs();
-        Self::Call {
-            call,
-            code,
-            msg: strerror(code),
-        }
+        Self::Call { call, code, msg: strerror(code) }
     }
 
     /// A failed call that reported its error through `rte_errno`.
@@ -142,9 +132,5 @@ pub fn strerror(code: i32) -> String {
 
 /// Turns a DPDK `int` return (0 or positive on success, negative errno on failure) into a result.
 pub(crate) fn check(call: &'static str, ret: i32) -> Result<i32, DpdkError> {
-    if ret < 0 {
-        Err(DpdkError::call(call, ret))
-    } else {
-        Ok(ret)
-    }
+    if ret < 0 { Err(DpdkError::call(call, ret)) } else { Ok(ret) }
 }

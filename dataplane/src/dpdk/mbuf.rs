@@ -84,10 +84,7 @@ impl Mbuf {
         // SAFETY: DPDK keeps data_off + data_len within buf_len of the buffer at buf_addr, which
         // this mbuf owns; the bytes stay put while the borrow of self lives.
         unsafe {
-            std::slice::from_raw_parts(
-                m.buf_addr.cast::<u8>().add(usize::from(m.data_off)),
-                usize::from(m.data_len),
-            )
+            std::slice::from_raw_parts(m.buf_addr.cast::<u8>().add(usize::from(m.data_off)), usize::from(m.data_len))
         }
     }
 
@@ -262,35 +259,20 @@ impl Mbuf {
     #[inline]
     pub fn set_l2_len(&mut self, len: u8) {
         // SAFETY: writing a bitfield of the integer-only tx_offload union of an mbuf we own.
-        unsafe {
-            self.raw_mut()
-                .__bindgen_anon_3
-                .__bindgen_anon_1
-                .set_l2_len(u64::from(len))
-        };
+        unsafe { self.raw_mut().__bindgen_anon_3.__bindgen_anon_1.set_l2_len(u64::from(len)) };
     }
 
     /// Sets the L3 header length for tx offloads (values above 511 are masked by the field).
     #[inline]
     pub fn set_l3_len(&mut self, len: u16) {
         // SAFETY: as in `set_l2_len`.
-        unsafe {
-            self.raw_mut()
-                .__bindgen_anon_3
-                .__bindgen_anon_1
-                .set_l3_len(u64::from(len))
-        };
+        unsafe { self.raw_mut().__bindgen_anon_3.__bindgen_anon_1.set_l3_len(u64::from(len)) };
     }
 
     /// Sets the L4 header length for tx offloads (TSO; 8 bits).
     #[inline]
     pub fn set_l4_len(&mut self, len: u8) {
         // SAFETY: as in `set_l2_len`.
-        unsafe {
-            self.raw_mut()
-                .__bindgen_anon_3
-                .__bindgen_anon_1
-                .set_l4_len(u64::from(len))
-        };
+        unsafe { self.raw_mut().__bindgen_anon_3.__bindgen_anon_1.set_l4_len(u64::from(len)) };
     }
 }

@@ -56,27 +56,15 @@ impl Mempool {
     /// Creates a pool of `n` mbufs named `name` (unique in the process), with a per-lcore cache
     /// of `cache` mbufs and `data_room` bytes of buffer each (headroom included; use
     /// [`Mempool::DEFAULT_DATA_ROOM`] for MTU-sized frames), on NUMA `socket` (-1 for any).
-    pub fn pktmbuf(
-        name: &str,
-        n: u32,
-        cache: u32,
-        data_room: u16,
-        socket: i32,
-    ) -> Result<Mempool, DpdkError> {
+    pub fn pktmbuf(name: &str, n: u32, cache: u32, data_room: u16, socket: i32) -> Result<Mempool, DpdkError> {
         let eal = EalRef::current()?;
-        let c_name = CString::new(name).map_err(|_| {
-            DpdkError::InvalidArgument(format!("mempool name {name:?} contains a NUL byte"))
-        })?;
+        let c_name = CString::new(name)
+            .map_err(|_| DpdkError::InvalidArgument(format!("mempool name {name:?} contains a NUL byte")))?;
         // SAFETY: the EAL is running (we hold it); c_name is a valid C string for the call and
         // DPDK copies it. A NULL return is handled below.
-        let pool = unsafe {
-            dpdk_sys::rte_pktmbuf_pool_create(c_name.as_ptr(), n, cache, 0, data_room, socket)
-        };
-        let pool =
-            NonNull::new(pool).ok_or_else(|| DpdkError::from_errno("rte_pktmbuf_pool_create"))?;
-        Ok(Mempool {
-            inner: Arc::new(PoolInner { pool, _eal: eal }),
-        })
+        let pool = unsafe { dpdk_sys::rte_pktmbuf_pool_create(c_name.as_ptr(), n, cache, 0, data_room, socket) };
+        let pool = NonNull::new(pool).ok_or_else(|| DpdkError::from_errno("rte_pktmbuf_pool_create"))?;
+        Ok(Mempool { inner: Arc::new(PoolInner { pool, _eal: eal }) })
     }
 
     /// Data room for a standard 1518-byte frame plus DPDK's headroom (`RTE_MBUF_DEFAULT_BUF_SIZE`).

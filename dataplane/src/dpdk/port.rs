@@ -168,9 +168,8 @@ impl Port {
     /// The port DPDK registered under `name` (`net_pcap0`, `net_ring0`, `0000:03:00.0`...).
     pub fn by_name(name: &str) -> Result<Port, DpdkError> {
         let eal = EalRef::current()?;
-        let c_name = CString::new(name).map_err(|_| {
-            DpdkError::InvalidArgument(format!("port name {name:?} contains a NUL byte"))
-        })?;
+        let c_name = CString::new(name)
+            .map_err(|_| DpdkError::InvalidArgument(format!("port name {name:?} contains a NUL byte")))?;
         let mut id = 0u16;
         // SAFETY: the EAL is running; c_name is a valid C string and id a valid out-pointer for
         // the duration of the call.
@@ -226,11 +225,7 @@ impl Port {
 
     /// Locks the control state, refusing a closed port.
     fn lock(&self) -> Result<MutexGuard<'_, PortState>, DpdkError> {
-        let state = self
-            .shared
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let state = self.shared.state.lock().unwrap_or_else(PoisonError::into_inner);
         if state.closed {
             return Err(DpdkError::PortClosed(self.raw_id()));
         }
@@ -241,10 +236,7 @@ impl Port {
     fn check_no_queues(&self) -> Result<(), DpdkError> {
         match self.shared.live_queues.load(Ordering::Acquire) {
             0 => Ok(()),
-            count => Err(DpdkError::QueuesInUse {
-                port: self.raw_id(),
-                count,
-            }),
+            count => Err(DpdkError::QueuesInUse { port: self.raw_id(), count }),
         }
     }
 
@@ -258,9 +250,7 @@ impl Port {
             dpdk_sys::rte_eth_dev_get_name_by_port(self.raw_id(), buf.as_mut_ptr())
         })?;
         // SAFETY: on success DPDK wrote a NUL-terminated name into buf.
-        Ok(unsafe { CStr::from_ptr(buf.as_ptr()) }
-            .to_string_lossy()
-            .into_owned())
+        Ok(unsafe { CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned())
     }
 
     /// What the device can do.
@@ -272,16 +262,12 @@ impl Port {
     fn info_locked(&self) -> Result<PortInfo, DpdkError> {
         let mut raw = dpdk_sys::rte_eth_dev_info::default();
         // SAFETY: raw is a valid out-struct; the port lock is held.
-        check("rte_eth_dev_info_get", unsafe {
-            dpdk_sys::rte_eth_dev_info_get(self.raw_id(), &mut raw)
-        })?;
+        check("rte_eth_dev_info_get", unsafe { dpdk_sys::rte_eth_dev_info_get(self.raw_id(), &mut raw) })?;
         let driver_name = if raw.driver_name.is_null() {
             String::new()
         } else {
             // SAFETY: a non-NULL driver_name points to the PMD's static NUL-terminated name.
-            unsafe { CStr::from_ptr(raw.driver_name) }
-                .to_string_lossy()
-                .into_owned()
+            unsafe { CStr::from_ptr(raw.driver_name) }.to_string_lossy().into_owned()
         };
         Ok(PortInfo {
             driver_name,
@@ -306,11 +292,7 @@ impl Port {
         let port = self.raw_id();
         let mut state = self.lock()?;
         if state.started {
-            return Err(DpdkError::PortState {
-                port,
-                op: "configure",
-                state: "started",
-            });
+            return Err(DpdkError::PortState { port, op: "configure", state: "started" });
         }
         self.check_no_queues()?;
         let info = self.info_locked()?;
@@ -330,11 +312,7 @@ impl Port {
         let rx_missing = conf.rx_offloads & !info.rx_offload_capa;
         let tx_missing = conf.tx_offloads & !info.tx_offload_capa;
         if rx_missing != 0 || tx_missing != 0 {
-            return Err(DpdkError::OffloadUnsupported {
-                port,
-                rx_missing,
-                tx_missing,
-            });
+            return Err(DpdkError::OffloadUnsupported { port, rx_missing, tx_missing });
         }
 
         let mut eth_conf = dpdk_sys::rte_eth_conf::default();
@@ -353,12 +331,8 @@ impl Port {
             let rss = &mut eth_conf.rx_adv_conf.rss_conf;
             rss.rss_hf = rss_hf;
             if let Some(key) = key.as_mut() {
-                rss.rss_key_len = u8::try_from(key.len()).map_err(|_| {
-                    DpdkError::InvalidArgument(format!(
-                        "RSS key of {} bytes is too long",
-                        key.len()
-                    ))
-                })?;
+                rss.rss_key_len = u8::try_from(key.len())
+                    .map_err(|_| DpdkError::InvalidArgument(format!("RSS key of {} bytes is too long", key.len())))?;
                 rss.rss_key = key.as_mut_ptr();
             }
         }
@@ -373,16 +347,8 @@ impl Port {
             state.pools.push(pool.clone());
         }
 
-        let mut rx_desc = if conf.rx_desc == 0 {
-            DEFAULT_DESC
-        } else {
-            conf.rx_desc
-        };
-        let mut tx_desc = if conf.tx_desc == 0 {
-            DEFAULT_DESC
-        } else {
-            conf.tx_desc
-        };
+        let mut rx_desc = if conf.rx_desc == 0 { DEFAULT_DESC } else { conf.rx_desc };
+        let mut tx_desc = if conf.tx_desc == 0 { DEFAULT_DESC } else { conf.tx_desc };
         // SAFETY: the counts are valid in/out pointers for the call; the port is configured.
         check("rte_eth_dev_adjust_nb_rx_tx_desc", unsafe {
             dpdk_sys::rte_eth_dev_adjust_nb_rx_tx_desc(port, &mut rx_desc, &mut tx_desc)
@@ -395,14 +361,7 @@ impl Port {
             // SAFETY: queue < rx_queues as configured; NULL rx_conf selects the device default;
             // the pool stays alive in `state.pools` for as long as the queue may use it.
             check("rte_eth_rx_queue_setup", unsafe {
-                dpdk_sys::rte_eth_rx_queue_setup(
-                    port,
-                    queue,
-                    rx_desc,
-                    socket,
-                    std::ptr::null(),
-                    pool.as_ptr(),
-                )
+                dpdk_sys::rte_eth_rx_queue_setup(port, queue, rx_desc, socket, std::ptr::null(), pool.as_ptr())
             })?;
         }
         for queue in 0..conf.tx_queues {
@@ -421,34 +380,18 @@ impl Port {
         let port = self.raw_id();
         let mut state = self.lock()?;
         let Some((rx, tx)) = state.configured else {
-            return Err(DpdkError::PortState {
-                port,
-                op: "start",
-                state: "not configured",
-            });
+            return Err(DpdkError::PortState { port, op: "start", state: "not configured" });
         };
         if state.started {
-            return Err(DpdkError::PortState {
-                port,
-                op: "start",
-                state: "already started",
-            });
+            return Err(DpdkError::PortState { port, op: "start", state: "already started" });
         }
         // SAFETY: the port is configured with all queues set up; the port lock is held.
-        check("rte_eth_dev_start", unsafe {
-            dpdk_sys::rte_eth_dev_start(port)
-        })?;
+        check("rte_eth_dev_start", unsafe { dpdk_sys::rte_eth_dev_start(port) })?;
         state.started = true;
-        self.shared
-            .live_queues
-            .fetch_add(usize::from(rx) + usize::from(tx), Ordering::AcqRel);
+        self.shared.live_queues.fetch_add(usize::from(rx) + usize::from(tx), Ordering::AcqRel);
         Ok(PortQueues {
-            rx: (0..rx)
-                .map(|q| RxQueue::new(Arc::clone(&self.shared), q))
-                .collect(),
-            tx: (0..tx)
-                .map(|q| TxQueue::new(Arc::clone(&self.shared), q))
-                .collect(),
+            rx: (0..rx).map(|q| RxQueue::new(Arc::clone(&self.shared), q)).collect(),
+            tx: (0..tx).map(|q| TxQueue::new(Arc::clone(&self.shared), q)).collect(),
         })
     }
 
@@ -464,9 +407,7 @@ impl Port {
         }
         self.check_no_queues()?;
         // SAFETY: the port is started and no queue handle exists, so no lcore is polling it.
-        check("rte_eth_dev_stop", unsafe {
-            dpdk_sys::rte_eth_dev_stop(self.raw_id())
-        })?;
+        check("rte_eth_dev_stop", unsafe { dpdk_sys::rte_eth_dev_stop(self.raw_id()) })?;
         state.started = false;
         Ok(())
     }
@@ -478,16 +419,11 @@ impl Port {
         self.stop_locked(&mut state)?;
         // SAFETY: the port is stopped and no queue handle exists; DPDK releases the queues (and
         // their mbufs) before returning.
-        check("rte_eth_dev_close", unsafe {
-            dpdk_sys::rte_eth_dev_close(self.raw_id())
-        })?;
+        check("rte_eth_dev_close", unsafe { dpdk_sys::rte_eth_dev_close(self.raw_id()) })?;
         state.closed = true;
         state.configured = None;
         state.pools.clear();
-        PORTS
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&self.raw_id());
+        PORTS.lock().unwrap_or_else(PoisonError::into_inner).remove(&self.raw_id());
         Ok(())
     }
 
@@ -496,9 +432,7 @@ impl Port {
         let _state = self.lock()?;
         let mut addr = dpdk_sys::rte_ether_addr::default();
         // SAFETY: addr is a valid out-struct; the port lock is held.
-        check("rte_eth_macaddr_get", unsafe {
-            dpdk_sys::rte_eth_macaddr_get(self.raw_id(), &mut addr)
-        })?;
+        check("rte_eth_macaddr_get", unsafe { dpdk_sys::rte_eth_macaddr_get(self.raw_id(), &mut addr) })?;
         Ok(addr.addr_bytes)
     }
 
@@ -541,15 +475,9 @@ impl Port {
         let _state = self.lock()?;
         let mut link = dpdk_sys::rte_eth_link::default();
         // SAFETY: link is a valid out-struct; the port lock is held.
-        check("rte_eth_link_get_nowait", unsafe {
-            dpdk_sys::rte_eth_link_get_nowait(self.raw_id(), &mut link)
-        })?;
+        check("rte_eth_link_get_nowait", unsafe { dpdk_sys::rte_eth_link_get_nowait(self.raw_id(), &mut link) })?;
         let up = link.link_status() != 0;
-        Ok(LinkStatus {
-            up,
-            speed_mbps: if up { link.link_speed } else { 0 },
-            full_duplex: link.link_duplex() != 0,
-        })
+        Ok(LinkStatus { up, speed_mbps: if up { link.link_speed } else { 0 }, full_duplex: link.link_duplex() != 0 })
     }
 
     /// The port counters.
@@ -558,9 +486,7 @@ impl Port {
         let mut raw = dpdk_sys::rte_eth_stats::default();
         // SAFETY: raw is a valid out-struct; the port lock is held. Reading stats while
         // lcores poll the queues is allowed by DPDK.
-        check("rte_eth_stats_get", unsafe {
-            dpdk_sys::rte_eth_stats_get(self.raw_id(), &mut raw)
-        })?;
+        check("rte_eth_stats_get", unsafe { dpdk_sys::rte_eth_stats_get(self.raw_id(), &mut raw) })?;
         Ok(PortStats {
             ipackets: raw.ipackets,
             opackets: raw.opackets,
@@ -577,9 +503,7 @@ impl Port {
     pub fn reset_stats(&self) -> Result<(), DpdkError> {
         let _state = self.lock()?;
         // SAFETY: a plain control call; the port lock is held.
-        check("rte_eth_stats_reset", unsafe {
-            dpdk_sys::rte_eth_stats_reset(self.raw_id())
-        })?;
+        check("rte_eth_stats_reset", unsafe { dpdk_sys::rte_eth_stats_reset(self.raw_id()) })?;
         Ok(())
     }
 
@@ -592,17 +516,9 @@ impl Port {
             return Ok(Vec::new());
         }
         // A PMD that reports no key size uses the standard 40-byte Toeplitz key.
-        let len = if info.hash_key_size == 0 {
-            40
-        } else {
-            info.hash_key_size
-        };
+        let len = if info.hash_key_size == 0 { 40 } else { info.hash_key_size };
         let mut key = vec![0u8; usize::from(len)];
-        let mut conf = dpdk_sys::rte_eth_rss_conf {
-            rss_key: key.as_mut_ptr(),
-            rss_key_len: len,
-            rss_hf: 0,
-        };
+        let mut conf = dpdk_sys::rte_eth_rss_conf { rss_key: key.as_mut_ptr(), rss_key_len: len, rss_hf: 0 };
         // SAFETY: conf points to a key buffer of rss_key_len bytes that outlives the call; the
         // port lock is held.
         check("rte_eth_dev_rss_hash_conf_get", unsafe {

@@ -58,9 +58,7 @@ impl RxQueue {
         let want = u16::try_from(max.min(RX_BURST_MAX)).unwrap_or(0);
         // SAFETY: raw has room for `want` pointers; the port is started and this handle is
         // the queue's only user (see module docs).
-        let n = unsafe {
-            dpdk_sys::rte_eth_rx_burst(self.port.id().0, self.queue, raw.as_mut_ptr().cast(), want)
-        };
+        let n = unsafe { dpdk_sys::rte_eth_rx_burst(self.port.id().0, self.queue, raw.as_mut_ptr().cast(), want) };
         let received = &raw[..usize::from(n.min(want))];
         let before = out.len();
         out.reserve(received.len());
@@ -106,12 +104,8 @@ impl TxQueue {
         // without running their destructors. The port is started and this handle is the
         // queue's only user.
         unsafe {
-            let sent = dpdk_sys::rte_eth_tx_burst(
-                self.port.id().0,
-                self.queue,
-                base.cast::<*mut dpdk_sys::rte_mbuf>(),
-                want,
-            );
+            let sent =
+                dpdk_sys::rte_eth_tx_burst(self.port.id().0, self.queue, base.cast::<*mut dpdk_sys::rte_mbuf>(), want);
             let sent = usize::from(sent.min(want));
             std::ptr::copy(base.add(sent), base, len - sent);
             pkts.set_len(len - sent);

@@ -107,20 +107,12 @@ impl Conn {
     #[inline]
     pub fn key(&self, dir: Dir) -> FlowKey {
         match dir {
-            Dir::In => FlowKey {
-                src: self.cip,
-                dst: self.vip,
-                sport: self.cport,
-                dport: self.vport,
-                proto: self.proto,
-            },
-            Dir::Out => FlowKey {
-                src: self.rip,
-                dst: self.lip,
-                sport: self.rport,
-                dport: self.lport,
-                proto: self.proto,
-            },
+            Dir::In => {
+                FlowKey { src: self.cip, dst: self.vip, sport: self.cport, dport: self.vport, proto: self.proto }
+            }
+            Dir::Out => {
+                FlowKey { src: self.rip, dst: self.lip, sport: self.rport, dport: self.lport, proto: self.proto }
+            }
         }
     }
 
@@ -139,10 +131,7 @@ struct Slot {
 }
 
 const EMPTY: u32 = u32::MAX;
-const EMPTY_SLOT: Slot = Slot {
-    hash: 0,
-    entry: EMPTY,
-};
+const EMPTY_SLOT: Slot = Slot { hash: 0, entry: EMPTY };
 
 /// Largest supported capacity (the index entry packs `index << 1 | dir` into 32 bits).
 pub const MAX_CAPACITY: usize = 1 << 30;
@@ -178,10 +167,7 @@ impl ConnTable {
         let capacity = capacity.clamp(1, MAX_CAPACITY);
         let slots = (capacity * 4).next_power_of_two();
         // Free indices are popped from the back: lowest index first.
-        let free = (0..capacity)
-            .rev()
-            .map(|i| ConnIdx::try_from(i).unwrap_or(0))
-            .collect();
+        let free = (0..capacity).rev().map(|i| ConnIdx::try_from(i).unwrap_or(0)).collect();
         Self {
             conns: vec![Conn::EMPTY; capacity].into_boxed_slice(),
             free,
@@ -283,10 +269,7 @@ impl ConnTable {
             while self.slots[i].entry != EMPTY {
                 i = (i + 1) & self.mask;
             }
-            self.slots[i] = Slot {
-                hash: h,
-                entry: (idx << 1) | dir as u32,
-            };
+            self.slots[i] = Slot { hash: h, entry: (idx << 1) | dir as u32 };
         }
         Ok(idx)
     }
@@ -302,10 +285,7 @@ impl ConnTable {
             let entry = (idx << 1) | dir as u32;
             let mut i = self.home(h);
             while self.slots[i].entry != entry {
-                debug_assert_ne!(
-                    self.slots[i].entry, EMPTY,
-                    "indexed connection missing from index"
-                );
+                debug_assert_ne!(self.slots[i].entry, EMPTY, "indexed connection missing from index");
                 if self.slots[i].entry == EMPTY {
                     break;
                 }
@@ -331,11 +311,7 @@ impl ConnTable {
             }
             let home = self.home(s.hash);
             // The entry at j may move to the hole if its home is not in the cyclic range (hole, j].
-            let stays = if hole <= j {
-                hole < home && home <= j
-            } else {
-                hole < home || home <= j
-            };
+            let stays = if hole <= j { hole < home && home <= j } else { hole < home || home <= j };
             if !stays {
                 self.slots[hole] = s;
                 hole = j;
@@ -351,11 +327,7 @@ impl ConnTable {
         let n = self.conns.len();
         let mut removed = 0;
         for _ in 0..budget.min(n) {
-            self.sweep = if self.sweep + 1 >= n {
-                0
-            } else {
-                self.sweep + 1
-            };
+            self.sweep = if self.sweep + 1 >= n { 0 } else { self.sweep + 1 };
             let c = &self.conns[self.sweep];
             if c.is_used() && c.expires <= now {
                 let idx = ConnIdx::try_from(self.sweep).unwrap_or(ConnIdx::MAX);
@@ -411,10 +383,7 @@ mod tests {
         let mut other = c.key(Dir::In);
         other.sport += 1;
         assert_eq!(t.lookup(&other), None);
-        let udp = FlowKey {
-            proto: Protocol::Udp,
-            ..c.key(Dir::In)
-        };
+        let udp = FlowKey { proto: Protocol::Udp, ..c.key(Dir::In) };
         assert_eq!(t.lookup(&udp), None);
         assert_eq!(t.len(), 1);
     }
@@ -423,8 +392,7 @@ mod tests {
     fn table_is_bounded() {
         let mut t = ConnTable::with_seed(3, [1, 2]);
         for i in 0..3 {
-            t.insert(conn(i, 1000, 2000 + u16::try_from(i).unwrap(), 10))
-                .unwrap();
+            t.insert(conn(i, 1000, 2000 + u16::try_from(i).unwrap(), 10)).unwrap();
         }
         assert_eq!(t.insert(conn(9, 1000, 3000, 10)), Err(TableFull));
         assert_eq!(t.len(), 3);
@@ -434,25 +402,11 @@ mod tests {
     fn removal_keeps_colliding_entries_reachable() {
         // A tiny table with a fixed seed: many keys share probe runs, so backward shifts happen.
         let mut t = ConnTable::with_seed(64, [3, 4]);
-        let conns: Vec<Conn> = (0..64)
-            .map(|i| {
-                conn(
-                    i,
-                    1024 + u16::try_from(i).unwrap(),
-                    5000 + u16::try_from(i).unwrap(),
-                    10,
-                )
-            })
-            .collect();
+        let conns: Vec<Conn> =
+            (0..64).map(|i| conn(i, 1024 + u16::try_from(i).unwrap(), 5000 + u16::try_from(i).unwrap(), 10)).collect();
         let idx: Vec<ConnIdx> = conns.iter().map(|c| t.insert(*c).unwrap()).collect();
         for (k, i) in idx.iter().enumerate().filter(|(k, _)| k % 3 == 0) {
-            assert_eq!(
-                t.remove(*i),
-                Some(Conn {
-                    flags: CONN_F_USED,
-                    ..conns[k]
-                })
-            );
+            assert_eq!(t.remove(*i), Some(Conn { flags: CONN_F_USED, ..conns[k] }));
         }
         for (k, c) in conns.iter().enumerate() {
             let want = if k % 3 == 0 { None } else { Some(idx[k]) };
@@ -473,10 +427,7 @@ mod tests {
         assert_eq!(t.expire(150, 8, |c| released.push(c.lport)), 1);
         assert_eq!(released, vec![1]);
         assert_eq!(t.lookup(&conn(1, 1, 1, 0).key(Dir::In)), None);
-        assert_eq!(
-            t.lookup(&conn(2, 2, 2, 0).key(Dir::In)).map(|x| x.0),
-            Some(b)
-        );
+        assert_eq!(t.lookup(&conn(2, 2, 2, 0).key(Dir::In)).map(|x| x.0), Some(b));
         assert_eq!(t.expire(1000, 8, |_| {}), 1);
         assert!(t.is_empty());
     }
@@ -500,10 +451,6 @@ mod tests {
     fn memory_per_connection_is_small() {
         let t = ConnTable::with_seed(1 << 16, [0, 0]);
         assert_eq!(std::mem::size_of::<Conn>(), 40);
-        assert!(
-            t.bytes_per_conn() <= 128,
-            "{} bytes per connection",
-            t.bytes_per_conn()
-        );
+        assert!(t.bytes_per_conn() <= 128, "{} bytes per connection", t.bytes_per_conn());
     }
 }

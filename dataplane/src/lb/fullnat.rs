@@ -32,18 +32,8 @@ impl Endpoints {
     #[inline]
     pub fn fullnat(conn: &Conn, dir: Dir) -> Self {
         match dir {
-            Dir::In => Self {
-                src: conn.lip,
-                sport: conn.lport,
-                dst: conn.rip,
-                dport: conn.rport,
-            },
-            Dir::Out => Self {
-                src: conn.vip,
-                sport: conn.vport,
-                dst: conn.cip,
-                dport: conn.cport,
-            },
+            Dir::In => Self { src: conn.lip, sport: conn.lport, dst: conn.rip, dport: conn.rport },
+            Dir::Out => Self { src: conn.vip, sport: conn.vport, dst: conn.cip, dport: conn.cport },
         }
     }
 }
@@ -73,10 +63,7 @@ pub fn rewrite(ip: &mut [u8], l4_offset: usize, proto: Protocol, to: &Endpoints)
     let acc = u64::from(!pkt.checksum())
         + delta32(src.to_bits(), to.src.to_bits())
         + delta32(dst.to_bits(), to.dst.to_bits())
-        + delta16(
-            u16::from_be_bytes([ttl, proto_byte]),
-            u16::from_be_bytes([new_ttl, proto_byte]),
-        );
+        + delta16(u16::from_be_bytes([ttl, proto_byte]), u16::from_be_bytes([new_ttl, proto_byte]));
     pkt.set_checksum(!fold(acc));
     pkt.set_src_addr(to.src);
     pkt.set_dst_addr(to.dst);
@@ -85,8 +72,7 @@ pub fn rewrite(ip: &mut [u8], l4_offset: usize, proto: Protocol, to: &Endpoints)
     let Some(l4) = ip.get_mut(l4_offset..) else {
         return;
     };
-    let pseudo =
-        delta32(src.to_bits(), to.src.to_bits()) + delta32(dst.to_bits(), to.dst.to_bits());
+    let pseudo = delta32(src.to_bits(), to.src.to_bits()) + delta32(dst.to_bits(), to.dst.to_bits());
     match proto {
         Protocol::Tcp => {
             let mut tcp = TcpPacket::new_unchecked(l4);
@@ -102,10 +88,8 @@ pub fn rewrite(ip: &mut [u8], l4_offset: usize, proto: Protocol, to: &Endpoints)
             let mut udp = UdpPacket::new_unchecked(l4);
             let old = udp.checksum();
             if old != 0 {
-                let acc = u64::from(!old)
-                    + pseudo
-                    + delta16(udp.src_port(), to.sport)
-                    + delta16(udp.dst_port(), to.dport);
+                let acc =
+                    u64::from(!old) + pseudo + delta16(udp.src_port(), to.sport) + delta16(udp.dst_port(), to.dport);
                 let new = !fold(acc);
                 udp.set_checksum(if new == 0 { 0xffff } else { new });
             }

@@ -25,15 +25,8 @@ struct Lip {
 
 impl Lip {
     fn new(addr: Ipv4Addr, range: &RangeInclusive<u16>, worker: u16, workers: u16) -> Self {
-        let free: VecDeque<u16> = range
-            .clone()
-            .filter(|&p| lport_owner(p, workers) == worker)
-            .collect();
-        Self {
-            addr,
-            owned: free.len(),
-            free,
-        }
+        let free: VecDeque<u16> = range.clone().filter(|&p| lport_owner(p, workers) == worker).collect();
+        Self { addr, owned: free.len(), free }
     }
 }
 
@@ -51,17 +44,8 @@ impl LocalAddrPool {
     /// The ports in `range` owned by `worker` (of `workers`) on each address of `addrs`.
     pub fn new(addrs: &[Ipv4Addr], range: RangeInclusive<u16>, worker: u16, workers: u16) -> Self {
         let workers = workers.max(1);
-        let lips = addrs
-            .iter()
-            .map(|&addr| Lip::new(addr, &range, worker, workers))
-            .collect();
-        Self {
-            lips,
-            next: 0,
-            worker,
-            workers,
-            range,
-        }
+        let lips = addrs.iter().map(|&addr| Lip::new(addr, &range, worker, workers)).collect();
+        Self { lips, next: 0, worker, workers, range }
     }
 
     /// Takes a free port on one of `lips` (a service's local addresses), cycling over them; `None`
@@ -71,12 +55,7 @@ impl LocalAddrPool {
         let n = lips.len();
         for k in 0..n {
             let addr = lips[(self.next + k) % n];
-            if let Some(port) = self
-                .lips
-                .iter_mut()
-                .find(|l| l.addr == addr)
-                .and_then(|l| l.free.pop_front())
-            {
+            if let Some(port) = self.lips.iter_mut().find(|l| l.addr == addr).and_then(|l| l.free.pop_front()) {
                 self.next = (self.next + k + 1) % n;
                 return Some((addr, port));
             }
@@ -88,8 +67,7 @@ impl LocalAddrPool {
     /// Addresses are never removed: connections still holding ports on a removed address return them.
     pub fn add(&mut self, addr: Ipv4Addr) {
         if !self.is_local(addr) {
-            self.lips
-                .push(Lip::new(addr, &self.range, self.worker, self.workers));
+            self.lips.push(Lip::new(addr, &self.range, self.worker, self.workers));
         }
     }
 
@@ -140,9 +118,7 @@ mod tests {
 
     #[test]
     fn workers_own_disjoint_ports() {
-        let pools: Vec<LocalAddrPool> = (0..3)
-            .map(|w| LocalAddrPool::new(&[A], 1024..=65535, w, 3))
-            .collect();
+        let pools: Vec<LocalAddrPool> = (0..3).map(|w| LocalAddrPool::new(&[A], 1024..=65535, w, 3)).collect();
         let total: usize = pools.iter().map(LocalAddrPool::available).sum();
         assert_eq!(total, 65535 - 1024 + 1);
         for (w, mut p) in pools.into_iter().enumerate() {
@@ -182,11 +158,7 @@ mod tests {
         assert!(!p.release(A, 3001), "already free");
         assert!(p.is_local(A) && !p.is_local(B));
         let mut empty = LocalAddrPool::new(&[], 1..=10, 0, 1);
-        assert_eq!(
-            empty.acquire(&[A]),
-            None,
-            "an address the pool does not know"
-        );
+        assert_eq!(empty.acquire(&[A]), None, "an address the pool does not know");
         empty.add(A);
         empty.add(A);
         assert_eq!(empty.available(), 10);

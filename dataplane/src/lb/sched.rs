@@ -35,9 +35,7 @@ impl fmt::Display for SchedKind {
 }
 
 /// IPVS schedulers that fnat knows by name but does not implement yet.
-const NOT_YET: &[&str] = &[
-    "wlc", "lc", "sh", "dh", "sed", "nq", "lblc", "lblcr", "fo", "ovf", "mh",
-];
+const NOT_YET: &[&str] = &["wlc", "lc", "sh", "dh", "sed", "nq", "lblc", "lblcr", "fo", "ovf", "mh"];
 
 /// Why a scheduler name was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -57,9 +55,7 @@ impl FromStr for SchedKind {
         match s {
             "rr" => Ok(Self::Rr),
             "wrr" => Ok(Self::Wrr),
-            other if NOT_YET.contains(&other) => {
-                Err(SchedParseError::NotSupportedYet(other.to_owned()))
-            }
+            other if NOT_YET.contains(&other) => Err(SchedParseError::NotSupportedYet(other.to_owned())),
             other => Err(SchedParseError::Unknown(other.to_owned())),
         }
     }
@@ -93,12 +89,7 @@ impl SchedState {
             SchedKind::Rr => Self::Rr { last: None },
             SchedKind::Wrr => {
                 let (mw, di) = wrr_bounds(dests);
-                Self::Wrr {
-                    last: None,
-                    cw: mw,
-                    mw,
-                    di,
-                }
+                Self::Wrr { last: None, cw: mw, mw, di }
             }
         }
     }
@@ -126,9 +117,7 @@ impl SchedState {
             Self::Rr { last } => {
                 let n = dests.len();
                 let start = last.map_or(0, |l| l + 1);
-                let found = (0..n)
-                    .map(|k| (start + k) % n)
-                    .find(|&i| dests[i].is_eligible())?;
+                let found = (0..n).map(|k| (start + k) % n).find(|&i| dests[i].is_eligible())?;
                 *last = Some(found);
                 Some(found)
             }
@@ -139,11 +128,8 @@ impl SchedState {
 
 /// (mw, di) for wrr: di is the gcd of the positive weights (1 if none), mw = max weight - (di - 1).
 fn wrr_bounds(dests: &[RealServer]) -> (i64, i64) {
-    let di = dests
-        .iter()
-        .map(|d| i64::from(d.weight))
-        .filter(|&w| w > 0)
-        .fold(0, |g, w| if g == 0 { w } else { gcd(g, w) });
+    let di =
+        dests.iter().map(|d| i64::from(d.weight)).filter(|&w| w > 0).fold(0, |g, w| if g == 0 { w } else { gcd(g, w) });
     let di = if di == 0 { 1 } else { di };
     let max = dests.iter().map(|d| i64::from(d.weight)).max().unwrap_or(0);
     // With no positive weight max is 0 and di 1, so mw is 0: "no destination available".
@@ -160,13 +146,7 @@ fn gcd(mut a: i64, mut b: i64) -> i64 {
 /// IPVS `ip_vs_wrr_schedule`: walk on from the last choice to the first eligible destination whose
 /// weight reaches `cw`; at the end of the list lower `cw` by `di`, restarting at `mw` below 1. The
 /// `last_pass`/`stop` bookkeeping ends the search once every destination was tried at weight >= 1.
-fn wrr_pick(
-    dests: &[RealServer],
-    cl: &mut Option<usize>,
-    cw: &mut i64,
-    mw: i64,
-    di: i64,
-) -> Option<usize> {
+fn wrr_pick(dests: &[RealServer], cl: &mut Option<usize>, cw: &mut i64, mw: i64, di: i64) -> Option<usize> {
     if mw <= 0 || dests.is_empty() {
         return None;
     }
@@ -227,12 +207,7 @@ mod tests {
 
     fn sequence(kind: SchedKind, d: &[RealServer], n: usize) -> String {
         let mut st = SchedState::new(kind, d);
-        (0..n)
-            .map(|_| {
-                st.pick(d)
-                    .map_or('-', |i| char::from(b'A' + u8::try_from(i).unwrap()))
-            })
-            .collect()
+        (0..n).map(|_| st.pick(d).map_or('-', |i| char::from(b'A' + u8::try_from(i).unwrap()))).collect()
     }
 
     #[test]
@@ -245,10 +220,7 @@ mod tests {
 
     #[test]
     fn wrr_interleaves_like_ipvs() {
-        assert_eq!(
-            sequence(SchedKind::Wrr, &dests(&[4, 3, 2]), 18),
-            "AABABCABCAABABCABC"
-        );
+        assert_eq!(sequence(SchedKind::Wrr, &dests(&[4, 3, 2]), 18), "AABABCABCAABABCABC");
         assert_eq!(sequence(SchedKind::Wrr, &dests(&[4, 2, 2]), 8), "AABCAABC");
         assert_eq!(sequence(SchedKind::Wrr, &dests(&[1, 1, 1]), 6), "ABCABC");
         assert_eq!(sequence(SchedKind::Wrr, &dests(&[0, 3, 0]), 3), "BBB");
@@ -279,15 +251,7 @@ mod tests {
         // Weights drop: the current weight is clamped into the new range and the cursor restarts.
         let smaller = dests(&[1, 1]);
         st.dests_changed(&smaller);
-        assert!(matches!(
-            st,
-            SchedState::Wrr {
-                last: None,
-                cw: 1,
-                mw: 1,
-                di: 1
-            }
-        ));
+        assert!(matches!(st, SchedState::Wrr { last: None, cw: 1, mw: 1, di: 1 }));
         assert_eq!(st.pick(&smaller), Some(0));
         assert_eq!(st.pick(&smaller), Some(1));
     }
@@ -295,13 +259,7 @@ mod tests {
     #[test]
     fn scheduler_names_parse() {
         assert_eq!("wrr".parse::<SchedKind>(), Ok(SchedKind::Wrr));
-        assert!(matches!(
-            "wlc".parse::<SchedKind>(),
-            Err(SchedParseError::NotSupportedYet(_))
-        ));
-        assert!(matches!(
-            "fastest".parse::<SchedKind>(),
-            Err(SchedParseError::Unknown(_))
-        ));
+        assert!(matches!("wlc".parse::<SchedKind>(), Err(SchedParseError::NotSupportedYet(_))));
+        assert!(matches!("fastest".parse::<SchedKind>(), Err(SchedParseError::Unknown(_))));
     }
 }

@@ -4,7 +4,7 @@
 //! change of configuration builds a new snapshot. Destinations keep the order in which they were added,
 //! which the schedulers depend on ("first" means first added).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::Ipv4Addr;
@@ -141,32 +141,30 @@ pub type ServiceIdx = u32;
 pub struct Services {
     list: Vec<Service>,
     by_key: HashMap<ServiceKey, ServiceIdx, BuildHasherDefault<KeyHasher>>,
-    vips: Vec<Ipv4Addr>,
+    vips: HashSet<Ipv4Addr, BuildHasherDefault<KeyHasher>>,
+    laddrs: HashSet<Ipv4Addr, BuildHasherDefault<KeyHasher>>,
 }
 
 impl Services {
     /// Builds a snapshot. Fails on a duplicate service key or a duplicate real server within a service.
     pub fn new(list: Vec<Service>) -> Result<Self, ServicesError> {
         let mut by_key = HashMap::default();
-        let mut vips = Vec::new();
+        let mut vips = HashSet::default();
+        let mut laddrs = HashSet::default();
         for (i, svc) in list.iter().enumerate() {
             let idx = ServiceIdx::try_from(i).map_err(|_| ServicesError::TooMany)?;
             if by_key.insert(svc.key, idx).is_some() {
                 return Err(ServicesError::DuplicateService(svc.key));
             }
             for (j, d) in svc.dests.iter().enumerate() {
-                if svc.dests[..j]
-                    .iter()
-                    .any(|e| e.addr == d.addr && e.port == d.port)
-                {
+                if svc.dests[..j].iter().any(|e| e.addr == d.addr && e.port == d.port) {
                     return Err(ServicesError::DuplicateDest(svc.key, d.addr, d.port));
                 }
             }
-            if !vips.contains(&svc.key.vip) {
-                vips.push(svc.key.vip);
-            }
+            vips.insert(svc.key.vip);
+            laddrs.extend(svc.laddrs.iter().copied());
         }
-        Ok(Self { list, by_key, vips })
+        Ok(Self { list, by_key, vips, laddrs })
     }
 
     /// The service for a key, with its index.
@@ -204,8 +202,19 @@ impl Services {
     }
 
     /// The distinct VIPs.
-    pub fn vips(&self) -> &[Ipv4Addr] {
-        &self.vips
+    pub fn vips(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        self.vips.iter().copied()
+    }
+
+    /// Whether `addr` is a local address of some service.
+    #[inline]
+    pub fn is_laddr(&self, addr: Ipv4Addr) -> bool {
+        self.laddrs.contains(&addr)
+    }
+
+    /// The distinct local addresses of all services.
+    pub fn laddrs(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        self.laddrs.iter().copied()
     }
 }
 
@@ -283,11 +292,7 @@ mod tests {
 
     fn svc(vport: u16, dests: Vec<RealServer>) -> Service {
         Service {
-            key: ServiceKey {
-                protocol: Protocol::Tcp,
-                vip: Ipv4Addr::new(10, 0, 0, 100),
-                vport,
-            },
+            key: ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::new(10, 0, 0, 100), vport },
             scheduler: SchedKind::Rr,
             dests,
             laddrs: vec![],
@@ -297,20 +302,13 @@ mod tests {
     #[test]
     fn services_are_found_by_key() {
         let s = Services::new(vec![svc(80, vec![rs(1, 1, 1)]), svc(443, vec![])]).unwrap();
-        let key = ServiceKey {
-            protocol: Protocol::Tcp,
-            vip: Ipv4Addr::new(10, 0, 0, 100),
-            vport: 443,
-        };
+        let key = ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::new(10, 0, 0, 100), vport: 443 };
         assert_eq!(s.find(&key).map(|(i, _)| i), Some(1));
-        let udp = ServiceKey {
-            protocol: Protocol::Udp,
-            ..key
-        };
+        let udp = ServiceKey { protocol: Protocol::Udp, ..key };
         assert!(s.find(&udp).is_none());
         assert!(s.is_vip(Ipv4Addr::new(10, 0, 0, 100)));
         assert!(!s.is_vip(Ipv4Addr::new(10, 0, 0, 101)));
-        assert_eq!(s.vips().len(), 1);
+        assert_eq!(s.vips().count(), 1);
     }
 
     #[test]

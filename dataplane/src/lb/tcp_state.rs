@@ -56,10 +56,7 @@ impl TcpState {
     /// The state stored as `u8` (in a connection entry); unknown values read as CLOSE.
     #[inline]
     pub fn from_u8(v: u8) -> Self {
-        Self::ALL
-            .get(usize::from(v))
-            .copied()
-            .unwrap_or(Self::Close)
+        Self::ALL.get(usize::from(v)).copied().unwrap_or(Self::Close)
     }
 
     /// The name ipvsadm prints.
@@ -103,8 +100,8 @@ const FIN: u8 = 0x01;
 const ACK: u8 = 0x10;
 
 use TcpState::{
-    Close as CL, CloseWait as CW, Established as ES, FinWait as FW, LastAck as LA, Listen as LI,
-    SynRecv as SR, SynSent as SS, TimeWait as TW,
+    Close as CL, CloseWait as CW, Established as ES, FinWait as FW, LastAck as LA, Listen as LI, SynRecv as SR,
+    SynSent as SS, TimeWait as TW,
 };
 
 /// Rows syn, fin, ack, rst; columns NO ES SS SR FW TW CL CW LA LI SA.
@@ -171,19 +168,7 @@ impl Default for Timeouts {
     fn default() -> Self {
         const S: u64 = 1000;
         Self {
-            tcp: [
-                2 * S,
-                900 * S,
-                120 * S,
-                60 * S,
-                120 * S,
-                120 * S,
-                10 * S,
-                60 * S,
-                30 * S,
-                120 * S,
-                120 * S,
-            ],
+            tcp: [2 * S, 900 * S, 120 * S, 60 * S, 120 * S, 120 * S, 10 * S, 60 * S, 30 * S, 120 * S, 120 * S],
             udp: 300 * S,
         }
     }
@@ -221,46 +206,18 @@ mod tests {
     #[test]
     fn flags_are_read_rst_syn_fin_ack() {
         // RST wins over everything, SYN over FIN and ACK, FIN over ACK.
-        assert_eq!(
-            next_state(
-                TcpState::Established,
-                StateDir::Input,
-                RST | SYN | FIN | ACK
-            ),
-            TcpState::Close
-        );
-        assert_eq!(
-            next_state(TcpState::Established, StateDir::Input, SYN | FIN),
-            TcpState::Established
-        );
-        assert_eq!(
-            next_state(TcpState::Established, StateDir::Input, FIN | ACK),
-            TcpState::CloseWait
-        );
-        assert_eq!(
-            next_state(TcpState::Established, StateDir::Input, 0),
-            TcpState::Close
-        );
-        assert_eq!(
-            next_state(TcpState::Established, StateDir::Input, 0x08),
-            TcpState::Close
-        );
+        assert_eq!(next_state(TcpState::Established, StateDir::Input, RST | SYN | FIN | ACK), TcpState::Close);
+        assert_eq!(next_state(TcpState::Established, StateDir::Input, SYN | FIN), TcpState::Established);
+        assert_eq!(next_state(TcpState::Established, StateDir::Input, FIN | ACK), TcpState::CloseWait);
+        assert_eq!(next_state(TcpState::Established, StateDir::Input, 0), TcpState::Close);
+        assert_eq!(next_state(TcpState::Established, StateDir::Input, 0x08), TcpState::Close);
     }
 
     #[test]
     fn input_only_differs_where_ipvs_says() {
-        assert_eq!(
-            next_state(TcpState::Established, StateDir::InputOnly, FIN),
-            TcpState::FinWait
-        );
-        assert_eq!(
-            next_state(TcpState::SynAck, StateDir::InputOnly, RST),
-            TcpState::Close
-        );
-        assert_eq!(
-            next_state(TcpState::SynAck, StateDir::Input, RST),
-            TcpState::SynRecv
-        );
+        assert_eq!(next_state(TcpState::Established, StateDir::InputOnly, FIN), TcpState::FinWait);
+        assert_eq!(next_state(TcpState::SynAck, StateDir::InputOnly, RST), TcpState::Close);
+        assert_eq!(next_state(TcpState::SynAck, StateDir::Input, RST), TcpState::SynRecv);
     }
 
     #[test]

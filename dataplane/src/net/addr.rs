@@ -27,20 +27,13 @@ pub enum NetParseError {
 impl Ipv4Net {
     /// A prefix; `prefix_len` above 32 is clamped to 32.
     pub fn new(addr: Ipv4Addr, prefix_len: u8) -> Self {
-        Self {
-            addr,
-            prefix_len: prefix_len.min(32),
-        }
+        Self { addr, prefix_len: prefix_len.min(32) }
     }
 
     /// The netmask as a number.
     #[inline]
     pub fn mask(&self) -> u32 {
-        if self.prefix_len == 0 {
-            0
-        } else {
-            u32::MAX << (32 - u32::from(self.prefix_len))
-        }
+        if self.prefix_len == 0 { 0 } else { u32::MAX << (32 - u32::from(self.prefix_len)) }
     }
 
     /// The network address (host bits cleared).
@@ -61,14 +54,9 @@ impl FromStr for Ipv4Net {
     /// `a.b.c.d/len`, or a bare address meaning `/32`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (a, p) = s.split_once('/').unwrap_or((s, "32"));
-        let addr = a
-            .parse()
-            .map_err(|_| NetParseError::BadAddr(a.to_owned()))?;
-        let prefix_len = p
-            .parse::<u8>()
-            .ok()
-            .filter(|&l| l <= 32)
-            .ok_or_else(|| NetParseError::BadPrefix(p.to_owned()))?;
+        let addr = a.parse().map_err(|_| NetParseError::BadAddr(a.to_owned()))?;
+        let prefix_len =
+            p.parse::<u8>().ok().filter(|&l| l <= 32).ok_or_else(|| NetParseError::BadPrefix(p.to_owned()))?;
         Ok(Self { addr, prefix_len })
     }
 }
@@ -93,22 +81,14 @@ mod tests {
         assert!(all.contains(Ipv4Addr::new(1, 2, 3, 4)));
         let host: Ipv4Net = "1.2.3.4".parse().unwrap();
         assert_eq!(host.prefix_len, 32);
-        assert!(
-            host.contains(Ipv4Addr::new(1, 2, 3, 4)) && !host.contains(Ipv4Addr::new(1, 2, 3, 5))
-        );
+        assert!(host.contains(Ipv4Addr::new(1, 2, 3, 4)) && !host.contains(Ipv4Addr::new(1, 2, 3, 5)));
         assert_eq!(host.to_string(), "1.2.3.4/32");
     }
 
     #[test]
     fn bad_prefixes_are_refused() {
-        assert_eq!(
-            "10.0.0.1/33".parse::<Ipv4Net>(),
-            Err(NetParseError::BadPrefix("33".into()))
-        );
-        assert_eq!(
-            "10.0.0/8".parse::<Ipv4Net>(),
-            Err(NetParseError::BadAddr("10.0.0".into()))
-        );
+        assert_eq!("10.0.0.1/33".parse::<Ipv4Net>(), Err(NetParseError::BadPrefix("33".into())));
+        assert_eq!("10.0.0/8".parse::<Ipv4Net>(), Err(NetParseError::BadAddr("10.0.0".into())));
         assert!("10.0.0.1/".parse::<Ipv4Net>().is_err());
         assert!("10.0.0.1/-1".parse::<Ipv4Net>().is_err());
     }

@@ -5,11 +5,12 @@
 //! not allocate.
 
 pub mod addr;
+pub mod arp;
 pub mod neigh;
 pub mod route;
 
 pub use addr::{Ipv4Net, NetParseError};
-pub use neigh::{NeighTable, Neighbour};
+pub use neigh::{Learn, NeighEntry, NeighManager, NeighTable, NeighTimers, Neighbour};
 pub use route::{Route, RouteTable};
 
 use std::net::Ipv4Addr;

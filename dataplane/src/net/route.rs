@@ -49,10 +49,7 @@ impl RouteTable {
     /// The egress port and next hop for `dst`.
     #[inline]
     pub fn lookup(&self, dst: Ipv4Addr) -> Option<(PortIdx, Ipv4Addr)> {
-        self.routes
-            .iter()
-            .find(|r| r.prefix.contains(dst))
-            .map(|r| (r.port, r.via.unwrap_or(dst)))
+        self.routes.iter().find(|r| r.prefix.contains(dst)).map(|r| (r.port, r.via.unwrap_or(dst)))
     }
 
     /// All routes, longest prefix first.
@@ -67,33 +64,16 @@ mod tests {
     use crate::packet::MacAddr;
 
     fn iface(addr: &str) -> Interface {
-        Interface {
-            name: "p".into(),
-            mac: MacAddr([2, 0, 0, 0, 0, 1]),
-            addrs: vec![addr.parse().unwrap()],
-        }
+        Interface { name: "p".into(), mac: MacAddr([2, 0, 0, 0, 0, 1]), addrs: vec![addr.parse().unwrap()] }
     }
 
     #[test]
     fn longest_prefix_wins() {
-        let default = Route {
-            prefix: "0.0.0.0/0".parse().unwrap(),
-            port: 0,
-            via: Some(Ipv4Addr::new(10, 0, 0, 254)),
-        };
+        let default = Route { prefix: "0.0.0.0/0".parse().unwrap(), port: 0, via: Some(Ipv4Addr::new(10, 0, 0, 254)) };
         let t = RouteTable::new(&[iface("10.0.0.1/24"), iface("10.1.0.1/16")], &[default]);
-        assert_eq!(
-            t.lookup(Ipv4Addr::new(10, 1, 5, 5)),
-            Some((1, Ipv4Addr::new(10, 1, 5, 5)))
-        );
-        assert_eq!(
-            t.lookup(Ipv4Addr::new(10, 0, 0, 9)),
-            Some((0, Ipv4Addr::new(10, 0, 0, 9)))
-        );
-        assert_eq!(
-            t.lookup(Ipv4Addr::new(8, 8, 8, 8)),
-            Some((0, Ipv4Addr::new(10, 0, 0, 254)))
-        );
+        assert_eq!(t.lookup(Ipv4Addr::new(10, 1, 5, 5)), Some((1, Ipv4Addr::new(10, 1, 5, 5))));
+        assert_eq!(t.lookup(Ipv4Addr::new(10, 0, 0, 9)), Some((0, Ipv4Addr::new(10, 0, 0, 9))));
+        assert_eq!(t.lookup(Ipv4Addr::new(8, 8, 8, 8)), Some((0, Ipv4Addr::new(10, 0, 0, 254))));
         let no_default = RouteTable::new(&[iface("10.0.0.1/24")], &[]);
         assert_eq!(no_default.lookup(Ipv4Addr::new(8, 8, 8, 8)), None);
     }

@@ -248,8 +248,8 @@ mod tests {
 
     /// "Who has 10.0.0.2? Tell 10.0.0.1", from 52:54:00:12:34:56.
     static REQUEST_BYTES: [u8; 28] = [
-        0x00, 0x01, 0x08, 0x00, 0x06, 0x04, 0x00, 0x01, 0x52, 0x54, 0x00, 0x12, 0x34, 0x56, 0x0a,
-        0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0a, 0x00, 0x00, 0x02,
+        0x00, 0x01, 0x08, 0x00, 0x06, 0x04, 0x00, 0x01, 0x52, 0x54, 0x00, 0x12, 0x34, 0x56, 0x0a, 0x00, 0x00, 0x01,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0a, 0x00, 0x00, 0x02,
     ];
 
     const SENDER_MAC: MacAddr = MacAddr([0x52, 0x54, 0x00, 0x12, 0x34, 0x56]);
@@ -284,10 +284,7 @@ mod tests {
     #[test]
     fn refuses_a_buffer_shorter_than_28_bytes() {
         for len in 0..PACKET_LEN {
-            assert_eq!(
-                ArpPacket::new_checked(&REQUEST_BYTES[..len]),
-                Err(Error::Truncated)
-            );
+            assert_eq!(ArpPacket::new_checked(&REQUEST_BYTES[..len]), Err(Error::Truncated));
         }
     }
 
@@ -296,12 +293,7 @@ mod tests {
         for (at, value) in [(1, 6), (2, 0x86), (4, 8), (5, 16)] {
             let mut bytes = REQUEST_BYTES;
             bytes[at] = value;
-            assert!(
-                !ArpPacket::new_checked(&bytes[..])
-                    .unwrap()
-                    .is_ethernet_ipv4(),
-                "{at}"
-            );
+            assert!(!ArpPacket::new_checked(&bytes[..]).unwrap().is_ethernet_ipv4(), "{at}");
         }
     }
 
@@ -309,11 +301,7 @@ mod tests {
     fn operation_round_trips_unknown_opcodes() {
         let mut bytes = REQUEST_BYTES;
         let mut arp = ArpPacket::new_checked(&mut bytes[..]).unwrap();
-        for op in [
-            ArpOperation::Reply,
-            ArpOperation::Unknown(3),
-            ArpOperation::Request,
-        ] {
+        for op in [ArpOperation::Reply, ArpOperation::Unknown(3), ArpOperation::Request] {
             arp.set_operation(op);
             assert_eq!(arp.operation(), op);
         }

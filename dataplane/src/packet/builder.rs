@@ -68,15 +68,7 @@ pub struct FrameSpec {
 impl FrameSpec {
     /// Frames from `eth.0` to `eth.1` and from `src` to `dst`, with TTL 64, ident 0 and DF set.
     pub fn new(eth: (MacAddr, MacAddr), src: Ipv4Addr, dst: Ipv4Addr) -> Self {
-        FrameSpec {
-            eth_src: eth.0,
-            eth_dst: eth.1,
-            src,
-            dst,
-            ttl: DEFAULT_TTL,
-            ident: 0,
-            dont_frag: true,
-        }
+        FrameSpec { eth_src: eth.0, eth_dst: eth.1, src, dst, ttl: DEFAULT_TTL, ident: 0, dont_frag: true }
     }
 
     /// The same spec with another TTL.
@@ -176,8 +168,7 @@ impl FrameSpec {
 
     /// A zeroed frame with Ethernet and IPv4 headers filled for an `l4_len`-byte payload.
     fn frame(&self, protocol: u8, l4_len: usize) -> Vec<u8> {
-        let total_len = u16::try_from(ipv4::HEADER_LEN + l4_len)
-            .expect("IPv4 datagram longer than 65535 bytes");
+        let total_len = u16::try_from(ipv4::HEADER_LEN + l4_len).expect("IPv4 datagram longer than 65535 bytes");
         let mut bytes = vec![0; L4_AT + l4_len];
         let mut frame = EthernetFrame::new_unchecked(&mut bytes[..]);
         frame.set_src_addr(self.eth_src);
@@ -219,15 +210,7 @@ pub struct TcpSpec<'a> {
 impl<'a> TcpSpec<'a> {
     /// A header with sequence and acknowledgment numbers 0, window 65535 and no options.
     pub fn new(src_port: u16, dst_port: u16, flags: TcpFlags) -> Self {
-        TcpSpec {
-            src_port,
-            dst_port,
-            flags,
-            seq: 0,
-            ack: 0,
-            window: u16::MAX,
-            options: &[],
-        }
+        TcpSpec { src_port, dst_port, flags, seq: 0, ack: 0, window: u16::MAX, options: &[] }
     }
 
     /// The same header with sequence number `seq`.
@@ -272,12 +255,8 @@ pub fn tcp_v4(
     payload: &[u8],
     ttl: u8,
 ) -> Vec<u8> {
-    let spec = TcpSpec::new(src.port(), dst.port(), flags)
-        .seq(seq)
-        .ack(ack);
-    FrameSpec::new(eth, *src.ip(), *dst.ip())
-        .with_ttl(ttl)
-        .tcp(spec, payload)
+    let spec = TcpSpec::new(src.port(), dst.port(), flags).seq(seq).ack(ack);
+    FrameSpec::new(eth, *src.ip(), *dst.ip()).with_ttl(ttl).tcp(spec, payload)
 }
 
 /// A UDP datagram from `src` to `dst` with its checksum filled.
@@ -285,16 +264,8 @@ pub fn tcp_v4(
 /// # Panics
 ///
 /// When the datagram would be longer than 65535 bytes.
-pub fn udp_v4(
-    eth: (MacAddr, MacAddr),
-    src: SocketAddrV4,
-    dst: SocketAddrV4,
-    payload: &[u8],
-    ttl: u8,
-) -> Vec<u8> {
-    FrameSpec::new(eth, *src.ip(), *dst.ip())
-        .with_ttl(ttl)
-        .udp(src.port(), dst.port(), payload)
+pub fn udp_v4(eth: (MacAddr, MacAddr), src: SocketAddrV4, dst: SocketAddrV4, payload: &[u8], ttl: u8) -> Vec<u8> {
+    FrameSpec::new(eth, *src.ip(), *dst.ip()).with_ttl(ttl).udp(src.port(), dst.port(), payload)
 }
 
 /// An ICMP echo request or reply (`msg_type`) from `src` to `dst`.
@@ -314,9 +285,7 @@ pub fn icmp_echo_v4(
     payload: &[u8],
     ttl: u8,
 ) -> Vec<u8> {
-    FrameSpec::new(eth, src, dst)
-        .with_ttl(ttl)
-        .icmp_echo(msg_type, ident, seq_no, payload)
+    FrameSpec::new(eth, src, dst).with_ttl(ttl).icmp_echo(msg_type, ident, seq_no, payload)
 }
 
 /// An Ethernet/IPv4 ARP packet in an Ethernet frame from `eth.0` to `eth.1` (42 bytes, unpadded).
@@ -348,16 +317,7 @@ mod tests {
     fn tcp_v4_builds_a_frame_the_views_accept() {
         let src = SocketAddrV4::new(Ipv4Addr::new(192, 168, 1, 10), 54321);
         let dst = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 80);
-        let bytes = tcp_v4(
-            ETH,
-            src,
-            dst,
-            TcpFlags::SYN | TcpFlags::ECE,
-            7,
-            0,
-            b"hi",
-            63,
-        );
+        let bytes = tcp_v4(ETH, src, dst, TcpFlags::SYN | TcpFlags::ECE, 7, 0, b"hi", 63);
         let frame = EthernetFrame::new_checked(&bytes[..]).unwrap();
         assert_eq!((frame.src_addr(), frame.dst_addr()), ETH);
         assert_eq!(frame.ethertype(), EtherType::IPV4);
@@ -367,10 +327,7 @@ mod tests {
         assert_eq!((ip.src_addr(), ip.dst_addr()), (*src.ip(), *dst.ip()));
         let tcp = TcpPacket::new_checked(ip.payload()).unwrap();
         assert!(tcp.verify_checksum(ip.src_addr(), ip.dst_addr()));
-        assert_eq!(
-            (tcp.src_port(), tcp.dst_port(), tcp.seq_number()),
-            (54321, 80, 7)
-        );
+        assert_eq!((tcp.src_port(), tcp.dst_port(), tcp.seq_number()), (54321, 80, 7));
         assert_eq!(tcp.flags(), TcpFlags::SYN | TcpFlags::ECE);
         assert_eq!(tcp.payload(), b"hi");
     }
@@ -378,10 +335,7 @@ mod tests {
     #[test]
     fn tcp_options_are_padded_to_a_word() {
         let spec = FrameSpec::new(ETH, Ipv4Addr::LOCALHOST, Ipv4Addr::LOCALHOST);
-        let bytes = spec.tcp(
-            TcpSpec::new(1, 2, TcpFlags::SYN).options(&[2, 4, 5, 0xb4, 1]),
-            b"",
-        );
+        let bytes = spec.tcp(TcpSpec::new(1, 2, TcpFlags::SYN).options(&[2, 4, 5, 0xb4, 1]), b"");
         let tcp = TcpPacket::new_checked(&bytes[L4_AT..]).unwrap();
         assert_eq!(tcp.header_len(), 28);
         assert_eq!(tcp.options(), &[2, 4, 5, 0xb4, 1, 0, 0, 0]);
@@ -394,16 +348,10 @@ mod tests {
         let dst = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 53);
         let bytes = udp_v4(ETH, src, dst, b"hello!", 64);
         // The same datagram as `udp::tests::DATAGRAM_BYTES`.
-        assert_eq!(
-            &bytes[L4_AT..L4_AT + 8],
-            &[0x14, 0xe9, 0x00, 0x35, 0x00, 0x0e, 0x92, 0xbe]
-        );
+        assert_eq!(&bytes[L4_AT..L4_AT + 8], &[0x14, 0xe9, 0x00, 0x35, 0x00, 0x0e, 0x92, 0xbe]);
         let spec = FrameSpec::new(ETH, *src.ip(), *dst.ip());
         let bare = spec.udp_without_checksum(5353, 53, b"hello!");
-        assert_eq!(
-            UdpPacket::new_checked(&bare[L4_AT..]).unwrap().checksum(),
-            0
-        );
+        assert_eq!(UdpPacket::new_checked(&bare[L4_AT..]).unwrap().checksum(), 0);
     }
 
     #[test]
@@ -427,26 +375,15 @@ mod tests {
     fn arp_builds_a_request() {
         let sender = (ETH.0, Ipv4Addr::new(10, 0, 0, 1));
         let target = (MacAddr::ZERO, Ipv4Addr::new(10, 0, 0, 2));
-        let bytes = arp(
-            (ETH.0, MacAddr::BROADCAST),
-            ArpOperation::Request,
-            sender,
-            target,
-        );
+        let bytes = arp((ETH.0, MacAddr::BROADCAST), ArpOperation::Request, sender, target);
         assert_eq!(bytes.len(), 42);
         let frame = EthernetFrame::new_checked(&bytes[..]).unwrap();
         assert_eq!(frame.ethertype(), EtherType::ARP);
         let packet = ArpPacket::new_checked(frame.payload()).unwrap();
         assert!(packet.is_ethernet_ipv4());
         assert_eq!(packet.operation(), ArpOperation::Request);
-        assert_eq!(
-            (packet.sender_hw_addr(), packet.sender_proto_addr()),
-            sender
-        );
-        assert_eq!(
-            (packet.target_hw_addr(), packet.target_proto_addr()),
-            target
-        );
+        assert_eq!((packet.sender_hw_addr(), packet.sender_proto_addr()), sender);
+        assert_eq!((packet.target_hw_addr(), packet.target_proto_addr()), target);
     }
 
     #[test]
@@ -456,10 +393,7 @@ mod tests {
         spec.dont_frag = false;
         let bytes = spec.ipv4(protocol::IPIP, &[0xaa; 5]);
         let ip = Ipv4Packet::new_checked(&bytes[IP_AT..]).unwrap();
-        assert_eq!(
-            (ip.ident(), ip.dont_frag(), ip.protocol()),
-            (0xbeef, false, protocol::IPIP)
-        );
+        assert_eq!((ip.ident(), ip.dont_frag(), ip.protocol()), (0xbeef, false, protocol::IPIP));
         assert_eq!(ip.payload(), &[0xaa; 5]);
         assert!(ip.verify_checksum());
         assert_eq!(ethernet(ETH.0, ETH.1, EtherType(0x1234), &[]).len(), 14);

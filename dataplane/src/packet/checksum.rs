@@ -165,8 +165,8 @@ mod tests {
 
     /// A textbook IPv4 header (UDP, 192.168.0.1 -> 192.168.0.199) whose checksum is 0xb861.
     static IPV4_HEADER: [u8; 20] = [
-        0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8, 0x00,
-        0x01, 0xc0, 0xa8, 0x00, 0xc7,
+        0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8,
+        0x00, 0xc7,
     ];
 
     /// The definition, one word at a time, to check the fast path against.
@@ -190,10 +190,7 @@ mod tests {
     fn odd_length_pads_the_last_byte_with_zero() {
         assert_eq!(fold(sum(&[0x12, 0x34, 0x56], 0)), 0x1234 + 0x5600);
         assert_eq!(fold(sum(&[0xab], 0)), 0xab00);
-        assert_eq!(
-            fold(sum(&RFC1071_BYTES[..7], 0)),
-            reference_sum(&RFC1071_BYTES[..7])
-        );
+        assert_eq!(fold(sum(&RFC1071_BYTES[..7], 0)), reference_sum(&RFC1071_BYTES[..7]));
     }
 
     #[test]
@@ -205,15 +202,9 @@ mod tests {
 
     #[test]
     fn fast_sum_matches_the_definition_at_every_length() {
-        let data: Vec<u8> = (0..300u32)
-            .map(|i| (i * 151 + 7).to_le_bytes()[0])
-            .collect();
+        let data: Vec<u8> = (0..300u32).map(|i| (i * 151 + 7).to_le_bytes()[0]).collect();
         for len in 0..data.len() {
-            assert_eq!(
-                fold(sum(&data[..len], 0)),
-                reference_sum(&data[..len]),
-                "len {len}"
-            );
+            assert_eq!(fold(sum(&data[..len], 0)), reference_sum(&data[..len]), "len {len}");
         }
         let ones = vec![0xff; 3 * BLOCK + 5];
         assert_eq!(fold(sum(&ones, 0)), reference_sum(&ones));
@@ -275,10 +266,7 @@ mod tests {
     #[test]
     fn update_accepts_ffff_as_the_other_zero() {
         // A UDP checksum of 0x0000 is sent as 0xffff; updating either gives the same result.
-        assert_eq!(
-            update_u16(0xffff, 0x1234, 0x4321),
-            update_u16(0x0000, 0x1234, 0x4321)
-        );
+        assert_eq!(update_u16(0xffff, 0x1234, 0x4321), update_u16(0x0000, 0x1234, 0x4321));
     }
 
     #[test]
@@ -286,10 +274,7 @@ mod tests {
         let src = Ipv4Addr::new(10, 0, 0, 1);
         let dst = Ipv4Addr::new(10, 0, 0, 2);
         let bytes = [10, 0, 0, 1, 10, 0, 0, 2, 0, 6, 0, 40];
-        assert_eq!(
-            fold(pseudo_header_v4(src, dst, 6, 40)),
-            fold(sum(&bytes, 0))
-        );
+        assert_eq!(fold(pseudo_header_v4(src, dst, 6, 40)), fold(sum(&bytes, 0)));
         assert_eq!(
             fold(pseudo_header_v4_len(src, dst, 17, 0x1_0004)),
             fold(sum(&[10, 0, 0, 1, 10, 0, 0, 2, 0, 17, 0, 1, 0, 4], 0))

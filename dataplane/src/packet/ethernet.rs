@@ -260,19 +260,14 @@ mod tests {
     use super::*;
 
     /// An ARP request from 52:54:00:12:34:56 to broadcast; the payload is 4 bytes of it.
-    static FRAME_BYTES: [u8; 18] = [
-        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x52, 0x54, 0x00, 0x12, 0x34, 0x56, 0x08, 0x06, 0x00,
-        0x01, 0x08, 0x00,
-    ];
+    static FRAME_BYTES: [u8; 18] =
+        [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x52, 0x54, 0x00, 0x12, 0x34, 0x56, 0x08, 0x06, 0x00, 0x01, 0x08, 0x00];
 
     #[test]
     fn parses_addresses_ethertype_and_payload() {
         let frame = EthernetFrame::new_checked(&FRAME_BYTES[..]).unwrap();
         assert_eq!(frame.dst_addr(), MacAddr::BROADCAST);
-        assert_eq!(
-            frame.src_addr(),
-            MacAddr([0x52, 0x54, 0x00, 0x12, 0x34, 0x56])
-        );
+        assert_eq!(frame.src_addr(), MacAddr([0x52, 0x54, 0x00, 0x12, 0x34, 0x56]));
         assert_eq!(frame.ethertype(), EtherType::ARP);
         assert_eq!(frame.payload(), &[0x00, 0x01, 0x08, 0x00]);
     }
@@ -284,20 +279,14 @@ mod tests {
         frame.set_dst_addr(MacAddr::BROADCAST);
         frame.set_src_addr("52:54:00:12:34:56".parse().unwrap());
         frame.set_ethertype(EtherType::ARP);
-        frame
-            .payload_mut()
-            .copy_from_slice(&[0x00, 0x01, 0x08, 0x00]);
+        frame.payload_mut().copy_from_slice(&[0x00, 0x01, 0x08, 0x00]);
         assert_eq!(frame.into_inner(), &FRAME_BYTES[..]);
     }
 
     #[test]
     fn refuses_a_buffer_shorter_than_the_header() {
         for len in 0..HEADER_LEN {
-            assert_eq!(
-                EthernetFrame::new_checked(&FRAME_BYTES[..len]),
-                Err(Error::Truncated),
-                "len {len}"
-            );
+            assert_eq!(EthernetFrame::new_checked(&FRAME_BYTES[..len]), Err(Error::Truncated), "len {len}");
         }
         let frame = EthernetFrame::new_checked(&FRAME_BYTES[..HEADER_LEN]).unwrap();
         assert!(frame.payload().is_empty());

@@ -213,10 +213,8 @@ mod tests {
     use std::net::Ipv4Addr;
 
     /// An echo request, ident 0x1234, sequence 1, data "abcdefgh".
-    static ECHO_BYTES: [u8; 16] = [
-        0x08, 0x00, 0x54, 0x35, 0x12, 0x34, 0x00, 0x01, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67,
-        0x68,
-    ];
+    static ECHO_BYTES: [u8; 16] =
+        [0x08, 0x00, 0x54, 0x35, 0x12, 0x34, 0x00, 0x01, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68];
 
     #[test]
     fn parses_an_echo_request() {
@@ -246,17 +244,9 @@ mod tests {
     #[test]
     fn refuses_a_buffer_shorter_than_8_bytes() {
         for len in 0..HEADER_LEN {
-            assert_eq!(
-                Icmpv4Packet::new_checked(&ECHO_BYTES[..len]),
-                Err(Error::Truncated)
-            );
+            assert_eq!(Icmpv4Packet::new_checked(&ECHO_BYTES[..len]), Err(Error::Truncated));
         }
-        assert!(
-            Icmpv4Packet::new_checked(&ECHO_BYTES[..8])
-                .unwrap()
-                .data()
-                .is_empty()
-        );
+        assert!(Icmpv4Packet::new_checked(&ECHO_BYTES[..8]).unwrap().data().is_empty());
     }
 
     #[test]

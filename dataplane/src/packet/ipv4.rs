@@ -250,22 +250,14 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     /// Options: bytes `20..header_len`, empty for a plain header.
     #[inline]
     pub fn options(&self) -> &[u8] {
-        clamped(
-            self.buffer.as_ref(),
-            HEADER_LEN,
-            usize::from(self.header_len()),
-        )
+        clamped(self.buffer.as_ref(), HEADER_LEN, usize::from(self.header_len()))
     }
 
     /// Data: bytes `header_len..total_len`, so any link-layer padding is left out.
     #[inline]
     pub fn payload(&self) -> &[u8] {
         let data = self.buffer.as_ref();
-        clamped(
-            data,
-            usize::from(self.header_len()),
-            usize::from(self.total_len()),
-        )
+        clamped(data, usize::from(self.header_len()), usize::from(self.total_len()))
     }
 
     /// Whether the header checksum is right.
@@ -379,10 +371,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     /// Data, mutably: bytes `header_len..total_len`.
     #[inline]
     pub fn payload_mut(&mut self) -> &mut [u8] {
-        let (start, end) = (
-            usize::from(self.header_len()),
-            usize::from(self.total_len()),
-        );
+        let (start, end) = (usize::from(self.header_len()), usize::from(self.total_len()));
         clamped_mut(self.buffer.as_mut(), start, end)
     }
 
@@ -407,10 +396,10 @@ mod tests {
 
     /// A TCP SYN with options, 192.168.1.10:54321 -> 10.0.0.1:80, DF, TTL 64, ident 0x1c46.
     static SYN_BYTES: [u8; 60] = [
-        0x45, 0x00, 0x00, 0x3c, 0x1c, 0x46, 0x40, 0x00, 0x40, 0x06, 0x52, 0xc3, 0xc0, 0xa8, 0x01,
-        0x0a, 0x0a, 0x00, 0x00, 0x01, 0xd4, 0x31, 0x00, 0x50, 0x0a, 0x0b, 0x0c, 0x0d, 0x00, 0x00,
-        0x00, 0x00, 0xa0, 0x02, 0xfa, 0xf0, 0x96, 0xc1, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4, 0x04,
-        0x02, 0x08, 0x0a, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x01, 0x03, 0x03, 0x07,
+        0x45, 0x00, 0x00, 0x3c, 0x1c, 0x46, 0x40, 0x00, 0x40, 0x06, 0x52, 0xc3, 0xc0, 0xa8, 0x01, 0x0a, 0x0a, 0x00,
+        0x00, 0x01, 0xd4, 0x31, 0x00, 0x50, 0x0a, 0x0b, 0x0c, 0x0d, 0x00, 0x00, 0x00, 0x00, 0xa0, 0x02, 0xfa, 0xf0,
+        0x96, 0xc1, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4, 0x04, 0x02, 0x08, 0x0a, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00,
+        0x00, 0x00, 0x01, 0x03, 0x03, 0x07,
     ];
 
     #[test]
@@ -454,11 +443,7 @@ mod tests {
     #[test]
     fn refuses_a_buffer_truncated_at_any_point() {
         for len in 0..SYN_BYTES.len() {
-            assert_eq!(
-                Ipv4Packet::new_checked(&SYN_BYTES[..len]),
-                Err(Error::Truncated),
-                "len {len}"
-            );
+            assert_eq!(Ipv4Packet::new_checked(&SYN_BYTES[..len]), Err(Error::Truncated), "len {len}");
         }
     }
 
@@ -476,11 +461,7 @@ mod tests {
         for ihl in 0..5 {
             let mut bytes = SYN_BYTES;
             bytes[0] = 0x40 | ihl;
-            assert_eq!(
-                Ipv4Packet::new_checked(&bytes[..]),
-                Err(Error::Malformed),
-                "ihl {ihl}"
-            );
+            assert_eq!(Ipv4Packet::new_checked(&bytes[..]), Err(Error::Malformed), "ihl {ihl}");
         }
     }
 

@@ -275,11 +275,7 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     /// Options: bytes `20..header_len`.
     #[inline]
     pub fn options(&self) -> &[u8] {
-        clamped(
-            self.buffer.as_ref(),
-            HEADER_LEN,
-            usize::from(self.header_len()),
-        )
+        clamped(self.buffer.as_ref(), HEADER_LEN, usize::from(self.header_len()))
     }
 
     /// Data: everything after the header.
@@ -397,9 +393,9 @@ mod tests {
     /// A SYN 192.168.1.10:54321 -> 10.0.0.1:80, seq 0x0a0b0c0d, window 64240, with MSS 1460,
     /// SACK-permitted, timestamps (1, 0), NOP and window scale 7.
     static SYN_BYTES: [u8; 40] = [
-        0xd4, 0x31, 0x00, 0x50, 0x0a, 0x0b, 0x0c, 0x0d, 0x00, 0x00, 0x00, 0x00, 0xa0, 0x02, 0xfa,
-        0xf0, 0x96, 0xc1, 0x00, 0x00, 0x02, 0x04, 0x05, 0xb4, 0x04, 0x02, 0x08, 0x0a, 0x00, 0x00,
-        0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x01, 0x03, 0x03, 0x07,
+        0xd4, 0x31, 0x00, 0x50, 0x0a, 0x0b, 0x0c, 0x0d, 0x00, 0x00, 0x00, 0x00, 0xa0, 0x02, 0xfa, 0xf0, 0x96, 0xc1,
+        0x00, 0x00, 0x02, 0x04, 0x05, 0xb4, 0x04, 0x02, 0x08, 0x0a, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00,
+        0x01, 0x03, 0x03, 0x07,
     ];
 
     #[test]
@@ -440,10 +436,7 @@ mod tests {
     #[test]
     fn refuses_a_buffer_truncated_before_the_options_end() {
         for len in 0..SYN_BYTES.len() {
-            assert_eq!(
-                TcpPacket::new_checked(&SYN_BYTES[..len]),
-                Err(Error::Truncated)
-            );
+            assert_eq!(TcpPacket::new_checked(&SYN_BYTES[..len]), Err(Error::Truncated));
         }
     }
 
@@ -516,9 +509,6 @@ mod tests {
         assert_eq!(flags & TcpFlags::ACK, TcpFlags::ACK);
         assert_eq!(TcpFlags::empty().to_string(), "-");
         assert!(TcpFlags::from_bits(0).is_empty());
-        assert_eq!(
-            TcpFlags::from_bits(0xff).to_string(),
-            "FIN|SYN|RST|PSH|ACK|URG|ECE|CWR"
-        );
+        assert_eq!(TcpFlags::from_bits(0xff).to_string(), "FIN|SYN|RST|PSH|ACK|URG|ECE|CWR");
     }
 }

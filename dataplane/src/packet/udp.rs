@@ -213,9 +213,8 @@ mod tests {
     const DST: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 
     /// 10.0.0.1:5353 -> 10.0.0.2:53 carrying "hello!".
-    static DATAGRAM_BYTES: [u8; 14] = [
-        0x14, 0xe9, 0x00, 0x35, 0x00, 0x0e, 0x92, 0xbe, 0x68, 0x65, 0x6c, 0x6c, 0x6f, 0x21,
-    ];
+    static DATAGRAM_BYTES: [u8; 14] =
+        [0x14, 0xe9, 0x00, 0x35, 0x00, 0x0e, 0x92, 0xbe, 0x68, 0x65, 0x6c, 0x6c, 0x6f, 0x21];
 
     #[test]
     fn parses_every_field() {
@@ -244,10 +243,7 @@ mod tests {
     #[test]
     fn refuses_bad_lengths() {
         for len in 0..DATAGRAM_BYTES.len() {
-            assert_eq!(
-                UdpPacket::new_checked(&DATAGRAM_BYTES[..len]),
-                Err(Error::Truncated)
-            );
+            assert_eq!(UdpPacket::new_checked(&DATAGRAM_BYTES[..len]), Err(Error::Truncated));
         }
         for field in 0..8u16 {
             let mut bytes = DATAGRAM_BYTES;

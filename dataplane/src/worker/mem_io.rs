@@ -19,11 +19,7 @@ pub struct MemIo {
 impl MemIo {
     /// Empty queues for `ports` ports.
     pub fn new(ports: usize) -> Self {
-        Self {
-            rx: vec![VecDeque::new(); ports],
-            tx: vec![Vec::new(); ports],
-            tx_limit: None,
-        }
+        Self { rx: vec![VecDeque::new(); ports], tx: vec![Vec::new(); ports], tx_limit: None }
     }
 
     /// Queues a frame for reception on `port`.
@@ -35,10 +31,7 @@ impl MemIo {
 
     /// Takes the frames transmitted on `port` so far.
     pub fn take_tx(&mut self, port: PortIdx) -> Vec<Vec<u8>> {
-        self.tx
-            .get_mut(usize::from(port))
-            .map(std::mem::take)
-            .unwrap_or_default()
+        self.tx.get_mut(usize::from(port)).map(std::mem::take).unwrap_or_default()
     }
 }
 
@@ -54,6 +47,10 @@ impl PacketIo for MemIo {
             let n = max.min(q.len());
             out.extend(q.drain(..n));
         }
+    }
+
+    fn alloc(&mut self, len: usize) -> Option<Vec<u8>> {
+        Some(vec![0; len])
     }
 
     fn tx_burst(&mut self, port: PortIdx, pkts: &mut Vec<Vec<u8>>) -> usize {

@@ -1,29 +1,36 @@
 //! The per-core worker: classifies each frame, keeps this core's connections, and rewrites.
 //!
 //! [`Worker::handle`] is the whole per-packet decision over a byte frame: it returns a [`Verdict`]
-//! (transmit on a port, pass to the worker that owns the connection, or drop for a counted reason)
-//! and rewrites the frame in place. [`poll::Poller`] drives it over any [`poll::PacketIo`]: DPDK mbufs
-//! in fnatd, plain byte frames in tests. One worker runs on one core and owns its connection table,
-//! local ports, scheduler state and counters; it reads the shared [`Snapshot`]. Nothing here
-//! allocates, locks or panics per packet.
+//! (transmit on a port, hold until the next hop answers ARP, pass to the worker that owns the
+//! connection, consumed, or drop for a counted reason) and rewrites the frame in place.
+//! [`poll::Poller`] drives it over any [`poll::PacketIo`]: DPDK mbufs in fnatd, plain byte frames in
+//! tests. One worker runs on one core and owns its connection table, local ports, scheduler state,
+//! per-server connection counts and counters; it reads the shared [`Snapshot`] and neighbour table,
+//! which the control lcore replaces between bursts. Nothing here allocates, locks or panics per
+//! packet: the buffers below are sized once and only grow when the configuration changes.
 
+mod l2;
 pub mod mem_io;
 pub mod poll;
+pub mod shared;
 pub mod stats;
 
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
+pub use l2::Outgoing;
+pub use shared::{DestConns, Learned};
 pub use stats::{DropReason, WorkerStats};
 
 use crate::lb::conn::{CONN_F_NO_OUTPUT, ConnIdx};
 use crate::lb::fullnat::{self, Endpoints};
 use crate::lb::laddr::lport_owner;
+use crate::lb::service::KeyHasher;
 use crate::lb::tcp_state::{StateDir, next_state};
-use crate::lb::{
-    Conn, ConnTable, Dir, FlowKey, LocalAddrPool, Protocol, SchedState, ServiceKey, TcpState,
-};
-use crate::net::PortIdx;
+use crate::lb::{Conn, ConnTable, DestId, Dir, FlowKey, LocalAddrPool, Protocol, SchedState, ServiceKey, TcpState};
+use crate::net::{NeighTable, PortIdx};
 use crate::packet::{self, EtherType, EthernetFrame, Ipv4Packet, TcpFlags, TcpPacket, UdpPacket};
 use crate::snapshot::Snapshot;
 
@@ -32,8 +39,18 @@ use crate::snapshot::Snapshot;
 pub enum Verdict {
     /// Transmit the (rewritten) frame on this port.
     Tx(PortIdx),
+    /// The frame is ready but for its MAC addresses: keep it until `next_hop` answers ARP, then
+    /// send it on `port` (see [`Worker::fill_l2`]).
+    Hold {
+        /// The egress port.
+        port: PortIdx,
+        /// The neighbour being resolved.
+        next_hop: Ipv4Addr,
+    },
     /// Pass the frame, unchanged, to the worker with this index: it owns the connection.
     Redirect(u16),
+    /// The frame was for the gateway itself and needs nothing more (an ARP reply it learned from).
+    Consumed,
     /// Drop the frame, counted under this reason.
     Drop(DropReason),
 }
@@ -52,9 +69,12 @@ pub struct WorkerId {
 pub struct Worker {
     id: WorkerId,
     snap: Arc<Snapshot>,
+    neigh: Arc<NeighTable>,
     sched: Vec<SchedState>,
     conns: ConnTable,
     laddr: LocalAddrPool,
+    dest_conns: HashMap<DestId, DestConns, BuildHasherDefault<KeyHasher>>,
+    l2: l2::L2State,
     /// This worker's counters.
     pub stats: WorkerStats,
 }
@@ -69,22 +89,34 @@ struct Parsed {
     tcp_flags: TcpFlags,
 }
 
+/// What the IPv4 checks found.
+enum Ipv4Kind {
+    Transport(Parsed),
+    Icmp,
+}
+
 impl Worker {
-    /// A worker over `snap` with its own connection table and local ports.
-    pub fn new(id: WorkerId, snap: Arc<Snapshot>, conns: ConnTable, laddr: LocalAddrPool) -> Self {
-        let sched = snap
-            .services
-            .iter()
-            .map(|s| SchedState::new(s.scheduler, &s.dests))
-            .collect();
-        Self {
+    /// A worker over `snap` and `neigh` with its own connection table and local ports.
+    pub fn new(
+        id: WorkerId,
+        snap: Arc<Snapshot>,
+        neigh: Arc<NeighTable>,
+        conns: ConnTable,
+        laddr: LocalAddrPool,
+    ) -> Self {
+        let mut w = Self {
             id,
-            snap,
-            sched,
+            snap: Arc::new(Snapshot::default()),
+            neigh,
+            sched: Vec::new(),
             conns,
             laddr,
+            dest_conns: HashMap::default(),
+            l2: l2::L2State::default(),
             stats: WorkerStats::default(),
-        }
+        };
+        w.set_snapshot(snap);
+        w
     }
 
     /// This worker's identity.
@@ -102,38 +134,93 @@ impl Worker {
         &self.laddr
     }
 
-    /// Decides what happens to `frame`, received on `rx_port` at `now` (milliseconds), rewriting it in
-    /// place when it is forwarded. Counts forwarded packets; the caller counts drops (so that drops
-    /// decided later, e.g. a full TX queue, are counted in the same place).
-    pub fn handle(&mut self, frame: &mut [u8], rx_port: PortIdx, now: u64) -> Verdict {
-        match self.forward(frame, rx_port, now) {
-            Ok(v) => v,
-            Err(reason) => Verdict::Drop(reason),
+    /// The configuration this worker forwards with.
+    pub fn snapshot(&self) -> &Arc<Snapshot> {
+        &self.snap
+    }
+
+    /// Connections per real server on this worker.
+    pub fn dest_conns(&self) -> impl Iterator<Item = (DestId, DestConns)> + '_ {
+        self.dest_conns.iter().map(|(d, c)| (*d, *c))
+    }
+
+    /// Switches to a new configuration. Connections stay as they are: a connection keeps its real
+    /// server, local port and state whatever the new configuration says. Scheduler state carries
+    /// over for services that remain (adjusted to their new real servers, as IPVS does); new
+    /// local addresses get this worker's share of ports; worker 0 announces new VIPs.
+    pub fn set_snapshot(&mut self, snap: Arc<Snapshot>) {
+        let old = std::mem::replace(&mut self.snap, snap);
+        let snap = &self.snap;
+        self.sched = snap
+            .services
+            .iter()
+            .map(|s| match old.services.find(&s.key) {
+                Some((i, o)) if o.scheduler == s.scheduler => {
+                    let mut st =
+                        self.sched.get(i as usize).cloned().unwrap_or_else(|| SchedState::new(s.scheduler, &s.dests));
+                    if o.dests != s.dests {
+                        st.dests_changed(&s.dests);
+                    }
+                    st
+                }
+                _ => SchedState::new(s.scheduler, &s.dests),
+            })
+            .collect();
+        for s in snap.services.iter() {
+            for &a in &s.laddrs {
+                self.laddr.add(a);
+            }
+            for d in &s.dests {
+                self.dest_conns.entry(d.id).or_default();
+            }
         }
+        // Forget servers that are gone and hold no connection here any more.
+        let live: std::collections::HashSet<DestId> =
+            snap.services.iter().flat_map(|s| s.dests.iter().map(|d| d.id)).collect();
+        self.dest_conns.retain(|id, c| live.contains(id) || c.active + c.inactive > 0);
+        if self.id.index == 0 {
+            self.l2.announce_new_vips(snap);
+        }
+    }
+
+    /// Switches to a new neighbour table.
+    pub fn set_neigh(&mut self, neigh: Arc<NeighTable>) {
+        self.neigh = neigh;
+    }
+
+    /// Decides what happens to `frame`, received on `rx_port` at `now` (milliseconds), rewriting it in
+    /// place when it is forwarded or answered. Counts what it forwards and answers; the caller counts
+    /// drops (so that drops decided later, e.g. a full TX queue, are counted in the same place).
+    pub fn handle(&mut self, frame: &mut [u8], rx_port: PortIdx, now: u64) -> Verdict {
+        let r = match EthernetFrame::new_checked(&*frame).map(|e| e.ethertype()) {
+            Err(_) => Err(DropReason::EthTruncated),
+            Ok(EtherType::ARP) => self.arp(frame, rx_port),
+            Ok(EtherType::IPV4) => self.ipv4(frame, rx_port, now),
+            Ok(EtherType::VLAN | EtherType::QINQ) => Err(DropReason::Vlan),
+            Ok(_) => Err(DropReason::NotIpv4),
+        };
+        r.unwrap_or_else(Verdict::Drop)
     }
 
     /// Removes up to `budget` expired connections, releasing their local ports.
     pub fn expire(&mut self, now: u64, budget: usize) -> usize {
-        let Self {
-            conns,
-            laddr,
-            stats,
-            ..
-        } = self;
+        let Self { conns, laddr, stats, dest_conns, .. } = self;
         let n = conns.expire(now, budget, |c| {
             laddr.release(c.lip, c.lport);
+            uncount(dest_conns, c);
         });
         stats.conns_expired += n as u64;
         n
     }
 
-    fn forward(
-        &mut self,
-        frame: &mut [u8],
-        rx_port: PortIdx,
-        now: u64,
-    ) -> Result<Verdict, DropReason> {
-        let p = self.parse(frame, rx_port)?;
+    fn ipv4(&mut self, frame: &mut [u8], rx_port: PortIdx, now: u64) -> Result<Verdict, DropReason> {
+        match self.parse(frame, rx_port)? {
+            Ipv4Kind::Icmp => self.icmp(frame, now),
+            Ipv4Kind::Transport(p) => self.forward(frame, p, now),
+        }
+    }
+
+    fn forward(&mut self, frame: &mut [u8], p: Parsed, now: u64) -> Result<Verdict, DropReason> {
         let hit = match self.conns.lookup(&p.key) {
             Some((idx, dir)) if !self.conns.is_expired(idx, now) => Some((idx, dir)),
             Some((idx, _)) => {
@@ -144,42 +231,29 @@ impl Worker {
         };
         let (idx, dir) = match hit {
             Some(h) => h,
-            None if self.laddr.is_local(p.key.dst) => {
+            None if self.snap.services.is_laddr(p.key.dst) => {
                 // A reply to a local port: only the owner of the port can hold its connection.
                 let owner = lport_owner(p.key.dport, self.id.count);
-                return if owner == self.id.index {
-                    Err(DropReason::NoConn)
-                } else {
-                    Ok(Verdict::Redirect(owner))
-                };
+                return if owner == self.id.index { Err(DropReason::NoConn) } else { Ok(Verdict::Redirect(owner)) };
             }
             None => self.open(&p, now)?,
         };
         self.update_state(idx, dir, p.tcp_flags, now);
         let conn = *self.conns.get(idx);
         let to = Endpoints::fullnat(&conn, dir);
-        let (port, src_mac, dst_mac) = self.next_hop(to.dst)?;
         fullnat::rewrite(&mut frame[ETH_HLEN..], IPV4_HLEN, conn.proto, &to);
-        let mut eth = EthernetFrame::new_unchecked(&mut *frame);
-        eth.set_src_addr(src_mac);
-        eth.set_dst_addr(dst_mac);
         match dir {
             Dir::In => self.stats.fwd_in += 1,
             Dir::Out => self.stats.fwd_out += 1,
         }
-        Ok(Verdict::Tx(port))
+        self.send_to(frame, to.dst, now)
     }
 
     /// Validates the headers and reads what the decision needs. After it succeeds the frame holds an
-    /// option-less, unfragmented IPv4 header and a complete TCP or UDP header, and the TTL is above 1.
-    fn parse(&self, frame: &[u8], rx_port: PortIdx) -> Result<Parsed, DropReason> {
-        let eth = EthernetFrame::new_checked(frame).map_err(|_| DropReason::EthTruncated)?;
-        match eth.ethertype() {
-            EtherType::IPV4 => {}
-            EtherType::ARP => return Err(DropReason::Arp),
-            EtherType::VLAN | EtherType::QINQ => return Err(DropReason::Vlan),
-            _ => return Err(DropReason::NotIpv4),
-        }
+    /// option-less, unfragmented IPv4 header with a valid checksum, and for TCP/UDP a complete
+    /// transport header and a TTL above 1.
+    fn parse(&self, frame: &[u8], rx_port: PortIdx) -> Result<Ipv4Kind, DropReason> {
+        let eth = EthernetFrame::new_unchecked(frame);
         match self.snap.ifaces.get(usize::from(rx_port)) {
             Some(iface) if iface.mac == eth.dst_addr() => {}
             _ => return Err(DropReason::EthNotForUs),
@@ -206,21 +280,14 @@ impl Worker {
         }
         let (proto, sport, dport, tcp_flags) = match ip.protocol() {
             packet::ipv4::protocol::TCP => {
-                let tcp =
-                    TcpPacket::new_checked(ip.payload()).map_err(|_| DropReason::L4Malformed)?;
+                let tcp = TcpPacket::new_checked(ip.payload()).map_err(|_| DropReason::L4Malformed)?;
                 (Protocol::Tcp, tcp.src_port(), tcp.dst_port(), tcp.flags())
             }
             packet::ipv4::protocol::UDP => {
-                let udp =
-                    UdpPacket::new_checked(ip.payload()).map_err(|_| DropReason::L4Malformed)?;
-                (
-                    Protocol::Udp,
-                    udp.src_port(),
-                    udp.dst_port(),
-                    TcpFlags::empty(),
-                )
+                let udp = UdpPacket::new_checked(ip.payload()).map_err(|_| DropReason::L4Malformed)?;
+                (Protocol::Udp, udp.src_port(), udp.dst_port(), TcpFlags::empty())
             }
-            packet::ipv4::protocol::ICMP => return Err(DropReason::Icmp),
+            packet::ipv4::protocol::ICMP => return Ok(Ipv4Kind::Icmp),
             _ => return Err(DropReason::UnsupportedProtocol),
         };
         if sport == 0 || dport == 0 {
@@ -229,51 +296,25 @@ impl Worker {
         if ip.ttl() <= 1 {
             return Err(DropReason::TtlExpired);
         }
-        Ok(Parsed {
-            key: FlowKey {
-                src,
-                dst,
-                sport,
-                dport,
-                proto,
-            },
-            tcp_flags,
-        })
+        Ok(Ipv4Kind::Transport(Parsed { key: FlowKey { src, dst, sport, dport, proto }, tcp_flags }))
     }
 
     /// Opens a connection for a packet to a virtual service, if it may open one.
     fn open(&mut self, p: &Parsed, now: u64) -> Result<(ConnIdx, Dir), DropReason> {
         let k = p.key;
         let snap = &*self.snap;
-        let Some((sidx, svc)) = snap.services.find(&ServiceKey {
-            protocol: k.proto,
-            vip: k.dst,
-            vport: k.dport,
-        }) else {
-            return Err(if snap.services.is_vip(k.dst) {
-                DropReason::NoService
-            } else {
-                DropReason::NotForUs
-            });
+        let Some((sidx, svc)) = snap.services.find(&ServiceKey { protocol: k.proto, vip: k.dst, vport: k.dport })
+        else {
+            return Err(if snap.services.is_vip(k.dst) { DropReason::NoService } else { DropReason::NotForUs });
         };
         if k.proto == Protocol::Tcp && !is_lone_syn(p.tcp_flags) {
             return Err(DropReason::NoConn);
         }
-        let sched = self
-            .sched
-            .get_mut(sidx as usize)
-            .ok_or(DropReason::NoDest)?;
-        let dest = sched
-            .pick(&svc.dests)
-            .and_then(|i| svc.dests.get(i))
-            .ok_or(DropReason::NoDest)?;
-        // Refuse before creating state when the real server cannot be reached.
-        let (_, nh) = snap.routes.lookup(dest.addr).ok_or(DropReason::NoRoute)?;
-        snap.neigh.lookup(nh).ok_or(DropReason::NoNeighbour)?;
-        let (lip, lport) = self
-            .laddr
-            .acquire(&svc.laddrs)
-            .ok_or(DropReason::NoLocalPort)?;
+        let sched = self.sched.get_mut(sidx as usize).ok_or(DropReason::NoDest)?;
+        let dest = sched.pick(&svc.dests).and_then(|i| svc.dests.get(i)).ok_or(DropReason::NoDest)?;
+        // Refuse before creating state when the real server cannot be routed to.
+        snap.routes.lookup(dest.addr).ok_or(DropReason::NoRoute)?;
+        let (lip, lport) = self.laddr.acquire(&svc.laddrs).ok_or(DropReason::NoLocalPort)?;
         let conn = Conn {
             cip: k.src,
             vip: k.dst,
@@ -293,6 +334,9 @@ impl Worker {
         match self.conns.insert(conn) {
             Ok(idx) => {
                 self.stats.conns_created += 1;
+                if let Some(c) = self.dest_conns.get_mut(&dest.id) {
+                    c.inactive += 1;
+                }
                 Ok((idx, Dir::In))
             }
             Err(_) => {
@@ -302,7 +346,8 @@ impl Worker {
         }
     }
 
-    /// Moves the TCP state machine and pushes the expiry out by the new state's timeout.
+    /// Moves the TCP state machine, keeps the per-server active/inactive counts, and pushes the
+    /// expiry out by the new state's timeout.
     fn update_state(&mut self, idx: ConnIdx, dir: Dir, flags: TcpFlags, now: u64) {
         let timeouts = &self.snap.timeouts;
         let conn = self.conns.get_mut(idx);
@@ -316,8 +361,21 @@ impl Worker {
                     Dir::In if conn.flags & CONN_F_NO_OUTPUT != 0 => StateDir::InputOnly,
                     Dir::In => StateDir::Input,
                 };
-                let state = next_state(TcpState::from_u8(conn.state), sdir, flags.bits());
+                let old = TcpState::from_u8(conn.state);
+                let state = next_state(old, sdir, flags.bits());
                 conn.state = state as u8;
+                let (was, is) = (old == TcpState::Established, state == TcpState::Established);
+                if was != is {
+                    if let Some(c) = self.dest_conns.get_mut(&conn.dest) {
+                        if is {
+                            c.active += 1;
+                            c.inactive = c.inactive.saturating_sub(1);
+                        } else {
+                            c.active = c.active.saturating_sub(1);
+                            c.inactive += 1;
+                        }
+                    }
+                }
                 timeouts.tcp(state)
             }
             Protocol::Udp => timeouts.udp,
@@ -325,30 +383,22 @@ impl Worker {
         conn.expires = now.saturating_add(timeout);
     }
 
-    /// The egress port and the MAC addresses for a packet to `dst`.
-    #[inline]
-    fn next_hop(
-        &self,
-        dst: Ipv4Addr,
-    ) -> Result<(PortIdx, packet::MacAddr, packet::MacAddr), DropReason> {
-        let snap = &*self.snap;
-        let (port, nh) = snap.routes.lookup(dst).ok_or(DropReason::NoRoute)?;
-        let neigh = snap
-            .neigh
-            .lookup(nh)
-            .filter(|n| n.port == port)
-            .ok_or(DropReason::NoNeighbour)?;
-        let iface = snap
-            .ifaces
-            .get(usize::from(port))
-            .ok_or(DropReason::NoRoute)?;
-        Ok((port, iface.mac, neigh.mac))
-    }
-
     fn remove_conn(&mut self, idx: ConnIdx) {
         if let Some(c) = self.conns.remove(idx) {
             self.laddr.release(c.lip, c.lport);
+            uncount(&mut self.dest_conns, &c);
             self.stats.conns_expired += 1;
+        }
+    }
+}
+
+/// Takes a removed connection out of its server's counts.
+fn uncount(counts: &mut HashMap<DestId, DestConns, BuildHasherDefault<KeyHasher>>, c: &Conn) {
+    if let Some(d) = counts.get_mut(&c.dest) {
+        if c.proto == Protocol::Tcp && TcpState::from_u8(c.state) == TcpState::Established {
+            d.active = d.active.saturating_sub(1);
+        } else {
+            d.inactive = d.inactive.saturating_sub(1);
         }
     }
 }
@@ -356,10 +406,7 @@ impl Worker {
 /// A TCP segment that may open a connection: SYN without ACK, RST or FIN.
 #[inline]
 fn is_lone_syn(f: TcpFlags) -> bool {
-    f.contains(TcpFlags::SYN)
-        && !f.contains(TcpFlags::ACK)
-        && !f.contains(TcpFlags::RST)
-        && !f.contains(TcpFlags::FIN)
+    f.contains(TcpFlags::SYN) && !f.contains(TcpFlags::ACK) && !f.contains(TcpFlags::RST) && !f.contains(TcpFlags::FIN)
 }
 
 /// A source address no client can have.

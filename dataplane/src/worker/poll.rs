@@ -1,21 +1,30 @@
-//! The poll loop: receive a burst, decide per packet, batch transmissions, pass misdirected replies
-//! to their owners, and expire connections a bounded number at a time.
+//! The poll loop: apply updates, receive a burst, decide per packet, batch transmissions, hold
+//! packets for unresolved next hops, pass misdirected replies to their owners, send the frames the
+//! worker originates, and expire connections a bounded number at a time.
 //!
 //! Written against two small traits so that the same loop runs over DPDK mbufs in fnatd and over
 //! plain byte frames in tests. Every buffer vector is allocated once in [`Poller::new`] and reused:
-//! the loop does not allocate. Redirect rings are single-producer single-consumer (one per ordered
-//! pair of workers), so handing a packet to its owner is a plain store with release ordering, not a
-//! read-modify-write.
+//! the loop does not allocate (buffers for ARP frames come from the packet I/O's pool). Redirect
+//! rings are single-producer single-consumer (one per ordered pair of workers), so handing a packet
+//! to its owner is a plain store with release ordering, not a read-modify-write.
+
+use std::collections::VecDeque;
+use std::net::Ipv4Addr;
 
 use rtrb::{Consumer, Producer, RingBuffer};
 
+use super::shared::{Update, WorkerLinks};
 use super::{DropReason, Verdict, Worker};
-use crate::net::PortIdx;
+use crate::net::{PortIdx, arp};
 
 /// Packets handled per receive burst.
 pub const BURST: usize = 32;
 /// Connection entries examined for expiry per poll.
 pub const EXPIRE_BUDGET: usize = 64;
+/// Packets that may wait for ARP on one worker.
+pub const HOLD_MAX: usize = 256;
+/// How long a packet waits for ARP before it is dropped.
+pub const HOLD_MS: u64 = 3000;
 
 /// A packet buffer: one contiguous frame.
 pub trait PacketBuf: Send {
@@ -49,6 +58,9 @@ pub trait PacketIo {
     /// Transmits frames of `pkts` on `port` from the front; removes those sent and leaves the rest, in
     /// order. Returns the number sent.
     fn tx_burst(&mut self, port: PortIdx, pkts: &mut Vec<Self::Buf>) -> usize;
+
+    /// A new buffer holding `len` bytes (zeroed or not), for a frame the worker originates.
+    fn alloc(&mut self, len: usize) -> Option<Self::Buf>;
 }
 
 /// A redirected frame and the port it arrived on.
@@ -66,12 +78,8 @@ pub struct RedirectLinks<B> {
 /// The rings among `workers` workers, each holding up to `capacity` frames: element `i` of the result
 /// belongs to worker `i`.
 pub fn redirect_mesh<B>(workers: usize, capacity: usize) -> Vec<RedirectLinks<B>> {
-    let mut links: Vec<RedirectLinks<B>> = (0..workers)
-        .map(|_| RedirectLinks {
-            to: (0..workers).map(|_| None).collect(),
-            from: Vec::new(),
-        })
-        .collect();
+    let mut links: Vec<RedirectLinks<B>> =
+        (0..workers).map(|_| RedirectLinks { to: (0..workers).map(|_| None).collect(), from: Vec::new() }).collect();
     for from in 0..workers {
         for to in (0..workers).filter(|&t| t != from) {
             let (p, c) = RingBuffer::new(capacity);
@@ -82,30 +90,55 @@ pub fn redirect_mesh<B>(workers: usize, capacity: usize) -> Vec<RedirectLinks<B>
     links
 }
 
-/// A worker with its burst buffers and redirect rings: one per core.
+/// A frame waiting for its next hop's MAC address.
+#[derive(Debug)]
+struct Held<B> {
+    buf: B,
+    port: PortIdx,
+    next_hop: Ipv4Addr,
+    since: u64,
+}
+
+/// A worker with its burst buffers, rings and hold queue: one per core.
 #[derive(Debug)]
 pub struct Poller<B> {
     /// The worker's forwarding state.
     pub worker: Worker,
     links: RedirectLinks<B>,
+    control: Option<WorkerLinks>,
+    served: u64,
     rx: Vec<B>,
     tx: Vec<Vec<B>>,
+    held: VecDeque<Held<B>>,
 }
 
 impl<B: PacketBuf> Poller<B> {
-    /// A poller for `worker` over `ports` ports.
+    /// A poller for `worker` over `ports` ports, without a control lcore (tests, tools).
     pub fn new(worker: Worker, links: RedirectLinks<B>, ports: usize) -> Self {
         Self {
             worker,
             links,
+            control: None,
+            served: 0,
             rx: Vec::with_capacity(BURST),
             tx: (0..ports).map(|_| Vec::with_capacity(BURST)).collect(),
+            held: VecDeque::with_capacity(HOLD_MAX),
         }
     }
 
-    /// One round: frames from other workers, then one burst from each port; flushes transmissions and
-    /// expires connections. Returns the number of frames handled.
+    /// The same, linked with the control lcore.
+    pub fn with_control(worker: Worker, links: RedirectLinks<B>, ports: usize, control: WorkerLinks) -> Self {
+        Self { control: Some(control), ..Self::new(worker, links, ports) }
+    }
+
+    /// One round: updates, frames the worker originates, frames from other workers, one burst from
+    /// each port, held frames; flushes transmissions and expires connections. Returns the number of
+    /// frames received.
     pub fn poll<I: PacketIo<Buf = B>>(&mut self, io: &mut I, now: u64) -> usize {
+        self.apply_updates(io, now);
+        // What the worker decided to send on its own account in the previous round (ARP requests
+        // for held packets, announcements) leaves first.
+        self.send_outgoing(io);
         let mut handled = 0;
         for c in 0..self.links.from.len() {
             for _ in 0..BURST {
@@ -131,42 +164,113 @@ impl<B: PacketBuf> Poller<B> {
             }
             self.rx = rx;
         }
+        self.expire_held(now);
         for port in 0..self.tx.len() {
             self.flush(io, port);
         }
-        self.worker.expire(now, EXPIRE_BUDGET);
+        self.worker.expire(now, crate::worker::poll::EXPIRE_BUDGET);
+        self.exchange_with_control();
         handled
     }
 
-    fn dispatch<I: PacketIo<Buf = B>>(
-        &mut self,
-        io: &mut I,
-        mut buf: B,
-        rx_port: PortIdx,
-        now: u64,
-        redirected: bool,
-    ) {
+    fn apply_updates<I: PacketIo<Buf = B>>(&mut self, io: &mut I, now: u64) {
+        let Some(ctl) = self.control.as_mut() else {
+            return;
+        };
+        let mut neigh_changed = false;
+        while let Ok(u) = ctl.updates.pop() {
+            match u {
+                Update::Snapshot(s) => self.worker.set_snapshot(s),
+                Update::Neigh(n) => {
+                    self.worker.set_neigh(n);
+                    neigh_changed = true;
+                }
+            }
+        }
+        if neigh_changed {
+            self.release_held(io, now);
+        }
+    }
+
+    /// Sends held frames whose next hop is now known.
+    fn release_held<I: PacketIo<Buf = B>>(&mut self, io: &mut I, _now: u64) {
+        for _ in 0..self.held.len() {
+            let Some(mut h) = self.held.pop_front() else {
+                break;
+            };
+            if self.worker.fill_l2(h.buf.data_mut(), h.port, h.next_hop) {
+                self.worker.stats.released += 1;
+                self.queue_tx(io, h.buf, h.port);
+            } else {
+                self.held.push_back(h);
+            }
+        }
+    }
+
+    fn expire_held(&mut self, now: u64) {
+        while self.held.front().is_some_and(|h| now.saturating_sub(h.since) >= HOLD_MS) {
+            self.held.pop_front();
+            self.worker.stats.count_drop(DropReason::NeighTimeout);
+        }
+    }
+
+    fn send_outgoing<I: PacketIo<Buf = B>>(&mut self, io: &mut I) {
+        let mut out = [None; 2 * BURST];
+        let mut n = 0;
+        self.worker.drain_outgoing(|o| {
+            if let Some(slot) = out.get_mut(n) {
+                *slot = Some(o);
+                n += 1;
+            }
+        });
+        for o in out.iter().take(n).flatten() {
+            let Some(mut buf) = io.alloc(arp::FRAME_LEN) else {
+                break;
+            };
+            let port = match *o {
+                super::Outgoing::Solicit { port, .. } | super::Outgoing::Announce { port, .. } => port,
+            };
+            if self.worker.write_outgoing(*o, buf.data_mut()).is_some() {
+                self.queue_tx(io, buf, port);
+            }
+        }
+    }
+
+    fn exchange_with_control(&mut self) {
+        let Some(ctl) = self.control.as_mut() else {
+            return;
+        };
+        let learned = &mut ctl.learned;
+        self.worker.drain_learned(|l| {
+            // A full ring loses a confirmation that the next ARP message repeats.
+            let _ = learned.push(l);
+        });
+        if let Some(ticket) = ctl.shared.pending_request(self.served) {
+            let w = &self.worker;
+            ctl.shared.publish(ticket, |p| {
+                p.stats.clone_from(&w.stats);
+                p.conns = w.conns().len();
+                p.dests.clear();
+                p.dests.extend(w.dest_conns());
+            });
+            self.served = ticket;
+        }
+    }
+
+    fn dispatch<I: PacketIo<Buf = B>>(&mut self, io: &mut I, mut buf: B, rx_port: PortIdx, now: u64, redirected: bool) {
         match self.worker.handle(buf.data_mut(), rx_port, now) {
-            Verdict::Tx(port) => {
-                let p = usize::from(port);
-                match self.tx.get_mut(p) {
-                    Some(q) => q.push(buf),
-                    None => self.worker.stats.count_drop(DropReason::NoRoute),
-                }
-                if self.tx.get(p).is_some_and(|q| q.len() >= BURST) {
-                    self.flush(io, p);
+            Verdict::Tx(port) => self.queue_tx(io, buf, port),
+            Verdict::Hold { port, next_hop } => {
+                if self.held.len() < HOLD_MAX {
+                    self.worker.stats.held += 1;
+                    self.held.push_back(Held { buf, port, next_hop, since: now });
+                } else {
+                    self.worker.stats.count_drop(DropReason::HoldFull);
                 }
             }
-            Verdict::Redirect(_) if redirected => {
-                self.worker.stats.count_drop(DropReason::RedirectLoop)
-            }
+            Verdict::Redirect(_) if redirected => self.worker.stats.count_drop(DropReason::RedirectLoop),
             Verdict::Redirect(owner) => {
-                let pushed = match self
-                    .links
-                    .to
-                    .get_mut(usize::from(owner))
-                    .and_then(Option::as_mut)
-                {
+                let pushed = match self.links.to.get_mut(usize::from(owner)).and_then(Option::as_mut) {
                     Some(ring) => ring.push((buf, rx_port)).is_ok(),
                     None => false,
                 };
@@ -176,7 +280,19 @@ impl<B: PacketBuf> Poller<B> {
                     self.worker.stats.count_drop(DropReason::RedirectFull);
                 }
             }
+            Verdict::Consumed => {}
             Verdict::Drop(reason) => self.worker.stats.count_drop(reason),
+        }
+    }
+
+    fn queue_tx<I: PacketIo<Buf = B>>(&mut self, io: &mut I, buf: B, port: PortIdx) {
+        let p = usize::from(port);
+        match self.tx.get_mut(p) {
+            Some(q) => q.push(buf),
+            None => self.worker.stats.count_drop(DropReason::NoRoute),
+        }
+        if self.tx.get(p).is_some_and(|q| q.len() >= BURST) {
+            self.flush(io, p);
         }
     }
 
@@ -197,5 +313,16 @@ impl<B: PacketBuf> Poller<B> {
     /// Frames waiting in this worker's inbound redirect rings.
     pub fn pending_redirects(&self) -> usize {
         self.links.from.iter().map(Consumer::slots).sum()
+    }
+
+    /// Frames waiting for ARP.
+    pub fn held(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Whether the control side asked this worker to stop.
+    #[inline]
+    pub fn stop_requested(&self) -> bool {
+        self.control.as_ref().is_some_and(|c| c.shared.stop.load(std::sync::atomic::Ordering::Relaxed))
     }
 }

@@ -37,8 +37,10 @@ drop_reasons! {
     EthNotForUs => "eth_not_for_us",
     /// VLAN-tagged (802.1Q/802.1ad): not supported yet.
     Vlan => "vlan",
-    /// ARP: not handled by the dataplane yet.
-    Arp => "arp",
+    /// ARP that is not Ethernet/IPv4 or is cut short.
+    ArpMalformed => "arp_malformed",
+    /// ARP about an address that is not ours.
+    ArpNotForUs => "arp_not_for_us",
     /// Neither IPv4 nor ARP.
     NotIpv4 => "not_ipv4",
     /// IPv4 header or total length beyond the frame.
@@ -57,8 +59,10 @@ drop_reasons! {
     Land => "land",
     /// TTL would reach zero.
     TtlExpired => "ttl_expired",
-    /// ICMP: not handled by the dataplane yet.
+    /// ICMP other than an echo request to one of our addresses (errors are not translated yet).
     Icmp => "icmp",
+    /// ICMP message cut short or with a wrong checksum.
+    IcmpMalformed => "icmp_malformed",
     /// An IP protocol other than TCP, UDP and ICMP.
     UnsupportedProtocol => "unsupported_protocol",
     /// TCP or UDP header truncated or inconsistent.
@@ -80,8 +84,10 @@ drop_reasons! {
     ConnTableFull => "conn_table_full",
     /// No route to the next destination.
     NoRoute => "no_route",
-    /// The next hop's MAC address is unknown.
-    NoNeighbour => "no_neighbour",
+    /// The next hop did not answer ARP in time.
+    NeighTimeout => "neigh_timeout",
+    /// The queue of packets waiting for ARP was full.
+    HoldFull => "hold_full",
     /// The ring to the owning worker was full.
     RedirectFull => "redirect_full",
     /// A redirected packet would be redirected again.
@@ -115,6 +121,16 @@ pub struct WorkerStats {
     pub conns_created: u64,
     /// Connections removed on expiry.
     pub conns_expired: u64,
+    /// ARP requests for our addresses answered.
+    pub arp_replies: u64,
+    /// ARP requests sent (resolution and confirmation of neighbours, announcements).
+    pub arp_requests: u64,
+    /// ICMP echo requests answered.
+    pub icmp_echo: u64,
+    /// Packets held until their next hop answered ARP.
+    pub held: u64,
+    /// Held packets sent once the next hop was resolved.
+    pub released: u64,
     /// Drops by reason, indexed by `DropReason as usize`.
     pub drops: [u64; DropReason::COUNT],
 }
@@ -146,6 +162,11 @@ impl WorkerStats {
         self.redirected_in += o.redirected_in;
         self.conns_created += o.conns_created;
         self.conns_expired += o.conns_expired;
+        self.arp_replies += o.arp_replies;
+        self.arp_requests += o.arp_requests;
+        self.icmp_echo += o.icmp_echo;
+        self.held += o.held;
+        self.released += o.released;
         for (a, b) in self.drops.iter_mut().zip(o.drops.iter()) {
             *a += b;
         }
@@ -156,7 +177,8 @@ impl fmt::Display for WorkerStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "rx {} tx {} fwd_in {} fwd_out {} redirected_out {} redirected_in {} conns_created {} conns_expired {} drops {}",
+            "rx {} tx {} fwd_in {} fwd_out {} redirected_out {} redirected_in {} conns_created {} conns_expired {} \
+             arp_replies {} arp_requests {} icmp_echo {} held {} released {} drops {}",
             self.rx,
             self.tx,
             self.fwd_in,
@@ -165,6 +187,11 @@ impl fmt::Display for WorkerStats {
             self.redirected_in,
             self.conns_created,
             self.conns_expired,
+            self.arp_replies,
+            self.arp_requests,
+            self.icmp_echo,
+            self.held,
+            self.released,
             self.total_drops()
         )?;
         for r in DropReason::ALL {

@@ -1,22 +1,30 @@
 //! fnatd's assembly: EAL from the configuration, ports with one queue pair per worker, one pinned
 //! poll-mode worker per lcore, and an orderly stop on SIGINT/SIGTERM with the final counters.
 //!
-//! The main lcore runs this module (the control side); each worker lcore runs one
-//! [`Poller`] over [`DpdkIo`], its own queues on every port. The stop flag is the only thing the
-//! workers and the main lcore share while traffic flows: a relaxed load per poll, never a write.
+//! The main lcore runs this module and then [`MainLoop`] (the control side); each worker lcore runs
+//! one [`Poller`] over [`DpdkIo`], its own queues on every port. Workers and the main lcore talk
+//! only through single-producer single-consumer rings and one stop flag per worker (a relaxed load
+//! per poll).
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
+mod io;
+mod main_loop;
+
+pub use io::DpdkIo;
+pub use main_loop::MainLoop;
+
 use crate::config::{Config, PortDevice};
-use crate::dpdk::{Eal, LcoreId, Mbuf, Mempool, Port, PortConf, PortStats, RxQueue, TxQueue};
+use crate::dpdk::{Eal, LcoreId, Mbuf, Mempool, Port, PortConf, PortStats};
 use crate::lb::{ConnTable, LocalAddrPool};
-use crate::net::PortIdx;
+use crate::net::{NeighManager, NeighTimers};
 use crate::packet::MacAddr;
 use crate::snapshot::Snapshot;
-use crate::worker::poll::{BURST, PacketBuf, PacketIo, Poller, redirect_mesh};
+use crate::worker::poll::{BURST, Poller, redirect_mesh};
+use crate::worker::shared;
 use crate::worker::{Worker, WorkerId, WorkerStats};
 
 /// Frames each redirect ring holds.
@@ -24,60 +32,10 @@ const REDIRECT_RING: usize = 1024;
 /// Per-lcore mempool cache.
 const POOL_CACHE: u32 = 256;
 
-impl PacketBuf for Mbuf {
-    #[inline]
-    fn data(&self) -> &[u8] {
-        Mbuf::data(self)
-    }
-
-    #[inline]
-    fn data_mut(&mut self) -> &mut [u8] {
-        Mbuf::data_mut(self)
-    }
-}
-
-/// One worker's queues: queue `i` of every port for worker `i`.
-#[derive(Debug)]
-pub struct DpdkIo {
-    rx: Vec<RxQueue>,
-    tx: Vec<TxQueue>,
-}
-
-impl DpdkIo {
-    /// A worker's queues: `rx[p]` and `tx[p]` are its queues on port `p`.
-    pub fn new(rx: Vec<RxQueue>, tx: Vec<TxQueue>) -> Self {
-        Self { rx, tx }
-    }
-}
-
-impl PacketIo for DpdkIo {
-    type Buf = Mbuf;
-
-    fn ports(&self) -> usize {
-        self.rx.len()
-    }
-
-    #[inline]
-    fn rx_burst(&mut self, port: PortIdx, out: &mut Vec<Mbuf>, max: usize) {
-        if let Some(q) = self.rx.get_mut(usize::from(port)) {
-            q.rx_burst(out, max);
-        }
-    }
-
-    #[inline]
-    fn tx_burst(&mut self, port: PortIdx, pkts: &mut Vec<Mbuf>) -> usize {
-        self.tx
-            .get_mut(usize::from(port))
-            .map_or(0, |q| q.tx_burst(pkts))
-    }
-}
-
 /// The EAL arguments a configuration asks for.
 pub fn eal_args(cfg: &Config) -> Vec<String> {
-    let lcores: Vec<String> = std::iter::once(cfg.eal.main_lcore)
-        .chain(cfg.worker_lcores.iter().copied())
-        .map(|l| l.to_string())
-        .collect();
+    let lcores: Vec<String> =
+        std::iter::once(cfg.eal.main_lcore).chain(cfg.worker_lcores.iter().copied()).map(|l| l.to_string()).collect();
     let mut args = vec![
         "-l".to_owned(),
         lcores.join(","),
@@ -112,12 +70,8 @@ pub fn eal_args(cfg: &Config) -> Vec<String> {
 /// a power of two minus one, as DPDK's mempool prefers.
 fn pool_size(cfg: &Config) -> u32 {
     let workers = cfg.worker_lcores.len();
-    let descs: usize = cfg
-        .ports
-        .iter()
-        .map(|p| usize::from(p.rx_desc) + usize::from(p.tx_desc))
-        .sum::<usize>()
-        * workers;
+    let descs: usize =
+        cfg.ports.iter().map(|p| usize::from(p.rx_desc) + usize::from(p.tx_desc)).sum::<usize>() * workers;
     let per_worker = usize::try_from(POOL_CACHE).unwrap_or(256) + BURST * (cfg.ports.len() + 1) * 2;
     let rings = REDIRECT_RING * workers * workers.saturating_sub(1);
     let need = descs + per_worker * workers + rings + 4096;
@@ -141,14 +95,7 @@ impl Report {
             let _ = writeln!(
                 s,
                 "port {name}: rx {} tx {} rx_bytes {} tx_bytes {} missed {} rx_errors {} tx_errors {} rx_nombuf {}",
-                p.ipackets,
-                p.opackets,
-                p.ibytes,
-                p.obytes,
-                p.imissed,
-                p.ierrors,
-                p.oerrors,
-                p.rx_nombuf
+                p.ipackets, p.opackets, p.ibytes, p.obytes, p.imissed, p.ierrors, p.oerrors, p.rx_nombuf
             );
         }
         let mut total = WorkerStats::default();
@@ -166,32 +113,21 @@ pub type Error = anyhow::Error;
 
 /// Runs fnatd until `stop` is set (by a signal), then stops the workers, closes the ports and returns
 /// the counters. `on_ready` is called once traffic flows.
-pub fn run(
-    cfg: &Config,
-    stop: Arc<AtomicBool>,
-    on_ready: impl FnOnce(&str),
-) -> Result<Report, Error> {
+pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> Result<Report, Error> {
     use anyhow::Context as _;
 
     let eal = Eal::init(&eal_args(cfg)).context("starting DPDK's EAL")?;
     let workers = cfg.worker_lcores.len();
     let nq = u16::try_from(workers).context("too many workers")?;
-    let pool = Mempool::pktmbuf(
-        "fnat_pool",
-        pool_size(cfg),
-        POOL_CACHE,
-        2048 + 128,
-        eal.socket_id(),
-    )
-    .context("creating the mbuf pool")?;
+    let pool = Mempool::pktmbuf("fnat_pool", pool_size(cfg), POOL_CACHE, 2048 + 128, eal.socket_id())
+        .context("creating the mbuf pool")?;
 
     let mut ports = Vec::with_capacity(cfg.ports.len());
     let mut queues = Vec::with_capacity(cfg.ports.len());
     let mut macs = Vec::with_capacity(cfg.ports.len());
     for pc in &cfg.ports {
         let name = pc.device.dpdk_name();
-        let port = Port::by_name(name)
-            .with_context(|| format!("port {}: DPDK has no device '{name}'", pc.name))?;
+        let port = Port::by_name(name).with_context(|| format!("port {}: DPDK has no device '{name}'", pc.name))?;
         let conf = PortConf {
             rx_queues: nq,
             tx_queues: nq,
@@ -200,8 +136,7 @@ pub fn run(
             rss: workers > 1,
             ..PortConf::default()
         };
-        port.configure(&conf, &pool)
-            .with_context(|| format!("port {}: configuring {workers} queue pairs", pc.name))?;
+        port.configure(&conf, &pool).with_context(|| format!("port {}: configuring {workers} queue pairs", pc.name))?;
         let mac = match pc.mac {
             Some(mac) => {
                 if let Err(e) = port.set_mac_addr(mac.0) {
@@ -211,67 +146,44 @@ pub fn run(
                         "fnatd: port {}: the device keeps its MAC address ({e}); using {mac} in software, promiscuous",
                         pc.name
                     );
-                    port.promiscuous(true)
-                        .with_context(|| format!("port {}: enabling promiscuous mode", pc.name))?;
+                    port.promiscuous(true).with_context(|| format!("port {}: enabling promiscuous mode", pc.name))?;
                 }
                 mac
             }
-            None => MacAddr(
-                port.mac_addr()
-                    .with_context(|| format!("port {}: reading its MAC address", pc.name))?,
-            ),
+            None => MacAddr(port.mac_addr().with_context(|| format!("port {}: reading its MAC address", pc.name))?),
         };
         macs.push(mac);
-        queues.push(
-            port.start()
-                .with_context(|| format!("port {}: starting", pc.name))?,
-        );
+        queues.push(port.start().with_context(|| format!("port {}: starting", pc.name))?);
         ports.push(port);
     }
 
     let snap = Arc::new(Snapshot::from_config(cfg, &macs));
+    let neigh = NeighManager::new(&cfg.neighbours, NeighTimers::default());
     let (tx_stats, rx_stats) = mpsc::channel::<(usize, WorkerStats)>();
     let mut links = redirect_mesh::<Mbuf>(workers, REDIRECT_RING);
     let start = Instant::now();
     let mut launched: Vec<LcoreId> = Vec::with_capacity(workers);
+    let mut control = Vec::with_capacity(workers);
     for (i, &lcore) in cfg.worker_lcores.iter().enumerate().rev() {
-        let id = WorkerId {
-            index: u16::try_from(i).context("too many workers")?,
-            count: nq,
-        };
-        let io = DpdkIo::new(
-            queues
-                .iter_mut()
-                .map(|q| q.rx.pop())
-                .collect::<Option<Vec<_>>>()
-                .context("missing rx queue")?,
-            queues
-                .iter_mut()
-                .map(|q| q.tx.pop())
-                .collect::<Option<Vec<_>>>()
-                .context("missing tx queue")?,
+        let id = WorkerId { index: u16::try_from(i).context("too many workers")?, count: nq };
+        let mut io = DpdkIo::new(
+            queues.iter_mut().map(|q| q.rx.pop()).collect::<Option<Vec<_>>>().context("missing rx queue")?,
+            queues.iter_mut().map(|q| q.tx.pop()).collect::<Option<Vec<_>>>().context("missing tx queue")?,
+            pool.clone(),
         );
         let worker = Worker::new(
             id,
             Arc::clone(&snap),
+            neigh.current(),
             ConnTable::new(cfg.conn_table_size),
-            LocalAddrPool::new(
-                &cfg.local_addrs,
-                cfg.local_ports.clone(),
-                id.index,
-                id.count,
-            ),
+            LocalAddrPool::new(&cfg.local_addrs, cfg.local_ports.clone(), id.index, id.count),
         );
-        let mut poller = Poller::new(
-            worker,
-            links.pop().context("missing redirect links")?,
-            cfg.ports.len(),
-        );
-        let worker_stop = Arc::clone(&stop);
+        let (ctl, wl) = shared::links(64, 1024);
+        let mut poller =
+            Poller::with_control(worker, links.pop().context("missing redirect links")?, cfg.ports.len(), wl);
         let report = tx_stats.clone();
-        let mut io = io;
         let launch = eal.launch(LcoreId(lcore), move || {
-            while !worker_stop.load(Ordering::Relaxed) {
+            while !poller.stop_requested() {
                 let now = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
                 poller.poll(&mut io, now);
             }
@@ -279,53 +191,44 @@ pub fn run(
             0
         });
         if let Err(e) = launch {
-            stop.store(true, Ordering::Relaxed);
+            for c in &control {
+                let c: &shared::ControlLinks = c;
+                c.shared.stop.store(true, Ordering::Relaxed);
+            }
             for &l in &launched {
                 eal.wait(l);
             }
             return Err(e).with_context(|| format!("launching worker {i} on lcore {lcore}"));
         }
+        control.push(ctl);
         launched.push(LcoreId(lcore));
     }
     drop(tx_stats);
+    control.reverse();
+    let mut main = MainLoop::new(start, control, neigh, snap);
 
-    let summary: Vec<String> = cfg
-        .ports
-        .iter()
-        .zip(&macs)
-        .map(|(p, m)| format!("{} ({}, {m})", p.name, p.device.dpdk_name()))
-        .collect();
-    on_ready(&format!(
-        "{workers} worker(s) on lcores {:?}; ports {}",
-        cfg.worker_lcores,
-        summary.join(", ")
-    ));
+    let summary: Vec<String> =
+        cfg.ports.iter().zip(&macs).map(|(p, m)| format!("{} ({}, {m})", p.name, p.device.dpdk_name())).collect();
+    on_ready(&format!("{workers} worker(s) on lcores {:?}; ports {}", cfg.worker_lcores, summary.join(", ")));
     while !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(50));
+        main.tick();
+        std::thread::sleep(Duration::from_millis(1));
     }
+    main.stop_workers();
 
     for &l in &launched {
         eal.wait(l);
     }
-    let mut report = Report {
-        ports: Vec::new(),
-        workers: rx_stats
-            .iter()
-            .map(|(i, s)| (cfg.worker_lcores[i], s))
-            .collect(),
-    };
+    let mut report =
+        Report { ports: Vec::new(), workers: rx_stats.iter().map(|(i, s)| (cfg.worker_lcores[i], s)).collect() };
     report.workers.sort_by_key(|(lcore, _)| *lcore);
     for (pc, port) in cfg.ports.iter().zip(&ports) {
-        report
-            .ports
-            .push((pc.name.clone(), port.stats().unwrap_or_default()));
+        report.ports.push((pc.name.clone(), port.stats().unwrap_or_default()));
     }
     drop(queues);
     for (pc, port) in cfg.ports.iter().zip(&ports) {
-        port.stop()
-            .with_context(|| format!("port {}: stopping", pc.name))?;
-        port.close()
-            .with_context(|| format!("port {}: closing", pc.name))?;
+        port.stop().with_context(|| format!("port {}: stopping", pc.name))?;
+        port.close().with_context(|| format!("port {}: closing", pc.name))?;
     }
     drop(pool);
     drop(eal);

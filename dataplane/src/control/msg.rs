@@ -1,0 +1,347 @@
+//! The control messages: what fnatctl asks ([`Request`]) and what fnatd answers ([`Reply`]).
+//!
+//! Payloads travel as JSON (`serde_json`): self-describing, strictly typed on decoding (a port that
+//! does not fit in `u16`, an unknown command or a missing field is refused, never guessed), and easy
+//! to read in a hex dump. The transport ([`super::shm`]) frames each payload with the protocol
+//! version, a sequence number, its length and a CRC32, so a payload reaching [`decode_request`] is
+//! exactly what a client wrote; decoding still validates it, and a payload that does not decode is
+//! answered with [`CtrlError::Malformed`].
+//!
+//! Values are checked for range (weights, ports, forwarding methods) by the state that applies them
+//! ([`super::state`]), not here: a message that decodes is well-formed, not necessarily acceptable.
+
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::lb::{DestId, FwdMethod, SchedKind, ServiceKey};
+
+/// The version of the control protocol: the shared file's layout, the framing and these messages.
+/// Bump it on any incompatible change; fnatctl and fnatd refuse to talk across versions.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// A virtual service as ipvsadm's `-A`/`-E` describe it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSpec {
+    /// Protocol, VIP and port.
+    pub key: ServiceKey,
+    /// The scheduler.
+    pub scheduler: SchedKind,
+}
+
+/// A real server as ipvsadm's `-a`/`-e` describe it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DestSpec {
+    /// The real server's address.
+    pub addr: Ipv4Addr,
+    /// The real server's port (fnatctl fills in the service's port when `-r` has none).
+    pub port: u16,
+    /// Scheduling weight, 0..=65535.
+    pub weight: u32,
+    /// The forwarding method.
+    pub method: FwdMethod,
+}
+
+/// One change or query. The commands of one [`Request`] form one transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// `-A`: add a virtual service.
+    AddService(ServiceSpec),
+    /// `-E`: change a virtual service's scheduler.
+    EditService(ServiceSpec),
+    /// `-D`: delete a virtual service with its real servers and local addresses.
+    DelService(ServiceKey),
+    /// `-C`: delete every virtual service.
+    Clear,
+    /// `-a`: add a real server to a service.
+    AddDest {
+        /// The service.
+        svc: ServiceKey,
+        /// The real server.
+        dest: DestSpec,
+    },
+    /// `-e`: change a real server's weight and forwarding method (address and port name it).
+    EditDest {
+        /// The service.
+        svc: ServiceKey,
+        /// The real server with its new values.
+        dest: DestSpec,
+    },
+    /// `-d`: delete a real server.
+    DelDest {
+        /// The service.
+        svc: ServiceKey,
+        /// The real server's address.
+        addr: Ipv4Addr,
+        /// The real server's port.
+        port: u16,
+    },
+    /// `--add-laddr`: give a FULLNAT service one more local address.
+    AddLaddr {
+        /// The service.
+        svc: ServiceKey,
+        /// The local address.
+        addr: Ipv4Addr,
+    },
+    /// `--del-laddr`: take a local address from a FULLNAT service.
+    DelLaddr {
+        /// The service.
+        svc: ServiceKey,
+        /// The local address.
+        addr: Ipv4Addr,
+    },
+    /// `-L`, `--get-laddr`: the services (all, or one) with their real servers and local addresses.
+    List {
+        /// Only this service.
+        svc: Option<ServiceKey>,
+    },
+}
+
+impl Command {
+    /// Whether the command changes the configuration (everything but [`Command::List`]).
+    pub fn is_change(&self) -> bool {
+        !matches!(self, Self::List { .. })
+    }
+}
+
+/// What a client sends: commands applied as one transaction, all or nothing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Request {
+    /// The request's identity; the transport's sequence number, echoed in the reply.
+    pub id: u64,
+    /// The commands, applied in order.
+    pub commands: Vec<Command>,
+}
+
+impl Request {
+    /// A request with a fresh id: unique among the requests of this process, and with the pid and
+    /// the clock mixed in, so that two clients (one perhaps killed mid-call) never share one. Never 0.
+    pub fn new(commands: Vec<Command>) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let count = NEXT.fetch_add(1, Ordering::Relaxed);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() ^ u64::from(d.subsec_nanos()).rotate_left(34));
+        let id = (u64::from(std::process::id()) << 40) ^ nanos.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ count;
+        Self { id: id.max(1), commands }
+    }
+}
+
+/// What fnatd answers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reply {
+    /// Every command was applied.
+    Done,
+    /// The answer to a request with a [`Command::List`] (its other commands were applied too).
+    Listing(Listing),
+    /// Nothing was applied, for this reason.
+    Error(CtrlError),
+}
+
+/// The services as fnatd holds them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listing {
+    /// The connection-table capacity of each worker (ipvsadm's `size=`).
+    pub conn_table_size: usize,
+    /// Services in the order they were created.
+    pub services: Vec<ServiceView>,
+}
+
+/// One service of a [`Listing`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceView {
+    /// Key and scheduler.
+    pub spec: ServiceSpec,
+    /// FULLNAT local addresses, in the order they are used.
+    pub laddrs: Vec<Ipv4Addr>,
+    /// Real servers in the order they were added.
+    pub dests: Vec<DestView>,
+}
+
+/// One real server of a [`ServiceView`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DestView {
+    /// fnatd's identity for it (stable while the server exists).
+    pub id: DestId,
+    /// Address, port, weight and method.
+    pub spec: DestSpec,
+    /// Established TCP connections, summed over the workers.
+    pub active: u32,
+    /// All other connections, summed over the workers.
+    pub inactive: u32,
+}
+
+/// Why fnatd refused a request. Messages are single lines, worded like ipvsadm's where it has one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum CtrlError {
+    /// `-E`, `-D` or `-L` of a service that does not exist.
+    #[error("No such service")]
+    NoSuchService(ServiceKey),
+    /// A real-server or local-address command on a service that does not exist.
+    #[error("Service not defined")]
+    ServiceNotDefined(ServiceKey),
+    /// `-A` of a service that exists.
+    #[error("Service already exists")]
+    ServiceExists(ServiceKey),
+    /// `-a` of a real server the service already has.
+    #[error("Destination already exists")]
+    DestExists {
+        /// The service.
+        svc: ServiceKey,
+        /// The real server's address.
+        addr: Ipv4Addr,
+        /// The real server's port.
+        port: u16,
+    },
+    /// `-e` or `-d` of a real server the service does not have.
+    #[error("No such destination")]
+    NoSuchDest {
+        /// The service.
+        svc: ServiceKey,
+        /// The real server's address.
+        addr: Ipv4Addr,
+        /// The real server's port.
+        port: u16,
+    },
+    /// `--add-laddr` of a local address the service already has.
+    #[error("Local address already exists")]
+    LaddrExists {
+        /// The service.
+        svc: ServiceKey,
+        /// The local address.
+        addr: Ipv4Addr,
+    },
+    /// `--del-laddr` of a local address the service does not have.
+    #[error("No such local address")]
+    NoSuchLaddr {
+        /// The service.
+        svc: ServiceKey,
+        /// The local address.
+        addr: Ipv4Addr,
+    },
+    /// A value out of range or in conflict with the configuration; the text names the field.
+    #[error("{0}")]
+    Invalid(String),
+    /// Something IPVS does that fnat does not do yet.
+    #[error("{0} is not supported yet")]
+    NotSupported(String),
+    /// The request was framed for another protocol version.
+    #[error("fnatctl and fnatd speak different protocol versions (fnatd: {ours}, request: {theirs})")]
+    VersionMismatch {
+        /// fnatd's version.
+        ours: u16,
+        /// The request's version.
+        theirs: u16,
+    },
+    /// The request's bytes do not form a valid message.
+    #[error("malformed request: {0}")]
+    Malformed(String),
+    /// A message larger than the transport carries.
+    #[error("message of {size} bytes exceeds the limit of {max} bytes")]
+    TooLarge {
+        /// The message's size in bytes.
+        size: u64,
+        /// The limit in bytes.
+        max: u64,
+    },
+}
+
+impl CtrlError {
+    /// A [`CtrlError::Malformed`] with `what` made a single line.
+    pub fn malformed(what: impl std::fmt::Display) -> Self {
+        Self::Malformed(one_line(&what.to_string()))
+    }
+}
+
+/// `s` with line breaks turned into spaces, so that every error prints as one line.
+fn one_line(s: &str) -> String {
+    s.split(['\n', '\r']).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+}
+
+/// The JSON payload of a request.
+pub fn encode_request(req: &Request) -> Vec<u8> {
+    // Serialising these plain data types cannot fail: no maps with non-string keys, no custom
+    // serialisers that error.
+    serde_json::to_vec(req).unwrap_or_default()
+}
+
+/// A request from its JSON payload; [`CtrlError::Malformed`] if it does not decode.
+pub fn decode_request(bytes: &[u8]) -> Result<Request, CtrlError> {
+    serde_json::from_slice(bytes).map_err(CtrlError::malformed)
+}
+
+/// The JSON payload of a reply.
+pub fn encode_reply(reply: &Reply) -> Vec<u8> {
+    serde_json::to_vec(reply).unwrap_or_default()
+}
+
+/// A reply from its JSON payload; the decoding error as text if it does not decode.
+pub fn decode_reply(bytes: &[u8]) -> Result<Reply, String> {
+    serde_json::from_slice(bytes).map_err(|e| one_line(&e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lb::Protocol;
+
+    fn key() -> ServiceKey {
+        ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::new(10, 0, 0, 100), vport: 80 }
+    }
+
+    #[test]
+    fn a_request_is_plain_json() {
+        let req = Request {
+            id: 7,
+            commands: vec![Command::DelDest { svc: key(), addr: Ipv4Addr::new(10, 1, 0, 11), port: 8080 }],
+        };
+        let text = String::from_utf8(encode_request(&req)).unwrap();
+        assert_eq!(
+            text,
+            r#"{"id":7,"commands":[{"DelDest":{"svc":{"protocol":"Tcp","vip":"10.0.0.100","vport":80},"addr":"10.1.0.11","port":8080}}]}"#
+        );
+        assert_eq!(decode_request(text.as_bytes()), Ok(req));
+    }
+
+    #[test]
+    fn out_of_range_and_unknown_fields_do_not_decode() {
+        for bad in [
+            r#"{"id":1,"commands":[{"DelService":{"protocol":"Tcp","vip":"10.0.0.1","vport":65536}}]}"#,
+            r#"{"id":1,"commands":[{"DelService":{"protocol":"Sctp","vip":"10.0.0.1","vport":80}}]}"#,
+            r#"{"id":1,"commands":[{"DelService":{"protocol":"Tcp","vip":"10.0.0.300","vport":80}}]}"#,
+            r#"{"id":1,"commands":[{"Frobnicate":{}}]}"#,
+            r#"{"id":1,"commands":[],"extra":1}"#,
+            r#"{"id":-1,"commands":[]}"#,
+            "{\"id\":1,\n\"commands\":[",
+            "",
+        ] {
+            let err = decode_request(bad.as_bytes()).unwrap_err();
+            assert!(matches!(err, CtrlError::Malformed(_)), "{bad}: {err:?}");
+            assert!(!err.to_string().contains('\n'), "{err}");
+        }
+    }
+
+    #[test]
+    fn errors_read_like_ipvsadm() {
+        let k = key();
+        let addr = Ipv4Addr::new(10, 1, 0, 11);
+        assert_eq!(CtrlError::NoSuchService(k).to_string(), "No such service");
+        assert_eq!(CtrlError::ServiceNotDefined(k).to_string(), "Service not defined");
+        assert_eq!(CtrlError::ServiceExists(k).to_string(), "Service already exists");
+        assert_eq!(CtrlError::DestExists { svc: k, addr, port: 80 }.to_string(), "Destination already exists");
+        assert_eq!(CtrlError::NoSuchDest { svc: k, addr, port: 80 }.to_string(), "No such destination");
+        assert_eq!(
+            CtrlError::NotSupported("forwarding method Masq".into()).to_string(),
+            "forwarding method Masq is not supported yet"
+        );
+        assert_eq!(CtrlError::malformed("a\nb\r\nc").to_string(), "malformed request: a b c");
+    }
+}

@@ -1,0 +1,117 @@
+//! The main lcore's loop while traffic flows: neighbours learned by the workers are merged, aged
+//! and handed back; configuration changes become new snapshots for every worker; counters are
+//! gathered on request. Nothing here runs on a worker lcore.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::lb::DestId;
+use crate::net::NeighManager;
+use crate::snapshot::Snapshot;
+use crate::worker::shared::{self, ControlLinks, Published, Update};
+use crate::worker::{DestConns, WorkerStats};
+
+/// How long the main loop waits for the workers to publish their counters.
+const PUBLISH_WAIT: Duration = Duration::from_millis(200);
+
+/// The control side of a running gateway.
+#[derive(Debug)]
+pub struct MainLoop {
+    start: Instant,
+    links: Vec<ControlLinks>,
+    neigh: NeighManager,
+    snap: Arc<Snapshot>,
+    /// Snapshots the workers may still hold: freed here, once no worker does, so that a worker
+    /// never pays for freeing a large configuration.
+    retired: Vec<Arc<Snapshot>>,
+    /// A snapshot a worker's full update ring could not take yet.
+    pending: Vec<Option<Arc<Snapshot>>>,
+}
+
+impl MainLoop {
+    /// The loop over the workers' links, starting from `snap`, with `start` as the clock's origin
+    /// (the workers use the same one).
+    pub fn new(start: Instant, links: Vec<ControlLinks>, neigh: NeighManager, snap: Arc<Snapshot>) -> Self {
+        let pending = links.iter().map(|_| None).collect();
+        Self { start, links, neigh, snap, retired: Vec::new(), pending }
+    }
+
+    /// Milliseconds since the start, the clock every worker uses.
+    pub fn now(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The configuration the workers forward with.
+    pub fn snapshot(&self) -> &Arc<Snapshot> {
+        &self.snap
+    }
+
+    /// One turn: neighbours, snapshots still to deliver, retired snapshots.
+    pub fn tick(&mut self) {
+        let now = self.now();
+        shared::serve_neighbours(&mut self.neigh, &mut self.links, now);
+        for (link, pending) in self.links.iter_mut().zip(self.pending.iter_mut()) {
+            if let Some(s) = pending.take() {
+                if let Err(rtrb::PushError::Full(Update::Snapshot(s))) = link.updates.push(Update::Snapshot(s)) {
+                    *pending = Some(s);
+                }
+            }
+        }
+        self.retired.retain(|s| Arc::strong_count(s) > 1);
+    }
+
+    /// Hands a new configuration to every worker.
+    pub fn publish(&mut self, snap: Arc<Snapshot>) {
+        let old = std::mem::replace(&mut self.snap, Arc::clone(&snap));
+        self.retired.push(old);
+        for (link, pending) in self.links.iter_mut().zip(self.pending.iter_mut()) {
+            // A worker that has not taken the previous one yet gets only the latest.
+            *pending = None;
+            if let Err(rtrb::PushError::Full(Update::Snapshot(s))) =
+                link.updates.push(Update::Snapshot(Arc::clone(&snap)))
+            {
+                *pending = Some(s);
+            }
+        }
+    }
+
+    /// Asks every worker for its counters and waits (briefly) for them.
+    pub fn gather(&self) -> Vec<Published> {
+        let tickets: Vec<u64> = self.links.iter().map(|l| l.shared.request()).collect();
+        let deadline = Instant::now() + PUBLISH_WAIT;
+        while Instant::now() < deadline && !self.links.iter().zip(&tickets).all(|(l, t)| l.shared.is_served(*t)) {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        self.links.iter().map(|l| l.shared.published()).collect()
+    }
+
+    /// Connections per real server, summed over the workers.
+    pub fn dest_conns(&self) -> HashMap<DestId, DestConns> {
+        let mut total: HashMap<DestId, DestConns> = HashMap::new();
+        for p in self.gather() {
+            for (id, c) in p.dests {
+                let t = total.entry(id).or_default();
+                t.active += c.active;
+                t.inactive += c.inactive;
+            }
+        }
+        total
+    }
+
+    /// Counters summed over the workers.
+    pub fn stats(&self) -> WorkerStats {
+        let mut total = WorkerStats::default();
+        for p in self.gather() {
+            total.add(&p.stats);
+        }
+        total
+    }
+
+    /// Tells every worker to stop after its current poll.
+    pub fn stop_workers(&self) {
+        for l in &self.links {
+            l.shared.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! The worker's own L2/L3 duties: answering ARP for the gateway's addresses, learning neighbours,
+//! resolving next hops (holding packets until they answer), confirming stale neighbours,
+//! announcing VIPs with gratuitous ARP, and answering ICMP echo for the gateway's addresses.
+//!
+//! Frames the gateway originates (ARP requests and announcements) are not built here: the worker
+//! records them as [`Outgoing`] in a bounded outbox, and the poll loop writes them into buffers it
+//! allocates from its packet I/O. Learned neighbours go to a bounded list the poll loop passes to
+//! the control lcore. Both lists have a fixed capacity and never grow: what does not fit is sent
+//! again on a later packet.
+
+use std::collections::VecDeque;
+use std::net::Ipv4Addr;
+
+use super::{DropReason, ETH_HLEN, Learned, Verdict, Worker};
+use crate::net::{PortIdx, arp};
+use crate::packet::icmp::msg_type;
+use crate::packet::{ArpOperation, ArpPacket, EthernetFrame, Icmpv4Packet, Ipv4Packet, MacAddr, checksum};
+use crate::snapshot::Snapshot;
+
+/// A frame the gateway sends on its own account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outgoing {
+    /// An ARP request for `target` on `port`, to `dst_mac` (broadcast, or the neighbour to confirm it).
+    Solicit {
+        /// The port.
+        port: PortIdx,
+        /// The address asked for.
+        target: Ipv4Addr,
+        /// The Ethernet destination.
+        dst_mac: MacAddr,
+    },
+    /// A gratuitous ARP announcing `addr` on `port`.
+    Announce {
+        /// The port.
+        port: PortIdx,
+        /// The announced address.
+        addr: Ipv4Addr,
+    },
+}
+
+/// Requests to one neighbour are sent at most this often.
+const SOLICIT_INTERVAL_MS: u64 = 1000;
+/// Neighbours remembered for rate limiting.
+const SOLICIT_MEMO: usize = 64;
+/// Frames that may wait in the outbox.
+const OUTBOX: usize = 64;
+/// Learned neighbours that may wait for the poll loop.
+const LEARNED: usize = 64;
+/// VIP announcements sent per poll.
+pub(super) const ANNOUNCE_PER_POLL: usize = 16;
+
+#[derive(Debug)]
+pub(super) struct L2State {
+    outbox: Vec<Outgoing>,
+    learned: Vec<Learned>,
+    memo: [(Ipv4Addr, u64); SOLICIT_MEMO],
+    memo_next: usize,
+    announced: Vec<Ipv4Addr>,
+    to_announce: VecDeque<Outgoing>,
+}
+
+impl Default for L2State {
+    fn default() -> Self {
+        Self {
+            outbox: Vec::with_capacity(OUTBOX),
+            learned: Vec::with_capacity(LEARNED),
+            memo: [(Ipv4Addr::UNSPECIFIED, 0); SOLICIT_MEMO],
+            memo_next: 0,
+            announced: Vec::new(),
+            to_announce: VecDeque::new(),
+        }
+    }
+}
+
+impl L2State {
+    /// Queues a gratuitous ARP for every VIP not announced before, on each port whose prefix holds
+    /// it (every port when none does).
+    pub(super) fn announce_new_vips(&mut self, snap: &Snapshot) {
+        let mut vips: Vec<Ipv4Addr> = snap.services.vips().filter(|v| !self.announced.contains(v)).collect();
+        vips.sort();
+        for vip in vips {
+            let on_link: Vec<usize> =
+                (0..snap.ifaces.len()).filter(|&i| snap.ifaces[i].addrs.iter().any(|n| n.contains(vip))).collect();
+            let ports = if on_link.is_empty() { (0..snap.ifaces.len()).collect() } else { on_link };
+            for p in ports {
+                if let Ok(port) = PortIdx::try_from(p) {
+                    self.to_announce.push_back(Outgoing::Announce { port, addr: vip });
+                }
+            }
+            self.announced.push(vip);
+        }
+    }
+
+    /// Whether a request to `target` may go out now (and records it if so).
+    fn may_solicit(&mut self, target: Ipv4Addr, now: u64) -> bool {
+        if let Some(slot) = self.memo.iter_mut().find(|(a, _)| *a == target) {
+            if now.saturating_sub(slot.1) < SOLICIT_INTERVAL_MS && slot.1 != 0 {
+                return false;
+            }
+            slot.1 = now.max(1);
+            return true;
+        }
+        self.memo[self.memo_next] = (target, now.max(1));
+        self.memo_next = (self.memo_next + 1) % SOLICIT_MEMO;
+        true
+    }
+}
+
+/// Where a packet goes next.
+enum NextHop {
+    Ready { port: PortIdx, src: MacAddr, dst: MacAddr },
+    Unresolved { port: PortIdx, next_hop: Ipv4Addr },
+}
+
+impl Worker {
+    /// ARP: answer requests for our addresses on the port they came in on, learn the senders that
+    /// talk to us (and refresh the ones we know), ignore the rest.
+    pub(super) fn arp(&mut self, frame: &mut [u8], rx_port: PortIdx) -> Result<Verdict, DropReason> {
+        let eth = EthernetFrame::new_unchecked(&*frame);
+        let a = ArpPacket::new_checked(eth.payload()).map_err(|_| DropReason::ArpMalformed)?;
+        if !a.is_ethernet_ipv4() {
+            return Err(DropReason::ArpMalformed);
+        }
+        let (op, sha, spa, tpa) = (a.operation(), a.sender_hw_addr(), a.sender_proto_addr(), a.target_proto_addr());
+        let Some(iface) = self.snap.ifaces.get(usize::from(rx_port)) else {
+            return Err(DropReason::EthNotForUs);
+        };
+        let our_mac = iface.mac;
+        let for_us = self.snap.is_own(tpa);
+        let on_link = iface.addrs.iter().any(|n| n.contains(spa));
+        let sane = sha.is_unicast() && sha != MacAddr::ZERO && !spa.is_unspecified() && !self.snap.is_own(spa);
+        if sane && on_link && (for_us || self.neigh.lookup(spa).is_some()) && self.l2.learned.len() < LEARNED {
+            self.l2.learned.push(Learned { addr: spa, mac: sha, port: rx_port });
+        }
+        match op {
+            ArpOperation::Request if for_us => {
+                arp::answer_in_place(frame, our_mac, tpa);
+                self.stats.arp_replies += 1;
+                Ok(Verdict::Tx(rx_port))
+            }
+            ArpOperation::Reply if for_us => Ok(Verdict::Consumed),
+            _ => Err(DropReason::ArpNotForUs),
+        }
+    }
+
+    /// ICMP to the gateway: echo requests to our own addresses are answered; everything else is
+    /// dropped (error translation comes with the ICMP work).
+    pub(super) fn icmp(&mut self, frame: &mut [u8], now: u64) -> Result<Verdict, DropReason> {
+        let ip = Ipv4Packet::new_unchecked(&frame[ETH_HLEN..]);
+        let (src, dst) = (ip.src_addr(), ip.dst_addr());
+        if !self.snap.is_own(dst) {
+            return Err(DropReason::Icmp);
+        }
+        let icmp = Icmpv4Packet::new_checked(ip.payload()).map_err(|_| DropReason::IcmpMalformed)?;
+        if icmp.msg_type() != msg_type::ECHO_REQUEST || icmp.code() != 0 {
+            return Err(DropReason::Icmp);
+        }
+        if !icmp.verify_checksum() {
+            return Err(DropReason::IcmpMalformed);
+        }
+        let csum = icmp.checksum();
+        let mut ip = Ipv4Packet::new_unchecked(&mut frame[ETH_HLEN..]);
+        ip.set_src_addr(dst);
+        ip.set_dst_addr(src);
+        ip.set_ttl(64);
+        ip.fill_checksum();
+        let mut icmp = Icmpv4Packet::new_unchecked(ip.payload_mut());
+        icmp.set_msg_type(msg_type::ECHO_REPLY);
+        let old = u16::from_be_bytes([msg_type::ECHO_REQUEST, 0]);
+        let new = u16::from_be_bytes([msg_type::ECHO_REPLY, 0]);
+        icmp.set_checksum(checksum::update_u16(csum, old, new));
+        self.stats.icmp_echo += 1;
+        self.send_to(frame, src, now)
+    }
+
+    /// Fills in the MAC addresses of a frame for `dst` and picks its port, or holds it until the
+    /// next hop is resolved.
+    pub(super) fn send_to(&mut self, frame: &mut [u8], dst: Ipv4Addr, now: u64) -> Result<Verdict, DropReason> {
+        match self.next_hop(dst, now)? {
+            NextHop::Ready { port, src, dst } => {
+                let mut eth = EthernetFrame::new_unchecked(frame);
+                eth.set_src_addr(src);
+                eth.set_dst_addr(dst);
+                Ok(Verdict::Tx(port))
+            }
+            NextHop::Unresolved { port, next_hop } => Ok(Verdict::Hold { port, next_hop }),
+        }
+    }
+
+    fn next_hop(&mut self, dst: Ipv4Addr, now: u64) -> Result<NextHop, DropReason> {
+        let (port, nh) = self.snap.routes.lookup(dst).ok_or(DropReason::NoRoute)?;
+        let src = self.snap.ifaces.get(usize::from(port)).ok_or(DropReason::NoRoute)?.mac;
+        match self.neigh.lookup(nh) {
+            Some(e) if e.port == port => {
+                let mac = e.mac;
+                if e.is_stale(now, &self.neigh.timers) {
+                    self.solicit(port, nh, mac, now);
+                }
+                Ok(NextHop::Ready { port, src, dst: mac })
+            }
+            _ => {
+                self.solicit(port, nh, MacAddr::BROADCAST, now);
+                Ok(NextHop::Unresolved { port, next_hop: nh })
+            }
+        }
+    }
+
+    fn solicit(&mut self, port: PortIdx, target: Ipv4Addr, dst_mac: MacAddr, now: u64) {
+        if self.l2.outbox.len() < OUTBOX && self.l2.may_solicit(target, now) {
+            self.l2.outbox.push(Outgoing::Solicit { port, target, dst_mac });
+        }
+    }
+
+    /// Fills in the MAC addresses of a held frame once `next_hop` is known on `port`. Returns
+    /// false while it is still unknown.
+    pub fn fill_l2(&self, frame: &mut [u8], port: PortIdx, next_hop: Ipv4Addr) -> bool {
+        let Some(e) = self.neigh.lookup(next_hop).filter(|e| e.port == port) else {
+            return false;
+        };
+        let Some(iface) = self.snap.ifaces.get(usize::from(port)) else {
+            return false;
+        };
+        let mut eth = EthernetFrame::new_unchecked(frame);
+        eth.set_src_addr(iface.mac);
+        eth.set_dst_addr(e.mac);
+        true
+    }
+
+    /// Takes the frames the worker wants to send on its own account, announcements included (a few
+    /// per call); write each with [`Worker::write_outgoing`].
+    pub fn drain_outgoing(&mut self, mut f: impl FnMut(Outgoing)) {
+        for o in self.l2.outbox.drain(..) {
+            f(o);
+        }
+        for _ in 0..ANNOUNCE_PER_POLL {
+            let Some(o) = self.l2.to_announce.pop_front() else {
+                break;
+            };
+            f(o);
+        }
+    }
+
+    /// Takes the neighbours heard since the last call.
+    pub fn drain_learned(&mut self, mut f: impl FnMut(Learned)) {
+        for l in self.l2.learned.drain(..) {
+            f(l);
+        }
+    }
+
+    /// Writes an outgoing frame into `buf` (at least [`arp::FRAME_LEN`] bytes); returns its length.
+    pub fn write_outgoing(&mut self, o: Outgoing, buf: &mut [u8]) -> Option<usize> {
+        let snap = &self.snap;
+        let len = match o {
+            Outgoing::Solicit { port, target, dst_mac } => {
+                let iface = snap.ifaces.get(usize::from(port))?;
+                // Ask from the port's address on the target's link, else its first one.
+                let ours = iface
+                    .addrs
+                    .iter()
+                    .find(|n| n.contains(target))
+                    .or(iface.addrs.first())
+                    .map_or(Ipv4Addr::UNSPECIFIED, |n| n.addr);
+                arp::write_request(buf, iface.mac, ours, target, dst_mac)
+            }
+            Outgoing::Announce { port, addr } => {
+                arp::write_gratuitous(buf, snap.ifaces.get(usize::from(port))?.mac, addr)
+            }
+        }?;
+        self.stats.arp_requests += 1;
+        Some(len)
+    }
+}

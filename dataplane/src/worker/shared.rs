@@ -1,0 +1,154 @@
+//! What a worker shares with the control lcore: configuration updates in, learned neighbours out,
+//! and counters on request.
+//!
+//! Updates and learned neighbours travel through single-producer single-consumer rings, so neither
+//! side ever waits. Counters are published on request: the control side bumps `requested`, the
+//! worker notices it with one relaxed load per poll, copies its counters under a mutex it alone
+//! takes on that path (the control side only reads after `served` caught up), and stores `served`.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use rtrb::{Consumer, Producer, RingBuffer};
+
+use super::WorkerStats;
+use crate::lb::DestId;
+use crate::net::{NeighManager, NeighTable, PortIdx};
+use crate::packet::MacAddr;
+use crate::snapshot::Snapshot;
+
+/// A change handed to a worker.
+#[derive(Debug)]
+pub enum Update {
+    /// New configuration.
+    Snapshot(Arc<Snapshot>),
+    /// New neighbours.
+    Neigh(Arc<NeighTable>),
+}
+
+/// A neighbour a worker heard from in ARP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Learned {
+    /// Its address.
+    pub addr: Ipv4Addr,
+    /// Its MAC address.
+    pub mac: MacAddr,
+    /// The port it spoke on.
+    pub port: PortIdx,
+}
+
+/// Connections of one real server on one worker.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DestConns {
+    /// ESTABLISHED TCP connections.
+    pub active: u32,
+    /// All others (other TCP states, UDP).
+    pub inactive: u32,
+}
+
+/// A copy of a worker's counters.
+#[derive(Clone, Debug, Default)]
+pub struct Published {
+    /// Packet and drop counters.
+    pub stats: WorkerStats,
+    /// Connections per real server.
+    pub dests: Vec<(DestId, DestConns)>,
+    /// Connections in the table.
+    pub conns: usize,
+}
+
+/// The shared state of one worker.
+#[derive(Debug, Default)]
+pub struct WorkerShared {
+    /// Set by the control side to stop the worker.
+    pub stop: AtomicBool,
+    requested: AtomicU64,
+    served: AtomicU64,
+    published: Mutex<Published>,
+}
+
+impl WorkerShared {
+    /// Asks the worker to publish its counters; returns the ticket to wait for.
+    pub fn request(&self) -> u64 {
+        self.requested.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// Whether the worker has published for `ticket`.
+    pub fn is_served(&self, ticket: u64) -> bool {
+        self.served.load(Ordering::Acquire) >= ticket
+    }
+
+    /// The last counters the worker published.
+    pub fn published(&self) -> Published {
+        self.published.lock().map(|p| p.clone()).unwrap_or_default()
+    }
+
+    /// Worker side: the request the worker has not served yet, if any (one relaxed load).
+    #[inline]
+    pub fn pending_request(&self, served: u64) -> Option<u64> {
+        let r = self.requested.load(Ordering::Relaxed);
+        (r != served).then_some(r)
+    }
+
+    /// Worker side: publishes counters for `ticket`.
+    pub fn publish(&self, ticket: u64, fill: impl FnOnce(&mut Published)) {
+        if let Ok(mut p) = self.published.lock() {
+            fill(&mut p);
+        }
+        self.served.store(ticket, Ordering::Release);
+    }
+}
+
+/// The worker's ends of its links with the control lcore.
+#[derive(Debug)]
+pub struct WorkerLinks {
+    /// Configuration and neighbour updates.
+    pub updates: Consumer<Update>,
+    /// Neighbours heard in ARP.
+    pub learned: Producer<Learned>,
+    /// Shared flags and counters.
+    pub shared: Arc<WorkerShared>,
+}
+
+/// The control lcore's ends of its links with one worker.
+#[derive(Debug)]
+pub struct ControlLinks {
+    /// Configuration and neighbour updates.
+    pub updates: Producer<Update>,
+    /// Neighbours heard in ARP.
+    pub learned: Consumer<Learned>,
+    /// Shared flags and counters.
+    pub shared: Arc<WorkerShared>,
+}
+
+/// A pair of linked ends.
+pub fn links(update_capacity: usize, learned_capacity: usize) -> (ControlLinks, WorkerLinks) {
+    let (up, uc) = RingBuffer::new(update_capacity);
+    let (lp, lc) = RingBuffer::new(learned_capacity);
+    let shared = Arc::new(WorkerShared::default());
+    (
+        ControlLinks { updates: up, learned: lc, shared: Arc::clone(&shared) },
+        WorkerLinks { updates: uc, learned: lp, shared },
+    )
+}
+
+/// The control lcore's neighbour duty: takes what every worker heard in ARP, ages the table, and
+/// hands a new table to every worker when it changed. Returns whether it published.
+pub fn serve_neighbours(mgr: &mut NeighManager, workers: &mut [ControlLinks], now: u64) -> bool {
+    for w in workers.iter_mut() {
+        while let Ok(l) = w.learned.pop() {
+            mgr.learn(l.addr, l.mac, l.port, now);
+        }
+    }
+    mgr.age(now);
+    let Some(table) = mgr.publish() else {
+        return false;
+    };
+    for w in workers.iter_mut() {
+        // A full update ring means the worker is far behind; it gets the next table instead.
+        let _ = w.updates.push(Update::Neigh(Arc::clone(&table)));
+    }
+    true
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env python3
+"""A small bounded client for the fnat live lab (see docs/LAB.md).
+
+  probe.py udp HOST PORT [MESSAGE] [--count N]      one datagram per round, prints each answer
+  probe.py tcp HOST PORT [MESSAGE] [--count N] [--interval S]
+                                                    one connection, one line per round, prints each
+                                                    echoed line (a long-lived flow with --interval)
+
+Every wait is bounded by --timeout (seconds, per answer). Exit status 0 when every round got an
+answer, 1 otherwise.
+"""
+
+import argparse
+import socket
+import sys
+import time
+
+
+def udp(a):
+    ok = 0
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(a.timeout)
+    if a.sport:
+        s.bind(("0.0.0.0", a.sport))
+    for i in range(a.count):
+        msg = a.message if a.count == 1 else f"{a.message} {i}"
+        s.sendto(msg.encode(), (a.host, a.port))
+        try:
+            data, peer = s.recvfrom(65535)
+            print(f"{peer[0]}:{peer[1]} {data.decode(errors='replace')}", flush=True)
+            ok += 1
+        except socket.timeout:
+            print(f"no answer to {msg!r} within {a.timeout}s", flush=True)
+        if a.interval and i + 1 < a.count:
+            time.sleep(a.interval)
+    return ok == a.count
+
+
+def tcp(a):
+    ok = 0
+    s = socket.create_connection((a.host, a.port), timeout=a.timeout)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    local = s.getsockname()
+    print(f"connected {local[0]}:{local[1]} -> {a.host}:{a.port}", flush=True)
+    f = s.makefile("rb")
+    for i in range(a.count):
+        msg = a.message if a.count == 1 else f"{a.message} {i}"
+        s.sendall(msg.encode() + b"\n")
+        try:
+            line = f.readline()
+        except socket.timeout:
+            line = b""
+        if not line:
+            print(f"no answer to {msg!r} within {a.timeout}s", flush=True)
+            break
+        print(line.decode(errors="replace").rstrip("\n"), flush=True)
+        ok += 1
+        if a.interval and i + 1 < a.count:
+            time.sleep(a.interval)
+    s.close()
+    return ok == a.count
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("proto", choices=["udp", "tcp"])
+    ap.add_argument("host")
+    ap.add_argument("port", type=int)
+    ap.add_argument("message", nargs="?", default="ping")
+    ap.add_argument("--count", type=int, default=1)
+    ap.add_argument("--interval", type=float, default=0.0, help="seconds between rounds")
+    ap.add_argument("--timeout", type=float, default=2.0, help="seconds to wait for each answer")
+    ap.add_argument("--sport", type=int, default=0, help="UDP source port (default: any)")
+    a = ap.parse_args()
+    try:
+        good = udp(a) if a.proto == "udp" else tcp(a)
+    except OSError as e:
+        print(f"{a.proto} {a.host}:{a.port}: {e}", file=sys.stderr)
+        return 1
+    return 0 if good else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
