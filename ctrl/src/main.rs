@@ -1,7 +1,200 @@
-//! fnatctl: the control CLI. The shared-memory control path arrives with the control-path issue; until
-//! then every command answers that it is not supported yet.
+//! fnatctl: the ipvsadm-compatible control CLI of fnatd.
+//!
+//! It parses ipvsadm's command line ([`cli`]), sends one request through fnatd's control file
+//! (`dataplane::control::Client`) and prints the answer as ipvsadm would ([`output`]). It never links
+//! DPDK: it uses the `dataplane` crate without its `dpdk` feature.
+//!
+//! Exit statuses follow ipvsadm: 0 success; 1 a listing failed (`-L -t` or `--get-laddr -t` of a
+//! service that does not exist); 2 a bad command line, or fnatd could not be reached or did not
+//! answer; 255 an unknown option or no command, or fnatd refused the change. Errors are one line on
+//! stderr, `fnatctl: <reason>`.
 
-fn main() -> std::process::ExitCode {
-    eprintln!("fnatctl: the control path to fnatd is not supported yet (services come from fnatd.toml)");
-    std::process::ExitCode::from(2)
+mod cli;
+mod output;
+mod portnames;
+
+use std::ffi::OsString;
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use dataplane::control::{Client, Command, PROTOCOL_VERSION, Reply, Request};
+
+use crate::cli::{Action, Op, UsageError};
+use crate::portnames::PortNames;
+
+/// How long fnatctl waits for fnatd (the control file's lock included).
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Exit status: a listing failed.
+const LIST_FAILED: u8 = 1;
+/// Exit status: bad command line, or fnatd unreachable.
+const USAGE: u8 = 2;
+/// Exit status: not ipvsadm's grammar, or fnatd refused the change (ipvsadm's -1).
+const REFUSED: u8 = 255;
+
+const HELP: &str = "\
+Usage:
+  fnatctl -A|E -t|u service-address -s scheduler
+  fnatctl -D -t|u service-address
+  fnatctl -C
+  fnatctl -a|e -t|u service-address -r server-address [-b|-m|-g|-i] [-w weight]
+  fnatctl -d -t|u service-address -r server-address
+  fnatctl -L|l [-n] [--nosort] [-t|u service-address]
+  fnatctl --add-laddr|--del-laddr -t|u service-address -z local-address
+  fnatctl --get-laddr [-t|u service-address]
+  fnatctl -h|-v
+
+Commands:
+Either long or short options are allowed.
+  --add-service     -A        add virtual service with options
+  --edit-service    -E        edit virtual service with options
+  --delete-service  -D        delete virtual service
+  --clear           -C        clear the whole table
+  --add-server      -a        add real server with options
+  --edit-server     -e        edit real server with options
+  --delete-server   -d        delete real server
+  --list            -L|-l     list the table
+  --add-laddr       -P        add a local address to a FULLNAT service
+  --del-laddr       -Q        delete a local address from a FULLNAT service
+  --get-laddr       -G        list local addresses (of all services, or of one)
+  --help            -h        display this help message
+  --version         -v        display the version
+
+Options:
+  --tcp-service  -t service-address   service-address is IPv4-address:port
+  --udp-service  -u service-address   service-address is IPv4-address:port
+  --scheduler    -s scheduler         rr or wrr; required: ipvsadm's default, wlc,
+                                      is not supported yet
+  --real-server  -r server-address    server-address is IPv4-address[:port]; the
+                                      port defaults to the service's
+  --fullnat      -b                   full NAT (the default in fnat; plain ipvsadm
+                                      defaults to -g)
+  --masquerading -m                   masquerading (NAT)       (not supported yet)
+  --gatewaying   -g                   direct routing           (not supported yet)
+  --ipip         -i                   ipip encapsulation       (not supported yet)
+  --weight       -w weight            capacity of real server, 0 to 65535 (default 1)
+  --laddr        -z local-address     a FULLNAT local address (IPv4)
+  --numeric      -n                   numeric output of ports (addresses are always
+                                      numeric: fnatctl does no DNS lookups, which
+                                      could hang; port names come from /etc/services)
+  --nosort                            do not sort services and real servers
+  --ctl PATH                          fnatd's control file (default: $FNAT_CTL, or
+                                      /dev/shm/fnat.ctl)
+
+Ports may be given by name from /etc/services (10.0.0.1:http). Host names are not resolved.
+With no argument, fnatctl lists the table (like ipvsadm).
+Exit status: 0 success, 1 a listing failed, 2 bad command line or fnatd unreachable,
+255 unknown option or fnatd refused the change.
+";
+
+/// What one run prints and returns.
+#[derive(Debug, PartialEq, Eq)]
+struct Outcome {
+    code: u8,
+    stdout: String,
+    stderr: Option<String>,
+}
+
+impl Outcome {
+    fn ok(stdout: String) -> Self {
+        Self { code: 0, stdout, stderr: None }
+    }
+
+    fn fail(code: u8, why: impl std::fmt::Display) -> Self {
+        Self { code, stdout: String::new(), stderr: Some(why.to_string()) }
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Result<Vec<String>, OsString> = std::env::args_os().skip(1).map(OsString::into_string).collect();
+    let outcome = match args {
+        Ok(args) => run(&args, std::env::var("FNAT_CTL").ok().as_deref()),
+        Err(bad) => Outcome::fail(USAGE, format!("argument {bad:?} is not UTF-8")),
+    };
+    // A closed stdout (`fnatctl -L | head -1`) is not an error worth reporting.
+    let _ = std::io::stdout().write_all(outcome.stdout.as_bytes());
+    if let Some(why) = outcome.stderr {
+        eprintln!("fnatctl: {why}");
+    }
+    ExitCode::from(outcome.code)
+}
+
+/// One invocation: `args` without the program name, `env_ctl` the value of `FNAT_CTL`.
+fn run(args: &[String], env_ctl: Option<&str>) -> Outcome {
+    let names = PortNames::system();
+    let (ctl, op) = match cli::parse(args, env_ctl, &names) {
+        Ok(Action::Help) => return Outcome::ok(HELP.to_owned()),
+        Ok(Action::Version) => {
+            return Outcome::ok(format!(
+                "fnatctl {} (fnat control protocol {PROTOCOL_VERSION}; ipvsadm-compatible)\n",
+                env!("CARGO_PKG_VERSION")
+            ));
+        }
+        Ok(Action::Run { ctl, op }) => (ctl, op),
+        Err(e @ UsageError::TryHelp(_)) => return Outcome::fail(REFUSED, e),
+        Err(e @ UsageError::Invalid(_)) => return Outcome::fail(USAGE, e),
+    };
+    let mut client = match Client::connect(&ctl) {
+        Ok(c) => c,
+        Err(e) => return Outcome::fail(USAGE, e),
+    };
+    let command = match &op {
+        Op::Change(c) => c.clone(),
+        Op::List { svc, .. } | Op::GetLaddr { svc } => Command::List { svc: *svc },
+    };
+    let reply = match client.call(&Request::new(vec![command]), TIMEOUT) {
+        Ok(r) => r,
+        Err(e) => return Outcome::fail(USAGE, e),
+    };
+    match (op, reply) {
+        (Op::Change(_), Reply::Done) => Outcome::ok(String::new()),
+        (Op::List { svc, numeric, sort }, Reply::Listing(l)) => {
+            Outcome::ok(output::list(&l, svc.is_none(), numeric, sort, &names))
+        }
+        (Op::GetLaddr { .. }, Reply::Listing(l)) => Outcome::ok(output::laddrs(&l)),
+        (Op::Change(_), Reply::Error(e)) => Outcome::fail(REFUSED, e),
+        (_, Reply::Error(e)) => Outcome::fail(LIST_FAILED, e),
+        (_, other) => Outcome::fail(USAGE, format!("unexpected reply from fnatd: {other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn help_and_version_need_no_fnatd() {
+        let help = run(&args("-h"), Some("/nonexistent/fnat.ctl"));
+        assert_eq!(help.code, 0);
+        assert!(help.stdout.contains("the default in fnat; plain ipvsadm"));
+        assert!(help.stdout.contains("no DNS lookups"));
+        let v = run(&args("--version"), None);
+        assert_eq!(v.code, 0);
+        assert_eq!(
+            v.stdout,
+            format!("fnatctl {} (fnat control protocol 1; ipvsadm-compatible)\n", env!("CARGO_PKG_VERSION"))
+        );
+    }
+
+    #[test]
+    fn exit_statuses_follow_ipvsadm() {
+        let ctl = Some("/nonexistent/fnat.ctl");
+        let o = run(&args("--frobnicate"), ctl);
+        assert_eq!((o.code, o.stderr.as_deref()), (255, Some("unknown option '--frobnicate' (try 'fnatctl --help')")));
+        let o = run(&args("-n"), ctl);
+        assert_eq!((o.code, o.stderr.as_deref()), (255, Some("no command given (try 'fnatctl --help')")));
+        let o = run(&args("-A -t 10.0.0.300:80 -s rr"), ctl);
+        assert_eq!((o.code, o.stderr.as_deref()), (2, Some("invalid address '10.0.0.300:80'")));
+        let o = run(&args("-A -t 10.0.0.1:80 -s rr"), ctl);
+        assert_eq!(
+            (o.code, o.stderr.as_deref()),
+            (2, Some("fnatd is not running (/nonexistent/fnat.ctl: no such file)"))
+        );
+        assert!(o.stdout.is_empty());
+    }
 }

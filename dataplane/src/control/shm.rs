@@ -645,10 +645,9 @@ pub struct Client {
 /// Releases the file lock when dropped.
 struct Locked<'a>(&'a File);
 
-// `File::lock` and friends are stable since Rust 1.89, above the workspace's declared
-// `rust-version` (1.85); this module needs them (the alternative, `flock` through libc, is unsafe).
+// `File::lock` and friends need Rust 1.89 (the workspace's `rust-version`); the alternative,
+// `flock` through libc, would need `unsafe`.
 impl Drop for Locked<'_> {
-    #[allow(clippy::incompatible_msrv)]
     fn drop(&mut self) {
         let _ = self.0.unlock();
     }
@@ -745,7 +744,6 @@ impl Client {
         }
     }
 
-    #[allow(clippy::incompatible_msrv)] // File::try_lock: see `Locked`
     fn lock(&self, deadline: Instant, timeout: Duration) -> Result<Locked<'_>, CallError> {
         loop {
             match self.file.try_lock() {

@@ -17,12 +17,16 @@ mod main_loop;
 pub use io::DpdkIo;
 pub use main_loop::MainLoop;
 
+use std::collections::HashMap;
+
 use crate::config::{Config, PortDevice};
+use crate::control::{Command, ControlState, Server};
 use crate::dpdk::{Eal, LcoreId, Mbuf, Mempool, Port, PortConf, PortStats};
 use crate::lb::{ConnTable, LocalAddrPool};
 use crate::net::{NeighManager, NeighTimers};
 use crate::packet::MacAddr;
 use crate::snapshot::Snapshot;
+use crate::worker::DestConns;
 use crate::worker::poll::{BURST, Poller, redirect_mesh};
 use crate::worker::shared;
 use crate::worker::{Worker, WorkerId, WorkerStats};
@@ -76,6 +80,29 @@ fn pool_size(cfg: &Config) -> u32 {
     let rings = REDIRECT_RING * workers * workers.saturating_sub(1);
     let need = descs + per_worker * workers + rings + 4096;
     u32::try_from(need.next_power_of_two() - 1).unwrap_or(u32::MAX)
+}
+
+/// Answers the requests fnatctl left in the control file and hands the workers the new
+/// configuration when one changed it.
+fn serve_control(server: &mut Server, state: &mut ControlState, main: &mut MainLoop) -> Result<(), Error> {
+    use anyhow::Context as _;
+
+    let before = state.generation();
+    while let Some(incoming) = server.poll() {
+        // Connection counts cost a round trip to every worker: only listings need them.
+        let lists =
+            incoming.request.as_ref().is_ok_and(|r| r.commands.iter().any(|c| matches!(c, Command::List { .. })));
+        let conns = if lists { main.dest_conns() } else { HashMap::new() };
+        let counts = |id| conns.get(&id).map_or((0, 0), |c: &DestConns| (c.active, c.inactive));
+        let reply = state.answer(incoming.request, &counts);
+        server.reply(incoming.seq, &reply).context("answering fnatctl")?;
+    }
+    if state.generation() != before {
+        let services = state.services().context("building the new configuration")?;
+        let snap = Arc::new(main.snapshot().with_services(services));
+        main.publish(snap);
+    }
+    Ok(())
 }
 
 /// What a run ends with.
@@ -157,7 +184,12 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
         ports.push(port);
     }
 
-    let snap = Arc::new(Snapshot::from_config(cfg, &macs));
+    // The control file first: a second fnatd on the same file stops here, before touching traffic.
+    let mut server = Server::create(&cfg.control_path)
+        .with_context(|| format!("creating the control file {}", cfg.control_path.display()))?;
+    let mut state = ControlState::from_config(cfg);
+    let services = state.services().context("the configured services")?;
+    let snap = Arc::new(Snapshot::from_config(cfg, &macs).with_services(services));
     let neigh = NeighManager::new(&cfg.neighbours, NeighTimers::default());
     let (tx_stats, rx_stats) = mpsc::channel::<(usize, WorkerStats)>();
     let mut links = redirect_mesh::<Mbuf>(workers, REDIRECT_RING);
@@ -212,6 +244,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
     on_ready(&format!("{workers} worker(s) on lcores {:?}; ports {}", cfg.worker_lcores, summary.join(", ")));
     while !stop.load(Ordering::Relaxed) {
         main.tick();
+        serve_control(&mut server, &mut state, &mut main)?;
         std::thread::sleep(Duration::from_millis(1));
     }
     main.stop_workers();

@@ -1,0 +1,557 @@
+//! fnatctl's command line: ipvsadm's grammar (popt style), hand-parsed.
+//!
+//! Short options bundle (`-Ln`, `-At 10.0.0.1:80`) and take their value attached or as the next word
+//! (`-w3`, `-w 3`); long options take it as `--weight=3` or `--weight 3`. Exactly one command; each
+//! option at most once; the commands accept the options ipvsadm's table allows them, with ipvsadm's
+//! messages when they do not. Every value is checked here, so bad input never reaches fnatd.
+//! Options ipvsadm has and fnat does not support yet are recognised and refused by name.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use dataplane::control::{Command, DestSpec, ServiceSpec};
+use dataplane::lb::{FwdMethod, Protocol, SchedKind, ServiceKey};
+
+use crate::portnames::PortNames;
+
+/// Where fnatd's control file is when neither `--ctl` nor `FNAT_CTL` says.
+pub const DEFAULT_CTL: &str = dataplane::config::DEFAULT_CONTROL_PATH;
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Action {
+    /// `-h`: print the help.
+    Help,
+    /// `-v`: print the version.
+    Version,
+    /// Talk to fnatd through the control file at `ctl`.
+    Run {
+        /// The control file.
+        ctl: PathBuf,
+        /// What to ask.
+        op: Op,
+    },
+}
+
+/// A request to fnatd and how to show its answer.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Op {
+    /// A change (`-A -E -D -C -a -e -d --add-laddr --del-laddr`).
+    Change(Command),
+    /// `-L`: list services (all, or one), numerically or with port names, sorted or not.
+    List {
+        /// Only this service.
+        svc: Option<ServiceKey>,
+        /// `-n`.
+        numeric: bool,
+        /// Not `--nosort`.
+        sort: bool,
+    },
+    /// `--get-laddr`: list local addresses (all services, or one).
+    GetLaddr {
+        /// Only this service.
+        svc: Option<ServiceKey>,
+    },
+}
+
+/// Why the command line was refused.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum UsageError {
+    /// Not ipvsadm's grammar at all: an unknown option, no command (ipvsadm: "Try `ipvsadm -h'",
+    /// exit status 255).
+    #[error("{0} (try 'fnatctl --help')")]
+    TryHelp(String),
+    /// A value or a combination of options is wrong (ipvsadm: exit status 2).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn invalid(msg: impl Into<String>) -> UsageError {
+    UsageError::Invalid(msg.into())
+}
+
+/// The commands, with ipvsadm's (and DPVS's) names for its messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cmd {
+    Add,
+    Edit,
+    Del,
+    Clear,
+    List,
+    AddDest,
+    EditDest,
+    DelDest,
+    AddLaddr,
+    DelLaddr,
+    GetLaddr,
+    Help,
+    Version,
+}
+
+impl Cmd {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Add => "add-service",
+            Self::Edit => "edit-service",
+            Self::Del => "delete-service",
+            Self::Clear => "flush",
+            Self::List => "list",
+            Self::AddDest => "add-server",
+            Self::EditDest => "edit-server",
+            Self::DelDest => "delete-server",
+            Self::AddLaddr => "add-laddr",
+            Self::DelLaddr => "del-laddr",
+            Self::GetLaddr => "get-laddr",
+            Self::Help => "help",
+            Self::Version => "version",
+        }
+    }
+}
+
+/// The options that are given at most once, with ipvsadm's names for its messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Opt {
+    Service,
+    Scheduler,
+    Server,
+    Forward,
+    Weight,
+    Numeric,
+    Laddr,
+    NoSort,
+    Ctl,
+}
+
+impl Opt {
+    const ALL: [Opt; 9] = [
+        Opt::Service,
+        Opt::Scheduler,
+        Opt::Server,
+        Opt::Forward,
+        Opt::Weight,
+        Opt::Numeric,
+        Opt::Laddr,
+        Opt::NoSort,
+        Opt::Ctl,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Service => "service-address",
+            Self::Scheduler => "scheduler",
+            Self::Server => "real-server",
+            Self::Forward => "forwarding-method",
+            Self::Weight => "weight",
+            Self::Numeric => "numeric",
+            Self::Laddr => "laddr",
+            Self::NoSort => "nosort",
+            Self::Ctl => "ctl",
+        }
+    }
+
+    /// ipvsadm's table of commands and options: `+` required, `x` illegal, ` ` optional.
+    fn rule(self, cmd: Cmd) -> char {
+        use Cmd::*;
+        let row = match cmd {
+            //           svc  -s   -r   fwd  -w   -n   -z   nosort
+            Add | Edit => "+ xxxxxx",
+            Del => "+xxxxxxx",
+            Clear => "xxxxxxxx",
+            List => " xxxx x ",
+            AddDest | EditDest => "+x+  xxx",
+            DelDest => "+x+xxxxx",
+            AddLaddr | DelLaddr => "+xxxxx+x",
+            GetLaddr => " xxxx xx",
+            Help | Version => "        ",
+        };
+        let i = match self {
+            Self::Service => 0,
+            Self::Scheduler => 1,
+            Self::Server => 2,
+            Self::Forward => 3,
+            Self::Weight => 4,
+            Self::Numeric => 5,
+            Self::Laddr => 6,
+            Self::NoSort => 7,
+            Self::Ctl => return ' ',
+        };
+        row.as_bytes().get(i).map_or(' ', |&b| char::from(b))
+    }
+}
+
+/// What a word of the command line means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Meaning {
+    Cmd(Cmd),
+    Tcp,
+    Udp,
+    Scheduler,
+    Server,
+    Method(FwdMethod),
+    Weight,
+    Numeric,
+    Laddr,
+    Ctl,
+    Sort,
+    NoSort,
+    /// An ipvsadm command or option fnat does not support yet, by what it does.
+    NotYet(&'static str),
+}
+
+/// Whether an option takes a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Arg {
+    No,
+    Yes,
+}
+
+/// (long name, short letter, meaning, value).
+const OPTIONS: &[(&str, Option<char>, Meaning, Arg)] = &[
+    ("add-service", Some('A'), Meaning::Cmd(Cmd::Add), Arg::No),
+    ("edit-service", Some('E'), Meaning::Cmd(Cmd::Edit), Arg::No),
+    ("delete-service", Some('D'), Meaning::Cmd(Cmd::Del), Arg::No),
+    ("clear", Some('C'), Meaning::Cmd(Cmd::Clear), Arg::No),
+    ("list", Some('L'), Meaning::Cmd(Cmd::List), Arg::No),
+    ("list", Some('l'), Meaning::Cmd(Cmd::List), Arg::No),
+    ("add-server", Some('a'), Meaning::Cmd(Cmd::AddDest), Arg::No),
+    ("edit-server", Some('e'), Meaning::Cmd(Cmd::EditDest), Arg::No),
+    ("delete-server", Some('d'), Meaning::Cmd(Cmd::DelDest), Arg::No),
+    ("add-laddr", Some('P'), Meaning::Cmd(Cmd::AddLaddr), Arg::No),
+    ("del-laddr", Some('Q'), Meaning::Cmd(Cmd::DelLaddr), Arg::No),
+    ("get-laddr", Some('G'), Meaning::Cmd(Cmd::GetLaddr), Arg::No),
+    ("help", Some('h'), Meaning::Cmd(Cmd::Help), Arg::No),
+    ("version", Some('v'), Meaning::Cmd(Cmd::Version), Arg::No),
+    ("tcp-service", Some('t'), Meaning::Tcp, Arg::Yes),
+    ("udp-service", Some('u'), Meaning::Udp, Arg::Yes),
+    ("scheduler", Some('s'), Meaning::Scheduler, Arg::Yes),
+    ("real-server", Some('r'), Meaning::Server, Arg::Yes),
+    ("fullnat", Some('b'), Meaning::Method(FwdMethod::FullNat), Arg::No),
+    ("masquerading", Some('m'), Meaning::Method(FwdMethod::Nat), Arg::No),
+    ("gatewaying", Some('g'), Meaning::Method(FwdMethod::Dr), Arg::No),
+    ("ipip", Some('i'), Meaning::Method(FwdMethod::Tun), Arg::No),
+    ("weight", Some('w'), Meaning::Weight, Arg::Yes),
+    ("numeric", Some('n'), Meaning::Numeric, Arg::No),
+    ("laddr", Some('z'), Meaning::Laddr, Arg::Yes),
+    ("ctl", None, Meaning::Ctl, Arg::Yes),
+    ("sort", None, Meaning::Sort, Arg::No),
+    ("nosort", None, Meaning::NoSort, Arg::No),
+    ("zero", Some('Z'), Meaning::NotYet("zeroing counters (--zero)"), Arg::No),
+    ("save", Some('S'), Meaning::NotYet("saving rules (--save)"), Arg::No),
+    ("restore", Some('R'), Meaning::NotYet("restoring rules (--restore)"), Arg::No),
+    ("set", None, Meaning::NotYet("setting timeouts (--set)"), Arg::No),
+    ("start-daemon", None, Meaning::NotYet("the connection sync daemon (--start-daemon)"), Arg::No),
+    ("stop-daemon", None, Meaning::NotYet("the connection sync daemon (--stop-daemon)"), Arg::No),
+    ("fwmark-service", Some('f'), Meaning::NotYet("firewall-mark services (-f)"), Arg::No),
+    ("persistent", Some('p'), Meaning::NotYet("persistence (-p)"), Arg::No),
+    ("netmask", Some('M'), Meaning::NotYet("persistence granularity (-M)"), Arg::No),
+    ("u-threshold", Some('x'), Meaning::NotYet("connection thresholds (-x)"), Arg::No),
+    ("l-threshold", Some('y'), Meaning::NotYet("connection thresholds (-y)"), Arg::No),
+    ("connection", Some('c'), Meaning::NotYet("listing connections (-c)"), Arg::No),
+    ("timeout", None, Meaning::NotYet("listing timeouts (--timeout)"), Arg::No),
+    ("daemon", None, Meaning::NotYet("listing the sync daemon (--daemon)"), Arg::No),
+    ("stats", None, Meaning::NotYet("statistics (--stats)"), Arg::No),
+    ("rate", None, Meaning::NotYet("rates (--rate)"), Arg::No),
+    ("thresholds", None, Meaning::NotYet("listing thresholds (--thresholds)"), Arg::No),
+    ("persistent-conn", None, Meaning::NotYet("persistent connections (--persistent-conn)"), Arg::No),
+    ("exact", Some('X'), Meaning::NotYet("exact counters (--exact)"), Arg::No),
+    ("ipv6", Some('6'), Meaning::NotYet("IPv6 (-6)"), Arg::No),
+    ("ops", Some('o'), Meaning::NotYet("one-packet scheduling (-o)"), Arg::No),
+    ("mcast-interface", None, Meaning::NotYet("the connection sync daemon (--mcast-interface)"), Arg::No),
+    ("syncid", None, Meaning::NotYet("the connection sync daemon (--syncid)"), Arg::No),
+    ("sched-flags", None, Meaning::NotYet("scheduler flags (--sched-flags)"), Arg::No),
+];
+
+/// The raw values collected from the words, before they are checked together.
+#[derive(Default)]
+struct Words {
+    cmd: Option<Cmd>,
+    seen: Vec<Opt>,
+    service: Option<(Protocol, String)>,
+    scheduler: Option<String>,
+    server: Option<String>,
+    method: Option<FwdMethod>,
+    weight: Option<String>,
+    numeric: bool,
+    laddr: Option<String>,
+    ctl: Option<String>,
+    nosort: bool,
+}
+
+impl Words {
+    fn command(&mut self, cmd: Cmd) -> Result<(), UsageError> {
+        if self.cmd.is_some() {
+            return Err(invalid("multiple commands specified"));
+        }
+        self.cmd = Some(cmd);
+        Ok(())
+    }
+
+    fn option(&mut self, opt: Opt) -> Result<(), UsageError> {
+        if self.seen.contains(&opt) {
+            return Err(invalid(format!("multiple '{}' options specified", opt.name())));
+        }
+        self.seen.push(opt);
+        Ok(())
+    }
+
+    fn take(&mut self, m: Meaning, value: Option<String>) -> Result<(), UsageError> {
+        let v = || value.clone().unwrap_or_default();
+        match m {
+            Meaning::Cmd(c) => self.command(c)?,
+            Meaning::Tcp | Meaning::Udp => {
+                self.option(Opt::Service)?;
+                let proto = if m == Meaning::Tcp { Protocol::Tcp } else { Protocol::Udp };
+                self.service = Some((proto, v()));
+            }
+            Meaning::Scheduler => {
+                self.option(Opt::Scheduler)?;
+                self.scheduler = Some(v());
+            }
+            Meaning::Server => {
+                self.option(Opt::Server)?;
+                self.server = Some(v());
+            }
+            Meaning::Method(method) => {
+                self.option(Opt::Forward)?;
+                self.method = Some(method);
+            }
+            Meaning::Weight => {
+                self.option(Opt::Weight)?;
+                self.weight = Some(v());
+            }
+            Meaning::Numeric => {
+                self.option(Opt::Numeric)?;
+                self.numeric = true;
+            }
+            Meaning::Laddr => {
+                self.option(Opt::Laddr)?;
+                self.laddr = Some(v());
+            }
+            Meaning::Ctl => {
+                self.option(Opt::Ctl)?;
+                self.ctl = Some(v());
+            }
+            Meaning::Sort => {}
+            Meaning::NoSort => {
+                self.option(Opt::NoSort)?;
+                self.nosort = true;
+            }
+            Meaning::NotYet(what) => return Err(invalid(format!("{what} is not supported yet"))),
+        }
+        Ok(())
+    }
+}
+
+/// Parses the arguments (without the program name). `env_ctl` is `FNAT_CTL`'s value, if set.
+pub fn parse(args: &[String], env_ctl: Option<&str>, names: &PortNames) -> Result<Action, UsageError> {
+    let mut w = Words::default();
+    let mut i = 0;
+    while i < args.len() {
+        let word = &args[i];
+        i += 1;
+        if let Some(long) = word.strip_prefix("--") {
+            if long.is_empty() {
+                if let Some(extra) = args.get(i) {
+                    return Err(invalid(format!("unexpected argument {extra}")));
+                }
+                break;
+            }
+            let (name, attached) = match long.split_once('=') {
+                Some((n, v)) => (n, Some(v.to_owned())),
+                None => (long, None),
+            };
+            let &(_, _, meaning, arg) = OPTIONS
+                .iter()
+                .find(|o| o.0 == name)
+                .ok_or_else(|| UsageError::TryHelp(format!("unknown option '--{name}'")))?;
+            let value = match (arg, attached) {
+                (Arg::No, Some(_)) if !matches!(meaning, Meaning::NotYet(_)) => {
+                    return Err(invalid(format!("option '--{name}' takes no value")));
+                }
+                (Arg::Yes, None) => {
+                    let v = args.get(i).ok_or_else(|| invalid(format!("option '--{name}' needs a value")))?;
+                    i += 1;
+                    Some(v.clone())
+                }
+                (_, attached) => attached,
+            };
+            w.take(meaning, value)?;
+        } else if let Some(cluster) = word.strip_prefix('-').filter(|c| !c.is_empty()) {
+            for (at, letter) in cluster.char_indices() {
+                let &(_, _, meaning, arg) = OPTIONS
+                    .iter()
+                    .find(|o| o.1 == Some(letter))
+                    .ok_or_else(|| UsageError::TryHelp(format!("unknown option '-{letter}'")))?;
+                if arg == Arg::No {
+                    w.take(meaning, None)?;
+                    continue;
+                }
+                let rest = &cluster[at + letter.len_utf8()..];
+                let value = if rest.is_empty() {
+                    let v = args.get(i).ok_or_else(|| invalid(format!("option '-{letter}' needs a value")))?;
+                    i += 1;
+                    v.clone()
+                } else {
+                    rest.to_owned()
+                };
+                w.take(meaning, Some(value))?;
+                break;
+            }
+        } else {
+            return Err(invalid(format!("unexpected argument {word}")));
+        }
+    }
+    build(w, env_ctl, names, args.is_empty())
+}
+
+/// Checks the collected words together and builds the action.
+fn build(w: Words, env_ctl: Option<&str>, names: &PortNames, no_args: bool) -> Result<Action, UsageError> {
+    let cmd = match w.cmd {
+        Some(c) => c,
+        // Like ipvsadm, no argument at all lists the table; so does `--ctl PATH` alone.
+        None if no_args || w.seen == [Opt::Ctl] => Cmd::List,
+        None => return Err(UsageError::TryHelp("no command given".into())),
+    };
+    match cmd {
+        Cmd::Help => return Ok(Action::Help),
+        Cmd::Version => return Ok(Action::Version),
+        _ => {}
+    }
+    for opt in Opt::ALL {
+        match (opt.rule(cmd), w.seen.contains(&opt)) {
+            ('+', false) => {
+                return Err(invalid(format!(
+                    "You need to supply the '{}' option for the '{}' command",
+                    opt.name(),
+                    cmd.name()
+                )));
+            }
+            ('x', true) => {
+                return Err(invalid(format!("Illegal '{}' option with the '{}' command", opt.name(), cmd.name())));
+            }
+            _ => {}
+        }
+    }
+    let ctl = PathBuf::from(w.ctl.as_deref().or(env_ctl).unwrap_or(DEFAULT_CTL));
+    if ctl.as_os_str().is_empty() {
+        return Err(invalid("the control file path is empty (--ctl or FNAT_CTL)"));
+    }
+    let svc = w.service.as_ref().map(|(proto, text)| service(*proto, text, names)).transpose()?;
+    let op = match cmd {
+        Cmd::Add | Cmd::Edit => {
+            let key = svc.ok_or_else(|| invalid("no service"))?;
+            if key.vport == 0 {
+                return Err(invalid("Zero port specified for non-persistent service"));
+            }
+            let scheduler = match w.scheduler.as_deref() {
+                None => {
+                    return Err(invalid(
+                        "no scheduler given (-s): ipvsadm's default, wlc, is not supported yet; use -s rr or -s wrr",
+                    ));
+                }
+                Some(s) => s.parse::<SchedKind>().map_err(|e| invalid(e.to_string()))?,
+            };
+            let spec = ServiceSpec { key, scheduler };
+            Op::Change(if cmd == Cmd::Add { Command::AddService(spec) } else { Command::EditService(spec) })
+        }
+        Cmd::Del => Op::Change(Command::DelService(svc.ok_or_else(|| invalid("no service"))?)),
+        Cmd::Clear => Op::Change(Command::Clear),
+        Cmd::List => Op::List { svc, numeric: w.numeric, sort: !w.nosort },
+        Cmd::AddDest | Cmd::EditDest | Cmd::DelDest => {
+            let key = svc.ok_or_else(|| invalid("no service"))?;
+            let text = w.server.as_deref().unwrap_or_default();
+            let (addr, port) = real_server(text, key, names)?;
+            if cmd == Cmd::DelDest {
+                Op::Change(Command::DelDest { svc: key, addr, port })
+            } else {
+                let method = w.method.unwrap_or(FwdMethod::FullNat);
+                // As ipvsadm: direct routing and tunnelling cannot map ports.
+                let port = if matches!(method, FwdMethod::Dr | FwdMethod::Tun) { key.vport } else { port };
+                let weight = match w.weight.as_deref() {
+                    None => 1,
+                    Some(s) => s
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|&n| n <= 65535)
+                        .ok_or_else(|| invalid("illegal weight specified"))?,
+                };
+                let dest = DestSpec { addr, port, weight, method };
+                Op::Change(if cmd == Cmd::AddDest {
+                    Command::AddDest { svc: key, dest }
+                } else {
+                    Command::EditDest { svc: key, dest }
+                })
+            }
+        }
+        Cmd::AddLaddr | Cmd::DelLaddr => {
+            let key = svc.ok_or_else(|| invalid("no service"))?;
+            let text = w.laddr.as_deref().unwrap_or_default();
+            let addr = address(text, text)?;
+            Op::Change(if cmd == Cmd::AddLaddr {
+                Command::AddLaddr { svc: key, addr }
+            } else {
+                Command::DelLaddr { svc: key, addr }
+            })
+        }
+        Cmd::GetLaddr => Op::GetLaddr { svc },
+        Cmd::Help | Cmd::Version => unreachable!("handled above"),
+    };
+    Ok(Action::Run { ctl, op })
+}
+
+/// An IPv4 address in dotted-quad form; `whole` names the argument in the error.
+fn address(text: &str, whole: &str) -> Result<Ipv4Addr, UsageError> {
+    text.parse().map_err(|_| {
+        if text.starts_with('[') || text.contains(':') {
+            invalid(format!("invalid address '{whole}': IPv6 is not supported yet"))
+        } else if text.chars().any(|c| c.is_ascii_alphabetic()) {
+            invalid(format!("invalid address '{whole}' (host names are not resolved)"))
+        } else {
+            invalid(format!("invalid address '{whole}'"))
+        }
+    })
+}
+
+/// `addr[:port]` with a numeric port or a name from the services file; `None` without a port.
+fn addr_port(text: &str, proto: Protocol, names: &PortNames) -> Result<(Ipv4Addr, Option<u16>), UsageError> {
+    // A bare number is a firewall mark for ipvsadm, never an address.
+    if text.is_empty() || text.chars().all(|c| c.is_ascii_digit()) {
+        return Err(invalid(format!("invalid address '{text}'")));
+    }
+    if text.starts_with('[') || text.matches(':').count() > 1 {
+        return Err(invalid(format!("invalid address '{text}': IPv6 is not supported yet")));
+    }
+    let (host, port) = match text.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (text, None),
+    };
+    let addr = address(host, text)?;
+    let port = port
+        .map(|p| {
+            p.parse::<u16>()
+                .ok()
+                .filter(|_| p.chars().all(|c| c.is_ascii_digit()))
+                .or_else(|| names.port(p, proto))
+                .ok_or_else(|| invalid(format!("invalid port '{p}' in '{text}'")))
+        })
+        .transpose()?;
+    Ok((addr, port))
+}
+
+fn service(proto: Protocol, text: &str, names: &PortNames) -> Result<ServiceKey, UsageError> {
+    let (vip, port) = addr_port(text, proto, names)?;
+    Ok(ServiceKey { protocol: proto, vip, vport: port.unwrap_or(0) })
+}
+
+/// `-r addr[:port]`: the port defaults to the service's.
+fn real_server(text: &str, svc: ServiceKey, names: &PortNames) -> Result<(Ipv4Addr, u16), UsageError> {
+    let (addr, port) = addr_port(text, svc.protocol, names)?;
+    match port.unwrap_or(svc.vport) {
+        0 => Err(invalid("real server port 0 is out of range (1 to 65535)")),
+        p => Ok((addr, p)),
+    }
+}
+
+#[cfg(test)]
+#[path = "cli_tests.rs"]
+mod tests;

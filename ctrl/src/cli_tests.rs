@@ -1,0 +1,322 @@
+use super::*;
+
+fn names() -> PortNames {
+    PortNames::parse("http 80/tcp www\nhttp-alt 8080/tcp\ndomain 53/udp\n")
+}
+
+fn parse_str(s: &str) -> Result<Action, UsageError> {
+    let args: Vec<String> = s.split_whitespace().map(str::to_owned).collect();
+    parse(&args, None, &names())
+}
+
+/// The operation of a valid command line.
+fn op(s: &str) -> Op {
+    match parse_str(s) {
+        Ok(Action::Run { op, .. }) => op,
+        other => panic!("{s}: {other:?}"),
+    }
+}
+
+/// The message of an invalid command line (exit status 2).
+fn invalid_msg(s: &str) -> String {
+    match parse_str(s) {
+        Err(UsageError::Invalid(m)) => m,
+        other => panic!("{s}: {other:?}"),
+    }
+}
+
+fn tcp(vip: [u8; 4], vport: u16) -> ServiceKey {
+    ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::from(vip), vport }
+}
+
+const VIP: [u8; 4] = [10, 0, 0, 100];
+const RIP: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 11);
+
+#[test]
+fn add_and_edit_service() {
+    let spec = |scheduler| ServiceSpec { key: tcp(VIP, 80), scheduler };
+    assert_eq!(op("-A -t 10.0.0.100:80 -s rr"), Op::Change(Command::AddService(spec(SchedKind::Rr))));
+    assert_eq!(
+        op("--add-service --tcp-service 10.0.0.100:80 --scheduler wrr"),
+        Op::Change(Command::AddService(spec(SchedKind::Wrr)))
+    );
+    assert_eq!(op("-E -t 10.0.0.100:80 -s wrr"), Op::Change(Command::EditService(spec(SchedKind::Wrr))));
+    assert_eq!(
+        op("--edit-service --tcp-service=10.0.0.100:80 --scheduler=rr"),
+        Op::Change(Command::EditService(spec(SchedKind::Rr)))
+    );
+    // Bundled short options and attached values, as popt allows.
+    assert_eq!(op("-At 10.0.0.100:80 -srr"), Op::Change(Command::AddService(spec(SchedKind::Rr))));
+    assert_eq!(op("-At10.0.0.100:80 -s rr"), Op::Change(Command::AddService(spec(SchedKind::Rr))));
+    // Port names from the services file.
+    assert_eq!(op("-A -t 10.0.0.100:http -s rr"), Op::Change(Command::AddService(spec(SchedKind::Rr))));
+    assert_eq!(op("-A -t 10.0.0.100:www -s rr"), Op::Change(Command::AddService(spec(SchedKind::Rr))));
+    let udp = ServiceKey { protocol: Protocol::Udp, vip: Ipv4Addr::from(VIP), vport: 53 };
+    assert_eq!(
+        op("-A -u 10.0.0.100:domain -s rr"),
+        Op::Change(Command::AddService(ServiceSpec { key: udp, scheduler: SchedKind::Rr }))
+    );
+    assert_eq!(op("--add-service --udp-service 10.0.0.100:53 -s rr"), op("-A -u 10.0.0.100:domain -s rr"));
+}
+
+#[test]
+fn delete_service_and_clear() {
+    assert_eq!(op("-D -t 10.0.0.100:80"), Op::Change(Command::DelService(tcp(VIP, 80))));
+    assert_eq!(op("--delete-service -t 10.0.0.100:80"), Op::Change(Command::DelService(tcp(VIP, 80))));
+    // Without a port the service is port 0: fnatd will say it does not exist.
+    assert_eq!(op("-D -t 10.0.0.100"), Op::Change(Command::DelService(tcp(VIP, 0))));
+    assert_eq!(op("-C"), Op::Change(Command::Clear));
+    assert_eq!(op("--clear"), Op::Change(Command::Clear));
+}
+
+#[test]
+fn add_edit_and_delete_real_servers() {
+    let svc = tcp(VIP, 80);
+    let dest = |port, weight, method| DestSpec { addr: RIP, port, weight, method };
+    assert_eq!(
+        op("-a -t 10.0.0.100:80 -r 10.1.0.11:8080 -w 3"),
+        Op::Change(Command::AddDest { svc, dest: dest(8080, 3, FwdMethod::FullNat) })
+    );
+    // The port defaults to the service's, the weight to 1, the method to FULLNAT.
+    assert_eq!(
+        op("-a -t 10.0.0.100:80 -r 10.1.0.11"),
+        Op::Change(Command::AddDest { svc, dest: dest(80, 1, FwdMethod::FullNat) })
+    );
+    assert_eq!(
+        op("--add-server --tcp-service 10.0.0.100:80 --real-server 10.1.0.11:http-alt --fullnat --weight 0"),
+        Op::Change(Command::AddDest { svc, dest: dest(8080, 0, FwdMethod::FullNat) })
+    );
+    assert_eq!(
+        op("-e -t 10.0.0.100:80 -r 10.1.0.11:8080 -w 65535 -b"),
+        Op::Change(Command::EditDest { svc, dest: dest(8080, 65535, FwdMethod::FullNat) })
+    );
+    assert_eq!(
+        op("--edit-server -t 10.0.0.100:80 -r 10.1.0.11:8080"),
+        Op::Change(Command::EditDest { svc, dest: dest(8080, 1, FwdMethod::FullNat) })
+    );
+    assert_eq!(
+        op("-d -t 10.0.0.100:80 -r 10.1.0.11:8080"),
+        Op::Change(Command::DelDest { svc, addr: RIP, port: 8080 })
+    );
+    assert_eq!(
+        op("--delete-server -t 10.0.0.100:80 -r 10.1.0.11"),
+        Op::Change(Command::DelDest { svc, addr: RIP, port: 80 })
+    );
+}
+
+#[test]
+fn other_forwarding_methods_are_parsed_for_fnatd_to_refuse() {
+    let svc = tcp(VIP, 80);
+    assert_eq!(
+        op("-a -t 10.0.0.100:80 -r 10.1.0.11:8080 -m"),
+        Op::Change(Command::AddDest {
+            svc,
+            dest: DestSpec { addr: RIP, port: 8080, weight: 1, method: FwdMethod::Nat }
+        })
+    );
+    // Direct routing and tunnelling cannot map ports: the service's port, as ipvsadm does.
+    for (flag, method) in
+        [("-g", FwdMethod::Dr), ("--gatewaying", FwdMethod::Dr), ("-i", FwdMethod::Tun), ("--ipip", FwdMethod::Tun)]
+    {
+        assert_eq!(
+            op(&format!("-a -t 10.0.0.100:80 -r 10.1.0.11:8080 {flag}")),
+            Op::Change(Command::AddDest { svc, dest: DestSpec { addr: RIP, port: 80, weight: 1, method } })
+        );
+    }
+    assert_eq!(
+        op("-a -t 10.0.0.100:80 -r 10.1.0.11:8080 --masquerading"),
+        op("-a -t 10.0.0.100:80 -r 10.1.0.11:8080 -m")
+    );
+}
+
+#[test]
+fn list() {
+    assert_eq!(op("-L"), Op::List { svc: None, numeric: false, sort: true });
+    assert_eq!(op("-l"), Op::List { svc: None, numeric: false, sort: true });
+    assert_eq!(op("-Ln"), Op::List { svc: None, numeric: true, sort: true });
+    assert_eq!(op("--list --numeric --nosort"), Op::List { svc: None, numeric: true, sort: false });
+    assert_eq!(op("-L -n --sort"), Op::List { svc: None, numeric: true, sort: true });
+    assert_eq!(op("-L -n -t 10.0.0.100:80"), Op::List { svc: Some(tcp(VIP, 80)), numeric: true, sort: true });
+    // No argument at all lists the table, as ipvsadm does; so does --ctl alone.
+    assert_eq!(op(""), Op::List { svc: None, numeric: false, sort: true });
+    assert_eq!(op("--ctl /tmp/x.ctl"), Op::List { svc: None, numeric: false, sort: true });
+}
+
+#[test]
+fn local_addresses() {
+    let svc = tcp(VIP, 80);
+    let lip = Ipv4Addr::new(10, 1, 0, 12);
+    assert_eq!(op("--add-laddr -t 10.0.0.100:80 -z 10.1.0.12"), Op::Change(Command::AddLaddr { svc, addr: lip }));
+    assert_eq!(op("-P -t 10.0.0.100:80 --laddr=10.1.0.12"), Op::Change(Command::AddLaddr { svc, addr: lip }));
+    assert_eq!(op("--del-laddr -t 10.0.0.100:80 -z 10.1.0.12"), Op::Change(Command::DelLaddr { svc, addr: lip }));
+    assert_eq!(op("-Q -t 10.0.0.100:80 -z 10.1.0.12"), Op::Change(Command::DelLaddr { svc, addr: lip }));
+    assert_eq!(op("--get-laddr"), Op::GetLaddr { svc: None });
+    assert_eq!(op("-G -t 10.0.0.100:80"), Op::GetLaddr { svc: Some(svc) });
+}
+
+#[test]
+fn help_and_version() {
+    assert_eq!(parse_str("-h"), Ok(Action::Help));
+    assert_eq!(parse_str("--help"), Ok(Action::Help));
+    assert_eq!(parse_str("-v"), Ok(Action::Version));
+    assert_eq!(parse_str("--version"), Ok(Action::Version));
+}
+
+#[test]
+fn the_control_file_comes_from_ctl_then_fnat_ctl_then_the_default() {
+    let args = |s: &str| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+    let ctl = |a: &[String], env| match parse(a, env, &names()) {
+        Ok(Action::Run { ctl, .. }) => ctl,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(ctl(&args("-C"), None), PathBuf::from("/dev/shm/fnat.ctl"));
+    assert_eq!(ctl(&args("-C"), Some("/run/a.ctl")), PathBuf::from("/run/a.ctl"));
+    assert_eq!(ctl(&args("-C --ctl /run/b.ctl"), Some("/run/a.ctl")), PathBuf::from("/run/b.ctl"));
+    assert_eq!(ctl(&args("--ctl=/run/c.ctl -C"), None), PathBuf::from("/run/c.ctl"));
+    assert_eq!(
+        parse(&args("-C"), Some(""), &names()),
+        Err(invalid("the control file path is empty (--ctl or FNAT_CTL)"))
+    );
+}
+
+#[test]
+fn the_scheduler_is_required_and_must_be_supported() {
+    assert_eq!(
+        invalid_msg("-A -t 10.0.0.100:80"),
+        "no scheduler given (-s): ipvsadm's default, wlc, is not supported yet; use -s rr or -s wrr"
+    );
+    assert_eq!(
+        invalid_msg("-E -t 10.0.0.100:80"),
+        "no scheduler given (-s): ipvsadm's default, wlc, is not supported yet; use -s rr or -s wrr"
+    );
+    assert_eq!(invalid_msg("-A -t 10.0.0.100:80 -s wlc"), "scheduler 'wlc' is not supported yet (supported: rr, wrr)");
+    assert_eq!(invalid_msg("-A -t 10.0.0.100:80 -s mh"), "scheduler 'mh' is not supported yet (supported: rr, wrr)");
+    assert_eq!(invalid_msg("-A -t 10.0.0.100:80 -s fair"), "unknown scheduler 'fair' (supported: rr, wrr)");
+}
+
+#[test]
+fn bad_addresses_and_ports_are_refused() {
+    for (line, msg) in [
+        ("-A -t 10.0.0.300:80 -s rr", "invalid address '10.0.0.300:80'"),
+        ("-A -t 10.0.0:80 -s rr", "invalid address '10.0.0:80'"),
+        ("-A -t 80 -s rr", "invalid address '80'"),
+        ("-A -t :80 -s rr", "invalid address ':80'"),
+        ("-A -t web.example:80 -s rr", "invalid address 'web.example:80' (host names are not resolved)"),
+        ("-A -t [::1]:80 -s rr", "invalid address '[::1]:80': IPv6 is not supported yet"),
+        ("-A -t fe80::1 -s rr", "invalid address 'fe80::1': IPv6 is not supported yet"),
+        ("-A -t 10.0.0.1:65536 -s rr", "invalid port '65536' in '10.0.0.1:65536'"),
+        ("-A -t 10.0.0.1: -s rr", "invalid port '' in '10.0.0.1:'"),
+        ("-A -t 10.0.0.1:+80 -s rr", "invalid port '+80' in '10.0.0.1:+80'"),
+        ("-A -t 10.0.0.1:nosuchservice -s rr", "invalid port 'nosuchservice' in '10.0.0.1:nosuchservice'"),
+        ("-A -u 10.0.0.1:http -s rr", "invalid port 'http' in '10.0.0.1:http'"),
+        ("-A -t 10.0.0.1 -s rr", "Zero port specified for non-persistent service"),
+        ("-A -t 10.0.0.1:0 -s rr", "Zero port specified for non-persistent service"),
+        ("-a -t 10.0.0.1:80 -r 10.1.0.256", "invalid address '10.1.0.256'"),
+        ("-a -t 10.0.0.1:80 -r 10.1.0.1:0", "real server port 0 is out of range (1 to 65535)"),
+        ("-a -t 10.0.0.1 -r 10.1.0.1", "real server port 0 is out of range (1 to 65535)"),
+        ("--add-laddr -t 10.0.0.1:80 -z 10.1.0.999", "invalid address '10.1.0.999'"),
+        ("--add-laddr -t 10.0.0.1:80 -z lip.example", "invalid address 'lip.example' (host names are not resolved)"),
+    ] {
+        assert_eq!(invalid_msg(line), msg, "{line}");
+    }
+}
+
+#[test]
+fn bad_weights_are_refused() {
+    for w in ["65536", "-1", "abc", "", "1.5", "99999999999"] {
+        let line = vec!["-a", "-t", "10.0.0.1:80", "-r", "10.1.0.1", "-w", w]
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<Vec<_>>();
+        assert_eq!(parse(&line, None, &names()), Err(invalid("illegal weight specified")), "-w {w:?}");
+    }
+}
+
+#[test]
+fn commands_and_options_combine_as_in_ipvsadm() {
+    for (line, msg) in [
+        ("-A -s rr", "You need to supply the 'service-address' option for the 'add-service' command"),
+        ("-D", "You need to supply the 'service-address' option for the 'delete-service' command"),
+        ("-a -t 10.0.0.1:80", "You need to supply the 'real-server' option for the 'add-server' command"),
+        ("-e -t 10.0.0.1:80", "You need to supply the 'real-server' option for the 'edit-server' command"),
+        ("-d -t 10.0.0.1:80", "You need to supply the 'real-server' option for the 'delete-server' command"),
+        ("--add-laddr -t 10.0.0.1:80", "You need to supply the 'laddr' option for the 'add-laddr' command"),
+        ("--del-laddr -z 10.1.0.1", "You need to supply the 'service-address' option for the 'del-laddr' command"),
+        ("-A -t 10.0.0.1:80 -s rr -w 3", "Illegal 'weight' option with the 'add-service' command"),
+        ("-A -t 10.0.0.1:80 -s rr -r 10.1.0.1", "Illegal 'real-server' option with the 'add-service' command"),
+        ("-A -t 10.0.0.1:80 -s rr -b", "Illegal 'forwarding-method' option with the 'add-service' command"),
+        ("-A -t 10.0.0.1:80 -s rr -n", "Illegal 'numeric' option with the 'add-service' command"),
+        ("-D -t 10.0.0.1:80 -s rr", "Illegal 'scheduler' option with the 'delete-service' command"),
+        ("-C -t 10.0.0.1:80", "Illegal 'service-address' option with the 'flush' command"),
+        ("-L -s rr", "Illegal 'scheduler' option with the 'list' command"),
+        ("-L -z 10.1.0.1", "Illegal 'laddr' option with the 'list' command"),
+        ("-a -t 10.0.0.1:80 -r 10.1.0.1 -s rr", "Illegal 'scheduler' option with the 'add-server' command"),
+        ("-d -t 10.0.0.1:80 -r 10.1.0.1 -w 2", "Illegal 'weight' option with the 'delete-server' command"),
+        ("-d -t 10.0.0.1:80 -r 10.1.0.1 -b", "Illegal 'forwarding-method' option with the 'delete-server' command"),
+        (
+            "--add-laddr -t 10.0.0.1:80 -z 10.1.0.1 -r 10.1.0.2",
+            "Illegal 'real-server' option with the 'add-laddr' command",
+        ),
+        ("--get-laddr -z 10.1.0.1", "Illegal 'laddr' option with the 'get-laddr' command"),
+        ("-A -C", "multiple commands specified"),
+        ("-L -l", "multiple commands specified"),
+        ("-A -t 10.0.0.1:80 -u 10.0.0.1:80 -s rr", "multiple 'service-address' options specified"),
+        ("-A -t 10.0.0.1:80 -s rr -s wrr", "multiple 'scheduler' options specified"),
+        ("-a -t 10.0.0.1:80 -r 10.1.0.1 -r 10.1.0.2", "multiple 'real-server' options specified"),
+        ("-a -t 10.0.0.1:80 -r 10.1.0.1 -b -m", "multiple 'forwarding-method' options specified"),
+        ("-a -t 10.0.0.1:80 -r 10.1.0.1 -w 1 -w 2", "multiple 'weight' options specified"),
+        ("-Lnn", "multiple 'numeric' options specified"),
+        ("-C --ctl /a --ctl /b", "multiple 'ctl' options specified"),
+        ("-L extra", "unexpected argument extra"),
+        ("-L -- extra", "unexpected argument extra"),
+        ("-A -t", "option '-t' needs a value"),
+        ("-A --tcp-service", "option '--tcp-service' needs a value"),
+        ("-L --numeric=yes", "option '--numeric' takes no value"),
+    ] {
+        assert_eq!(invalid_msg(line), msg, "{line}");
+    }
+}
+
+#[test]
+fn ipvsadm_features_fnat_lacks_are_named() {
+    for (line, msg) in [
+        ("-Z", "zeroing counters (--zero) is not supported yet"),
+        ("-S -n", "saving rules (--save) is not supported yet"),
+        ("-R", "restoring rules (--restore) is not supported yet"),
+        ("--set 900 120 300", "setting timeouts (--set) is not supported yet"),
+        ("--start-daemon master", "the connection sync daemon (--start-daemon) is not supported yet"),
+        ("--stop-daemon master", "the connection sync daemon (--stop-daemon) is not supported yet"),
+        ("-A -f 10 -s rr", "firewall-mark services (-f) is not supported yet"),
+        ("-A -t 10.0.0.1:80 -s rr -p 300", "persistence (-p) is not supported yet"),
+        ("-A -t 10.0.0.1:80 -s rr -M 255.255.255.0", "persistence granularity (-M) is not supported yet"),
+        ("-a -t 10.0.0.1:80 -r 10.1.0.1 -x 100", "connection thresholds (-x) is not supported yet"),
+        ("-a -t 10.0.0.1:80 -r 10.1.0.1 -y 10", "connection thresholds (-y) is not supported yet"),
+        ("-L -c", "listing connections (-c) is not supported yet"),
+        ("-Lnc", "listing connections (-c) is not supported yet"),
+        ("-L --timeout", "listing timeouts (--timeout) is not supported yet"),
+        ("-L --daemon", "listing the sync daemon (--daemon) is not supported yet"),
+        ("-L --stats", "statistics (--stats) is not supported yet"),
+        ("-L --rate", "rates (--rate) is not supported yet"),
+        ("-L --thresholds", "listing thresholds (--thresholds) is not supported yet"),
+        ("-L --persistent-conn", "persistent connections (--persistent-conn) is not supported yet"),
+        ("-L --exact", "exact counters (--exact) is not supported yet"),
+        ("-A -f 1 -6", "firewall-mark services (-f) is not supported yet"),
+        ("-A -u 10.0.0.1:53 -s rr -o", "one-packet scheduling (-o) is not supported yet"),
+        ("--start-daemon=master", "the connection sync daemon (--start-daemon) is not supported yet"),
+        ("-A -t 10.0.0.1:80 -s rr --sched-flags=sh-port", "scheduler flags (--sched-flags) is not supported yet"),
+    ] {
+        assert_eq!(invalid_msg(line), msg, "{line}");
+    }
+}
+
+#[test]
+fn unknown_options_and_a_missing_command_send_to_the_help() {
+    assert_eq!(parse_str("--frobnicate"), Err(UsageError::TryHelp("unknown option '--frobnicate'".into())));
+    assert_eq!(parse_str("-A -k"), Err(UsageError::TryHelp("unknown option '-k'".into())));
+    assert_eq!(parse_str("-n"), Err(UsageError::TryHelp("no command given".into())));
+    assert_eq!(parse_str("-t 10.0.0.1:80"), Err(UsageError::TryHelp("no command given".into())));
+    assert_eq!(
+        UsageError::TryHelp("unknown option '-k'".into()).to_string(),
+        "unknown option '-k' (try 'fnatctl --help')"
+    );
+}
