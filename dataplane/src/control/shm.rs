@@ -151,7 +151,7 @@ impl Geometry {
         let fits = |r: Ring| {
             r.offset >= HEADER_SIZE
                 && r.capacity >= MIN_RING_CAPACITY
-                && r.capacity % 8 == 0
+                && r.capacity.is_multiple_of(8)
                 && r.offset.checked_add(r.capacity).is_some_and(|end| end <= len)
         };
         let sane = fits(g.req)

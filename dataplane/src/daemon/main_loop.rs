@@ -52,10 +52,10 @@ impl MainLoop {
         let now = self.now();
         shared::serve_neighbours(&mut self.neigh, &mut self.links, now);
         for (link, pending) in self.links.iter_mut().zip(self.pending.iter_mut()) {
-            if let Some(s) = pending.take() {
-                if let Err(rtrb::PushError::Full(Update::Snapshot(s))) = link.updates.push(Update::Snapshot(s)) {
-                    *pending = Some(s);
-                }
+            if let Some(s) = pending.take()
+                && let Err(rtrb::PushError::Full(Update::Snapshot(s))) = link.updates.push(Update::Snapshot(s))
+            {
+                *pending = Some(s);
             }
         }
         self.retired.retain(|s| Arc::strong_count(s) > 1);

@@ -365,15 +365,15 @@ impl Worker {
                 let state = next_state(old, sdir, flags.bits());
                 conn.state = state as u8;
                 let (was, is) = (old == TcpState::Established, state == TcpState::Established);
-                if was != is {
-                    if let Some(c) = self.dest_conns.get_mut(&conn.dest) {
-                        if is {
-                            c.active += 1;
-                            c.inactive = c.inactive.saturating_sub(1);
-                        } else {
-                            c.active = c.active.saturating_sub(1);
-                            c.inactive += 1;
-                        }
+                if was != is
+                    && let Some(c) = self.dest_conns.get_mut(&conn.dest)
+                {
+                    if is {
+                        c.active += 1;
+                        c.inactive = c.inactive.saturating_sub(1);
+                    } else {
+                        c.active = c.active.saturating_sub(1);
+                        c.inactive += 1;
                     }
                 }
                 timeouts.tcp(state)
