@@ -2,10 +2,10 @@
 """The lab's real-server HTTP service (fnat live lab, see docs/LAB.md).
 
 GET / answers with the body "NAME\n" (e.g. "rs1\n"); GET /bytes/N answers with N bytes (for
-MTU-sized frames and throughput runs). HTTP/1.1 with keep-alive, one thread per connection, so wrk
-can hold many connections open. Each new connection is logged as "conn CLIENT_IP:PORT" (with FULLNAT
-the client seen here is fnatd's local address, 10.1.0.10); requests are not logged (wrk would flood
-the log).
+MTU-sized frames and throughput runs); POST reads the body and answers "NAME LENGTH\n" (uploads).
+HTTP/1.1 with keep-alive, one thread per connection, so wrk can hold many connections open. Each new
+connection is logged as "conn CLIENT_IP:PORT" (with FULLNAT the client seen here is fnatd's local
+address, 10.1.0.10); requests are not logged (wrk would flood the log).
 """
 
 import argparse
@@ -56,6 +56,25 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         code, body = self._body()
         self._reply(code, body)
+
+    def do_POST(self):
+        # Reads the whole body (uploads through fnatd) and answers "NAME LENGTH\n".
+        try:
+            left = int(self.headers.get("Content-Length", "0"))
+        except ValueError:
+            left = -1
+        if left < 0:
+            self.close_connection = True
+            self._reply(400, b"bad Content-Length\n")
+            return
+        got = 0
+        while left > 0:
+            chunk = self.rfile.read(min(left, 1 << 16))
+            if not chunk:
+                break
+            got += len(chunk)
+            left -= len(chunk)
+        self._reply(200, f"{self.server.name} {got}\n".encode())
 
     def do_HEAD(self):
         code, body = self._body()

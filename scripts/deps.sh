@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what fnat needs to build and run, if missing: DPDK 22.11 (libdpdk-dev, and dpdk for
-# dpdk-testpmd), libclang-dev for bindgen, pkg-config, libpcap-dev for net_pcap, and the Rust
-# toolchain's cargo-nextest. Safe to run again; does nothing when all is there.
+# dpdk-testpmd), libclang-dev for bindgen, pkg-config, libpcap-dev for net_pcap, and the live lab's
+# tools (iproute2, ethtool, python3, curl, wrk, tcpdump, ping). Safe to run again; does nothing
+# when all is there.
 set -euo pipefail
 
 need=()
@@ -10,7 +11,10 @@ dpkg -s dpdk >/dev/null 2>&1 || need+=(dpdk)
 dpkg -s libclang-dev >/dev/null 2>&1 || need+=(libclang-dev)
 dpkg -s pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 dpkg -s libpcap-dev >/dev/null 2>&1 || need+=(libpcap-dev)
-dpkg -s iproute2 >/dev/null 2>&1 || need+=(iproute2)
+# The live lab (scripts/lab.sh): namespaces, offload settings, real clients and servers.
+for pkg in iproute2 ethtool python3 curl wrk tcpdump iputils-ping; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
 if ((${#need[@]})); then
     if [[ $(id -u) -ne 0 ]]; then
         echo "deps: missing packages: ${need[*]}; run as root, or: apt-get install ${need[*]}" >&2

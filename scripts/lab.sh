@@ -5,10 +5,10 @@
 #
 #   scripts/lab.sh up        build everything (tearing leftovers down first), start the servers
 #   scripts/lab.sh down      stop every process in the lab namespaces, delete them (never fails)
-#   scripts/lab.sh status    what exists, which servers run, the offload state of every veth end
+#   scripts/lab.sh status    what exists, which servers run, veth offloads (exit 0 when all is up)
 #   scripts/lab.sh exec NS CMD...   run CMD in a lab namespace (NS: client, gw, sw, rs1..rs3 or fnat-*)
 #
-# Runs as root. Installs what it needs if missing (iproute2, ethtool, python3, curl, wrk, tcpdump).
+# Runs as root. Installs what it needs if missing (iproute2, ethtool, python3, curl, wrk, tcpdump, ping).
 # FNAT_LAB_OFFLOADS=keep leaves the veth offloads at the kernel's defaults (to see why they must go).
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
@@ -67,7 +67,7 @@ in_ns() {
 # Installs the tools the lab uses when missing; `apt-get update` at most once.
 deps() {
     local need=() cmd pkg
-    for pair in ip:iproute2 ethtool:ethtool python3:python3 curl:curl wrk:wrk tcpdump:tcpdump; do
+    for pair in ip:iproute2 ethtool:ethtool python3:python3 curl:curl wrk:wrk tcpdump:tcpdump ping:iputils-ping; do
         cmd=${pair%%:*}
         pkg=${pair#*:}
         if ! command -v "$cmd" >/dev/null 2>&1 || ! dpkg -s "$pkg" >/dev/null 2>&1; then
@@ -92,7 +92,7 @@ is_lab_pid() {
 lab_ns_pids() {
     local ns
     for ns in "${ALL_NS[@]}"; do
-        ns_exists "$ns" && ip netns pids "$ns" 2>/dev/null || true
+        if ns_exists "$ns"; then ip netns pids "$ns" 2>/dev/null || true; fi
     done
 }
 
@@ -218,8 +218,12 @@ build() {
 
 start_server() {
     local rs=$1 kind=$2 script=$3 port=$4
-    setsid -f ip netns exec "fnat-$rs" python3 -u "$ROOT/lab/$script" --name "$rs" --port "$port" \
-        --pidfile "$RUN/$rs-$kind.pid" >"$RUN/$rs-$kind.log" 2>&1 </dev/null
+    # In its own session (a signal to the caller's process group does not reach it). Not a group
+    # leader here, so setsid does not fork and $! is the server's pid (ip netns exec execs it);
+    # the server writes the same pid again once it listens.
+    setsid ip netns exec "fnat-$rs" python3 -u "$ROOT/lab/$script" --name "$rs" --port "$port" \
+        --pidfile "$RUN/$rs-$kind.pid" >"$RUN/$rs-$kind.log" 2>&1 </dev/null &
+    echo "$!" >"$RUN/$rs-$kind.pid"
 }
 
 # Waits (bounded) until one server answers inside its namespace.
@@ -298,8 +302,9 @@ up() {
     status
 }
 
+# Prints the lab's state; exit status 0 when every namespace exists and every server runs.
 status() {
-    local ns rs kind pid f state end dev bad feat s pids
+    local ns rs kind pid f state end dev bad feat s pids ok=0
     echo "namespaces:"
     for ns in "${ALL_NS[@]}"; do
         if ns_exists "$ns"; then
@@ -307,6 +312,7 @@ status() {
             in_ns "$ns" ip -br addr show 2>/dev/null | awk '$1 != "lo" { printf "    %s\n", $0 }'
         else
             echo "  $ns: absent"
+            ok=1
         fi
     done
     echo "servers:"
@@ -316,10 +322,12 @@ status() {
             pid=$(cat "$f" 2>/dev/null || true)
             if [[ -z $pid ]]; then
                 state="not started"
+                ok=1
             elif is_lab_pid "$pid"; then
                 state="running (pid $pid, log $RUN/$rs-$kind.log)"
             else
                 state="dead (pid $pid)"
+                ok=1
             fi
             printf '  %-4s %-4s %s\n' "$rs" "$kind" "$state"
         done
@@ -334,7 +342,8 @@ status() {
             s=$(in_ns "$ns" ethtool -k "$dev" 2>/dev/null | awk -v f="$feat:" '$1 == f { print $2 }')
             [[ -z $s || $s == off ]] || bad+=" $feat"
         done
-        printf '  %-12s %-7s %s\n' "$ns" "$dev" "${bad:+ON:$bad}${bad:-all off}"
+        if [[ -n $bad ]]; then bad="ON:$bad"; else bad="all off"; fi
+        printf '  %-12s %-7s %s\n' "$ns" "$dev" "$bad"
     done
     echo "other processes in the lab namespaces:"
     pids=""
@@ -347,6 +356,7 @@ status() {
         done
     done
     [[ -n $pids ]] || echo "  none"
+    return "$ok"
 }
 
 ns_name() {
@@ -358,7 +368,7 @@ ns_name() {
 }
 
 usage() {
-    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 cmd=${1:-}

@@ -1,0 +1,289 @@
+//! The live lab: real clients and real servers in network namespaces, fnatd on DPDK af_packet
+//! ports in between, configured at runtime with fnatctl (scripts/lab.sh, docs/LAB.md).
+//!
+//! Needs root (namespaces, DPDK); CI runs as root. The lab's namespaces have fixed names, so the
+//! tests take a lock file and run one at a time, each with a fresh lab that is torn down even when
+//! the test fails.
+
+#![cfg(feature = "dpdk")]
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const VIP: &str = "10.0.0.100";
+const RS: [&str; 3] = ["10.1.0.11", "10.1.0.12", "10.1.0.13"];
+const CTL: &str = "/dev/shm/fnat.ctl";
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn fnatctl_bin() -> PathBuf {
+    let p = Path::new(env!("CARGO_BIN_EXE_fnatd")).with_file_name("fnatctl");
+    assert!(p.exists(), "{} is missing: build the workspace (cargo build --workspace) first", p.display());
+    p
+}
+
+fn require_root() {
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).and_then(|l| l.split_whitespace().nth(1).map(str::to_owned)));
+    assert_eq!(uid.as_deref(), Some("0"), "the live lab needs root (network namespaces, DPDK): run as root, as CI does");
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    out
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The lab, built for one test and torn down on drop; holds the lab lock meanwhile.
+struct Lab {
+    _lock: File,
+    fnatd: Option<Child>,
+    log: PathBuf,
+}
+
+impl Lab {
+    fn up() -> Lab {
+        require_root();
+        let lock = File::create("/run/fnat-lab.test.lock").expect("lab lock file");
+        lock.lock().expect("lab lock");
+        let out = run(Command::new(repo().join("scripts/lab.sh")).arg("up"));
+        assert!(out.status.success(), "lab.sh up failed:\n{}{}", text(&out.stdout), text(&out.stderr));
+        let log = std::env::temp_dir().join(format!("fnat-lab-fnatd-{}.log", std::process::id()));
+        let mut lab = Lab { _lock: lock, fnatd: None, log };
+        lab.start_fnatd();
+        lab
+    }
+
+    fn start_fnatd(&mut self) {
+        let log = File::create(&self.log).unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", "fnat-gw"])
+            .arg(env!("CARGO_BIN_EXE_fnatd"))
+            .arg("--config")
+            .arg(repo().join("configs/lab.toml"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start fnatd");
+        self.fnatd = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !std::fs::read_to_string(&self.log).unwrap_or_default().contains("fnatd: ready") {
+            assert!(Instant::now() < deadline, "fnatd did not get ready:\n{}", self.fnatd_log());
+            if let Some(Some(status)) = self.fnatd.as_mut().map(|c| c.try_wait().ok().flatten()) {
+                panic!("fnatd exited with {status}:\n{}", self.fnatd_log());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn fnatd_log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Stops fnatd with SIGTERM and returns what it printed.
+    fn stop_fnatd(&mut self) -> String {
+        if let Some(mut c) = self.fnatd.take() {
+            let _ = run(Command::new("kill").arg("-TERM").arg(c.id().to_string()));
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                match c.try_wait() {
+                    Ok(Some(status)) => {
+                        assert!(status.success(), "fnatd exited with {status}:\n{}", self.fnatd_log());
+                        break;
+                    }
+                    _ if Instant::now() > deadline => {
+                        let _ = c.kill();
+                        panic!("fnatd did not stop within 20 s:\n{}", self.fnatd_log());
+                    }
+                    _ => std::thread::sleep(Duration::from_millis(50)),
+                }
+            }
+        }
+        self.fnatd_log()
+    }
+
+    /// Runs fnatctl and insists that it succeeds; returns its output.
+    fn ctl(&self, args: &[&str]) -> String {
+        let out = run(Command::new(fnatctl_bin()).args(args));
+        assert!(out.status.success(), "fnatctl {args:?}: {}{}", text(&out.stdout), text(&out.stderr));
+        text(&out.stdout)
+    }
+
+    /// A command in the client namespace.
+    fn client(&self, args: &[&str]) -> Output {
+        run(Command::new("ip").args(["netns", "exec", "fnat-client", "timeout", "20"]).args(args))
+    }
+
+    fn probe(&self, args: &[&str]) -> Output {
+        let probe = repo().join("lab/probe.py");
+        let mut all = vec!["python3", probe.to_str().unwrap()];
+        all.extend_from_slice(args);
+        self.client(&all)
+    }
+
+    /// The lines a real server's service logged (`service` is http, udp or tcp).
+    fn server_log(&self, rs: usize, service: &str) -> String {
+        std::fs::read_to_string(format!("/run/fnat-lab/rs{}-{service}.log", rs + 1)).unwrap_or_default()
+    }
+
+    /// A TCP service on VIP:`vport` with rr over the three real servers on `rport`, and the same for UDP
+    /// when `udp` is set.
+    fn service(&self, proto: &str, vport: u16, rport: u16) {
+        let svc = format!("{VIP}:{vport}");
+        self.ctl(&["-A", proto, &svc, "-s", "rr"]);
+        for rs in RS {
+            self.ctl(&["-a", proto, &svc, "-r", &format!("{rs}:{rport}"), "-b"]);
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.fnatd.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while c.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = Command::new(repo().join("scripts/lab.sh")).arg("down").output();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+#[test]
+fn http_and_udp_through_the_vip_spread_evenly_and_real_servers_see_the_local_address() {
+    let mut lab = Lab::up();
+    lab.service("-t", 80, 8080);
+    lab.service("-u", 53, 5353);
+
+    // 99 requests: rr gives each real server exactly a third; every answer is a real server's body.
+    let mut counts = [0usize; 3];
+    for i in 0..100 {
+        let out = lab.client(&["curl", "-s", "--max-time", "5", &format!("http://{VIP}/")]);
+        let body = text(&out.stdout);
+        assert!(out.status.success(), "request {i} failed: {}", text(&out.stderr));
+        let rs = ["rs1\n", "rs2\n", "rs3\n"].iter().position(|b| *b == body);
+        let rs = rs.unwrap_or_else(|| panic!("request {i}: body {body:?} is no real server's"));
+        if i < 99 {
+            counts[rs] += 1;
+        }
+    }
+    assert_eq!(counts, [33, 33, 33], "rr over three servers");
+
+    // FULLNAT: the real servers see the local address, never the client.
+    for rs in 0..3 {
+        let log = lab.server_log(rs, "http");
+        // (The lab's readiness check connects from inside the server's namespace, over loopback.)
+        let conns: Vec<&str> = log.lines().filter(|l| l.starts_with("conn ") && !l.starts_with("conn 127.")).collect();
+        assert!(conns.len() >= 33, "rs{}: {} connections logged", rs + 1, conns.len());
+        assert!(conns.iter().all(|l| l.starts_with("conn 10.1.0.10:")), "rs{} saw a source other than the LIP: {log}", rs + 1);
+    }
+
+    // UDP request and response through the VIP, each answer from a real server.
+    let out = lab.probe(&["udp", VIP, "53", "hello", "--count", "6"]);
+    let answers = text(&out.stdout);
+    assert!(out.status.success(), "UDP through the VIP: {answers}{}", text(&out.stderr));
+    for line in answers.lines() {
+        assert!(line.starts_with(&format!("{VIP}:53 rs")) && line.contains("hello"), "UDP answer {line:?}");
+    }
+
+    // The VIP answers ping (ICMP echo) and ARP (the client resolved it to reach it at all).
+    let out = lab.client(&["ping", "-c", "2", "-W", "2", VIP]);
+    assert!(out.status.success(), "ping {VIP}: {}", text(&out.stdout));
+
+    let table = lab.ctl(&["-L", "-n"]);
+    assert!(table.contains(&format!("TCP  {VIP}:80 rr")) && table.contains(&format!("UDP  {VIP}:53 rr")), "{table}");
+    assert!(table.contains("  -> 10.1.0.11:8080               FullNat 1"), "{table}");
+
+    let report = lab.stop_fnatd();
+    assert!(report.contains("fnatd: stopped"), "{report}");
+    let total = report.lines().find(|l| l.starts_with("workers total:")).unwrap_or_default().to_owned();
+    assert!(total.contains("arp_replies") && !total.contains(" arp_replies 0 "), "fnatd answered ARP: {total}");
+}
+
+#[test]
+fn removing_a_real_server_keeps_an_open_connection_and_new_ones_avoid_it() {
+    let lab = Lab::up();
+    lab.service("-t", 9000, 9000);
+
+    // A long-lived connection: 24 lines, one every 250 ms. rr gives the first connection to rs1.
+    let probe = repo().join("lab/probe.py");
+    let mut long = Command::new("ip")
+        .args(["netns", "exec", "fnat-client", "timeout", "30", "python3"])
+        .arg(&probe)
+        .args(["tcp", VIP, "9000", "long", "--count", "24", "--interval", "0.25"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(long.stdout.take().unwrap()).lines();
+    let first = lines.by_ref().map_while(Result::ok).find(|l| l.starts_with("rs")).expect("first echo");
+    assert!(first.starts_with("rs1 "), "the first connection goes to rs1: {first}");
+
+    // The operator removes rs2 while the connection to rs1 is open.
+    lab.ctl(&["-d", "-t", &format!("{VIP}:9000"), "-r", &format!("{}:9000", RS[1])]);
+    let table = lab.ctl(&["-L", "-n", "-t", &format!("{VIP}:9000")]);
+    assert!(!table.contains(RS[1]), "{table}");
+
+    // New connections go to rs1 and rs3 only.
+    let mut seen = Vec::new();
+    for _ in 0..6 {
+        let out = lab.probe(&["tcp", VIP, "9000", "short"]);
+        let echo = text(&out.stdout);
+        assert!(out.status.success(), "short connection: {echo}");
+        let line = echo.lines().find(|l| l.starts_with("rs")).unwrap_or_default().to_owned();
+        seen.push(line.split_whitespace().next().unwrap_or_default().to_owned());
+    }
+    assert!(seen.iter().all(|s| s == "rs1" || s == "rs3"), "new connections after removing rs2: {seen:?}");
+    assert!(seen.contains(&"rs1".to_owned()) && seen.contains(&"rs3".to_owned()), "{seen:?}");
+
+    // The open connection finished every round on rs1.
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = long.wait().unwrap();
+    assert!(status.success(), "the long-lived connection broke: {rest:?}");
+    assert_eq!(rest.iter().filter(|l| l.starts_with("rs1 long")).count(), 23, "{rest:?}");
+}
+
+#[test]
+fn bad_fnatctl_input_is_refused_with_one_line_and_changes_nothing() {
+    let lab = Lab::up();
+    lab.service("-t", 80, 8080);
+    let before = lab.ctl(&["-L", "-n"]);
+    let refused: &[&[&str]] = &[
+        &["-A", "-t", "10.0.0.300:80", "-s", "rr"],
+        &["-A", "-t", "10.0.0.100:81", "-s", "fair"],
+        &["-a", "-t", "10.0.0.100:82", "-r", "10.1.0.11:8080"],
+        &["-a", "-t", "10.0.0.100:80", "-r", "10.1.0.11:8080"],
+        &["-d", "-t", "10.0.0.100:80", "-r", "10.1.0.99:8080"],
+        &["-e", "-t", "10.0.0.100:80", "-r", "10.1.0.11:8080", "-w", "70000"],
+        &["-A", "-t", "10.0.0.100:443"],
+    ];
+    for args in refused {
+        let out = run(Command::new(fnatctl_bin()).args(*args));
+        let err = text(&out.stderr);
+        assert!(!out.status.success(), "fnatctl {args:?} succeeded");
+        assert_eq!(err.lines().count(), 1, "fnatctl {args:?}: one line of reason, got {err:?}");
+        assert!(err.starts_with("fnatctl: "), "{err}");
+        assert_eq!(lab.ctl(&["-L", "-n"]), before, "fnatctl {args:?} changed the table");
+    }
+    let out = run(Command::new(fnatctl_bin()).args(["--ctl", "/dev/shm/fnat-nobody.ctl", "-L", "-n"]));
+    assert!(!out.status.success());
+    assert_eq!(text(&out.stderr).trim_end(), "fnatctl: fnatd is not running (/dev/shm/fnat-nobody.ctl: no such file)");
+    drop(lab);
+    // After fnatd stopped, its control file is gone and fnatctl says so.
+    let out = run(Command::new(fnatctl_bin()).args(["-L", "-n"]));
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).starts_with("fnatctl: fnatd is not running"), "{}", text(&out.stderr));
+    assert!(!Path::new(CTL).exists());
+}
