@@ -28,10 +28,14 @@ fn fnatctl_bin() -> PathBuf {
 }
 
 fn require_root() {
-    let uid = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).and_then(|l| l.split_whitespace().nth(1).map(str::to_owned)));
-    assert_eq!(uid.as_deref(), Some("0"), "the live lab needs root (network namespaces, DPDK): run as root, as CI does");
+    let uid = std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
+        s.lines().find(|l| l.starts_with("Uid:")).and_then(|l| l.split_whitespace().nth(1).map(str::to_owned))
+    });
+    assert_eq!(
+        uid.as_deref(),
+        Some("0"),
+        "the live lab needs root (network namespaces, DPDK): run as root, as CI does"
+    );
 }
 
 fn run(cmd: &mut Command) -> Output {
@@ -188,7 +192,11 @@ fn http_and_udp_through_the_vip_spread_evenly_and_real_servers_see_the_local_add
         // (The lab's readiness check connects from inside the server's namespace, over loopback.)
         let conns: Vec<&str> = log.lines().filter(|l| l.starts_with("conn ") && !l.starts_with("conn 127.")).collect();
         assert!(conns.len() >= 33, "rs{}: {} connections logged", rs + 1, conns.len());
-        assert!(conns.iter().all(|l| l.starts_with("conn 10.1.0.10:")), "rs{} saw a source other than the LIP: {log}", rs + 1);
+        assert!(
+            conns.iter().all(|l| l.starts_with("conn 10.1.0.10:")),
+            "rs{} saw a source other than the LIP: {log}",
+            rs + 1
+        );
     }
 
     // UDP request and response through the VIP, each answer from a real server.
