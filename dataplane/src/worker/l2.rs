@@ -226,6 +226,12 @@ impl Worker {
         true
     }
 
+    /// Whether the worker has frames of its own to send.
+    #[inline]
+    pub fn has_outgoing(&self) -> bool {
+        !self.l2.outbox.is_empty() || !self.l2.to_announce.is_empty()
+    }
+
     /// Takes the frames the worker wants to send on its own account, announcements included (a few
     /// per call); write each with [`Worker::write_outgoing`].
     pub fn drain_outgoing(&mut self, mut f: impl FnMut(Outgoing)) {

@@ -215,6 +215,9 @@ impl<B: PacketBuf> Poller<B> {
     }
 
     fn send_outgoing<I: PacketIo<Buf = B>>(&mut self, io: &mut I) {
+        if !self.worker.has_outgoing() {
+            return;
+        }
         let mut out = [None; 2 * BURST];
         let mut n = 0;
         self.worker.drain_outgoing(|o| {
