@@ -5,10 +5,14 @@
 //! option at most once; the commands accept the options ipvsadm's table allows them, with ipvsadm's
 //! messages when they do not. Every value is checked here, so bad input never reaches fnatd.
 //! Options ipvsadm has and fnat does not support yet are recognised and refused by name.
+//!
+//! fnat extends ipvsadm in one place: `-L -c` may name a service (`-t|-u`) to list only its
+//! connections; ipvsadm refuses that combination.
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
+use dataplane::control::state::MAX_TIMEOUT_SECS;
 use dataplane::control::{Command, DestSpec, ServiceSpec};
 use dataplane::lb::{FwdMethod, Protocol, SchedKind, ServiceKey};
 
@@ -52,6 +56,15 @@ pub enum Op {
         /// Only this service.
         svc: Option<ServiceKey>,
     },
+    /// `-L -c`: list connections (all, or one service's).
+    Conns {
+        /// Only this service's.
+        svc: Option<ServiceKey>,
+        /// `-n`.
+        numeric: bool,
+    },
+    /// `-L --timeout`: print the timeouts `--set` changes.
+    Timeouts,
 }
 
 /// Why the command line was refused.
@@ -84,6 +97,7 @@ enum Cmd {
     AddLaddr,
     DelLaddr,
     GetLaddr,
+    Set,
     Help,
     Version,
 }
@@ -102,6 +116,7 @@ impl Cmd {
             Self::AddLaddr => "add-laddr",
             Self::DelLaddr => "del-laddr",
             Self::GetLaddr => "get-laddr",
+            Self::Set => "set",
             Self::Help => "help",
             Self::Version => "version",
         }
@@ -119,11 +134,13 @@ enum Opt {
     Numeric,
     Laddr,
     NoSort,
+    Connection,
+    Timeout,
     Ctl,
 }
 
 impl Opt {
-    const ALL: [Opt; 9] = [
+    const ALL: [Opt; 11] = [
         Opt::Service,
         Opt::Scheduler,
         Opt::Server,
@@ -132,6 +149,8 @@ impl Opt {
         Opt::Numeric,
         Opt::Laddr,
         Opt::NoSort,
+        Opt::Connection,
+        Opt::Timeout,
         Opt::Ctl,
     ];
 
@@ -145,6 +164,8 @@ impl Opt {
             Self::Numeric => "numeric",
             Self::Laddr => "laddr",
             Self::NoSort => "nosort",
+            Self::Connection => "connection",
+            Self::Timeout => "timeout",
             Self::Ctl => "ctl",
         }
     }
@@ -153,16 +174,16 @@ impl Opt {
     fn rule(self, cmd: Cmd) -> char {
         use Cmd::*;
         let row = match cmd {
-            //           svc  -s   -r   fwd  -w   -n   -z   nosort
-            Add | Edit => "+ xxxxxx",
-            Del => "+xxxxxxx",
-            Clear => "xxxxxxxx",
-            List => " xxxx x ",
-            AddDest | EditDest => "+x+  xxx",
-            DelDest => "+x+xxxxx",
-            AddLaddr | DelLaddr => "+xxxxx+x",
-            GetLaddr => " xxxx xx",
-            Help | Version => "        ",
+            //           svc  -s   -r   fwd  -w   -n   -z   nosort  -c  timeout
+            Add | Edit => "+ xxxxxxxx",
+            Del => "+xxxxxxxxx",
+            Clear | Set => "xxxxxxxxxx",
+            List => " xxxx x   ",
+            AddDest | EditDest => "+x+  xxxxx",
+            DelDest => "+x+xxxxxxx",
+            AddLaddr | DelLaddr => "+xxxxx+xxx",
+            GetLaddr => " xxxx xxxx",
+            Help | Version => "          ",
         };
         let i = match self {
             Self::Service => 0,
@@ -173,6 +194,8 @@ impl Opt {
             Self::Numeric => 5,
             Self::Laddr => 6,
             Self::NoSort => 7,
+            Self::Connection => 8,
+            Self::Timeout => 9,
             Self::Ctl => return ' ',
         };
         row.as_bytes().get(i).map_or(' ', |&b| char::from(b))
@@ -194,6 +217,8 @@ enum Meaning {
     Ctl,
     Sort,
     NoSort,
+    Connection,
+    Timeout,
     /// An ipvsadm command or option fnat does not support yet, by what it does.
     NotYet(&'static str),
 }
@@ -219,6 +244,7 @@ const OPTIONS: &[(&str, Option<char>, Meaning, Arg)] = &[
     ("add-laddr", Some('P'), Meaning::Cmd(Cmd::AddLaddr), Arg::No),
     ("del-laddr", Some('Q'), Meaning::Cmd(Cmd::DelLaddr), Arg::No),
     ("get-laddr", Some('G'), Meaning::Cmd(Cmd::GetLaddr), Arg::No),
+    ("set", None, Meaning::Cmd(Cmd::Set), Arg::No),
     ("help", Some('h'), Meaning::Cmd(Cmd::Help), Arg::No),
     ("version", Some('v'), Meaning::Cmd(Cmd::Version), Arg::No),
     ("tcp-service", Some('t'), Meaning::Tcp, Arg::Yes),
@@ -235,10 +261,11 @@ const OPTIONS: &[(&str, Option<char>, Meaning, Arg)] = &[
     ("ctl", None, Meaning::Ctl, Arg::Yes),
     ("sort", None, Meaning::Sort, Arg::No),
     ("nosort", None, Meaning::NoSort, Arg::No),
+    ("connection", Some('c'), Meaning::Connection, Arg::No),
+    ("timeout", None, Meaning::Timeout, Arg::No),
     ("zero", Some('Z'), Meaning::NotYet("zeroing counters (--zero)"), Arg::No),
     ("save", Some('S'), Meaning::NotYet("saving rules (--save)"), Arg::No),
     ("restore", Some('R'), Meaning::NotYet("restoring rules (--restore)"), Arg::No),
-    ("set", None, Meaning::NotYet("setting timeouts (--set)"), Arg::No),
     ("start-daemon", None, Meaning::NotYet("the connection sync daemon (--start-daemon)"), Arg::No),
     ("stop-daemon", None, Meaning::NotYet("the connection sync daemon (--stop-daemon)"), Arg::No),
     ("fwmark-service", Some('f'), Meaning::NotYet("firewall-mark services (-f)"), Arg::No),
@@ -246,8 +273,6 @@ const OPTIONS: &[(&str, Option<char>, Meaning, Arg)] = &[
     ("netmask", Some('M'), Meaning::NotYet("persistence granularity (-M)"), Arg::No),
     ("u-threshold", Some('x'), Meaning::NotYet("connection thresholds (-x)"), Arg::No),
     ("l-threshold", Some('y'), Meaning::NotYet("connection thresholds (-y)"), Arg::No),
-    ("connection", Some('c'), Meaning::NotYet("listing connections (-c)"), Arg::No),
-    ("timeout", None, Meaning::NotYet("listing timeouts (--timeout)"), Arg::No),
     ("daemon", None, Meaning::NotYet("listing the sync daemon (--daemon)"), Arg::No),
     ("stats", None, Meaning::NotYet("statistics (--stats)"), Arg::No),
     ("rate", None, Meaning::NotYet("rates (--rate)"), Arg::No),
@@ -275,6 +300,10 @@ struct Words {
     laddr: Option<String>,
     ctl: Option<String>,
     nosort: bool,
+    connection: bool,
+    timeout: bool,
+    /// Words that are not options (`--set`'s three values), in order.
+    args: Vec<String>,
 }
 
 impl Words {
@@ -336,6 +365,14 @@ impl Words {
                 self.option(Opt::NoSort)?;
                 self.nosort = true;
             }
+            Meaning::Connection => {
+                self.option(Opt::Connection)?;
+                self.connection = true;
+            }
+            Meaning::Timeout => {
+                self.option(Opt::Timeout)?;
+                self.timeout = true;
+            }
             Meaning::NotYet(what) => return Err(invalid(format!("{what} is not supported yet"))),
         }
         Ok(())
@@ -351,9 +388,8 @@ pub fn parse(args: &[String], env_ctl: Option<&str>, names: &PortNames) -> Resul
         i += 1;
         if let Some(long) = word.strip_prefix("--") {
             if long.is_empty() {
-                if let Some(extra) = args.get(i) {
-                    return Err(invalid(format!("unexpected argument {extra}")));
-                }
+                // Everything after `--` is an argument, as with popt.
+                w.args.extend(args[i..].iter().cloned());
                 break;
             }
             let (name, attached) = match long.split_once('=') {
@@ -398,7 +434,8 @@ pub fn parse(args: &[String], env_ctl: Option<&str>, names: &PortNames) -> Resul
                 break;
             }
         } else {
-            return Err(invalid(format!("unexpected argument {word}")));
+            // popt collects the words that are not options wherever they are; only `--set` takes any.
+            w.args.push(word.clone());
         }
     }
     build(w, env_ctl, names, args.is_empty())
@@ -416,6 +453,18 @@ fn build(w: Words, env_ctl: Option<&str>, names: &PortNames, no_args: bool) -> R
         Cmd::Help => return Ok(Action::Help),
         Cmd::Version => return Ok(Action::Version),
         _ => {}
+    }
+    // As ipvsadm: `--set` takes exactly three words, no other command any.
+    let extra = if cmd == Cmd::Set {
+        if w.args.len() < 3 {
+            return Err(invalid("--set option requires 3 timeout values"));
+        }
+        w.args.get(3)
+    } else {
+        w.args.first()
+    };
+    if let Some(extra) = extra {
+        return Err(invalid(format!("unexpected argument {extra}")));
     }
     for opt in Opt::ALL {
         match (opt.rule(cmd), w.seen.contains(&opt)) {
@@ -456,7 +505,25 @@ fn build(w: Words, env_ctl: Option<&str>, names: &PortNames, no_args: bool) -> R
         }
         Cmd::Del => Op::Change(Command::DelService(svc.ok_or_else(|| invalid("no service"))?)),
         Cmd::Clear => Op::Change(Command::Clear),
+        Cmd::List if w.timeout => {
+            // ipvsadm's exclusive list options (fnat lets -c name a service).
+            let other = if w.connection { Some(Opt::Connection) } else { svc.map(|_| Opt::Service) };
+            if let Some(other) = other {
+                return Err(invalid(format!(
+                    "The option '{}' conflicts with the '{}' option in the '{}' command",
+                    Opt::Timeout.name(),
+                    other.name(),
+                    cmd.name()
+                )));
+            }
+            Op::Timeouts
+        }
+        Cmd::List if w.connection => Op::Conns { svc, numeric: w.numeric },
         Cmd::List => Op::List { svc, numeric: w.numeric, sort: !w.nosort },
+        Cmd::Set => {
+            let [tcp, tcpfin, udp] = [0, 1, 2].map(|i| timeout(&w.args[i]));
+            Op::Change(Command::SetTimeouts { tcp: tcp?, tcpfin: tcpfin?, udp: udp? })
+        }
         Cmd::AddDest | Cmd::EditDest | Cmd::DelDest => {
             let key = svc.ok_or_else(|| invalid("no service"))?;
             let text = w.server.as_deref().unwrap_or_default();
@@ -497,6 +564,14 @@ fn build(w: Words, env_ctl: Option<&str>, names: &PortNames, no_args: bool) -> R
         Cmd::Help | Cmd::Version => unreachable!("handled above"),
     };
     Ok(Action::Run { ctl, op })
+}
+
+/// A `--set` value: seconds, 0 (keep the current value) to 31 days, as ipvsadm.
+fn timeout(text: &str) -> Result<u32, UsageError> {
+    text.parse::<u32>()
+        .ok()
+        .filter(|&n| n <= MAX_TIMEOUT_SECS && text.chars().all(|c| c.is_ascii_digit()))
+        .ok_or_else(|| invalid(format!("invalid timeout value `{text}' specified")))
 }
 
 /// An IPv4 address in dotted-quad form; `whole` names the argument in the error.

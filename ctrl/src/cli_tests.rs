@@ -105,7 +105,7 @@ fn add_edit_and_delete_real_servers() {
 }
 
 #[test]
-fn other_forwarding_methods_are_parsed_for_fnatd_to_refuse() {
+fn every_forwarding_method_is_parsed() {
     let svc = tcp(VIP, 80);
     assert_eq!(
         op("-a -t 10.0.0.100:80 -r 10.1.0.11:8080 -m"),
@@ -283,7 +283,6 @@ fn ipvsadm_features_fnat_lacks_are_named() {
         ("-Z", "zeroing counters (--zero) is not supported yet"),
         ("-S -n", "saving rules (--save) is not supported yet"),
         ("-R", "restoring rules (--restore) is not supported yet"),
-        ("--set 900 120 300", "setting timeouts (--set) is not supported yet"),
         ("--start-daemon master", "the connection sync daemon (--start-daemon) is not supported yet"),
         ("--stop-daemon master", "the connection sync daemon (--stop-daemon) is not supported yet"),
         ("-A -f 10 -s rr", "firewall-mark services (-f) is not supported yet"),
@@ -291,9 +290,6 @@ fn ipvsadm_features_fnat_lacks_are_named() {
         ("-A -t 10.0.0.1:80 -s rr -M 255.255.255.0", "persistence granularity (-M) is not supported yet"),
         ("-a -t 10.0.0.1:80 -r 10.1.0.1 -x 100", "connection thresholds (-x) is not supported yet"),
         ("-a -t 10.0.0.1:80 -r 10.1.0.1 -y 10", "connection thresholds (-y) is not supported yet"),
-        ("-L -c", "listing connections (-c) is not supported yet"),
-        ("-Lnc", "listing connections (-c) is not supported yet"),
-        ("-L --timeout", "listing timeouts (--timeout) is not supported yet"),
         ("-L --daemon", "listing the sync daemon (--daemon) is not supported yet"),
         ("-L --stats", "statistics (--stats) is not supported yet"),
         ("-L --rate", "rates (--rate) is not supported yet"),
@@ -319,4 +315,84 @@ fn unknown_options_and_a_missing_command_send_to_the_help() {
         UsageError::TryHelp("unknown option '-k'".into()).to_string(),
         "unknown option '-k' (try 'fnatctl --help')"
     );
+}
+
+#[test]
+fn set_timeouts() {
+    let set = |tcp, tcpfin, udp| Op::Change(Command::SetTimeouts { tcp, tcpfin, udp });
+    assert_eq!(op("--set 900 120 300"), set(900, 120, 300));
+    assert_eq!(op("--set 0 0 0"), set(0, 0, 0));
+    assert_eq!(op("--set 2678400 1 0"), set(2_678_400, 1, 0));
+    // popt takes the values wherever they are.
+    assert_eq!(op("--set 600 --ctl /run/x.ctl 60 30"), set(600, 60, 30));
+    assert_eq!(op("--set -- 1 2 3"), set(1, 2, 3));
+    for (line, msg) in [
+        ("--set", "--set option requires 3 timeout values"),
+        ("--set 900 120", "--set option requires 3 timeout values"),
+        ("--set 1 2 3 4", "unexpected argument 4"),
+        ("--set 2678401 0 0", "invalid timeout value `2678401' specified"),
+        ("--set 1 99999999999 0", "invalid timeout value `99999999999' specified"),
+        ("--set 1 2 abc", "invalid timeout value `abc' specified"),
+        ("--set +5 0 0", "invalid timeout value `+5' specified"),
+        ("--set 1.5 0 0", "invalid timeout value `1.5' specified"),
+        ("--set 1 2 3 -n", "Illegal 'numeric' option with the 'set' command"),
+        ("--set 1 2 3 -t 10.0.0.1:80", "Illegal 'service-address' option with the 'set' command"),
+        ("--set 1 2 3 -c", "Illegal 'connection' option with the 'set' command"),
+        ("--set 1 2 3 -L", "multiple commands specified"),
+        ("--set=1 2 3", "option '--set' takes no value"),
+        ("-L 5", "unexpected argument 5"),
+        ("-C 1 2 3", "unexpected argument 1"),
+    ] {
+        assert_eq!(invalid_msg(line), msg, "{line}");
+    }
+    // A negative value is an option, as with popt.
+    assert_eq!(parse_str("--set -1 0 0"), Err(UsageError::TryHelp("unknown option '-1'".into())));
+}
+
+#[test]
+fn list_timeouts() {
+    assert_eq!(op("-L --timeout"), Op::Timeouts);
+    assert_eq!(op("--list --timeout"), Op::Timeouts);
+    assert_eq!(op("-Ln --timeout"), Op::Timeouts);
+    assert_eq!(op("-l --timeout --nosort"), Op::Timeouts);
+    for (line, msg) in [
+        ("-L --timeout -c", "The option 'timeout' conflicts with the 'connection' option in the 'list' command"),
+        (
+            "-L --timeout -t 10.0.0.100:80",
+            "The option 'timeout' conflicts with the 'service-address' option in the 'list' command",
+        ),
+        ("-L --timeout --timeout", "multiple 'timeout' options specified"),
+        ("-A -t 10.0.0.1:80 -s rr --timeout", "Illegal 'timeout' option with the 'add-service' command"),
+        ("--timeout", "no command given"),
+    ] {
+        match parse_str(line) {
+            Err(UsageError::Invalid(m) | UsageError::TryHelp(m)) => assert_eq!(m, msg, "{line}"),
+            other => panic!("{line}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn list_connections() {
+    let conns = |svc, numeric| Op::Conns { svc, numeric };
+    assert_eq!(op("-L -c"), conns(None, false));
+    assert_eq!(op("-Lc"), conns(None, false));
+    assert_eq!(op("-Lnc"), conns(None, true));
+    assert_eq!(op("-lcn"), conns(None, true));
+    assert_eq!(op("--list --connection --numeric"), conns(None, true));
+    assert_eq!(op("-L -c --nosort"), conns(None, false), "nothing to sort");
+    // fnat's extension: the connections of one service.
+    assert_eq!(op("-Lnc -t 10.0.0.100:80"), conns(Some(tcp(VIP, 80)), true));
+    let udp = ServiceKey { protocol: Protocol::Udp, vip: Ipv4Addr::from(VIP), vport: 53 };
+    assert_eq!(op("-L --connection -u 10.0.0.100:domain"), conns(Some(udp), false));
+    for (line, msg) in [
+        ("-L -c -c", "multiple 'connection' options specified"),
+        ("-Lcc", "multiple 'connection' options specified"),
+        ("-a -t 10.0.0.1:80 -r 10.1.0.1 -c", "Illegal 'connection' option with the 'add-server' command"),
+        ("--get-laddr -c", "Illegal 'connection' option with the 'get-laddr' command"),
+        ("-L -c -t 10.0.0.300:80", "invalid address '10.0.0.300:80'"),
+        ("-L -c extra", "unexpected argument extra"),
+    ] {
+        assert_eq!(invalid_msg(line), msg, "{line}");
+    }
 }

@@ -4,8 +4,8 @@
 //! (`dataplane::control::Client`) and prints the answer as ipvsadm would ([`output`]). It never links
 //! DPDK: it uses the `dataplane` crate without its `dpdk` feature.
 //!
-//! Exit statuses follow ipvsadm: 0 success; 1 a listing failed (`-L -t` or `--get-laddr -t` of a
-//! service that does not exist); 2 a bad command line, or fnatd could not be reached or did not
+//! Exit statuses follow ipvsadm: 0 success; 1 a listing failed (`-L -t`, `-L -c -t` or
+//! `--get-laddr -t` of a service that does not exist); 2 a bad command line, or fnatd could not be reached or did not
 //! answer; 255 an unknown option or no command, or fnatd refused the change. Errors are one line on
 //! stderr, `fnatctl: <reason>`.
 
@@ -41,6 +41,9 @@ Usage:
   fnatctl -a|e -t|u service-address -r server-address [-b|-m|-g|-i] [-w weight]
   fnatctl -d -t|u service-address -r server-address
   fnatctl -L|l [-n] [--nosort] [-t|u service-address]
+  fnatctl -L|l -c [-n] [-t|u service-address]
+  fnatctl -L|l --timeout
+  fnatctl --set tcp tcpfin udp
   fnatctl --add-laddr|--del-laddr -t|u service-address -z local-address
   fnatctl --get-laddr [-t|u service-address]
   fnatctl -h|-v
@@ -55,6 +58,8 @@ Either long or short options are allowed.
   --edit-server     -e        edit real server with options
   --delete-server   -d        delete real server
   --list            -L|-l     list the table
+  --set tcp tcpfin udp        set connection timeout values (seconds, at most 31 days;
+                              0 keeps a value): ESTABLISHED, FIN_WAIT and UDP
   --add-laddr       -P        add a local address to a FULLNAT service
   --del-laddr       -Q        delete a local address from a FULLNAT service
   --get-laddr       -G        list local addresses (of all services, or of one)
@@ -69,12 +74,21 @@ Options:
   --real-server  -r server-address    server-address is IPv4-address[:port]; the
                                       port defaults to the service's
   --fullnat      -b                   full NAT (the default in fnat; plain ipvsadm
-                                      defaults to -g)
-  --masquerading -m                   masquerading (NAT)       (not supported yet)
-  --gatewaying   -g                   direct routing           (not supported yet)
-  --ipip         -i                   ipip encapsulation       (not supported yet)
+                                      defaults to -g); the service needs local
+                                      addresses
+  --masquerading -m                   masquerading (NAT); fnatd must run one worker
+  --gatewaying   -g                   gatewaying (direct routing); the real server's
+                                      port is the service's
+  --ipip         -i                   ipip encapsulation (tunneling); the real
+                                      server's port is the service's
   --weight       -w weight            capacity of real server, 0 to 65535 (default 1)
   --laddr        -z local-address     a FULLNAT local address (IPv4)
+  --connection   -c                   output of current connections (with -t|u: of
+                                      that service only, an fnat extension); when a
+                                      FULLNAT connection is listed, a local column
+                                      (DPVS's) shows the local address (the client's
+                                      for the other methods)
+  --timeout                           output of timeout (tcp tcpfin udp)
   --numeric      -n                   numeric output of ports (addresses are always
                                       numeric: fnatctl does no DNS lookups, which
                                       could hang; port names come from /etc/services)
@@ -82,6 +96,8 @@ Options:
   --ctl PATH                          fnatd's control file (default: $FNAT_CTL, or
                                       /dev/shm/fnat.ctl)
 
+Not supported yet: -Z, -S, -R, -f, -p, -M, -x, -y, -o, -6, --stats, --rate, --exact,
+--thresholds, --persistent-conn, --daemon, --start-daemon, --stop-daemon, --sched-flags.
 Ports may be given by name from /etc/services (10.0.0.1:http). Host names are not resolved.
 With no argument, fnatctl lists the table (like ipvsadm).
 Exit status: 0 success, 1 a listing failed, 2 bad command line or fnatd unreachable,
@@ -142,6 +158,8 @@ fn run(args: &[String], env_ctl: Option<&str>) -> Outcome {
     let command = match &op {
         Op::Change(c) => c.clone(),
         Op::List { svc, .. } | Op::GetLaddr { svc } => Command::List { svc: *svc },
+        Op::Conns { svc, .. } => Command::ListConns { svc: *svc },
+        Op::Timeouts => Command::GetTimeouts,
     };
     let reply = match client.call(&Request::new(vec![command]), TIMEOUT) {
         Ok(r) => r,
@@ -153,6 +171,8 @@ fn run(args: &[String], env_ctl: Option<&str>) -> Outcome {
             Outcome::ok(output::list(&l, svc.is_none(), numeric, sort, &names))
         }
         (Op::GetLaddr { .. }, Reply::Listing(l)) => Outcome::ok(output::laddrs(&l)),
+        (Op::Conns { numeric, .. }, Reply::Conns(l)) => Outcome::ok(output::conns(&l, numeric, &names)),
+        (Op::Timeouts, Reply::Timeouts { tcp, tcpfin, udp }) => Outcome::ok(output::timeouts(tcp, tcpfin, udp)),
         (Op::Change(_), Reply::Error(e)) => Outcome::fail(REFUSED, e),
         (_, Reply::Error(e)) => Outcome::fail(LIST_FAILED, e),
         (_, other) => Outcome::fail(USAGE, format!("unexpected reply from fnatd: {other:?}")),
@@ -173,11 +193,14 @@ mod tests {
         assert_eq!(help.code, 0);
         assert!(help.stdout.contains("the default in fnat; plain ipvsadm"));
         assert!(help.stdout.contains("no DNS lookups"));
+        assert!(help.stdout.contains("--set tcp tcpfin udp"));
+        assert!(!help.stdout.contains("(not supported yet)"), "-m, -g and -i work now");
+        assert!(help.stdout.contains("Not supported yet: -Z, -S, -R, -f, -p"));
         let v = run(&args("--version"), None);
         assert_eq!(v.code, 0);
         assert_eq!(
             v.stdout,
-            format!("fnatctl {} (fnat control protocol 1; ipvsadm-compatible)\n", env!("CARGO_PKG_VERSION"))
+            format!("fnatctl {} (fnat control protocol 2; ipvsadm-compatible)\n", env!("CARGO_PKG_VERSION"))
         );
     }
 

@@ -1,10 +1,12 @@
 //! What fnatctl prints: `-L` in ipvsadm's exact layout (column widths, truncation, sort order,
-//! trailing blanks included), and `--get-laddr` in a DPVS-like table.
+//! trailing blanks included), `-L --timeout` and `-L -c` as ipvsadm prints them (with a local-address
+//! column for FULLNAT connections, see [`conns`]), and `--get-laddr` in a DPVS-like table.
 
 use std::fmt::Write as _;
+use std::net::SocketAddrV4;
 
-use dataplane::control::{Listing, ServiceView};
-use dataplane::lb::{Protocol, ServiceKey};
+use dataplane::control::{ConnListing, Listing, ServiceView};
+use dataplane::lb::{FwdMethod, Protocol, ServiceKey};
 
 use crate::portnames::PortNames;
 
@@ -73,6 +75,63 @@ pub fn list(listing: &Listing, whole: bool, numeric: bool, sort: bool, names: &P
     out
 }
 
+/// `-L --timeout`: ipvsadm's one line.
+pub fn timeouts(tcp: u32, tcpfin: u32, udp: u32) -> String {
+    format!("Timeout (tcp tcpfin udp): {tcp} {tcpfin} {udp}\n")
+}
+
+/// `-L -c`: ipvsadm's connection table, `IPVS connection entries`, a title line, then one line per
+/// connection: protocol, time to expiry as mm:ss (minutes may pass 99), IPVS state, then
+/// `source`, `virtual` and `destination` as addr:port, padded as ipvsadm pads them (`%-3s %-6s
+/// %-11s %-18s %-18s %s`, so no trailing blanks). Ports are named unless `numeric`, addresses are
+/// always numbers.
+///
+/// FULLNAT connections also have a local address, the gateway's source towards the real server.
+/// DPVS's ipvsadm prints it as a column between the virtual address and the destination, for every
+/// connection. fnatctl does the same, in ipvsadm's layout, when the listing holds a FULLNAT
+/// connection: a `local` column (`%-18s`) there, which for the other methods shows the client's
+/// address, as DPVS does (without source translation the real server sees the client). A listing
+/// without FULLNAT connections is exactly ipvsadm's, so its scripts still read it. DPVS's other
+/// changes (a `[lcore]` prefix, lower-case protocol, expiry in seconds, no title) are left out
+/// for the same reason. When fnatd held more connections than one answer carries, a last line
+/// says how many were not shown.
+pub fn conns(listing: &ConnListing, numeric: bool, names: &PortNames) -> String {
+    let with_local = listing.conns.iter().any(|c| c.method == FwdMethod::FullNat);
+    let mut out = String::from("IPVS connection entries\n");
+    // ipvsadm's "pro expire %-11s %-18s %-18s %s" over state, source, virtual, destination; the
+    // local column is one more "%-18s".
+    out.push_str(if with_local {
+        "pro expire state       source             virtual            local              destination\n"
+    } else {
+        "pro expire state       source             virtual            destination\n"
+    });
+    for c in &listing.conns {
+        let name = |a: SocketAddrV4| addr_port(*a.ip(), a.port(), c.proto, numeric, names);
+        let secs = c.expire_ms / 1000;
+        let expire = format!("{:02}:{:02}", secs / 60, secs % 60);
+        let _ = write!(
+            out,
+            "{:<3} {expire:<6} {:<11} {:<18} {:<18} ",
+            c.proto.name(),
+            c.state,
+            name(c.client),
+            name(c.virt)
+        );
+        if with_local {
+            let _ = write!(out, "{:<18} ", name(c.local.unwrap_or(c.client)));
+        }
+        let _ = writeln!(out, "{}", name(c.dest));
+    }
+    match listing.omitted {
+        0 => {}
+        1 => out.push_str("(1 more connection not shown)\n"),
+        n => {
+            let _ = writeln!(out, "({n} more connections not shown)");
+        }
+    }
+    out
+}
+
 /// `--get-laddr`: each service with the number of its local addresses, then one address a line.
 pub fn laddrs(listing: &Listing) -> String {
     let mut out = String::new();
@@ -95,8 +154,8 @@ pub fn laddrs(listing: &Listing) -> String {
 mod tests {
     use std::net::Ipv4Addr;
 
-    use dataplane::control::{DestSpec, DestView, ServiceSpec};
-    use dataplane::lb::{DestId, FwdMethod, SchedKind};
+    use dataplane::control::{ConnView, DestSpec, DestView, ServiceSpec};
+    use dataplane::lb::{DestId, SchedKind};
 
     use super::*;
 
@@ -221,6 +280,121 @@ TCP  10.0.0.100:80 wrr
         let long = PortNames::parse("a-very-long-service-name-indeed 8080/tcp\n");
         let got = list(&sample(), true, false, true, &long);
         assert!(got.contains("\n  -> 10.1.0.12:a-very-long-servic FullNat 3 "), "{got}");
+    }
+
+    #[test]
+    fn timeouts_are_ipvsadms_line() {
+        assert_eq!(timeouts(900, 120, 300), "Timeout (tcp tcpfin udp): 900 120 300\n");
+        assert_eq!(timeouts(2_678_400, 0, 5), "Timeout (tcp tcpfin udp): 2678400 0 5\n");
+    }
+
+    fn sa(a: [u8; 4], port: u16) -> SocketAddrV4 {
+        SocketAddrV4::new(Ipv4Addr::from(a), port)
+    }
+
+    /// A connection from 10.0.0.2:`cport` to 10.0.0.100:80, on real server 10.1.0.11:8080.
+    fn conn(cport: u16, expire_ms: u64, state: &str, method: FwdMethod, local: Option<SocketAddrV4>) -> ConnView {
+        ConnView {
+            proto: Protocol::Tcp,
+            expire_ms,
+            state: state.into(),
+            client: sa([10, 0, 0, 2], cport),
+            virt: sa([10, 0, 0, 100], 80),
+            local,
+            dest: sa([10, 1, 0, 11], if method == FwdMethod::Dr { 80 } else { 8080 }),
+            method,
+        }
+    }
+
+    fn udp_conn() -> ConnView {
+        ConnView {
+            proto: Protocol::Udp,
+            expire_ms: 299_999,
+            state: "UDP".into(),
+            client: sa([192, 168, 100, 200], 53_000),
+            virt: sa([10, 0, 0, 100], 53),
+            local: None,
+            dest: sa([10, 1, 0, 21], 53),
+            method: FwdMethod::Nat,
+        }
+    }
+
+    #[test]
+    fn connections_without_fullnat_are_ipvsadms_layout() {
+        let l = ConnListing {
+            conns: vec![
+                conn(40_000, 899_999, "ESTABLISHED", FwdMethod::Nat, None),
+                conn(40_001, 1_500, "SYN_RECV", FwdMethod::Dr, None),
+                conn(40_002, 0, "TIME_WAIT", FwdMethod::Tun, None),
+                udp_conn(),
+                conn(40_003, 2_678_400_000, "ESTABLISHED", FwdMethod::Nat, None),
+            ],
+            omitted: 0,
+        };
+        let want = "\
+IPVS connection entries
+pro expire state       source             virtual            destination
+TCP 14:59  ESTABLISHED 10.0.0.2:40000     10.0.0.100:80      10.1.0.11:8080
+TCP 00:01  SYN_RECV    10.0.0.2:40001     10.0.0.100:80      10.1.0.11:80
+TCP 00:00  TIME_WAIT   10.0.0.2:40002     10.0.0.100:80      10.1.0.11:8080
+UDP 04:59  UDP         192.168.100.200:53000 10.0.0.100:53      10.1.0.21:53
+TCP 44640:00 ESTABLISHED 10.0.0.2:40003     10.0.0.100:80      10.1.0.11:8080
+";
+        assert_eq!(conns(&l, true, &names()), want);
+        // Port names unless -n; the lengths still follow ipvsadm's padding.
+        let named = conns(&ConnListing { conns: vec![l.conns[0].clone(), udp_conn()], omitted: 0 }, false, &names());
+        let want = "\
+IPVS connection entries
+pro expire state       source             virtual            destination
+TCP 14:59  ESTABLISHED 10.0.0.2:40000     10.0.0.100:http    10.1.0.11:http-alt
+UDP 04:59  UDP         192.168.100.200:53000 10.0.0.100:domain  10.1.0.21:domain
+";
+        assert_eq!(named, want);
+    }
+
+    #[test]
+    fn fullnat_connections_add_dpvss_local_column() {
+        let lip = |port| Some(sa([10, 1, 0, 10], port));
+        let l = ConnListing {
+            conns: vec![
+                conn(40_000, 899_999, "ESTABLISHED", FwdMethod::FullNat, lip(1025)),
+                conn(40_001, 119_000, "FIN_WAIT", FwdMethod::FullNat, lip(1026)),
+                conn(40_002, 59_000, "CLOSE_WAIT", FwdMethod::Nat, None),
+            ],
+            omitted: 0,
+        };
+        let want = "\
+IPVS connection entries
+pro expire state       source             virtual            local              destination
+TCP 14:59  ESTABLISHED 10.0.0.2:40000     10.0.0.100:80      10.1.0.10:1025     10.1.0.11:8080
+TCP 01:59  FIN_WAIT    10.0.0.2:40001     10.0.0.100:80      10.1.0.10:1026     10.1.0.11:8080
+TCP 00:59  CLOSE_WAIT  10.0.0.2:40002     10.0.0.100:80      10.0.0.2:40002     10.1.0.11:8080
+";
+        assert_eq!(conns(&l, true, &names()), want);
+    }
+
+    #[test]
+    fn a_cut_listing_says_how_many_were_not_shown() {
+        let one = conn(40_000, 10_000, "CLOSE", FwdMethod::FullNat, Some(sa([10, 1, 0, 10], 2000)));
+        let l = ConnListing { conns: vec![one], omitted: 123 };
+        let want = "\
+IPVS connection entries
+pro expire state       source             virtual            local              destination
+TCP 00:10  CLOSE       10.0.0.2:40000     10.0.0.100:80      10.1.0.10:2000     10.1.0.11:8080
+(123 more connections not shown)
+";
+        assert_eq!(conns(&l, true, &names()), want);
+        let l = ConnListing { conns: vec![], omitted: 1 };
+        assert_eq!(
+            conns(&l, true, &names()),
+            "IPVS connection entries\n\
+             pro expire state       source             virtual            destination\n\
+             (1 more connection not shown)\n"
+        );
+        assert_eq!(
+            conns(&ConnListing::default(), false, &names()),
+            "IPVS connection entries\npro expire state       source             virtual            destination\n"
+        );
     }
 
     #[test]

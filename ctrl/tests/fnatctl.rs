@@ -1,7 +1,8 @@
 //! The real fnatctl binary against a stand-in fnatd: the control `Server` and a `ControlState`
-//! answered on a thread of this test, exactly as fnatd's main loop does (no DPDK needed).
+//! answered on a thread of this test, exactly as fnatd's main loop does (no DPDK needed), with a
+//! fake gateway standing for the workers (made-up counts, connections the test sets).
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
@@ -9,8 +10,34 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use dataplane::control::{ControlState, Server};
-use dataplane::lb::{DestId, Services};
+use dataplane::control::{ConnListing, ConnView, ControlState, Gateway, Server};
+use dataplane::lb::{DestId, FwdMethod, Protocol, ServiceKey, Services};
+
+/// The workers as the test wants them: connection counts made up from the real server's id, and
+/// the connections the test sets (plus a number of others that did not fit).
+#[derive(Clone, Default)]
+struct FakeGateway(Arc<Mutex<(Vec<ConnView>, u64)>>);
+
+impl FakeGateway {
+    fn set(&self, conns: Vec<ConnView>, more: u64) {
+        *self.0.lock().unwrap() = (conns, more);
+    }
+}
+
+impl Gateway for FakeGateway {
+    fn conn_counts(&self, id: DestId) -> (u32, u32) {
+        (id.0 * 2, id.0 * 3 + 1)
+    }
+
+    fn connections(&self, svc: Option<ServiceKey>, max: usize) -> ConnListing {
+        let (all, more) = &*self.0.lock().unwrap();
+        let of_svc =
+            |c: &&ConnView| svc.is_none_or(|k| c.proto == k.protocol && c.virt == SocketAddrV4::new(k.vip, k.vport));
+        let matching: Vec<ConnView> = all.iter().filter(of_svc).cloned().collect();
+        let omitted = more + u64::try_from(matching.len().saturating_sub(max)).unwrap();
+        ConnListing { conns: matching.into_iter().take(max).collect(), omitted }
+    }
+}
 
 /// fnatd's control loop on a thread.
 struct Fnatd {
@@ -18,11 +45,16 @@ struct Fnatd {
     stop: Arc<AtomicBool>,
     requests: Arc<AtomicUsize>,
     state: Arc<Mutex<Option<ControlState>>>,
+    gateway: FakeGateway,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Fnatd {
     fn start(name: &str) -> Self {
+        Self::with_workers(name, 1)
+    }
+
+    fn with_workers(name: &str, workers: usize) -> Self {
         static N: AtomicU32 = AtomicU32::new(0);
         let path = std::env::temp_dir().join(format!(
             "fnatctl-test-{}-{name}-{}.ctl",
@@ -33,22 +65,23 @@ impl Fnatd {
         let stop = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(AtomicUsize::new(0));
         let state = Arc::new(Mutex::new(None));
-        let (flag, count, keep) = (stop.clone(), requests.clone(), state.clone());
+        let gateway = FakeGateway::default();
+        let (flag, count, keep, gw) = (stop.clone(), requests.clone(), state.clone(), gateway.clone());
         let thread = std::thread::spawn(move || {
-            let mut st = ControlState::new(&Services::default(), vec![Ipv4Addr::new(10, 1, 0, 10)], 4096);
-            // Made-up connection counts, so that the columns show something.
-            let counts = |id: DestId| (id.0 * 2, id.0 * 3 + 1);
+            let laddrs = vec![Ipv4Addr::new(10, 1, 0, 10)];
+            let mut st = ControlState::new(&Services::default(), laddrs, 4096, workers);
+            st.set_max_payload(server.max_payload());
             while !flag.load(Ordering::Relaxed) {
                 while let Some(incoming) = server.poll() {
                     count.fetch_add(1, Ordering::Relaxed);
-                    let reply = st.answer(incoming.request, &counts);
+                    let reply = st.answer(incoming.request, &gw);
                     server.reply(incoming.seq, &reply).unwrap();
                 }
                 std::thread::sleep(Duration::from_millis(2));
             }
             *keep.lock().unwrap() = Some(st);
         });
-        Self { path, stop, requests, state, thread: Some(thread) }
+        Self { path, stop, requests, state, gateway, thread: Some(thread) }
     }
 
     fn requests(&self) -> usize {
@@ -180,9 +213,8 @@ fn refused_changes_exit_255_with_one_line_and_change_nothing() {
     fails(&d, "-a -t 10.0.0.100:80 -r 10.1.0.11:8080", 255, "Destination already exists");
     fails(&d, "-e -t 10.0.0.100:80 -r 10.1.0.99:8080", 255, "No such destination");
     fails(&d, "-d -t 10.0.0.100:80 -r 10.1.0.11", 255, "No such destination");
-    fails(&d, "-a -t 10.0.0.100:80 -r 10.1.0.12 -m", 255, "forwarding method Masq (-m) is not supported yet");
-    fails(&d, "-a -t 10.0.0.100:80 -r 10.1.0.12 -g", 255, "forwarding method Route (-g) is not supported yet");
-    fails(&d, "-a -t 10.0.0.100:80 -r 10.1.0.12 -i", 255, "forwarding method Tunnel (-i) is not supported yet");
+    // -g and -i take the service's port (as ipvsadm): this names 10.1.0.11:80, which does not exist.
+    fails(&d, "-e -t 10.0.0.100:80 -r 10.1.0.11:8080 -g", 255, "No such destination");
     fails(&d, "-A -t 10.1.0.10:80 -s rr", 255, "virtual address 10.1.0.10 is a local address");
     // A listing that fails exits 1, like ipvsadm's.
     fails(&d, "-L -n -t 10.0.0.100:81", 1, "No such service");
@@ -290,4 +322,189 @@ fn without_fnatd_fnatctl_says_it_is_not_running() {
     assert_eq!(r.code, 2);
     assert_eq!(r.stderr, format!("fnatctl: fnatd is not running ({}: no such file)\n", path.display()));
     assert_eq!(r.stdout, "");
+}
+
+#[test]
+fn every_forwarding_method_is_listed_and_an_edit_changes_it() {
+    let d = Fnatd::start("methods");
+    ok(&d, "-A -t 10.0.0.100:80 -s rr");
+    ok(&d, "-a -t 10.0.0.100:80 -r 10.1.0.11:8080 -b");
+    ok(&d, "-a -t 10.0.0.100:80 -r 10.1.0.12:8080 -m -w 2");
+    // Direct routing and tunnelling take the service's port, whatever -r says (as ipvsadm).
+    ok(&d, "-a -t 10.0.0.100:80 -r 10.1.0.13:8080 -g -w 3");
+    ok(&d, "--add-server -t 10.0.0.100:80 -r 10.1.0.14 --ipip -w 4");
+    assert_eq!(
+        ok(&d, "-Ln"),
+        format!(
+            "IP Virtual Server version 1.2.1 (size=4096)\n{TITLES}\
+TCP  10.0.0.100:80 rr
+  -> 10.1.0.11:8080               FullNat 1      0          1         
+  -> 10.1.0.12:8080               Masq    2      2          4         
+  -> 10.1.0.13:80                 Route   3      4          7         
+  -> 10.1.0.14:80                 Tunnel  4      6          10        
+"
+        )
+    );
+    // -e changes the method; the real server keeps its identity (and so its counts).
+    ok(&d, "-e -t 10.0.0.100:80 -r 10.1.0.12:8080 -b -w 2");
+    ok(&d, "-e -t 10.0.0.100:80 -r 10.1.0.13 -i -w 3");
+    assert_eq!(
+        ok(&d, "-Ln -t 10.0.0.100:80"),
+        format!(
+            "{TITLES}\
+TCP  10.0.0.100:80 rr
+  -> 10.1.0.11:8080               FullNat 1      0          1         
+  -> 10.1.0.12:8080               FullNat 2      2          4         
+  -> 10.1.0.13:80                 Tunnel  3      4          7         
+  -> 10.1.0.14:80                 Tunnel  4      6          10        
+"
+        )
+    );
+    // A service without FULLNAT real servers needs no local address.
+    ok(&d, "-d -t 10.0.0.100:80 -r 10.1.0.11:8080");
+    ok(&d, "-e -t 10.0.0.100:80 -r 10.1.0.12:8080 -m -w 2");
+    ok(&d, "--del-laddr -t 10.0.0.100:80 -z 10.1.0.10");
+    fails(
+        &d,
+        "-e -t 10.0.0.100:80 -r 10.1.0.12:8080 -b",
+        255,
+        "service TCP 10.0.0.100:80 has FULLNAT real servers but no local address",
+    );
+}
+
+#[test]
+fn nat_is_refused_when_fnatd_runs_several_workers() {
+    let d = Fnatd::with_workers("nat-workers", 2);
+    ok(&d, "-A -t 10.0.0.100:80 -s rr");
+    ok(&d, "-a -t 10.0.0.100:80 -r 10.1.0.11:8080");
+    let why = "NAT with more than one worker is not supported yet: replies need symmetric RSS";
+    fails(&d, "-a -t 10.0.0.100:80 -r 10.1.0.12:8080 -m", 255, why);
+    fails(&d, "-e -t 10.0.0.100:80 -r 10.1.0.11:8080 -m", 255, why);
+    ok(&d, "-a -t 10.0.0.100:80 -r 10.1.0.13 -g");
+}
+
+#[test]
+fn timeouts_are_set_and_listed_like_ipvsadm() {
+    let d = Fnatd::start("timeouts");
+    assert_eq!(ok(&d, "-L --timeout"), "Timeout (tcp tcpfin udp): 900 120 300\n");
+    assert_eq!(ok(&d, "--set 600 0 30"), "");
+    assert_eq!(ok(&d, "-Ln --timeout"), "Timeout (tcp tcpfin udp): 600 120 30\n");
+    ok(&d, "--set 0 45 0");
+    assert_eq!(ok(&d, "--list --timeout"), "Timeout (tcp tcpfin udp): 600 45 30\n");
+    let sent = d.requests();
+    fails(&d, "--set 2678401 0 0", 2, "invalid timeout value `2678401' specified");
+    fails(&d, "--set 1 2", 2, "--set option requires 3 timeout values");
+    fails(
+        &d,
+        "-L --timeout -t 10.0.0.100:80",
+        2,
+        "The option 'timeout' conflicts with the 'service-address' option in the 'list' command",
+    );
+    assert_eq!(d.requests(), sent, "refused before reaching fnatd");
+    let st = d.finish();
+    assert_eq!(st.timeouts().tcp(dataplane::lb::TcpState::Established), 600_000);
+    assert_eq!(st.timeouts().tcp(dataplane::lb::TcpState::FinWait), 45_000);
+    assert_eq!(st.timeouts().udp, 30_000);
+    assert_eq!(st.generation(), 2);
+}
+
+fn sa(a: [u8; 4], port: u16) -> SocketAddrV4 {
+    SocketAddrV4::new(Ipv4Addr::from(a), port)
+}
+
+fn tcp_conn(cport: u16, vport: u16, state: &str, method: FwdMethod, lport: Option<u16>) -> ConnView {
+    ConnView {
+        proto: Protocol::Tcp,
+        expire_ms: 61_900,
+        state: state.into(),
+        client: sa([192, 168, 1, 5], cport),
+        virt: sa([10, 0, 0, 100], vport),
+        local: lport.map(|p| sa([10, 1, 0, 10], p)),
+        dest: sa([10, 1, 0, 11], 8080),
+        method,
+    }
+}
+
+const CONN_TITLE: &str = "pro expire state       source             virtual            destination\n";
+
+#[test]
+fn connections_are_listed_like_ipvsadm_with_a_local_column_for_fullnat() {
+    let d = Fnatd::start("conns");
+    ok(&d, "-A -t 10.0.0.100:80 -s rr");
+    ok(&d, "-A -t 10.0.0.100:81 -s rr");
+    assert_eq!(ok(&d, "-Lnc"), format!("IPVS connection entries\n{CONN_TITLE}"));
+    d.gateway.set(
+        vec![
+            tcp_conn(50_001, 80, "ESTABLISHED", FwdMethod::Nat, None),
+            tcp_conn(50_002, 81, "SYN_RECV", FwdMethod::Dr, None),
+            ConnView {
+                proto: Protocol::Udp,
+                expire_ms: 300_000,
+                state: "UDP".into(),
+                client: sa([192, 168, 1, 6], 5353),
+                virt: sa([10, 0, 0, 100], 53),
+                local: None,
+                dest: sa([10, 1, 0, 21], 53),
+                method: FwdMethod::Tun,
+            },
+        ],
+        0,
+    );
+    assert_eq!(
+        ok(&d, "-L -n -c"),
+        format!(
+            "IPVS connection entries\n{CONN_TITLE}\
+TCP 01:01  ESTABLISHED 192.168.1.5:50001  10.0.0.100:80      10.1.0.11:8080
+TCP 01:01  SYN_RECV    192.168.1.5:50002  10.0.0.100:81      10.1.0.11:8080
+UDP 05:00  UDP         192.168.1.6:5353   10.0.0.100:53      10.1.0.21:53
+"
+        )
+    );
+    // One service's connections (fnat's extension), and a service that does not exist.
+    assert_eq!(
+        ok(&d, "-Lnc -t 10.0.0.100:81"),
+        format!(
+            "IPVS connection entries\n{CONN_TITLE}\
+TCP 01:01  SYN_RECV    192.168.1.5:50002  10.0.0.100:81      10.1.0.11:8080
+"
+        )
+    );
+    fails(&d, "-Lnc -t 10.0.0.100:82", 1, "No such service");
+    // FULLNAT connections bring DPVS's local column; the others show their client there.
+    d.gateway.set(
+        vec![
+            tcp_conn(50_003, 80, "FIN_WAIT", FwdMethod::FullNat, Some(1030)),
+            tcp_conn(50_004, 80, "ESTABLISHED", FwdMethod::Nat, None),
+        ],
+        5,
+    );
+    assert_eq!(
+        ok(&d, "--list --connection --numeric"),
+        "IPVS connection entries
+pro expire state       source             virtual            local              destination
+TCP 01:01  FIN_WAIT    192.168.1.5:50003  10.0.0.100:80      10.1.0.10:1030     10.1.0.11:8080
+TCP 01:01  ESTABLISHED 192.168.1.5:50004  10.0.0.100:80      192.168.1.5:50004  10.1.0.11:8080
+(5 more connections not shown)
+"
+    );
+}
+
+#[test]
+fn a_huge_connection_table_is_cut_to_one_answer() {
+    let d = Fnatd::start("many");
+    ok(&d, "-A -t 10.0.0.100:80 -s rr");
+    let n = 60_000;
+    let conns = (0..n)
+        .map(|i| {
+            let mut c = tcp_conn(u16::try_from(i % 60_000).unwrap(), 80, "ESTABLISHED", FwdMethod::FullNat, Some(2000));
+            c.client = sa([172, 16, u8::try_from(i / 256 % 256).unwrap(), u8::try_from(i % 256).unwrap()], 1);
+            c
+        })
+        .collect();
+    d.gateway.set(conns, 0);
+    let out = ok(&d, "-Lnc");
+    let lines: Vec<&str> = out.lines().collect();
+    let shown = lines.len() - 3;
+    assert!(shown > 40_000 && shown < n, "{shown}");
+    assert_eq!(lines.last().copied(), Some(format!("({} more connections not shown)", n - shown).as_str()));
 }

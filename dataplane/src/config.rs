@@ -11,6 +11,7 @@ use std::net::Ipv4Addr;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
+use crate::control::state::check_method;
 use crate::lb::conn::MAX_CAPACITY;
 use crate::lb::{DestId, FwdMethod, Protocol, RealServer, SchedKind, Service, ServiceKey, Services, Timeouts};
 use crate::net::{Interface, Ipv4Net, Neighbour, PortIdx, Route};
@@ -152,7 +153,12 @@ impl Config {
         self.ports
             .iter()
             .zip(macs)
-            .map(|(p, &mac)| Interface { name: p.name.clone(), mac, addrs: p.addrs.clone() })
+            .map(|(p, &mac)| Interface {
+                name: p.name.clone(),
+                mac,
+                addrs: p.addrs.clone(),
+                mtu: crate::net::DEFAULT_MTU,
+            })
             .collect()
     }
 }
@@ -386,7 +392,7 @@ impl Validator<'_> {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let timeouts = self.timeouts(&raw.timeouts)?;
-        let services = self.services(raw.services, &local_addrs)?;
+        let services = self.services(raw.services, &local_addrs, worker_lcores.len())?;
         let control_path = self.control_path(&raw.control)?;
         Ok(Config {
             file: self.file.to_owned(),
@@ -556,7 +562,14 @@ impl Validator<'_> {
         Ok(out)
     }
 
-    fn services(&self, raw: Vec<raw::Service>, local_addrs: &[Ipv4Addr]) -> Result<Services, ConfigError> {
+    /// The services, their real servers checked as fnatctl's are ([`check_method`]): direct routing
+    /// and tunnelling cannot map ports, NAT needs a single worker, FULLNAT needs local addresses.
+    fn services(
+        &self,
+        raw: Vec<raw::Service>,
+        local_addrs: &[Ipv4Addr],
+        workers: usize,
+    ) -> Result<Services, ConfigError> {
         let mut list: Vec<Service> = Vec::with_capacity(raw.len());
         let mut next_id = 0u32;
         for (i, s) in raw.into_iter().enumerate() {
@@ -609,12 +622,9 @@ impl Validator<'_> {
                 }
                 let method = match r.forward.as_str() {
                     "fullnat" => FwdMethod::FullNat,
-                    "nat" | "dr" | "tun" => {
-                        return Err(self.err(
-                            format_args!("{rf}.forward"),
-                            format_args!("forwarding method '{}' is not supported yet (supported: fullnat)", r.forward),
-                        ));
-                    }
+                    "nat" => FwdMethod::Nat,
+                    "dr" => FwdMethod::Dr,
+                    "tun" => FwdMethod::Tun,
                     other => {
                         return Err(self.err(
                             format_args!("{rf}.forward"),
@@ -622,6 +632,11 @@ impl Validator<'_> {
                         ));
                     }
                 };
+                if let Err(why) = check_method(method, port, vport, workers) {
+                    // A port DR or TUN cannot map is the port's fault; NAT's worker count, the method's.
+                    let field = if method == FwdMethod::Nat { "forward" } else { "port" };
+                    return Err(self.err(format_args!("{rf}.{field}"), why));
+                }
                 if method == FwdMethod::FullNat && laddrs.is_empty() {
                     return Err(self.err(
                         format_args!("{rf}.forward"),

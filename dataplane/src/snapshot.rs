@@ -45,6 +45,11 @@ impl Snapshot {
         Self::new(services, self.ifaces.clone(), &self.statics, self.timeouts.clone())
     }
 
+    /// The same network with other services and timeouts.
+    pub fn with_config(&self, services: Services, timeouts: Timeouts) -> Self {
+        Self::new(services, self.ifaces.clone(), &self.statics, timeouts)
+    }
+
     /// Whether `addr` is one of the gateway's own addresses: a VIP, a local address, or a port's.
     #[inline]
     pub fn is_own(&self, addr: Ipv4Addr) -> bool {

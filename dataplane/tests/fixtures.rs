@@ -93,6 +93,8 @@ fn every_drop_reason_of_the_packet_path_has_a_fixture() {
         DropReason::RedirectFull,
         DropReason::RedirectLoop,
         DropReason::TxFull,
+        DropReason::ConnClash,
+        DropReason::NoHeadroom,
     ];
     for r in DropReason::ALL {
         assert!(covered.contains(r) || elsewhere.contains(r), "no fixture drops a frame for {r}");

@@ -294,3 +294,79 @@ fn bad_fnatctl_input_is_refused_with_one_line_and_changes_nothing() {
     assert!(text(&out.stderr).starts_with("fnatctl: fnatd is not running"), "{}", text(&out.stderr));
     assert!(!Path::new(CTL).exists());
 }
+
+/// HTTP and UDP through the VIP with every real server on `method` (an fnatctl flag); checks the
+/// answers, the source address the real servers saw, and whether replies passed through fnatd.
+fn through_the_vip_in_mode(method: &str, http_port: u16, udp_port: u16, seen: &str, replies_through_fnatd: bool) {
+    let mut lab = Lab::up();
+    for (proto, vport, rport) in [("-t", 80u16, http_port), ("-u", 53, udp_port)] {
+        let svc = format!("{VIP}:{vport}");
+        lab.ctl(&["-A", proto, &svc, "-s", "rr"]);
+        for rs in RS {
+            lab.ctl(&["-a", proto, &svc, "-r", &format!("{rs}:{rport}"), method]);
+        }
+    }
+    let table = lab.ctl(&["-L", "-n"]);
+    let forward = match method {
+        "-m" => "Masq",
+        "-g" => "Route",
+        "-i" => "Tunnel",
+        _ => "FullNat",
+    };
+    assert!(table.contains(&format!("  -> 10.1.0.11:{http_port}")) && table.contains(forward), "{table}");
+
+    let mut counts = [0usize; 3];
+    for i in 0..30 {
+        let out = lab.client(&["curl", "-s", "--max-time", "5", &format!("http://{VIP}/")]);
+        let body = text(&out.stdout);
+        let rs = ["rs1\n", "rs2\n", "rs3\n"].iter().position(|b| *b == body);
+        counts[rs.unwrap_or_else(|| panic!("{method} request {i}: body {body:?} ({})", text(&out.stderr)))] += 1;
+    }
+    assert_eq!(counts, [10, 10, 10], "{method}: rr over three servers");
+    let out = lab.probe(&["udp", VIP, "53", "hello", "--count", "3"]);
+    let answers = text(&out.stdout);
+    assert!(out.status.success(), "{method}: UDP through the VIP: {answers}{}", text(&out.stderr));
+    assert!(answers.lines().all(|l| l.starts_with(&format!("{VIP}:53 rs")) && l.contains("hello")), "{answers}");
+
+    // What the real servers saw as the source of the HTTP connections.
+    for rs in 0..3 {
+        let log = lab.server_log(rs, "http");
+        let conns: Vec<&str> = log.lines().filter(|l| l.starts_with("conn ") && !l.starts_with("conn 127.")).collect();
+        assert!(conns.len() >= 10, "{method}: rs{}: {} connections logged\n{log}", rs + 1, conns.len());
+        assert!(conns.iter().all(|l| l.starts_with(&format!("conn {seen}:"))), "{method}: rs{} saw\n{log}", rs + 1);
+    }
+
+    let report = lab.stop_fnatd();
+    let total = report.lines().find(|l| l.starts_with("workers total:")).unwrap_or_default().to_owned();
+    let fwd_out: u64 = total
+        .split(" fwd_out ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no fwd_out in {total}"));
+    if replies_through_fnatd {
+        assert!(fwd_out > 0, "{method}: replies pass through fnatd: {total}");
+    } else {
+        assert_eq!(fwd_out, 0, "{method}: replies must bypass fnatd: {total}");
+    }
+}
+
+#[test]
+fn nat_through_the_vip_real_servers_see_the_client_and_answer_through_fnatd() {
+    through_the_vip_in_mode("-m", 8080, 5353, "10.0.0.2", true);
+}
+
+#[test]
+fn dr_through_the_vip_real_servers_see_the_client_and_answer_directly() {
+    through_the_vip_in_mode("-g", 80, 53, "10.0.0.2", false);
+}
+
+#[test]
+fn tun_through_the_vip_real_servers_see_the_client_and_answer_directly() {
+    through_the_vip_in_mode("-i", 80, 53, "10.0.0.2", false);
+}
+
+#[test]
+fn fullnat_through_the_vip_real_servers_see_the_local_address() {
+    through_the_vip_in_mode("-b", 8080, 5353, "10.1.0.10", true);
+}

@@ -146,7 +146,23 @@ fn errors_name_the_file_the_field_and_the_problem() {
         (
             "weight = 3",
             "weight = 3\n  forward = \"dr\"",
-            "fnatd.toml: service[0].real_server[0].forward: forwarding method 'dr' is not supported yet",
+            "fnatd.toml: service[0].real_server[0].port: route (DR) cannot map ports: the real server port must be 80",
+        ),
+        (
+            "weight = 3",
+            "weight = 3\n  forward = \"tun\"",
+            "fnatd.toml: service[0].real_server[0].port: tunnel (TUN) cannot map ports: the real server port must be 80",
+        ),
+        (
+            "weight = 3",
+            "weight = 3\n  forward = \"nat\"",
+            "fnatd.toml: service[0].real_server[0].forward: NAT with more than one worker is not supported yet: \
+             replies need symmetric RSS",
+        ),
+        (
+            "weight = 3",
+            "weight = 3\n  forward = \"NAT\"",
+            "fnatd.toml: service[0].real_server[0].forward: 'NAT' is not fullnat, nat, dr or tun",
         ),
         (
             "weight = 3",
@@ -216,4 +232,50 @@ fn the_control_path_defaults_to_shared_memory_and_must_be_absolute() {
     }
     let got = parse(&format!("{GOOD}\n[control]\nsock = \"/x\"\n")).unwrap_err().to_string();
     assert!(got.contains("unknown field `sock`"), "{got}");
+}
+
+#[test]
+fn every_forwarding_method_is_accepted() {
+    // One worker (NAT needs it); DR and TUN take the service's port, given or not.
+    let text = GOOD.replacen("lcores = [1, 2]", "lcores = [1]", 1).replacen(
+        "  [[service.real_server]]\n  address = \"10.1.0.3\"\n",
+        "  [[service.real_server]]\n  address = \"10.1.0.3\"\n  forward = \"nat\"\n\
+         \n  [[service.real_server]]\n  address = \"10.1.0.4\"\n  forward = \"dr\"\n\
+         \n  [[service.real_server]]\n  address = \"10.1.0.5\"\n  port = 80\n  forward = \"tun\"\n\
+         \n  [[service.real_server]]\n  address = \"10.1.0.6\"\n  port = 8080\n  forward = \"fullnat\"\n",
+        1,
+    );
+    let c = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+    let svc = c.services.iter().next().unwrap();
+    let got: Vec<(u16, FwdMethod)> = svc.dests.iter().map(|d| (d.port, d.method)).collect();
+    assert_eq!(
+        got,
+        vec![
+            (8080, FwdMethod::FullNat),
+            (80, FwdMethod::Nat),
+            (80, FwdMethod::Dr),
+            (80, FwdMethod::Tun),
+            (8080, FwdMethod::FullNat)
+        ],
+        "the default is fullnat"
+    );
+    // NAT may map ports.
+    let nat = text.replacen("address = \"10.1.0.3\"\n", "address = \"10.1.0.3\"\n  port = 8081\n", 1);
+    assert_eq!(parse(&nat).unwrap().services.iter().next().unwrap().dests[1].port, 8081);
+}
+
+#[test]
+fn only_fullnat_needs_local_addresses() {
+    let no_laddrs = |forward: &str| {
+        GOOD.replacen("addresses = [\"10.1.0.10\", \"10.1.0.11\"]", "addresses = []", 1)
+            .replacen("lcores = [1, 2]", "lcores = [1]", 1)
+            .replacen("  port = 8080\n  weight = 3\n", &format!("  weight = 3\n  forward = \"{forward}\"\n"), 1)
+            .replacen("address = \"10.1.0.3\"\n", &format!("address = \"10.1.0.3\"\n  forward = \"{forward}\"\n"), 1)
+    };
+    for forward in ["nat", "dr", "tun"] {
+        let c = parse(&no_laddrs(forward)).unwrap_or_else(|e| panic!("{forward}: {e}"));
+        assert!(c.services.iter().next().unwrap().laddrs.is_empty());
+    }
+    let got = parse(&no_laddrs("fullnat")).unwrap_err().to_string();
+    assert!(got.contains("service[0].real_server[0].forward: FULLNAT needs local addresses"), "{got}");
 }

@@ -6,9 +6,10 @@
 //!   0600) with a request ring and a response ring; [`Server`] on fnatd's side, [`Client`] on
 //!   fnatctl's. One client at a time (a file lock); torn, stale or corrupt messages are detected and
 //!   never misread.
-//! - [`state`]: [`ControlState`], the authoritative configuration, changed one transaction (one
-//!   request, all or nothing) at a time with IPVS semantics, and turned into the immutable
-//!   [`Services`](crate::lb::Services) snapshot that the workers read.
+//! - [`state`]: [`ControlState`], the authoritative configuration (services and timeouts), changed
+//!   one transaction (one request, all or nothing) at a time with IPVS semantics, and turned into the
+//!   immutable [`Services`](crate::lb::Services) snapshot that the workers read. What only the workers
+//!   know (connection counts, the connections themselves) it asks of a [`Gateway`].
 //!
 //! Everything here runs on fnatd's main (control) lcore, or in fnatctl; no worker touches it. Nothing
 //! here uses DPDK, `mmap` or `unsafe`; it builds without the `dpdk` feature, which is how fnatctl
@@ -16,41 +17,44 @@
 //!
 //! # The daemon's side
 //!
-//! fnatd's main loop calls this about every 10 ms (each `poll` also refreshes the heartbeat by which
-//! fnatctl knows that fnatd is alive):
+//! fnatd's main loop calls this about every millisecond (each `poll` also refreshes the heartbeat by
+//! which fnatctl knows that fnatd is alive):
 //!
 //! ```no_run
-//! use dataplane::control::{ControlState, Server};
-//! # fn publish(_: dataplane::lb::Services) {}
+//! use dataplane::control::{ControlState, NoConnections, Server};
+//! # fn publish(_: dataplane::lb::Services, _: dataplane::lb::Timeouts) {}
 //! # fn run(cfg: &dataplane::config::Config) -> std::io::Result<()> {
 //! let mut server = Server::create(&cfg.control_path)?;
 //! let mut state = ControlState::from_config(cfg);
-//! // Active and inactive connections of a real server, summed over the workers.
-//! let counts = |_: dataplane::lb::DestId| (0, 0);
+//! state.set_max_payload(server.max_payload());
+//! // fnatd's gateway asks its workers for connection counts and connections.
+//! let gateway = NoConnections;
 //! loop {
 //!     let before = state.generation();
 //!     while let Some(incoming) = server.poll() {
-//!         let reply = state.answer(incoming.request, &counts);
+//!         let reply = state.answer(incoming.request, &gateway);
 //!         server.reply(incoming.seq, &reply)?;
 //!     }
 //!     if state.generation() != before {
 //!         let services = state.services().map_err(std::io::Error::other)?;
-//!         publish(services); // a new snapshot for the workers, between bursts
+//!         publish(services, state.timeouts().clone()); // a new snapshot for the workers
 //!     }
-//!     std::thread::sleep(std::time::Duration::from_millis(10));
+//!     std::thread::sleep(std::time::Duration::from_millis(1));
 //! }
 //! # }
 //! ```
 //!
-//! `state.answer` is `state.apply` turned into the [`Reply`]: `Done`, the `Listing`, or the error,
-//! with a request that did not decode answered with its decoding error.
+//! `state.answer` is `state.apply` turned into the [`Reply`]: `Done`, the query's answer (`Listing`,
+//! `Timeouts`, `Conns`), or the error, with a request that did not decode answered with its decoding
+//! error.
 
 pub mod msg;
 pub mod shm;
 pub mod state;
 
 pub use msg::{
-    Command, CtrlError, DestSpec, DestView, Listing, PROTOCOL_VERSION, Reply, Request, ServiceSpec, ServiceView,
+    Command, ConnListing, ConnView, CtrlError, DestSpec, DestView, Listing, PROTOCOL_VERSION, Reply, Request,
+    ServiceSpec, ServiceView,
 };
 pub use shm::{CallError, Client, ConnectError, Incoming, Server};
-pub use state::ControlState;
+pub use state::{ControlState, Gateway, NoConnections};

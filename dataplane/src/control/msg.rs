@@ -10,17 +10,17 @@
 //! Values are checked for range (weights, ports, forwarding methods) by the state that applies them
 //! ([`super::state`]), not here: a message that decodes is well-formed, not necessarily acceptable.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::lb::{DestId, FwdMethod, SchedKind, ServiceKey};
+use crate::lb::{DestId, FwdMethod, Protocol, SchedKind, ServiceKey};
 
 /// The version of the control protocol: the shared file's layout, the framing and these messages.
 /// Bump it on any incompatible change; fnatctl and fnatd refuse to talk across versions.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// A virtual service as ipvsadm's `-A`/`-E` describe it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,7 +38,8 @@ pub struct ServiceSpec {
 pub struct DestSpec {
     /// The real server's address.
     pub addr: Ipv4Addr,
-    /// The real server's port (fnatctl fills in the service's port when `-r` has none).
+    /// The real server's port (fnatctl fills in the service's port when `-r` has none). Direct
+    /// routing and tunnelling cannot map ports: for them it must be the service's port.
     pub port: u16,
     /// Scheduling weight, 0..=65535.
     pub weight: u32,
@@ -99,12 +100,36 @@ pub enum Command {
         /// Only this service.
         svc: Option<ServiceKey>,
     },
+    /// `--set tcp tcpfin udp`: the ESTABLISHED, FIN_WAIT and UDP timeouts, in seconds; 0 keeps a
+    /// value as it is. Each is at most 31 days (ipvsadm's limit). The workers use the new values
+    /// from the snapshot that carries them.
+    SetTimeouts {
+        /// ESTABLISHED TCP connections.
+        tcp: u32,
+        /// TCP connections in FIN_WAIT.
+        tcpfin: u32,
+        /// UDP flows.
+        udp: u32,
+    },
+    /// `-L --timeout`: the three timeouts `--set` changes, answered with [`Reply::Timeouts`].
+    GetTimeouts,
+    /// `-L -c`: the connections (all, or of one service), answered with [`Reply::Conns`].
+    ListConns {
+        /// Only the connections of this service.
+        svc: Option<ServiceKey>,
+    },
 }
 
 impl Command {
-    /// Whether the command changes the configuration (everything but [`Command::List`]).
+    /// Whether the command changes the configuration (everything but the queries [`Command::List`],
+    /// [`Command::GetTimeouts`] and [`Command::ListConns`]).
     pub fn is_change(&self) -> bool {
-        !matches!(self, Self::List { .. })
+        !self.is_query()
+    }
+
+    /// Whether the command asks for an answer rather than changing anything.
+    pub fn is_query(&self) -> bool {
+        matches!(self, Self::List { .. } | Self::GetTimeouts | Self::ListConns { .. })
     }
 }
 
@@ -139,6 +164,17 @@ pub enum Reply {
     Done,
     /// The answer to a request with a [`Command::List`] (its other commands were applied too).
     Listing(Listing),
+    /// The answer to [`Command::GetTimeouts`]: seconds, as ipvsadm's `--timeout` prints them.
+    Timeouts {
+        /// ESTABLISHED TCP connections.
+        tcp: u32,
+        /// TCP connections in FIN_WAIT.
+        tcpfin: u32,
+        /// UDP flows.
+        udp: u32,
+    },
+    /// The answer to [`Command::ListConns`].
+    Conns(ConnListing),
     /// Nothing was applied, for this reason.
     Error(CtrlError),
 }
@@ -177,6 +213,55 @@ pub struct DestView {
     pub active: u32,
     /// All other connections, summed over the workers.
     pub inactive: u32,
+}
+
+/// The connections fnatd's workers hold, as `-L -c` shows them. A listing is bounded so that its
+/// reply fits in one message ([`ConnListing::max_entries`]); what did not fit is counted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnListing {
+    /// The connections, in no particular order (ipvsadm's is the kernel's hash order).
+    pub conns: Vec<ConnView>,
+    /// How many more connections there were.
+    pub omitted: u64,
+}
+
+impl ConnListing {
+    /// An upper bound on the JSON size of one [`ConnView`] in a listing, its separating comma
+    /// included. The largest entry (every address `255.255.255.255:65535`, `expire_ms` at
+    /// `u64::MAX`, the longest IPVS state name) takes 217 bytes; the rest is slack for state names
+    /// up to 50 characters.
+    pub const MAX_ENTRY_JSON: u64 = 256;
+
+    /// How many connections a listing may hold for its reply to stay well below `max_payload`
+    /// bytes: three quarters of the payload, less a kilobyte for the envelope, at
+    /// [`ConnListing::MAX_ENTRY_JSON`] bytes each. With the default rings (16 MiB payloads), 49 148.
+    pub fn max_entries(max_payload: u64) -> usize {
+        let room = max_payload.saturating_sub(1024) / 4 * 3;
+        usize::try_from(room / Self::MAX_ENTRY_JSON).unwrap_or(usize::MAX)
+    }
+}
+
+/// One connection of a [`ConnListing`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnView {
+    /// TCP or UDP.
+    pub proto: Protocol,
+    /// Milliseconds until it expires unless a packet passes.
+    pub expire_ms: u64,
+    /// The state as IPVS names it: `ESTABLISHED`, `SYN_RECV`, ... for TCP, `UDP` for UDP flows.
+    pub state: String,
+    /// The client's address and port.
+    pub client: SocketAddrV4,
+    /// The virtual service's address and port.
+    pub virt: SocketAddrV4,
+    /// FULLNAT only: the local address and port the gateway uses towards the real server.
+    pub local: Option<SocketAddrV4>,
+    /// The real server's address and port.
+    pub dest: SocketAddrV4,
+    /// The forwarding method the connection uses (it keeps it when the real server's changes).
+    pub method: FwdMethod,
 }
 
 /// Why fnatd refused a request. Messages are single lines, worded like ipvsadm's where it has one.
@@ -291,7 +376,6 @@ pub fn decode_reply(bytes: &[u8]) -> Result<Reply, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lb::Protocol;
 
     fn key() -> ServiceKey {
         ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::new(10, 0, 0, 100), vport: 80 }
@@ -327,6 +411,65 @@ mod tests {
             assert!(matches!(err, CtrlError::Malformed(_)), "{bad}: {err:?}");
             assert!(!err.to_string().contains('\n'), "{err}");
         }
+    }
+
+    #[test]
+    fn the_largest_connection_entry_fits_its_bound() {
+        let max = SocketAddrV4::new(Ipv4Addr::BROADCAST, u16::MAX);
+        let worst = ConnView {
+            proto: Protocol::Tcp,
+            expire_ms: u64::MAX,
+            state: "ESTABLISHED".into(),
+            client: max,
+            virt: max,
+            local: Some(max),
+            dest: max,
+            method: FwdMethod::FullNat,
+        };
+        let one = serde_json::to_vec(&worst).unwrap();
+        assert_eq!(one.len() + 1, 217, "{}", String::from_utf8_lossy(&one));
+        assert!((one.len() as u64) < ConnListing::MAX_ENTRY_JSON, "the entry and its comma");
+        // A full listing of the largest entries stays within three quarters of the payload.
+        let max_payload = 64 << 10;
+        let n = ConnListing::max_entries(max_payload);
+        assert_eq!(n, 189);
+        let listing = ConnListing { conns: vec![worst; n], omitted: u64::MAX };
+        let size = encode_reply(&Reply::Conns(listing)).len() as u64;
+        assert!(size <= max_payload / 4 * 3, "{size}");
+        assert_eq!(ConnListing::max_entries(crate::control::shm::DEFAULT_MAX_PAYLOAD), 49_148);
+        assert_eq!(ConnListing::max_entries(0), 0);
+    }
+
+    #[test]
+    fn replies_round_trip() {
+        let a = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 1234);
+        for reply in [
+            Reply::Done,
+            Reply::Timeouts { tcp: 900, tcpfin: 120, udp: 300 },
+            Reply::Conns(ConnListing {
+                conns: vec![ConnView {
+                    proto: Protocol::Udp,
+                    expire_ms: 299_000,
+                    state: "UDP".into(),
+                    client: a,
+                    virt: a,
+                    local: None,
+                    dest: a,
+                    method: FwdMethod::Dr,
+                }],
+                omitted: 3,
+            }),
+        ] {
+            assert_eq!(decode_reply(&encode_reply(&reply)), Ok(reply));
+        }
+        let text = String::from_utf8(encode_request(&Request {
+            id: 2,
+            commands: vec![Command::SetTimeouts { tcp: 1, tcpfin: 0, udp: 3 }, Command::GetTimeouts],
+        }))
+        .unwrap();
+        assert_eq!(text, r#"{"id":2,"commands":[{"SetTimeouts":{"tcp":1,"tcpfin":0,"udp":3}},"GetTimeouts"]}"#);
+        assert!(Command::GetTimeouts.is_query() && Command::ListConns { svc: None }.is_query());
+        assert!(Command::SetTimeouts { tcp: 0, tcpfin: 0, udp: 0 }.is_change());
     }
 
     #[test]

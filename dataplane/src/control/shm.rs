@@ -83,6 +83,8 @@ pub const MAGIC: [u8; 8] = *b"FNATCTL\0";
 pub const HEADER_SIZE: u64 = 4096;
 /// The default capacity of each ring.
 pub const DEFAULT_RING_CAPACITY: u64 = 32 << 20;
+/// The largest payload a frame carries with the default rings (half a ring, less a frame header).
+pub const DEFAULT_MAX_PAYLOAD: u64 = DEFAULT_RING_CAPACITY / 2 - FRAME_HEADER;
 /// A heartbeat older than this means fnatd is not running.
 pub const STALE_AFTER: Duration = Duration::from_secs(2);
 

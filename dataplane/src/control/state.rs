@@ -4,26 +4,61 @@
 //! which applies the commands of one request as one transaction: they run on a copy, in order, and the
 //! copy replaces the state only if every command succeeded and the result is consistent; otherwise
 //! the state is exactly as before. The workers never see this structure: after a change, fnatd
-//! publishes [`ControlState::services`], an immutable [`Services`] snapshot.
+//! publishes [`ControlState::services`] and [`ControlState::timeouts`] in a new snapshot.
 //!
 //! Semantics follow IPVS: adding what exists and editing or deleting what does not are errors; a real
 //! server keeps its [`DestId`] when edited (so its connections and counters survive) and a new one
 //! gets an id never used before in this process; real servers keep the order they were added in (the
-//! schedulers depend on it). fnat-specific: only FULLNAT forwarding and only the rr/wrr schedulers
-//! for now; a service created at runtime gets the default local addresses (`[local] addresses`); a
-//! service with FULLNAT real servers must keep at least one local address; an address is never both a
-//! VIP and a local address.
+//! schedulers depend on it). Each real server has its own forwarding method, so a service may mix
+//! them, and `-e` may change it (connections keep the method they started with). Direct routing and
+//! tunnelling cannot map ports: their real server's port is the service's. `--set` changes the
+//! ESTABLISHED, FIN_WAIT and UDP timeouts (0 keeps one, at most 31 days).
+//!
+//! fnat-specific: only the rr/wrr schedulers for now; NAT only with one worker (the replies of a
+//! NAT connection come back addressed to the client, and nothing yet steers them to the worker that
+//! owns the connection: that needs symmetric RSS); a service created at runtime gets the default
+//! local addresses (`[local] addresses`); a service with FULLNAT real servers must keep at least
+//! one local address; an address is never both a VIP and a local address.
+//!
+//! Connections are the workers' business: the state reaches them, and the per-real-server counts,
+//! through a [`Gateway`] that fnatd implements over its workers.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
-use super::msg::{Command, CtrlError, DestSpec, DestView, Listing, Reply, Request, ServiceSpec, ServiceView};
+use super::msg::{
+    Command, ConnListing, CtrlError, DestSpec, DestView, Listing, Reply, Request, ServiceSpec, ServiceView,
+};
+use super::shm::DEFAULT_MAX_PAYLOAD;
 use crate::config::Config;
 use crate::lb::service::ServicesError;
-use crate::lb::{DestId, FwdMethod, RealServer, Service, ServiceKey, Services};
+use crate::lb::{DestId, FwdMethod, RealServer, Service, ServiceKey, Services, TcpState, Timeouts};
 
-/// Active and inactive connection counts of a real server, summed over the workers.
-pub type ConnCounts<'a> = &'a dyn Fn(DestId) -> (u32, u32);
+/// The longest timeout `--set` accepts, in seconds: 31 days, as ipvsadm.
+pub const MAX_TIMEOUT_SECS: u32 = 31 * 24 * 3600;
+
+/// What the state asks of the running gateway: what only the workers know.
+pub trait Gateway {
+    /// Active and inactive connections of a real server, summed over the workers.
+    fn conn_counts(&self, dest: DestId) -> (u32, u32);
+    /// Up to `max` connections (of one service, or all), and how many more there were.
+    fn connections(&self, svc: Option<ServiceKey>, max: usize) -> ConnListing;
+}
+
+/// A gateway without connections: every count is zero, every connection listing empty (tools,
+/// tests, and fnatd before its workers run).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoConnections;
+
+impl Gateway for NoConnections {
+    fn conn_counts(&self, _: DestId) -> (u32, u32) {
+        (0, 0)
+    }
+
+    fn connections(&self, _: Option<ServiceKey>, _: usize) -> ConnListing {
+        ConnListing::default()
+    }
+}
 
 /// A service with its creation rank (listings and snapshots keep creation order).
 #[derive(Clone, Debug)]
@@ -40,24 +75,33 @@ pub struct ControlState {
     next_dest_id: u32,
     default_laddrs: Vec<Ipv4Addr>,
     conn_table_size: usize,
+    workers: usize,
+    timeouts: Timeouts,
+    max_payload: u64,
     generation: u64,
 }
 
 impl ControlState {
     /// The state a configuration starts with: its services, its `[local] addresses` as the default
-    /// local addresses of new services, its per-worker connection-table size.
+    /// local addresses of new services, its per-worker connection-table size, its number of workers
+    /// and its timeouts.
     pub fn from_config(cfg: &Config) -> Self {
-        Self::new(&cfg.services, cfg.local_addrs.clone(), cfg.conn_table_size)
+        Self::new(&cfg.services, cfg.local_addrs.clone(), cfg.conn_table_size, cfg.worker_lcores.len())
+            .with_timeouts(cfg.timeouts.clone())
     }
 
-    /// A state holding `services`, with `default_laddrs` for services created later.
-    pub fn new(services: &Services, default_laddrs: Vec<Ipv4Addr>, conn_table_size: usize) -> Self {
+    /// A state holding `services`, with `default_laddrs` for services created later, for a gateway
+    /// of `workers` workers (NAT needs exactly one), with IPVS's default timeouts.
+    pub fn new(services: &Services, default_laddrs: Vec<Ipv4Addr>, conn_table_size: usize, workers: usize) -> Self {
         let mut state = Self {
             services: HashMap::with_capacity(services.len()),
             next_rank: 0,
             next_dest_id: 0,
             default_laddrs,
             conn_table_size,
+            workers,
+            timeouts: Timeouts::default(),
+            max_payload: DEFAULT_MAX_PAYLOAD,
             generation: 0,
         };
         for svc in services.iter() {
@@ -75,8 +119,33 @@ impl ControlState {
         self.services.insert(svc.key, Entry { rank, svc });
     }
 
-    /// Counts committed changes: it grows by one for every request that changed the configuration.
-    /// fnatd publishes a new snapshot when it has moved.
+    /// The same state with these timeouts (milliseconds, as the workers use them).
+    pub fn with_timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = timeouts;
+        self
+    }
+
+    /// The connection timeouts the workers should use (milliseconds).
+    pub fn timeouts(&self) -> &Timeouts {
+        &self.timeouts
+    }
+
+    /// Sets the largest reply payload the transport carries ([`Server::max_payload`]); connection
+    /// listings are cut to fit well below it ([`ConnListing::max_entries`]). The default is the
+    /// default rings' ([`DEFAULT_MAX_PAYLOAD`]).
+    ///
+    /// [`Server::max_payload`]: super::Server::max_payload
+    pub fn set_max_payload(&mut self, bytes: u64) {
+        self.max_payload = bytes;
+    }
+
+    /// The most connections one listing holds.
+    pub fn max_conns(&self) -> usize {
+        ConnListing::max_entries(self.max_payload)
+    }
+
+    /// Counts committed changes: it grows by one for every request that changed the configuration
+    /// (services or timeouts). fnatd publishes a new snapshot when it has moved.
     pub fn generation(&self) -> u64 {
         self.generation
     }
@@ -91,46 +160,80 @@ impl ControlState {
         self.services.is_empty()
     }
 
-    /// Applies the commands of `req` as one transaction (see the module docs). Returns the listing
-    /// when the request holds a [`Command::List`] (taken at its place in the request, with `counts`
-    /// supplying each real server's connection counts). A request without changes leaves
-    /// [`ControlState::generation`] as it was.
-    pub fn apply(&mut self, req: &Request, counts: ConnCounts<'_>) -> Result<Option<Listing>, CtrlError> {
+    /// Applies the commands of `req` as one transaction (see the module docs) and returns the
+    /// answer: [`Reply::Done`], or the answer to the request's one query ([`Command::List`],
+    /// [`Command::GetTimeouts`] or [`Command::ListConns`]) taken at its place in the request (so it
+    /// sees the commands before it). `gw` supplies what only the workers know: connection counts
+    /// and connections. A request without changes leaves [`ControlState::generation`] as it was.
+    /// Never `Ok(Reply::Error(_))`.
+    pub fn apply(&mut self, req: &Request, gw: &dyn Gateway) -> Result<Reply, CtrlError> {
         if req.commands.is_empty() {
             return Err(CtrlError::Invalid("empty request: no command".into()));
         }
-        let lists = req.commands.iter().filter(|c| matches!(c, Command::List { .. })).count();
-        if lists > 1 {
-            return Err(CtrlError::Invalid("a request holds at most one List command".into()));
+        if req.commands.iter().filter(|c| c.is_query()).count() > 1 {
+            return Err(CtrlError::Invalid(
+                "a request holds at most one query (List, GetTimeouts or ListConns)".into(),
+            ));
         }
         if !req.commands.iter().any(Command::is_change) {
-            let Some(Command::List { svc }) = req.commands.first() else {
-                return Ok(None);
-            };
-            return self.listing(*svc, counts).map(Some);
+            // One command, a query: no copy needed.
+            return req.commands.first().map_or(Ok(Reply::Done), |q| self.query(q, gw));
         }
         let mut work = self.clone();
-        let mut listing = None;
+        let mut reply = Reply::Done;
         for cmd in &req.commands {
-            match cmd {
-                Command::List { svc } => listing = Some(work.listing(*svc, counts)?),
-                change => work.change(change)?,
+            if cmd.is_query() {
+                reply = work.query(cmd, gw)?;
+            } else {
+                work.change(cmd)?;
             }
         }
         work.check()?;
         work.generation += 1;
         *self = work;
-        Ok(listing)
+        Ok(reply)
     }
 
-    /// [`ControlState::apply`] as the reply to send: `Done`, the listing, or the error; a request that
-    /// did not decode is answered with its error.
-    pub fn answer(&mut self, request: Result<Request, CtrlError>, counts: ConnCounts<'_>) -> Reply {
-        match request.and_then(|req| self.apply(&req, counts)) {
-            Ok(None) => Reply::Done,
-            Ok(Some(listing)) => Reply::Listing(listing),
-            Err(e) => Reply::Error(e),
+    /// [`ControlState::apply`] as the reply to send: `Done`, the query's answer, or the error; a
+    /// request that did not decode is answered with its error.
+    pub fn answer(&mut self, request: Result<Request, CtrlError>, gw: &dyn Gateway) -> Reply {
+        request.and_then(|req| self.apply(&req, gw)).unwrap_or_else(Reply::Error)
+    }
+
+    /// The answer to a query.
+    fn query(&self, cmd: &Command, gw: &dyn Gateway) -> Result<Reply, CtrlError> {
+        match *cmd {
+            Command::List { svc } => self.listing(svc, gw).map(Reply::Listing),
+            Command::GetTimeouts => {
+                let secs = |ms: u64| u32::try_from(ms / 1000).unwrap_or(u32::MAX);
+                let t = &self.timeouts;
+                Ok(Reply::Timeouts {
+                    tcp: secs(t.tcp(TcpState::Established)),
+                    tcpfin: secs(t.tcp(TcpState::FinWait)),
+                    udp: secs(t.udp),
+                })
+            }
+            Command::ListConns { svc } => self.connections(svc, gw).map(Reply::Conns),
+            _ => Ok(Reply::Done),
         }
+    }
+
+    /// The connections (all, or of `svc`, which must exist), at most [`ControlState::max_conns`]
+    /// of them, with the rest counted in `omitted`.
+    pub fn connections(&self, svc: Option<ServiceKey>, gw: &dyn Gateway) -> Result<ConnListing, CtrlError> {
+        if let Some(key) = svc
+            && !self.services.contains_key(&key)
+        {
+            return Err(CtrlError::NoSuchService(key));
+        }
+        let max = self.max_conns();
+        let mut l = gw.connections(svc, max);
+        if l.conns.len() > max {
+            let extra = u64::try_from(l.conns.len() - max).unwrap_or(u64::MAX);
+            l.omitted = l.omitted.saturating_add(extra);
+            l.conns.truncate(max);
+        }
+        Ok(l)
     }
 
     fn change(&mut self, cmd: &Command) -> Result<(), CtrlError> {
@@ -148,8 +251,9 @@ impl ControlState {
             }
             Command::AddDest { svc, dest } => self.add_dest(svc, dest),
             Command::EditDest { svc, dest } => {
+                let workers = self.workers;
                 let s = self.service_mut(svc)?;
-                check_dest(&dest)?;
+                check_dest(svc, &dest, workers)?;
                 let d = s
                     .dests
                     .iter_mut()
@@ -176,8 +280,30 @@ impl ControlState {
                 s.laddrs.remove(i);
                 Ok(())
             }
-            Command::List { .. } => Ok(()),
+            Command::SetTimeouts { tcp, tcpfin, udp } => self.set_timeouts(tcp, tcpfin, udp),
+            Command::List { .. } | Command::GetTimeouts | Command::ListConns { .. } => Ok(()),
         }
+    }
+
+    /// `--set tcp tcpfin udp`, in seconds; 0 keeps a value.
+    fn set_timeouts(&mut self, tcp: u32, tcpfin: u32, udp: u32) -> Result<(), CtrlError> {
+        for (name, secs) in [("tcp", tcp), ("tcpfin", tcpfin), ("udp", udp)] {
+            if secs > MAX_TIMEOUT_SECS {
+                return Err(CtrlError::Invalid(format!(
+                    "{name} timeout {secs} is out of range (0 to {MAX_TIMEOUT_SECS} seconds, 31 days; 0 keeps it)"
+                )));
+            }
+        }
+        let set = |slot: &mut u64, secs: u32| {
+            if secs != 0 {
+                *slot = u64::from(secs) * 1000;
+            }
+        };
+        let t = &mut self.timeouts;
+        set(&mut t.tcp[TcpState::Established as usize], tcp);
+        set(&mut t.tcp[TcpState::FinWait as usize], tcpfin);
+        set(&mut t.udp, udp);
+        Ok(())
     }
 
     fn service_mut(&mut self, key: ServiceKey) -> Result<&mut Service, CtrlError> {
@@ -202,8 +328,9 @@ impl ControlState {
 
     fn add_dest(&mut self, svc: ServiceKey, dest: DestSpec) -> Result<(), CtrlError> {
         let id = DestId(self.next_dest_id);
+        let workers = self.workers;
         let s = self.service_mut(svc)?;
-        check_dest(&dest)?;
+        check_dest(svc, &dest, workers)?;
         if s.dests.iter().any(|d| d.addr == dest.addr && d.port == dest.port) {
             return Err(CtrlError::DestExists { svc, addr: dest.addr, port: dest.port });
         }
@@ -258,8 +385,9 @@ impl ControlState {
         Services::new(self.sorted().into_iter().map(|e| e.svc.clone()).collect())
     }
 
-    /// The services (all, or only `svc`) as fnatctl lists them, in creation order.
-    pub fn listing(&self, svc: Option<ServiceKey>, counts: ConnCounts<'_>) -> Result<Listing, CtrlError> {
+    /// The services (all, or only `svc`) as fnatctl lists them, in creation order, with each real
+    /// server's connection counts from `gw`.
+    pub fn listing(&self, svc: Option<ServiceKey>, gw: &dyn Gateway) -> Result<Listing, CtrlError> {
         let view = |s: &Service| ServiceView {
             spec: ServiceSpec { key: s.key, scheduler: s.scheduler },
             laddrs: s.laddrs.clone(),
@@ -267,7 +395,7 @@ impl ControlState {
                 .dests
                 .iter()
                 .map(|d| {
-                    let (active, inactive) = counts(d.id);
+                    let (active, inactive) = gw.conn_counts(d.id);
                     DestView {
                         id: d.id,
                         spec: DestSpec { addr: d.addr, port: d.port, weight: d.weight, method: d.method },
@@ -288,8 +416,9 @@ impl ControlState {
     }
 }
 
-/// A real server's values: weight 0..=65535, port 1..=65535, a unicast address, FULLNAT.
-fn check_dest(d: &DestSpec) -> Result<(), CtrlError> {
+/// A real server's values: weight 0..=65535, port 1..=65535, a unicast address, and what its
+/// forwarding method allows (see [`check_method`]).
+fn check_dest(svc: ServiceKey, d: &DestSpec, workers: usize) -> Result<(), CtrlError> {
     if d.weight > 65535 {
         return Err(CtrlError::Invalid(format!("weight {} is out of range (0 to 65535)", d.weight)));
     }
@@ -297,13 +426,28 @@ fn check_dest(d: &DestSpec) -> Result<(), CtrlError> {
         return Err(CtrlError::Invalid("real server port 0 is out of range (1 to 65535)".into()));
     }
     check_unicast("real server address", d.addr)?;
-    let flag = match d.method {
+    check_method(d.method, d.port, svc.vport, workers).map_err(CtrlError::Invalid)
+}
+
+/// What a forwarding method allows: direct routing and tunnelling leave the packet's destination
+/// port alone, so the real server's port must be the service's; NAT needs a single worker (its
+/// replies come back to the client's address, and only symmetric RSS would bring them to the worker
+/// that owns the connection). FULLNAT's local addresses are checked per service, after the whole
+/// transaction. The error is the one-line reason, shared with the configuration file's checks.
+pub fn check_method(method: FwdMethod, port: u16, vport: u16, workers: usize) -> Result<(), String> {
+    let name = match method {
         FwdMethod::FullNat => return Ok(()),
-        FwdMethod::Nat => "-m",
-        FwdMethod::Dr => "-g",
-        FwdMethod::Tun => "-i",
+        FwdMethod::Nat if workers > 1 => {
+            return Err("NAT with more than one worker is not supported yet: replies need symmetric RSS".into());
+        }
+        FwdMethod::Nat => return Ok(()),
+        FwdMethod::Dr => "route (DR)",
+        FwdMethod::Tun => "tunnel (TUN)",
     };
-    Err(CtrlError::NotSupported(format!("forwarding method {} ({flag})", d.method.ipvs_name())))
+    if port != vport {
+        return Err(format!("{name} cannot map ports: the real server port must be {vport}"));
+    }
+    Ok(())
 }
 
 /// Refuses 0.0.0.0, the broadcast address, multicast, loopback and class E addresses.

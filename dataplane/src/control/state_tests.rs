@@ -1,6 +1,8 @@
+use std::net::SocketAddrV4;
 use std::path::Path;
 
 use super::*;
+use crate::control::msg::{ConnView, encode_reply};
 use crate::lb::{Protocol, SchedKind};
 
 const LIP1: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 10);
@@ -28,24 +30,30 @@ fn add_rs(vport: u16, last: u8) -> Command {
 }
 
 fn empty() -> ControlState {
-    ControlState::new(&Services::default(), vec![LIP1, LIP2], 4096)
+    ControlState::new(&Services::default(), vec![LIP1, LIP2], 4096, 1)
 }
 
-fn no_counts(_: DestId) -> (u32, u32) {
-    (0, 0)
-}
-
+/// Applies `commands` as one request; the listing if it held a `List`.
 fn run(st: &mut ControlState, commands: Vec<Command>) -> Result<Option<Listing>, CtrlError> {
-    st.apply(&Request { id: 1, commands }, &no_counts)
+    match ask(st, commands)? {
+        Reply::Done => Ok(None),
+        Reply::Listing(l) => Ok(Some(l)),
+        other => panic!("unexpected reply {other:?}"),
+    }
+}
+
+/// Applies `commands` as one request; the reply.
+fn ask(st: &mut ControlState, commands: Vec<Command>) -> Result<Reply, CtrlError> {
+    st.apply(&Request { id: 1, commands }, &NoConnections)
 }
 
 fn list(st: &ControlState) -> Listing {
-    st.listing(None, &no_counts).unwrap()
+    st.listing(None, &NoConnections).unwrap()
 }
 
 /// (address's last byte, id) of a service's real servers, in order.
 fn dests(st: &ControlState, vport: u16) -> Vec<(u8, u32)> {
-    st.listing(Some(key(vport)), &no_counts).unwrap().services[0]
+    st.listing(Some(key(vport)), &NoConnections).unwrap().services[0]
         .dests
         .iter()
         .map(|d| (d.spec.addr.octets()[3], d.id.0))
@@ -233,9 +241,8 @@ fn real_server_values_are_checked() {
         (with(&|d| d.weight = 65536), "weight 65536 is out of range (0 to 65535)"),
         (with(&|d| d.port = 0), "real server port 0 is out of range (1 to 65535)"),
         (with(&|d| d.addr = Ipv4Addr::BROADCAST), "real server address 255.255.255.255 is not a unicast address"),
-        (with(&|d| d.method = FwdMethod::Nat), "forwarding method Masq (-m) is not supported yet"),
-        (with(&|d| d.method = FwdMethod::Dr), "forwarding method Route (-g) is not supported yet"),
-        (with(&|d| d.method = FwdMethod::Tun), "forwarding method Tunnel (-i) is not supported yet"),
+        (with(&|d| d.method = FwdMethod::Dr), "route (DR) cannot map ports: the real server port must be 80"),
+        (with(&|d| d.method = FwdMethod::Tun), "tunnel (TUN) cannot map ports: the real server port must be 80"),
     ];
     for (dest, why) in cases {
         let err = run(&mut st, vec![Command::AddDest { svc, dest }]).unwrap_err();
@@ -280,7 +287,7 @@ fn local_addresses_are_added_and_removed_per_service() {
 
 #[test]
 fn a_fullnat_service_keeps_at_least_one_local_address() {
-    let mut st = ControlState::new(&Services::default(), vec![], 64);
+    let mut st = ControlState::new(&Services::default(), vec![], 64, 1);
     let svc = key(80);
     let no_laddr =
         Err(CtrlError::Invalid("service TCP 10.0.0.100:80 has FULLNAT real servers but no local address".into()));
@@ -331,9 +338,11 @@ fn the_generation_moves_only_on_committed_changes() {
 fn list_shows_counts_and_filters() {
     let mut st = empty();
     run(&mut st, vec![add(80), add(81), add_rs(80, 1), add_rs(80, 2)]).unwrap();
-    let counts = |id: DestId| (id.0 * 10, id.0 + 5);
-    let l =
-        st.apply(&Request { id: 3, commands: vec![Command::List { svc: Some(key(80)) }] }, &counts).unwrap().unwrap();
+    let Reply::Listing(l) =
+        st.apply(&Request { id: 3, commands: vec![Command::List { svc: Some(key(80)) }] }, &Counts).unwrap()
+    else {
+        panic!("expected a listing");
+    };
     assert_eq!(l.services.len(), 1);
     let d = &l.services[0].dests;
     assert_eq!((d[1].active, d[1].inactive), (10, 6));
@@ -353,10 +362,11 @@ fn empty_requests_and_double_lists_are_refused() {
     let mut st = empty();
     assert_eq!(run(&mut st, vec![]), Err(CtrlError::Invalid("empty request: no command".into())));
     let list = Command::List { svc: None };
-    assert_eq!(
-        run(&mut st, vec![list.clone(), list]),
-        Err(CtrlError::Invalid("a request holds at most one List command".into()))
-    );
+    let two = CtrlError::Invalid("a request holds at most one query (List, GetTimeouts or ListConns)".into());
+    assert_eq!(run(&mut st, vec![list.clone(), list.clone()]), Err(two.clone()));
+    assert_eq!(ask(&mut st, vec![list, Command::GetTimeouts]), Err(two.clone()));
+    assert_eq!(ask(&mut st, vec![Command::ListConns { svc: None }, add(80), Command::GetTimeouts]), Err(two));
+    assert!(st.is_empty());
 }
 
 #[test]
@@ -376,12 +386,283 @@ fn the_snapshot_holds_services_in_creation_order() {
 fn answer_turns_results_into_replies() {
     let mut st = empty();
     let req = |commands| Request { id: 9, commands };
-    assert_eq!(st.answer(Ok(req(vec![add(80)])), &no_counts), Reply::Done);
+    assert_eq!(st.answer(Ok(req(vec![add(80)])), &NoConnections), Reply::Done);
     assert!(matches!(
-        st.answer(Ok(req(vec![Command::List { svc: None }])), &no_counts),
+        st.answer(Ok(req(vec![Command::List { svc: None }])), &NoConnections),
         Reply::Listing(l) if l.services.len() == 1
     ));
-    assert_eq!(st.answer(Ok(req(vec![add(80)])), &no_counts), Reply::Error(CtrlError::ServiceExists(key(80))));
+    assert_eq!(st.answer(Ok(req(vec![add(80)])), &NoConnections), Reply::Error(CtrlError::ServiceExists(key(80))));
     let bad = CtrlError::malformed("bad");
-    assert_eq!(st.answer(Err(bad.clone()), &no_counts), Reply::Error(bad));
+    assert_eq!(st.answer(Err(bad.clone()), &NoConnections), Reply::Error(bad));
+}
+
+/// Connection counts made up from the real server's id.
+struct Counts;
+
+impl Gateway for Counts {
+    fn conn_counts(&self, dest: DestId) -> (u32, u32) {
+        (dest.0 * 10, dest.0 + 5)
+    }
+
+    fn connections(&self, _: Option<ServiceKey>, _: usize) -> ConnListing {
+        ConnListing::default()
+    }
+}
+
+fn dest_with(last: u8, port: u16, method: FwdMethod) -> DestSpec {
+    DestSpec { addr: Ipv4Addr::new(10, 2, 0, last), port, weight: 1, method }
+}
+
+/// (address's last byte, port, method) of a service's real servers, in order.
+fn methods(st: &ControlState, vport: u16) -> Vec<(u8, u16, FwdMethod)> {
+    st.listing(Some(key(vport)), &NoConnections).unwrap().services[0]
+        .dests
+        .iter()
+        .map(|d| (d.spec.addr.octets()[3], d.spec.port, d.spec.method))
+        .collect()
+}
+
+#[test]
+fn every_forwarding_method_is_accepted_and_a_service_may_mix_them() {
+    let mut st = empty();
+    let svc = key(80);
+    let cmds = vec![
+        add(80),
+        Command::AddDest { svc, dest: dest_with(1, 8080, FwdMethod::FullNat) },
+        Command::AddDest { svc, dest: dest_with(2, 8080, FwdMethod::Nat) },
+        Command::AddDest { svc, dest: dest_with(3, 80, FwdMethod::Dr) },
+        Command::AddDest { svc, dest: dest_with(4, 80, FwdMethod::Tun) },
+    ];
+    assert_eq!(run(&mut st, cmds), Ok(None));
+    assert_eq!(
+        methods(&st, 80),
+        vec![(1, 8080, FwdMethod::FullNat), (2, 8080, FwdMethod::Nat), (3, 80, FwdMethod::Dr), (4, 80, FwdMethod::Tun)]
+    );
+    let snap = st.services().unwrap();
+    let methods_in_snapshot: Vec<FwdMethod> = snap.find(&svc).unwrap().1.dests.iter().map(|d| d.method).collect();
+    assert_eq!(methods_in_snapshot, vec![FwdMethod::FullNat, FwdMethod::Nat, FwdMethod::Dr, FwdMethod::Tun]);
+}
+
+#[test]
+fn direct_routing_and_tunnelling_cannot_map_ports() {
+    let mut st = empty();
+    let svc = key(80);
+    run(&mut st, vec![add(80), Command::AddDest { svc, dest: dest_with(1, 80, FwdMethod::Dr) }]).unwrap();
+    let generation = st.generation();
+    for (method, name) in [(FwdMethod::Dr, "route (DR)"), (FwdMethod::Tun, "tunnel (TUN)")] {
+        let why = Err(CtrlError::Invalid(format!("{name} cannot map ports: the real server port must be 80")));
+        assert_eq!(run(&mut st, vec![Command::AddDest { svc, dest: dest_with(2, 8080, method) }]), why);
+        // Checked on an edit too, before the real server is looked up.
+        assert_eq!(run(&mut st, vec![Command::EditDest { svc, dest: dest_with(9, 8080, method) }]), why);
+    }
+    assert_eq!(st.generation(), generation);
+    assert_eq!(methods(&st, 80), vec![(1, 80, FwdMethod::Dr)]);
+}
+
+#[test]
+fn nat_is_refused_with_more_than_one_worker() {
+    let mut st = ControlState::new(&Services::default(), vec![LIP1], 4096, 2);
+    let svc = key(80);
+    run(&mut st, vec![add(80), Command::AddDest { svc, dest: dest_with(1, 8080, FwdMethod::FullNat) }]).unwrap();
+    let why = "NAT with more than one worker is not supported yet: replies need symmetric RSS";
+    let nat = dest_with(2, 8080, FwdMethod::Nat);
+    assert_eq!(run(&mut st, vec![Command::AddDest { svc, dest: nat }]).unwrap_err().to_string(), why);
+    let to_nat = dest_with(1, 8080, FwdMethod::Nat);
+    assert_eq!(run(&mut st, vec![Command::EditDest { svc, dest: to_nat }]).unwrap_err().to_string(), why);
+    // The other methods work with several workers.
+    run(&mut st, vec![Command::AddDest { svc, dest: dest_with(3, 80, FwdMethod::Dr) }]).unwrap();
+    run(&mut st, vec![Command::AddDest { svc, dest: dest_with(4, 80, FwdMethod::Tun) }]).unwrap();
+    assert_eq!(methods(&st, 80).len(), 3);
+    // One worker: NAT is fine.
+    let mut one = empty();
+    run(&mut one, vec![add(80), Command::AddDest { svc, dest: nat }]).unwrap();
+}
+
+#[test]
+fn an_edit_may_change_the_method_and_keeps_the_identity() {
+    let mut st = ControlState::new(&Services::default(), vec![], 4096, 1);
+    let svc = key(80);
+    let lip = Command::AddLaddr { svc, addr: LIP1 };
+    run(&mut st, vec![add(80), lip, Command::AddDest { svc, dest: dest_with(1, 80, FwdMethod::FullNat) }]).unwrap();
+    run(&mut st, vec![Command::EditDest { svc, dest: dest_with(1, 80, FwdMethod::Dr) }]).unwrap();
+    assert_eq!(methods(&st, 80), vec![(1, 80, FwdMethod::Dr)]);
+    assert_eq!(dests(&st, 80), vec![(1, 0)], "same id");
+    // Without FULLNAT real servers the service may drop its last local address ...
+    run(&mut st, vec![Command::DelLaddr { svc, addr: LIP1 }]).unwrap();
+    // ... and then cannot go back to FULLNAT without one.
+    let back = Command::EditDest { svc, dest: dest_with(1, 80, FwdMethod::FullNat) };
+    assert_eq!(
+        run(&mut st, vec![back.clone()]),
+        Err(CtrlError::Invalid("service TCP 10.0.0.100:80 has FULLNAT real servers but no local address".into()))
+    );
+    run(&mut st, vec![Command::AddLaddr { svc, addr: LIP2 }, back]).unwrap();
+    assert_eq!(methods(&st, 80), vec![(1, 80, FwdMethod::FullNat)]);
+}
+
+fn get_timeouts(st: &mut ControlState) -> Reply {
+    ask(st, vec![Command::GetTimeouts]).unwrap()
+}
+
+#[test]
+fn timeouts_start_from_the_config_and_are_read_in_seconds() {
+    let st = empty();
+    assert_eq!(st.timeouts(), &Timeouts::default());
+    let mut st = empty().with_timeouts(Timeouts { udp: 30_000, ..Timeouts::default() });
+    let generation = st.generation();
+    assert_eq!(get_timeouts(&mut st), Reply::Timeouts { tcp: 900, tcpfin: 120, udp: 30 });
+    assert_eq!(st.generation(), generation, "a query changes nothing");
+}
+
+#[test]
+fn set_timeouts_changes_three_values_and_zero_keeps_one() {
+    let mut st = empty();
+    assert_eq!(ask(&mut st, vec![Command::SetTimeouts { tcp: 600, tcpfin: 0, udp: 45 }]), Ok(Reply::Done));
+    assert_eq!(st.generation(), 1, "a new snapshot carries the timeouts");
+    assert_eq!(get_timeouts(&mut st), Reply::Timeouts { tcp: 600, tcpfin: 120, udp: 45 });
+    let t = st.timeouts();
+    assert_eq!(t.tcp(TcpState::Established), 600_000);
+    assert_eq!(t.tcp(TcpState::FinWait), 120_000);
+    assert_eq!(t.udp, 45_000);
+    assert_eq!(t.tcp(TcpState::SynRecv), 60_000, "the other states keep theirs");
+    assert_eq!(t.tcp(TcpState::TimeWait), 120_000);
+    ask(&mut st, vec![Command::SetTimeouts { tcp: 0, tcpfin: 30, udp: 0 }]).unwrap();
+    assert_eq!(get_timeouts(&mut st), Reply::Timeouts { tcp: 600, tcpfin: 30, udp: 45 });
+    ask(&mut st, vec![Command::SetTimeouts { tcp: 0, tcpfin: 0, udp: 0 }]).unwrap();
+    assert_eq!(get_timeouts(&mut st), Reply::Timeouts { tcp: 600, tcpfin: 30, udp: 45 });
+    // Set and read back in one request.
+    let reply = ask(&mut st, vec![Command::SetTimeouts { tcp: 1, tcpfin: 2, udp: 3 }, Command::GetTimeouts]);
+    assert_eq!(reply, Ok(Reply::Timeouts { tcp: 1, tcpfin: 2, udp: 3 }));
+}
+
+#[test]
+fn timeouts_are_bounded_to_31_days_and_a_refused_request_changes_none() {
+    let mut st = empty();
+    let max = 31 * 24 * 3600;
+    assert_eq!(MAX_TIMEOUT_SECS, max);
+    ask(&mut st, vec![Command::SetTimeouts { tcp: max, tcpfin: max, udp: max }]).unwrap();
+    assert_eq!(get_timeouts(&mut st), Reply::Timeouts { tcp: max, tcpfin: max, udp: max });
+    let before = st.timeouts().clone();
+    let generation = st.generation();
+    for (cmd, why) in [
+        (
+            Command::SetTimeouts { tcp: max + 1, tcpfin: 1, udp: 1 },
+            "tcp timeout 2678401 is out of range (0 to 2678400 seconds, 31 days; 0 keeps it)",
+        ),
+        (
+            Command::SetTimeouts { tcp: 1, tcpfin: u32::MAX, udp: 1 },
+            "tcpfin timeout 4294967295 is out of range (0 to 2678400 seconds, 31 days; 0 keeps it)",
+        ),
+        (
+            Command::SetTimeouts { tcp: 1, tcpfin: 1, udp: 3_000_000 },
+            "udp timeout 3000000 is out of range (0 to 2678400 seconds, 31 days; 0 keeps it)",
+        ),
+    ] {
+        assert_eq!(ask(&mut st, vec![cmd]), Err(CtrlError::Invalid(why.into())));
+    }
+    // A valid change in a failing request is not applied either.
+    let err = ask(&mut st, vec![Command::SetTimeouts { tcp: 5, tcpfin: 5, udp: 5 }, Command::DelService(key(80))]);
+    assert_eq!(err, Err(CtrlError::NoSuchService(key(80))));
+    assert_eq!(st.timeouts(), &before);
+    assert_eq!(st.generation(), generation);
+}
+
+#[test]
+fn the_config_gives_timeouts_and_the_worker_count() {
+    let text = |lcores: &str| {
+        format!(
+            "[workers]\nlcores = {lcores}\n[[port]]\nname = \"lan\"\ndevice = \"net_null0\"\n\
+             [timeouts]\ntcp = 600\ntcpfin = 60\n"
+        )
+    };
+    let cfg = Config::parse(Path::new("fnatd.toml"), &text("[1, 2]")).unwrap();
+    let mut st = ControlState::from_config(&cfg);
+    assert_eq!(get_timeouts(&mut st), Reply::Timeouts { tcp: 600, tcpfin: 60, udp: 300 });
+    let nat = Command::AddDest { svc: key(80), dest: dest_with(1, 80, FwdMethod::Nat) };
+    let err = ask(&mut st, vec![add(80), nat.clone()]).unwrap_err();
+    assert!(err.to_string().starts_with("NAT with more than one worker"), "{err}");
+    let cfg = Config::parse(Path::new("fnatd.toml"), &text("[1]")).unwrap();
+    let mut st = ControlState::from_config(&cfg);
+    ask(&mut st, vec![add(80), nat]).unwrap();
+}
+
+/// A gateway that holds given connections and remembers what it was asked.
+struct FakeGateway {
+    conns: Vec<ConnView>,
+    more: u64,
+    asked: std::cell::RefCell<Vec<(Option<ServiceKey>, usize)>>,
+}
+
+impl FakeGateway {
+    fn new(n: usize) -> Self {
+        let conns = (0..n)
+            .map(|i| {
+                let i = u16::try_from(i).unwrap();
+                ConnView {
+                    proto: Protocol::Tcp,
+                    expire_ms: 1000 * u64::from(i),
+                    state: "ESTABLISHED".into(),
+                    client: SocketAddrV4::new(Ipv4Addr::new(192, 168, 0, 1), 10_000 + i),
+                    virt: SocketAddrV4::new(VIP, 80),
+                    local: Some(SocketAddrV4::new(LIP1, 1024 + i)),
+                    dest: SocketAddrV4::new(Ipv4Addr::new(10, 2, 0, 1), 8080),
+                    method: FwdMethod::FullNat,
+                }
+            })
+            .collect();
+        Self { conns, more: 0, asked: Default::default() }
+    }
+}
+
+impl Gateway for FakeGateway {
+    fn conn_counts(&self, _: DestId) -> (u32, u32) {
+        (1, 2)
+    }
+
+    fn connections(&self, svc: Option<ServiceKey>, max: usize) -> ConnListing {
+        self.asked.borrow_mut().push((svc, max));
+        // Deliberately ignores `max`: the state must cut the listing itself.
+        ConnListing { conns: self.conns.clone(), omitted: self.more }
+    }
+}
+
+fn list_conns(st: &mut ControlState, svc: Option<ServiceKey>, gw: &FakeGateway) -> Result<ConnListing, CtrlError> {
+    match st.apply(&Request { id: 1, commands: vec![Command::ListConns { svc }] }, gw)? {
+        Reply::Conns(l) => Ok(l),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn connections_come_from_the_gateway_for_all_or_one_existing_service() {
+    let mut st = empty();
+    run(&mut st, vec![add(80)]).unwrap();
+    let gw = FakeGateway::new(3);
+    let max = st.max_conns();
+    assert_eq!(max, ConnListing::max_entries(crate::control::shm::DEFAULT_MAX_PAYLOAD));
+    let l = list_conns(&mut st, None, &gw).unwrap();
+    assert_eq!(l, ConnListing { conns: gw.conns.clone(), omitted: 0 });
+    let l = list_conns(&mut st, Some(key(80)), &gw).unwrap();
+    assert_eq!(l.conns.len(), 3);
+    assert_eq!(list_conns(&mut st, Some(key(81)), &gw), Err(CtrlError::NoSuchService(key(81))));
+    assert_eq!(*gw.asked.borrow(), vec![(None, max), (Some(key(80)), max)], "a missing service asks nothing");
+    assert_eq!(st.generation(), 1, "listing connections changes nothing");
+    // Through `answer`, as fnatd calls it.
+    let reply = st.answer(Ok(Request { id: 2, commands: vec![Command::ListConns { svc: None }] }), &gw);
+    assert!(matches!(reply, Reply::Conns(l) if l.conns.len() == 3));
+}
+
+#[test]
+fn a_connection_listing_is_cut_to_the_reply_limit_and_counts_the_rest() {
+    let mut st = empty();
+    st.set_max_payload(16 << 10);
+    let max = st.max_conns();
+    assert_eq!(max, ConnListing::max_entries(16 << 10));
+    assert_eq!(max, 45);
+    let mut gw = FakeGateway::new(max + 7);
+    gw.more = 100;
+    let l = list_conns(&mut st, None, &gw).unwrap();
+    assert_eq!((l.conns.len(), l.omitted), (max, 107));
+    assert_eq!(l.conns[..], gw.conns[..max]);
+    // And the reply fits.
+    assert!(encode_reply(&Reply::Conns(l)).len() < 16 << 10);
 }

@@ -7,8 +7,8 @@ use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 
 use super::*;
-use crate::control::msg::{Command, DestSpec, DestView, Listing, ServiceSpec, ServiceView};
-use crate::control::state::ControlState;
+use crate::control::msg::{Command, ConnListing, ConnView, DestSpec, DestView, Listing, ServiceSpec, ServiceView};
+use crate::control::state::{ControlState, Gateway, NoConnections};
 use crate::lb::{DestId, FwdMethod, Protocol, SchedKind, ServiceKey, Services};
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -34,8 +34,19 @@ fn dest(last: u8) -> DestSpec {
     DestSpec { addr: Ipv4Addr::new(10, 2, 0, last), port: 8080, weight: 1, method: FwdMethod::FullNat }
 }
 
-fn no_counts(_: DestId) -> (u32, u32) {
-    (0, 0)
+/// A connection from client `10.9.0.<n>:<40000 + n>`, FULLNAT through local port `lport` when given.
+fn conn(n: u8, lport: Option<u16>) -> ConnView {
+    let a = |last: u8, port: u16| std::net::SocketAddrV4::new(Ipv4Addr::new(10, 9, 0, last), port);
+    ConnView {
+        proto: Protocol::Tcp,
+        expire_ms: 899_500,
+        state: "ESTABLISHED".into(),
+        client: a(n, 40_000 + u16::from(n)),
+        virt: std::net::SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 100), 80),
+        local: lport.map(|p| std::net::SocketAddrV4::new(Ipv4Addr::new(10, 1, 0, 10), p)),
+        dest: a(200, 8080),
+        method: if lport.is_some() { FwdMethod::FullNat } else { FwdMethod::Nat },
+    }
 }
 
 /// fnatd's loop on a thread, answering from a `ControlState`, until `stop` is set.
@@ -50,10 +61,10 @@ impl Daemon {
         let flag = stop.clone();
         let handle = std::thread::spawn(move || {
             let mut server = server;
-            let mut state = ControlState::new(&Services::default(), vec![Ipv4Addr::new(10, 1, 0, 10)], 4096);
+            let mut state = ControlState::new(&Services::default(), vec![Ipv4Addr::new(10, 1, 0, 10)], 4096, 1);
             while !flag.load(Ordering::Relaxed) {
                 while let Some(incoming) = server.poll() {
-                    let reply = state.answer(incoming.request, &no_counts);
+                    let reply = state.answer(incoming.request, &NoConnections);
                     server.reply(incoming.seq, &reply).unwrap();
                 }
                 std::thread::sleep(Duration::from_millis(1));
@@ -135,6 +146,10 @@ fn every_command_and_reply_makes_the_round_trip() {
         Command::DelLaddr { svc, addr: Ipv4Addr::new(10, 1, 0, 10) },
         Command::List { svc: None },
         Command::List { svc: Some(svc) },
+        Command::SetTimeouts { tcp: 900, tcpfin: 0, udp: 2_678_400 },
+        Command::GetTimeouts,
+        Command::ListConns { svc: None },
+        Command::ListConns { svc: Some(svc) },
     ];
     let a = Ipv4Addr::new(1, 2, 3, 4);
     let errors = vec![
@@ -159,7 +174,13 @@ fn every_command_and_reply_makes_the_round_trip() {
             dests: vec![DestView { id: DestId(7), spec: dest(3), active: 1, inactive: 2 }],
         }],
     };
-    let mut replies = vec![Reply::Done, Reply::Listing(listing)];
+    let conns = ConnListing { conns: vec![conn(1, Some(2)), conn(3, None)], omitted: 12 };
+    let mut replies = vec![
+        Reply::Done,
+        Reply::Listing(listing),
+        Reply::Timeouts { tcp: 900, tcpfin: 120, udp: 300 },
+        Reply::Conns(conns),
+    ];
     replies.extend(errors.into_iter().map(Reply::Error));
     let n = commands.len().max(replies.len());
 
@@ -221,7 +242,7 @@ fn a_request_half_written_by_a_killed_client_is_never_read() {
     let reply = client.call(&req(vec![add(2)]), 5 * SECOND).unwrap();
     assert_eq!(reply, Reply::Done);
     let (_server, state) = daemon.stop();
-    let l = state.listing(None, &no_counts).unwrap();
+    let l = state.listing(None, &NoConnections).unwrap();
     assert_eq!(l.services.len(), 1);
     assert_eq!(l.services[0].spec.key.vport, 2, "the dead request was never applied");
 }
@@ -231,14 +252,14 @@ fn a_committed_request_of_a_client_that_died_is_applied_and_its_reply_discarded(
     let path = temp_path("dead");
     let mut server = Server::with_ring_capacity(&path, 4096).unwrap();
     let raw = Raw::open(&path);
-    let mut state = ControlState::new(&Services::default(), vec![], 64);
+    let mut state = ControlState::new(&Services::default(), vec![], 64, 1);
 
     // Died after committing; fnatd answers while no one waits: the reply stays in the ring.
     let dead = req(vec![add(1)]);
     raw.write(&raw.frame(&dead), raw.frame(&dead).len() as u64);
     let incoming = server.poll().unwrap();
     assert_eq!(incoming.request, Ok(dead.clone()));
-    let reply = state.answer(incoming.request, &no_counts);
+    let reply = state.answer(incoming.request, &NoConnections);
     server.reply(incoming.seq, &reply).unwrap();
     assert_ne!(raw.slot(field::RESP_TAIL), raw.slot(field::RESP_HEAD));
 
@@ -258,7 +279,7 @@ fn a_committed_request_of_a_client_that_died_is_applied_and_its_reply_discarded(
     let mut answered = 0;
     while answered < 2 {
         while let Some(incoming) = server.poll() {
-            let reply = state.answer(incoming.request, &no_counts);
+            let reply = state.answer(incoming.request, &NoConnections);
             server.reply(incoming.seq, &reply).unwrap();
             answered += 1;
         }
@@ -308,7 +329,7 @@ fn invalid_committed_bytes_get_an_error_and_the_server_goes_on() {
                 let n = f.len() as u64;
                 (patch(f, 4, &9u16.to_le_bytes()), n)
             }),
-            |e| *e == CtrlError::VersionMismatch { ours: 1, theirs: 9 },
+            |e| *e == CtrlError::VersionMismatch { ours: PROTOCOL_VERSION, theirs: 9 },
         ),
         (
             "wrong magic",
@@ -429,6 +450,49 @@ fn messages_beyond_the_limit_are_refused_on_both_sides() {
     let reply = client.call(&req(vec![Command::List { svc: None }]), 5 * SECOND).unwrap();
     assert!(matches!(reply, Reply::Error(CtrlError::TooLarge { max: m, .. }) if m == max), "{reply:?}");
     daemon.stop();
+}
+
+/// A gateway holding `n` connections, whatever is asked.
+struct ManyConns(usize);
+
+impl Gateway for ManyConns {
+    fn conn_counts(&self, _: DestId) -> (u32, u32) {
+        (0, 0)
+    }
+
+    fn connections(&self, _: Option<ServiceKey>, max: usize) -> ConnListing {
+        let shown = self.0.min(max);
+        let conns = (0..shown).map(|i| conn(u8::try_from(i % 250).unwrap(), Some(1024))).collect();
+        ConnListing { conns, omitted: u64::try_from(self.0 - shown).unwrap() }
+    }
+}
+
+#[test]
+fn a_connection_listing_is_cut_to_fit_the_transport() {
+    let path = temp_path("conns");
+    let mut server = Server::with_ring_capacity(&path, 64 << 10).unwrap();
+    let mut state = ControlState::new(&Services::default(), vec![], 64, 1);
+    state.set_max_payload(server.max_payload());
+    let max = state.max_conns();
+    assert_eq!(max, ConnListing::max_entries(server.max_payload()));
+    assert!(max > 50 && max < 1000, "{max}");
+    let p = path.clone();
+    let client = std::thread::spawn(move || {
+        let mut client = Client::connect(&p).unwrap();
+        client.call(&req(vec![Command::ListConns { svc: None }]), 5 * SECOND)
+    });
+    let incoming = loop {
+        if let Some(x) = server.poll() {
+            break x;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    let reply = state.answer(incoming.request, &ManyConns(max + 1000));
+    server.reply(incoming.seq, &reply).unwrap();
+    let Reply::Conns(l) = client.join().unwrap().unwrap() else {
+        panic!("expected connections");
+    };
+    assert_eq!((l.conns.len(), l.omitted), (max, 1000));
 }
 
 #[test]
@@ -570,7 +634,7 @@ fn connect_tells_why_fnatd_cannot_be_reached() {
     raw.set(field::PID, u64::from(std::process::id()));
     raw.file.write_all_at(&7u16.to_le_bytes(), field::VERSION).unwrap();
     let err = Client::connect(&path).unwrap_err();
-    assert!(matches!(err, ConnectError::VersionMismatch { ours: 1, theirs: 7 }), "{err}");
+    assert!(matches!(err, ConnectError::VersionMismatch { ours: PROTOCOL_VERSION, theirs: 7 }), "{err}");
     raw.file.write_all_at(b"NOTFNAT\0", field::MAGIC).unwrap();
     let err = Client::connect(&path).unwrap_err();
     assert!(matches!(err, ConnectError::NotFnatFile { .. }), "{err}");

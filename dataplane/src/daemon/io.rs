@@ -14,6 +14,19 @@ impl PacketBuf for Mbuf {
     fn data_mut(&mut self) -> &mut [u8] {
         Mbuf::data_mut(self)
     }
+
+    #[inline]
+    fn prepend(&mut self, n: usize) -> bool {
+        Mbuf::prepend(self, n).is_some()
+    }
+
+    #[inline]
+    fn truncate(&mut self, len: usize) {
+        let cur = self.len();
+        if cur > len {
+            self.trim(cur - len);
+        }
+    }
 }
 
 /// One worker's queues: queue `i` of every port for worker `i`, and the pool for frames it

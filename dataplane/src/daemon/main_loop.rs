@@ -6,10 +6,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::lb::DestId;
+use std::net::SocketAddrV4;
+
+use crate::control::msg::{ConnListing, ConnView};
+use crate::lb::{Conn, DestId, FwdMethod, Protocol, ServiceKey, TcpState};
 use crate::net::NeighManager;
 use crate::snapshot::Snapshot;
-use crate::worker::shared::{self, ControlLinks, Published, Update};
+use crate::worker::shared::{self, ConnQuery, ControlLinks, Published, Update};
 use crate::worker::{DestConns, WorkerStats};
 
 /// How long the main loop waits for the workers to publish their counters.
@@ -79,11 +82,37 @@ impl MainLoop {
     /// Asks every worker for its counters and waits (briefly) for them.
     pub fn gather(&self) -> Vec<Published> {
         let tickets: Vec<u64> = self.links.iter().map(|l| l.shared.request()).collect();
+        self.wait(&tickets);
+        self.links.iter().map(|l| l.shared.published()).collect()
+    }
+
+    /// Waits until every worker served its ticket, or [`PUBLISH_WAIT`] passed.
+    fn wait(&self, tickets: &[u64]) {
         let deadline = Instant::now() + PUBLISH_WAIT;
-        while Instant::now() < deadline && !self.links.iter().zip(&tickets).all(|(l, t)| l.shared.is_served(*t)) {
+        while Instant::now() < deadline && !self.links.iter().zip(tickets).all(|(l, t)| l.shared.is_served(*t)) {
             std::thread::sleep(Duration::from_micros(200));
         }
-        self.links.iter().map(|l| l.shared.published()).collect()
+    }
+
+    /// Up to `max` connections (of one service, or all) over all workers, as `fnatctl -L -c` shows
+    /// them, and how many more there were.
+    pub fn connections(&self, svc: Option<ServiceKey>, max: usize) -> ConnListing {
+        let q = ConnQuery { svc, max };
+        let tickets: Vec<u64> = self.links.iter().map(|l| l.shared.request_conns(q)).collect();
+        self.wait(&tickets);
+        let now = self.now();
+        let mut out = ConnListing { conns: Vec::new(), omitted: 0 };
+        for p in self.links.iter().map(|l| l.shared.published()) {
+            out.omitted += p.conn_omitted;
+            for c in p.conn_list {
+                if out.conns.len() < max {
+                    out.conns.push(conn_view(&c, now));
+                } else {
+                    out.omitted += 1;
+                }
+            }
+        }
+        out
     }
 
     /// Connections per real server, summed over the workers.
@@ -113,5 +142,22 @@ impl MainLoop {
         for l in &self.links {
             l.shared.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         }
+    }
+}
+
+/// A connection as `fnatctl -L -c` shows it, with its time left from `now`.
+fn conn_view(c: &Conn, now: u64) -> ConnView {
+    ConnView {
+        proto: c.proto,
+        expire_ms: c.expires.saturating_sub(now),
+        state: match c.proto {
+            Protocol::Tcp => TcpState::from_u8(c.state).name().to_owned(),
+            Protocol::Udp => "UDP".to_owned(),
+        },
+        client: SocketAddrV4::new(c.cip, c.cport),
+        virt: SocketAddrV4::new(c.vip, c.vport),
+        local: (c.method == FwdMethod::FullNat).then(|| SocketAddrV4::new(c.lip, c.lport)),
+        dest: SocketAddrV4::new(c.rip, c.rport),
+        method: c.method,
     }
 }

@@ -83,23 +83,44 @@ fn pool_size(cfg: &Config) -> u32 {
 }
 
 /// Answers the requests fnatctl left in the control file and hands the workers the new
-/// configuration when one changed it.
+/// configuration (services and timeouts) when one changed it.
 fn serve_control(server: &mut Server, state: &mut ControlState, main: &mut MainLoop) -> Result<(), Error> {
     use anyhow::Context as _;
 
+    use crate::control::{ConnListing, Gateway};
+    use crate::lb::{DestId, ServiceKey};
+
+    /// The workers as the control state sees them: per-real-server counts gathered once for the
+    /// request (a round trip to every worker, so only when it lists services), connections asked
+    /// for when a request lists them.
+    struct Workers<'a> {
+        main: &'a MainLoop,
+        counts: HashMap<DestId, DestConns>,
+    }
+
+    impl Gateway for Workers<'_> {
+        fn conn_counts(&self, dest: DestId) -> (u32, u32) {
+            self.counts.get(&dest).map_or((0, 0), |c| (c.active, c.inactive))
+        }
+
+        fn connections(&self, svc: Option<ServiceKey>, max: usize) -> ConnListing {
+            self.main.connections(svc, max)
+        }
+    }
+
+    // Connection listings are cut to fit this file's replies.
+    state.set_max_payload(server.max_payload());
     let before = state.generation();
     while let Some(incoming) = server.poll() {
-        // Connection counts cost a round trip to every worker: only listings need them.
         let lists =
             incoming.request.as_ref().is_ok_and(|r| r.commands.iter().any(|c| matches!(c, Command::List { .. })));
-        let conns = if lists { main.dest_conns() } else { HashMap::new() };
-        let counts = |id| conns.get(&id).map_or((0, 0), |c: &DestConns| (c.active, c.inactive));
-        let reply = state.answer(incoming.request, &counts);
+        let counts = if lists { main.dest_conns() } else { HashMap::new() };
+        let reply = state.answer(incoming.request, &Workers { main, counts });
         server.reply(incoming.seq, &reply).context("answering fnatctl")?;
     }
     if state.generation() != before {
         let services = state.services().context("building the new configuration")?;
-        let snap = Arc::new(main.snapshot().with_services(services));
+        let snap = Arc::new(main.snapshot().with_config(services, state.timeouts().clone()));
         main.publish(snap);
     }
     Ok(())

@@ -42,6 +42,17 @@ pub enum Dir {
     Out = 1,
 }
 
+impl Dir {
+    /// The other direction.
+    #[inline]
+    pub fn opposite(self) -> Dir {
+        match self {
+            Dir::In => Dir::Out,
+            Dir::Out => Dir::In,
+        }
+    }
+}
+
 /// Index of a connection in its table.
 pub type ConnIdx = u32;
 

@@ -1,5 +1,5 @@
 //! The load-balancing core: services and real servers, schedulers, the per-core connection table, TCP
-//! state and timeouts, local address/port pools, and the per-mode rewrites.
+//! state and timeouts, local address/port pools, and the per-mode rewrites (`rewrite` for FULLNAT and NAT, `tunnel` for TUN).
 //!
 //! Sans-IO: no DPDK types, no clocks, no threads. Time comes in as `now` (milliseconds on a monotonic
 //! clock chosen by the caller). Everything here that a worker owns (`ConnTable`, `LocalAddrPool`,
@@ -7,11 +7,12 @@
 //! snapshot shared by all workers. Nothing in the per-packet path allocates, locks or panics.
 
 pub mod conn;
-pub mod fullnat;
 pub mod laddr;
+pub mod rewrite;
 pub mod sched;
 pub mod service;
 pub mod tcp_state;
+pub mod tunnel;
 
 pub use conn::{Conn, ConnTable, Dir, FlowKey};
 pub use laddr::LocalAddrPool;

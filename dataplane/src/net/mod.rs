@@ -29,7 +29,12 @@ pub struct Interface {
     pub mac: MacAddr,
     /// The port's own addresses, with their connected prefixes.
     pub addrs: Vec<Ipv4Net>,
+    /// The largest IPv4 packet the port sends (bytes, Ethernet header excluded).
+    pub mtu: u16,
 }
+
+/// The MTU of a port unless configured otherwise.
+pub const DEFAULT_MTU: u16 = 1500;
 
 impl Interface {
     /// Whether `addr` is one of this port's own addresses.

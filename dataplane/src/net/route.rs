@@ -64,7 +64,12 @@ mod tests {
     use crate::packet::MacAddr;
 
     fn iface(addr: &str) -> Interface {
-        Interface { name: "p".into(), mac: MacAddr([2, 0, 0, 0, 0, 1]), addrs: vec![addr.parse().unwrap()] }
+        Interface {
+            name: "p".into(),
+            mac: MacAddr([2, 0, 0, 0, 0, 1]),
+            addrs: vec![addr.parse().unwrap()],
+            mtu: super::super::DEFAULT_MTU,
+        }
     }
 
     #[test]

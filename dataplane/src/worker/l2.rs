@@ -1,6 +1,6 @@
 //! The worker's own L2/L3 duties: answering ARP for the gateway's addresses, learning neighbours,
 //! resolving next hops (holding packets until they answer), confirming stale neighbours,
-//! announcing VIPs with gratuitous ARP, and answering ICMP echo for the gateway's addresses.
+//! and announcing VIPs with gratuitous ARP.
 //!
 //! Frames the gateway originates (ARP requests and announcements) are not built here: the worker
 //! records them as [`Outgoing`] in a bounded outbox, and the poll loop writes them into buffers it
@@ -11,10 +11,9 @@
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 
-use super::{DropReason, ETH_HLEN, Learned, Verdict, Worker};
+use super::{DropReason, Learned, Verdict, Worker};
 use crate::net::{PortIdx, arp};
-use crate::packet::icmp::msg_type;
-use crate::packet::{ArpOperation, ArpPacket, EthernetFrame, Icmpv4Packet, Ipv4Packet, MacAddr, checksum};
+use crate::packet::{ArpOperation, ArpPacket, EthernetFrame, MacAddr};
 use crate::snapshot::Snapshot;
 
 /// A frame the gateway sends on its own account.
@@ -57,6 +56,7 @@ pub(super) struct L2State {
     memo_next: usize,
     announced: Vec<Ipv4Addr>,
     to_announce: VecDeque<Outgoing>,
+    ident: u16,
 }
 
 impl Default for L2State {
@@ -68,11 +68,18 @@ impl Default for L2State {
             memo_next: 0,
             announced: Vec::new(),
             to_announce: VecDeque::new(),
+            ident: 0,
         }
     }
 }
 
 impl L2State {
+    /// The identification field for the next packet the worker originates (tunnel headers).
+    pub(super) fn next_ident(&mut self) -> u16 {
+        self.ident = self.ident.wrapping_add(1);
+        self.ident
+    }
+
     /// Queues a gratuitous ARP for every VIP not announced before, on each port whose prefix holds
     /// it (every port when none does).
     pub(super) fn announce_new_vips(&mut self, snap: &Snapshot) {
@@ -141,36 +148,6 @@ impl Worker {
             ArpOperation::Reply if for_us => Ok(Verdict::Consumed),
             _ => Err(DropReason::ArpNotForUs),
         }
-    }
-
-    /// ICMP to the gateway: echo requests to our own addresses are answered; everything else is
-    /// dropped (error translation comes with the ICMP work).
-    pub(super) fn icmp(&mut self, frame: &mut [u8], now: u64) -> Result<Verdict, DropReason> {
-        let ip = Ipv4Packet::new_unchecked(&frame[ETH_HLEN..]);
-        let (src, dst) = (ip.src_addr(), ip.dst_addr());
-        if !self.snap.is_own(dst) {
-            return Err(DropReason::Icmp);
-        }
-        let icmp = Icmpv4Packet::new_checked(ip.payload()).map_err(|_| DropReason::IcmpMalformed)?;
-        if icmp.msg_type() != msg_type::ECHO_REQUEST || icmp.code() != 0 {
-            return Err(DropReason::Icmp);
-        }
-        if !icmp.verify_checksum() {
-            return Err(DropReason::IcmpMalformed);
-        }
-        let csum = icmp.checksum();
-        let mut ip = Ipv4Packet::new_unchecked(&mut frame[ETH_HLEN..]);
-        ip.set_src_addr(dst);
-        ip.set_dst_addr(src);
-        ip.set_ttl(64);
-        ip.fill_checksum();
-        let mut icmp = Icmpv4Packet::new_unchecked(ip.payload_mut());
-        icmp.set_msg_type(msg_type::ECHO_REPLY);
-        let old = u16::from_be_bytes([msg_type::ECHO_REQUEST, 0]);
-        let new = u16::from_be_bytes([msg_type::ECHO_REPLY, 0]);
-        icmp.set_checksum(checksum::update_u16(csum, old, new));
-        self.stats.icmp_echo += 1;
-        self.send_to(frame, src, now)
     }
 
     /// Fills in the MAC addresses of a frame for `dst` and picks its port, or holds it until the

@@ -9,6 +9,7 @@
 //! which the control lcore replaces between bursts. Nothing here allocates, locks or panics per
 //! packet: the buffers below are sized once and only grow when the configuration changes.
 
+mod icmp;
 mod l2;
 pub mod mem_io;
 pub mod poll;
@@ -25,14 +26,16 @@ pub use shared::{DestConns, Learned};
 pub use stats::{DropReason, WorkerStats};
 
 use crate::lb::conn::{CONN_F_NO_OUTPUT, ConnIdx};
-use crate::lb::fullnat::{self, Endpoints};
 use crate::lb::laddr::lport_owner;
+use crate::lb::rewrite::{self, Endpoints};
 use crate::lb::service::KeyHasher;
 use crate::lb::tcp_state::{StateDir, next_state};
 use crate::lb::{Conn, ConnTable, DestId, Dir, FlowKey, LocalAddrPool, Protocol, SchedState, ServiceKey, TcpState};
+use crate::lb::{FwdMethod, tunnel};
 use crate::net::{NeighTable, PortIdx};
 use crate::packet::{self, EtherType, EthernetFrame, Ipv4Packet, TcpFlags, TcpPacket, UdpPacket};
 use crate::snapshot::Snapshot;
+use poll::PacketBuf;
 
 /// What to do with a frame after [`Worker::handle`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -188,14 +191,15 @@ impl Worker {
         self.neigh = neigh;
     }
 
-    /// Decides what happens to `frame`, received on `rx_port` at `now` (milliseconds), rewriting it in
-    /// place when it is forwarded or answered. Counts what it forwards and answers; the caller counts
-    /// drops (so that drops decided later, e.g. a full TX queue, are counted in the same place).
-    pub fn handle(&mut self, frame: &mut [u8], rx_port: PortIdx, now: u64) -> Verdict {
-        let r = match EthernetFrame::new_checked(&*frame).map(|e| e.ethertype()) {
+    /// Decides what happens to the frame in `buf`, received on `rx_port` at `now` (milliseconds),
+    /// rewriting it in place when it is forwarded or answered (growing it for a tunnel, shrinking it
+    /// into an ICMP error). Counts what it forwards and answers; the caller counts drops (so that
+    /// drops decided later, e.g. a full TX queue, are counted in the same place).
+    pub fn handle<B: PacketBuf>(&mut self, buf: &mut B, rx_port: PortIdx, now: u64) -> Verdict {
+        let r = match EthernetFrame::new_checked(buf.data()).map(|e| e.ethertype()) {
             Err(_) => Err(DropReason::EthTruncated),
-            Ok(EtherType::ARP) => self.arp(frame, rx_port),
-            Ok(EtherType::IPV4) => self.ipv4(frame, rx_port, now),
+            Ok(EtherType::ARP) => self.arp(buf.data_mut(), rx_port),
+            Ok(EtherType::IPV4) => self.ipv4(buf, rx_port, now),
             Ok(EtherType::VLAN | EtherType::QINQ) => Err(DropReason::Vlan),
             Ok(_) => Err(DropReason::NotIpv4),
         };
@@ -206,21 +210,23 @@ impl Worker {
     pub fn expire(&mut self, now: u64, budget: usize) -> usize {
         let Self { conns, laddr, stats, dest_conns, .. } = self;
         let n = conns.expire(now, budget, |c| {
-            laddr.release(c.lip, c.lport);
+            if c.method == FwdMethod::FullNat {
+                laddr.release(c.lip, c.lport);
+            }
             uncount(dest_conns, c);
         });
         stats.conns_expired += n as u64;
         n
     }
 
-    fn ipv4(&mut self, frame: &mut [u8], rx_port: PortIdx, now: u64) -> Result<Verdict, DropReason> {
-        match self.parse(frame, rx_port)? {
-            Ipv4Kind::Icmp => self.icmp(frame, now),
-            Ipv4Kind::Transport(p) => self.forward(frame, p, now),
+    fn ipv4<B: PacketBuf>(&mut self, buf: &mut B, rx_port: PortIdx, now: u64) -> Result<Verdict, DropReason> {
+        match self.parse(buf.data(), rx_port)? {
+            Ipv4Kind::Icmp => self.icmp(buf, now),
+            Ipv4Kind::Transport(p) => self.forward(buf, p, now),
         }
     }
 
-    fn forward(&mut self, frame: &mut [u8], p: Parsed, now: u64) -> Result<Verdict, DropReason> {
+    fn forward<B: PacketBuf>(&mut self, buf: &mut B, p: Parsed, now: u64) -> Result<Verdict, DropReason> {
         let hit = match self.conns.lookup(&p.key) {
             Some((idx, dir)) if !self.conns.is_expired(idx, now) => Some((idx, dir)),
             Some((idx, _)) => {
@@ -240,13 +246,65 @@ impl Worker {
         };
         self.update_state(idx, dir, p.tcp_flags, now);
         let conn = *self.conns.get(idx);
-        let to = Endpoints::fullnat(&conn, dir);
-        fullnat::rewrite(&mut frame[ETH_HLEN..], IPV4_HLEN, conn.proto, &to);
         match dir {
             Dir::In => self.stats.fwd_in += 1,
             Dir::Out => self.stats.fwd_out += 1,
         }
-        self.send_to(frame, to.dst, now)
+        self.transmit(buf, &conn, dir, now)
+    }
+
+    /// Sends a packet of `conn` travelling in `dir` the way the connection's method says: FULLNAT and
+    /// NAT rewrite addresses; DR hands the untouched packet to the real server on the link; TUN wraps
+    /// it in an outer header to the real server. (A packet of a DR or TUN connection coming back
+    /// through the gateway, which those methods do not expect, is passed on unchanged.)
+    fn transmit<B: PacketBuf>(&mut self, buf: &mut B, conn: &Conn, dir: Dir, now: u64) -> Result<Verdict, DropReason> {
+        if let Some(to) = Endpoints::of(conn, dir) {
+            let frame = buf.data_mut();
+            rewrite::rewrite(&mut frame[ETH_HLEN..], IPV4_HLEN, conn.proto, &to);
+            return self.send_to(frame, to.dst, now);
+        }
+        match (conn.method, dir) {
+            (FwdMethod::Tun, Dir::In) => self.encapsulate(buf, conn.rip, now),
+            (_, Dir::In) => {
+                // DR: the real server must be on one of our links, reached by its own MAC address.
+                if self.snap.routes.lookup(conn.rip).is_some_and(|(_, nh)| nh != conn.rip) {
+                    return Err(DropReason::DrNotOnLink);
+                }
+                self.send_to(buf.data_mut(), conn.rip, now)
+            }
+            (_, Dir::Out) => self.send_to(buf.data_mut(), conn.cip, now),
+        }
+    }
+
+    /// TUN: wraps the packet in an outer IPv4 header from the egress port's address to `rip`. A
+    /// packet that would then exceed the port's MTU is answered with "fragmentation needed" when it
+    /// has Don't Fragment set, and dropped otherwise (fnatd does not fragment).
+    fn encapsulate<B: PacketBuf>(&mut self, buf: &mut B, rip: Ipv4Addr, now: u64) -> Result<Verdict, DropReason> {
+        let (port, nh) = self.snap.routes.lookup(rip).ok_or(DropReason::NoRoute)?;
+        let iface = self.snap.ifaces.get(usize::from(port)).ok_or(DropReason::NoRoute)?;
+        let src = iface.addrs.iter().find(|n| n.contains(nh)).or(iface.addrs.first()).ok_or(DropReason::NoRoute)?.addr;
+        let mtu = iface.mtu;
+        let inner = Ipv4Packet::new_unchecked(&buf.data()[ETH_HLEN..]);
+        let (total, df) = (inner.total_len(), inner.dont_frag());
+        if usize::from(total) + tunnel::OVERHEAD > usize::from(mtu) {
+            if !df {
+                return Err(DropReason::NeedsFragmentation);
+            }
+            let mtu = mtu.saturating_sub(u16::try_from(tunnel::OVERHEAD).unwrap_or(u16::MAX));
+            return self.frag_needed(buf, mtu, now);
+        }
+        // Ethernet padding must not travel inside the tunnel.
+        buf.truncate(ETH_HLEN + usize::from(total));
+        if !buf.prepend(tunnel::OVERHEAD) {
+            return Err(DropReason::NoHeadroom);
+        }
+        let ident = self.l2.next_ident();
+        let frame = buf.data_mut();
+        let (head, inner) = frame.split_at_mut(ETH_HLEN + tunnel::OVERHEAD);
+        tunnel::write_outer(&mut head[ETH_HLEN..], &Ipv4Packet::new_unchecked(&*inner), total, src, rip, ident);
+        EthernetFrame::new_unchecked(&mut head[..ETH_HLEN]).set_ethertype(EtherType::IPV4);
+        self.stats.tunnelled += 1;
+        self.send_to(frame, rip, now)
     }
 
     /// Validates the headers and reads what the decision needs. After it succeeds the frame holds an
@@ -313,8 +371,15 @@ impl Worker {
         let sched = self.sched.get_mut(sidx as usize).ok_or(DropReason::NoDest)?;
         let dest = sched.pick(&svc.dests).and_then(|i| svc.dests.get(i)).ok_or(DropReason::NoDest)?;
         // Refuse before creating state when the real server cannot be routed to.
-        snap.routes.lookup(dest.addr).ok_or(DropReason::NoRoute)?;
-        let (lip, lport) = self.laddr.acquire(&svc.laddrs).ok_or(DropReason::NoLocalPort)?;
+        let (_, nh) = snap.routes.lookup(dest.addr).ok_or(DropReason::NoRoute)?;
+        if dest.method == FwdMethod::Dr && nh != dest.addr {
+            return Err(DropReason::DrNotOnLink);
+        }
+        // FULLNAT takes a local port; the other methods keep the client's address and port.
+        let (lip, lport) = match dest.method {
+            FwdMethod::FullNat => self.laddr.acquire(&svc.laddrs).ok_or(DropReason::NoLocalPort)?,
+            _ => (k.src, k.sport),
+        };
         let conn = Conn {
             cip: k.src,
             vip: k.dst,
@@ -328,9 +393,15 @@ impl Worker {
             dest: dest.id,
             proto: k.proto,
             state: TcpState::None as u8,
-            flags: 0,
+            // DR and TUN replies bypass the gateway: the INPUT-ONLY state table applies.
+            flags: if matches!(dest.method, FwdMethod::Dr | FwdMethod::Tun) { CONN_F_NO_OUTPUT } else { 0 },
             method: dest.method,
         };
+        // Without a local port the reply's flow (RIP:rport -> CIP:cport) may already belong to
+        // another connection (the same client port to two VIPs sharing a real server).
+        if dest.method != FwdMethod::FullNat && self.conns.lookup(&conn.key(Dir::Out)).is_some() {
+            return Err(DropReason::ConnClash);
+        }
         match self.conns.insert(conn) {
             Ok(idx) => {
                 self.stats.conns_created += 1;
@@ -340,7 +411,9 @@ impl Worker {
                 Ok((idx, Dir::In))
             }
             Err(_) => {
-                self.laddr.release(lip, lport);
+                if dest.method == FwdMethod::FullNat {
+                    self.laddr.release(lip, lport);
+                }
                 Err(DropReason::ConnTableFull)
             }
         }
@@ -385,7 +458,9 @@ impl Worker {
 
     fn remove_conn(&mut self, idx: ConnIdx) {
         if let Some(c) = self.conns.remove(idx) {
-            self.laddr.release(c.lip, c.lport);
+            if c.method == FwdMethod::FullNat {
+                self.laddr.release(c.lip, c.lport);
+            }
             uncount(&mut self.dest_conns, &c);
             self.stats.conns_expired += 1;
         }

@@ -32,6 +32,11 @@ pub trait PacketBuf: Send {
     fn data(&self) -> &[u8];
     /// The frame, writable.
     fn data_mut(&mut self) -> &mut [u8];
+    /// Grows the frame by `n` bytes at its front (their content is unspecified); false when there is
+    /// no room.
+    fn prepend(&mut self, n: usize) -> bool;
+    /// Shortens the frame to `len` bytes (no-op when it is not longer).
+    fn truncate(&mut self, len: usize);
 }
 
 impl PacketBuf for Vec<u8> {
@@ -41,6 +46,15 @@ impl PacketBuf for Vec<u8> {
 
     fn data_mut(&mut self) -> &mut [u8] {
         self
+    }
+
+    fn prepend(&mut self, n: usize) -> bool {
+        self.splice(0..0, std::iter::repeat_n(0, n));
+        true
+    }
+
+    fn truncate(&mut self, len: usize) {
+        Vec::truncate(self, len);
     }
 }
 
@@ -250,18 +264,33 @@ impl<B: PacketBuf> Poller<B> {
         });
         if let Some(ticket) = ctl.shared.pending_request(self.served) {
             let w = &self.worker;
+            let query = ctl.shared.take_query();
             ctl.shared.publish(ticket, |p| {
                 p.stats.clone_from(&w.stats);
                 p.conns = w.conns().len();
                 p.dests.clear();
                 p.dests.extend(w.dest_conns());
+                p.conn_list.clear();
+                p.conn_omitted = 0;
+                if let Some(q) = query {
+                    let matching = w.conns().iter().map(|(_, c)| c).filter(|c| {
+                        q.svc.is_none_or(|k| c.proto == k.protocol && c.vip == k.vip && c.vport == k.vport)
+                    });
+                    for c in matching {
+                        if p.conn_list.len() < q.max {
+                            p.conn_list.push(*c);
+                        } else {
+                            p.conn_omitted += 1;
+                        }
+                    }
+                }
             });
             self.served = ticket;
         }
     }
 
     fn dispatch<I: PacketIo<Buf = B>>(&mut self, io: &mut I, mut buf: B, rx_port: PortIdx, now: u64, redirected: bool) {
-        match self.worker.handle(buf.data_mut(), rx_port, now) {
+        match self.worker.handle(&mut buf, rx_port, now) {
             Verdict::Tx(port) => self.queue_tx(io, buf, port),
             Verdict::Hold { port, next_hop } => {
                 if self.held.len() < HOLD_MAX {

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use rtrb::{Consumer, Producer, RingBuffer};
 
 use super::WorkerStats;
-use crate::lb::DestId;
+use crate::lb::{Conn, DestId, ServiceKey};
 use crate::net::{NeighManager, NeighTable, PortIdx};
 use crate::packet::MacAddr;
 use crate::snapshot::Snapshot;
@@ -48,6 +48,15 @@ pub struct DestConns {
     pub inactive: u32,
 }
 
+/// Which connections the control side wants to see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConnQuery {
+    /// Those of one service, or all.
+    pub svc: Option<ServiceKey>,
+    /// At most this many.
+    pub max: usize,
+}
+
 /// A copy of a worker's counters.
 #[derive(Clone, Debug, Default)]
 pub struct Published {
@@ -57,6 +66,10 @@ pub struct Published {
     pub dests: Vec<(DestId, DestConns)>,
     /// Connections in the table.
     pub conns: usize,
+    /// The connections asked for with [`WorkerShared::request_conns`] (empty otherwise).
+    pub conn_list: Vec<Conn>,
+    /// Matching connections beyond the query's maximum.
+    pub conn_omitted: u64,
 }
 
 /// The shared state of one worker.
@@ -67,12 +80,26 @@ pub struct WorkerShared {
     requested: AtomicU64,
     served: AtomicU64,
     published: Mutex<Published>,
+    query: Mutex<Option<ConnQuery>>,
 }
 
 impl WorkerShared {
     /// Asks the worker to publish its counters; returns the ticket to wait for.
     pub fn request(&self) -> u64 {
         self.requested.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// Asks the worker to publish its counters and the connections `q` describes.
+    pub fn request_conns(&self, q: ConnQuery) -> u64 {
+        if let Ok(mut slot) = self.query.lock() {
+            *slot = Some(q);
+        }
+        self.request()
+    }
+
+    /// Worker side: the connection query of the request being served, if any.
+    pub fn take_query(&self) -> Option<ConnQuery> {
+        self.query.lock().ok().and_then(|mut q| q.take())
     }
 
     /// Whether the worker has published for `ticket`.

@@ -63,6 +63,8 @@ drop_reasons! {
     Icmp => "icmp",
     /// ICMP message cut short or with a wrong checksum.
     IcmpMalformed => "icmp_malformed",
+    /// ICMP error quoting a packet of no connection.
+    IcmpNoConn => "icmp_no_conn",
     /// An IP protocol other than TCP, UDP and ICMP.
     UnsupportedProtocol => "unsupported_protocol",
     /// TCP or UDP header truncated or inconsistent.
@@ -82,6 +84,14 @@ drop_reasons! {
     NoLocalPort => "no_local_port",
     /// The connection table is full.
     ConnTableFull => "conn_table_full",
+    /// A NAT/DR/TUN connection's reply flow already belongs to another connection.
+    ConnClash => "conn_clash",
+    /// A DR real server that is not on one of the gateway's links.
+    DrNotOnLink => "dr_not_on_link",
+    /// Too big for the egress MTU once tunnelled, without Don't Fragment (fnatd does not fragment).
+    NeedsFragmentation => "needs_fragmentation",
+    /// No room in the buffer for the tunnel header.
+    NoHeadroom => "no_headroom",
     /// No route to the next destination.
     NoRoute => "no_route",
     /// The next hop did not answer ARP in time.
@@ -103,7 +113,7 @@ impl fmt::Display for DropReason {
 }
 
 /// One worker's counters.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WorkerStats {
     /// Packets received from the ports.
     pub rx: u64,
@@ -131,8 +141,38 @@ pub struct WorkerStats {
     pub held: u64,
     /// Held packets sent once the next hop was resolved.
     pub released: u64,
+    /// Packets wrapped in an IPIP header (TUN).
+    pub tunnelled: u64,
+    /// ICMP errors translated for a connection.
+    pub icmp_translated: u64,
+    /// ICMP "fragmentation needed" errors sent.
+    pub icmp_frag_needed: u64,
     /// Drops by reason, indexed by `DropReason as usize`.
     pub drops: [u64; DropReason::COUNT],
+}
+
+impl Default for WorkerStats {
+    fn default() -> Self {
+        Self {
+            rx: 0,
+            tx: 0,
+            fwd_in: 0,
+            fwd_out: 0,
+            redirected_out: 0,
+            redirected_in: 0,
+            conns_created: 0,
+            conns_expired: 0,
+            arp_replies: 0,
+            arp_requests: 0,
+            icmp_echo: 0,
+            held: 0,
+            released: 0,
+            tunnelled: 0,
+            icmp_translated: 0,
+            icmp_frag_needed: 0,
+            drops: [0; DropReason::COUNT],
+        }
+    }
 }
 
 impl WorkerStats {
@@ -167,6 +207,9 @@ impl WorkerStats {
         self.icmp_echo += o.icmp_echo;
         self.held += o.held;
         self.released += o.released;
+        self.tunnelled += o.tunnelled;
+        self.icmp_translated += o.icmp_translated;
+        self.icmp_frag_needed += o.icmp_frag_needed;
         for (a, b) in self.drops.iter_mut().zip(o.drops.iter()) {
             *a += b;
         }
@@ -178,7 +221,8 @@ impl fmt::Display for WorkerStats {
         write!(
             f,
             "rx {} tx {} fwd_in {} fwd_out {} redirected_out {} redirected_in {} conns_created {} conns_expired {} \
-             arp_replies {} arp_requests {} icmp_echo {} held {} released {} drops {}",
+             arp_replies {} arp_requests {} icmp_echo {} held {} released {} tunnelled {} icmp_translated {} \
+             icmp_frag_needed {} drops {}",
             self.rx,
             self.tx,
             self.fwd_in,
@@ -192,6 +236,9 @@ impl fmt::Display for WorkerStats {
             self.icmp_echo,
             self.held,
             self.released,
+            self.tunnelled,
+            self.icmp_translated,
+            self.icmp_frag_needed,
             self.total_drops()
         )?;
         for r in DropReason::ALL {

@@ -1,8 +1,11 @@
-//! The FULLNAT rewrite: both endpoints of a TCP or UDP packet change, the TTL drops by one, and the IP
-//! and transport checksums are patched incrementally (RFC 1624), without summing the payload again.
+//! The address rewrites of FULLNAT and NAT: endpoints change, the TTL drops by one, and the IP and
+//! transport checksums are patched incrementally (RFC 1624), without summing the payload again.
 //!
-//! Client to real server: `CIP:cport -> VIP:vport` leaves as `LIP:lport -> RIP:rport`.
-//! Real server to client: `RIP:rport -> LIP:lport` leaves as `VIP:vport -> CIP:cport`.
+//! FULLNAT, client to real server: `CIP:cport -> VIP:vport` leaves as `LIP:lport -> RIP:rport`;
+//! back: `RIP:rport -> LIP:lport` leaves as `VIP:vport -> CIP:cport`.
+//! NAT (masquerade), client to real server: `CIP:cport -> VIP:vport` leaves as `CIP:cport -> RIP:rport`;
+//! back: `RIP:rport -> CIP:cport` leaves as `VIP:vport -> CIP:cport`.
+//! DR and TUN rewrite nothing (see [`Endpoints::of`]).
 //!
 //! All changes to one checksum are summed into one accumulator and folded once. A UDP checksum of zero
 //! ("none") stays zero; a UDP checksum that the update turns into zero is sent as `0xffff`.
@@ -10,7 +13,7 @@
 use std::net::Ipv4Addr;
 
 use super::conn::{Conn, Dir};
-use super::service::Protocol;
+use super::service::{FwdMethod, Protocol};
 use crate::packet::checksum::fold;
 use crate::packet::{Ipv4Packet, TcpPacket, UdpPacket};
 
@@ -28,14 +31,31 @@ pub struct Endpoints {
 }
 
 impl Endpoints {
-    /// Where a FULLNAT packet of `conn` travelling in `dir` goes.
+    /// The endpoints a packet of `conn` travelling in `dir` leaves with, for the methods that
+    /// rewrite addresses (FULLNAT, NAT); `None` for DR and TUN, which leave the IP packet as it is.
     #[inline]
-    pub fn fullnat(conn: &Conn, dir: Dir) -> Self {
-        match dir {
-            Dir::In => Self { src: conn.lip, sport: conn.lport, dst: conn.rip, dport: conn.rport },
-            Dir::Out => Self { src: conn.vip, sport: conn.vport, dst: conn.cip, dport: conn.cport },
+    pub fn of(conn: &Conn, dir: Dir) -> Option<Self> {
+        match (conn.method, dir) {
+            (FwdMethod::FullNat, Dir::In) => {
+                Some(Self { src: conn.lip, sport: conn.lport, dst: conn.rip, dport: conn.rport })
+            }
+            (FwdMethod::Nat, Dir::In) => {
+                Some(Self { src: conn.cip, sport: conn.cport, dst: conn.rip, dport: conn.rport })
+            }
+            (FwdMethod::FullNat | FwdMethod::Nat, Dir::Out) => {
+                Some(Self { src: conn.vip, sport: conn.vport, dst: conn.cip, dport: conn.cport })
+            }
+            (FwdMethod::Dr | FwdMethod::Tun, _) => None,
         }
     }
+}
+
+/// Whether packets of `method` travelling in `dir` get a new source address (FULLNAT always, NAT
+/// only on the way back). An ICMP error travelling that way gets the new source too; otherwise its
+/// source (the router that reported) stays.
+#[inline]
+pub fn translates_src(method: FwdMethod, dir: Dir) -> bool {
+    matches!((method, dir), (FwdMethod::FullNat, _) | (FwdMethod::Nat, Dir::Out))
 }
 
 /// One's-complement difference of replacing 32-bit `old` with `new` (to be added to `!checksum`).

@@ -1,0 +1,160 @@
+//! ICMP on the worker: echo replies for the gateway's own addresses, translation of ICMP errors that
+//! quote a packet of a tracked connection, and "fragmentation needed" when a tunnel would make a
+//! packet too big.
+//!
+//! An error travels like a packet of its connection in some direction `d`: the quoted packet is one
+//! the gateway sent the other way, so the quote is found in the connection table reversed. For
+//! FULLNAT and NAT the outer addresses get the same translation as a packet travelling in `d` (the
+//! source only where the method translates sources in that direction; otherwise the reporting
+//! router stays the source), and the quote is put back the way the other side sent it. For DR and
+//! TUN the error is passed to the real server as its packets are. Everything else is dropped and
+//! counted.
+
+use std::net::Ipv4Addr;
+
+use super::poll::PacketBuf;
+use super::{DropReason, ETH_HLEN, IPV4_HLEN, Verdict, Worker};
+use crate::lb::laddr::lport_owner;
+use crate::lb::rewrite::{Endpoints, translates_src};
+use crate::lb::{FlowKey, Protocol};
+use crate::packet::icmp::{code, msg_type};
+use crate::packet::{Icmpv4Packet, Ipv4Packet, checksum, icmp, ipv4};
+
+/// Bytes of the offending packet an ICMP error the gateway sends quotes: its header and 8 bytes.
+const QUOTE: usize = IPV4_HLEN + 8;
+
+impl Worker {
+    pub(super) fn icmp<B: PacketBuf>(&mut self, buf: &mut B, now: u64) -> Result<Verdict, DropReason> {
+        let ip = Ipv4Packet::new_unchecked(&buf.data()[ETH_HLEN..]);
+        let dst = ip.dst_addr();
+        let icmp = Icmpv4Packet::new_checked(ip.payload()).map_err(|_| DropReason::IcmpMalformed)?;
+        match icmp.msg_type() {
+            msg_type::ECHO_REQUEST if icmp.code() == 0 && self.snap.is_own(dst) => self.echo(buf.data_mut(), now),
+            msg_type::DEST_UNREACHABLE | msg_type::TIME_EXCEEDED => self.icmp_error(buf, now),
+            _ => Err(DropReason::Icmp),
+        }
+    }
+
+    /// Answers an echo request to one of our addresses.
+    fn echo(&mut self, frame: &mut [u8], now: u64) -> Result<Verdict, DropReason> {
+        let mut ip = Ipv4Packet::new_unchecked(&mut frame[ETH_HLEN..]);
+        let (src, dst) = (ip.src_addr(), ip.dst_addr());
+        let icmp = Icmpv4Packet::new_unchecked(ip.payload());
+        if !icmp.verify_checksum() {
+            return Err(DropReason::IcmpMalformed);
+        }
+        let csum = icmp.checksum();
+        ip.set_src_addr(dst);
+        ip.set_dst_addr(src);
+        ip.set_ttl(64);
+        ip.fill_checksum();
+        let mut icmp = Icmpv4Packet::new_unchecked(ip.payload_mut());
+        icmp.set_msg_type(msg_type::ECHO_REPLY);
+        let old = u16::from_be_bytes([msg_type::ECHO_REQUEST, 0]);
+        let new = u16::from_be_bytes([msg_type::ECHO_REPLY, 0]);
+        icmp.set_checksum(checksum::update_u16(csum, old, new));
+        self.stats.icmp_echo += 1;
+        self.send_to(frame, src, now)
+    }
+
+    /// Translates an ICMP error about a packet of a tracked connection.
+    fn icmp_error<B: PacketBuf>(&mut self, buf: &mut B, now: u64) -> Result<Verdict, DropReason> {
+        let ip = Ipv4Packet::new_unchecked(&buf.data()[ETH_HLEN..]);
+        let ttl = ip.ttl();
+        let icmp = Icmpv4Packet::new_unchecked(ip.payload());
+        if !icmp.verify_checksum() {
+            return Err(DropReason::IcmpMalformed);
+        }
+        let quoted = Ipv4Packet::new_checked_quoted(icmp.data()).map_err(|_| DropReason::IcmpMalformed)?;
+        let l4 = quoted.payload();
+        if usize::from(quoted.header_len()) != IPV4_HLEN || l4.len() < 4 {
+            return Err(DropReason::IcmpMalformed);
+        }
+        let proto = Protocol::from_ip_proto(quoted.protocol()).ok_or(DropReason::IcmpNoConn)?;
+        let (qsport, qdport) = (u16::from_be_bytes([l4[0], l4[1]]), u16::from_be_bytes([l4[2], l4[3]]));
+        let (qsrc, qdst) = (quoted.src_addr(), quoted.dst_addr());
+        // The quoted packet went the other way: its reverse is the flow of the error.
+        let rev = FlowKey { src: qdst, dst: qsrc, sport: qdport, dport: qsport, proto };
+        let (idx, dir) = match self.conns.lookup(&rev) {
+            Some((idx, dir)) if !self.conns.is_expired(idx, now) => (idx, dir),
+            _ if self.snap.services.is_laddr(qsrc) => {
+                // About a packet sent from a local port: the port's owner holds the connection.
+                let owner = lport_owner(qsport, self.id.count);
+                return if owner == self.id.index { Err(DropReason::IcmpNoConn) } else { Ok(Verdict::Redirect(owner)) };
+            }
+            _ => return Err(DropReason::IcmpNoConn),
+        };
+        if ttl <= 1 {
+            return Err(DropReason::TtlExpired);
+        }
+        let conn = *self.conns.get(idx);
+        let Some(to) = Endpoints::of(&conn, dir) else {
+            // DR, TUN: the real server gets the error as it gets the connection's packets.
+            self.stats.icmp_translated += 1;
+            return self.transmit(buf, &conn, dir, now);
+        };
+        let orig = conn.key(dir.opposite());
+        let frame = buf.data_mut();
+        let mut ip = Ipv4Packet::new_unchecked(&mut frame[ETH_HLEN..]);
+        if translates_src(conn.method, dir) {
+            ip.set_src_addr(to.src);
+        }
+        ip.set_dst_addr(to.dst);
+        ip.set_ttl(ttl - 1);
+        ip.fill_checksum();
+        let mut icmp = Icmpv4Packet::new_unchecked(ip.payload_mut());
+        {
+            let mut q = Ipv4Packet::new_unchecked(icmp.data_mut());
+            q.set_src_addr(orig.src);
+            q.set_dst_addr(orig.dst);
+            q.fill_checksum();
+            let l4 = q.payload_mut();
+            if l4.len() >= 4 {
+                l4[0..2].copy_from_slice(&orig.sport.to_be_bytes());
+                l4[2..4].copy_from_slice(&orig.dport.to_be_bytes());
+            }
+        }
+        icmp.fill_checksum();
+        self.stats.icmp_translated += 1;
+        self.send_to(frame, to.dst, now)
+    }
+
+    /// Turns the packet in `buf` into a "fragmentation needed" error (next-hop MTU `mtu`) from the
+    /// address it was sent to, back to its sender.
+    pub(super) fn frag_needed<B: PacketBuf>(&mut self, buf: &mut B, mtu: u16, now: u64) -> Result<Verdict, DropReason> {
+        let frame = buf.data_mut();
+        let ip = Ipv4Packet::new_unchecked(&frame[ETH_HLEN..]);
+        let (sender, us) = (ip.src_addr(), ip.dst_addr());
+        let mut quote = [0u8; QUOTE];
+        let n = QUOTE.min(usize::from(ip.total_len())).min(frame.len() - ETH_HLEN);
+        quote[..n].copy_from_slice(&frame[ETH_HLEN..ETH_HLEN + n]);
+        let len = write_error(&mut frame[ETH_HLEN..], us, sender, code::FRAG_NEEDED, u32::from(mtu), &quote[..n])
+            .ok_or(DropReason::NoHeadroom)?;
+        buf.truncate(ETH_HLEN + len);
+        self.stats.icmp_frag_needed += 1;
+        self.send_to(buf.data_mut(), sender, now)
+    }
+}
+
+/// Writes a destination-unreachable error (`code`, `rest` in the second word) from `src` to `dst`
+/// quoting `quote`, as an IPv4 packet at the start of `out`; returns its length.
+fn write_error(out: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr, code: u8, rest: u32, quote: &[u8]) -> Option<usize> {
+    let len = IPV4_HLEN + icmp::HEADER_LEN + quote.len();
+    let out = out.get_mut(..len)?;
+    out.fill(0);
+    let mut ip = Ipv4Packet::new_unchecked(&mut *out);
+    ip.set_version_and_header_len(4, 20);
+    ip.set_total_len(u16::try_from(len).ok()?);
+    ip.set_ttl(64);
+    ip.set_protocol(ipv4::protocol::ICMP);
+    ip.set_src_addr(src);
+    ip.set_dst_addr(dst);
+    ip.fill_checksum();
+    let mut icmp = Icmpv4Packet::new_unchecked(ip.payload_mut());
+    icmp.set_msg_type(msg_type::DEST_UNREACHABLE);
+    icmp.set_code(code);
+    icmp.set_rest_of_header(rest);
+    icmp.data_mut().copy_from_slice(quote);
+    icmp.fill_checksum();
+    Some(len)
+}
