@@ -82,6 +82,9 @@ pub struct PortConfig {
     pub rx_desc: u16,
     /// TX descriptors per queue.
     pub tx_desc: u16,
+    /// The MTU set on the device, when configured; the forwarding code uses it (or 1500) to know
+    /// what fits once tunnelled.
+    pub mtu: Option<u16>,
 }
 
 /// EAL settings.
@@ -157,7 +160,7 @@ impl Config {
                 name: p.name.clone(),
                 mac,
                 addrs: p.addrs.clone(),
-                mtu: crate::net::DEFAULT_MTU,
+                mtu: p.mtu.unwrap_or(crate::net::DEFAULT_MTU),
             })
             .collect()
     }
@@ -250,6 +253,7 @@ mod raw {
         pub rx_desc: u16,
         #[serde(default = "default_desc")]
         pub tx_desc: u16,
+        pub mtu: Option<u32>,
     }
 
     fn default_desc() -> u16 {
@@ -519,7 +523,12 @@ impl Validator<'_> {
                     return Err(self.err(format_args!("{f}.{name}"), "must be from 64 to 16384"));
                 }
             }
-            out.push(PortConfig { name: p.name, device, mac, addrs, rx_desc: p.rx_desc, tx_desc: p.tx_desc });
+            let mtu = match p.mtu.map(u16::try_from) {
+                None => None,
+                Some(Ok(m)) if (576..=9000).contains(&m) => Some(m),
+                Some(_) => return Err(self.err(format_args!("{f}.mtu"), "must be from 576 to 9000")),
+            };
+            out.push(PortConfig { name: p.name, device, mac, addrs, rx_desc: p.rx_desc, tx_desc: p.tx_desc, mtu });
         }
         Ok(out)
     }

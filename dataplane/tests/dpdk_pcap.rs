@@ -96,8 +96,30 @@ fn fnatd_rewrites_the_demo_captures_frame_by_frame() {
             panic!("fnatd did not get ready: {err}");
         }
     }
-    // The captures are read at once; give the worker a moment, then stop fnatd as an operator would.
+    // The captures are read at once; give the worker a moment, then look at it with fnatctl and stop
+    // it as an operator would.
     std::thread::sleep(Duration::from_millis(1500));
+    let fnatctl = Path::new(env!("CARGO_BIN_EXE_fnatd")).with_file_name("fnatctl");
+    let ctl = |args: &[&str]| {
+        let out = Command::new(&fnatctl).arg("--ctl").arg(dir.file("fnatd.ctl")).args(args).output().unwrap();
+        assert!(out.status.success(), "fnatctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let conns = ctl(&["-L", "-n", "-c"]);
+    let lines: Vec<&str> = conns.lines().collect();
+    assert_eq!(lines[0], "IPVS connection entries", "{conns}");
+    assert!(lines[1].contains(" local ") && lines[1].ends_with("destination"), "{conns}");
+    assert_eq!(lines.len(), 2 + 7, "seven connections: {conns}");
+    assert!(lines[2..].iter().all(|l| l.contains("10.0.0.2:") && l.contains("10.1.0.10:")), "{conns}");
+    assert!(lines[2..].iter().any(|l| l.starts_with("UDP ") && l.contains(" UDP ")), "{conns}");
+    // The capture's client frames (through its FIN) all come before the server's SYN-ACK: by IPVS's
+    // table, an OUTPUT SYN on CLOSE_WAIT gives SYN_SENT; the other connections saw SYN, SYN-ACK only.
+    let state =
+        |cport: &str| lines.iter().find(|l| l.contains(&format!("10.0.0.2:{cport} "))).map(|l| l[11..23].trim_end());
+    assert_eq!(state("40000"), Some("SYN_SENT"), "{conns}");
+    assert_eq!(state("40001"), Some("SYN_RECV"), "{conns}");
+    ctl(&["--set", "100", "0", "0"]);
+    assert_eq!(ctl(&["-L", "--timeout"]), "Timeout (tcp tcpfin udp): 100 120 300\n");
     assert!(Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap().success());
     let rest = std::io::read_to_string(out).unwrap();
     let status = child.wait().unwrap();

@@ -256,3 +256,36 @@ fn removing_a_real_server_at_runtime_keeps_open_connections_and_steers_new_ones_
     }
     assert_eq!(h.poller.worker.stats.total_drops(), 0, "{}", h.poller.worker.stats);
 }
+
+#[test]
+fn active_and_inactive_counts_follow_the_tcp_state() {
+    use dataplane::lb::{Protocol, ServiceKey};
+
+    let snap = fixtures::snapshot();
+    let key = ServiceKey { protocol: Protocol::Tcp, vip: fixtures::VIP, vport: 80 };
+    let rs1 = snap.services.find(&key).unwrap().1.dests[0].id;
+    let mut h = Harness::new(&snap, 0, 1, redirect_mesh(1, 4).pop().unwrap());
+    let mut io = MemIo::new(2);
+    h.run(&mut io, 0);
+    let a = Flow::tcp(40000, 0, FIRST_LPORT);
+    let fin_ack = TcpFlags::FIN | TcpFlags::ACK;
+    let steps = [
+        (a.tcp_in(0, TcpFlags::SYN, 1, 0, b""), (0, 1), "SYN_RECV is inactive"),
+        (a.tcp_out(1, TcpFlags::SYN | TcpFlags::ACK, 9, 2, b""), (0, 1), "still SYN_RECV"),
+        (a.tcp_in(2, TcpFlags::ACK, 2, 10, b""), (1, 0), "ESTABLISHED is active"),
+        (a.tcp_in(3, fin_ack, 2, 10, b""), (0, 1), "CLOSE_WAIT is inactive"),
+    ];
+    for (step, (active, inactive), what) in steps {
+        io.push_rx(step.port, step.frame);
+        h.run(&mut io, step.at_ms);
+        sent(&mut io);
+        let c = h.poller.worker.dest_conns().find(|(id, _)| *id == rs1).unwrap().1;
+        assert_eq!((c.active, c.inactive), (active, inactive), "{what}");
+    }
+    // CLOSE_WAIT lasts 60 s: a segment after that finds the connection expired, and the counts drop.
+    io.push_rx(LAN, a.tcp_in(0, TcpFlags::ACK, 3, 11, b"").frame);
+    h.run(&mut io, 3 + 60_000);
+    let c = h.poller.worker.dest_conns().find(|(id, _)| *id == rs1).unwrap().1;
+    assert_eq!((c.active, c.inactive), (0, 0));
+    assert_eq!(h.poller.worker.stats.dropped(DropReason::NoConn), 1);
+}

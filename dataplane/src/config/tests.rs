@@ -279,3 +279,14 @@ fn only_fullnat_needs_local_addresses() {
     let got = parse(&no_laddrs("fullnat")).unwrap_err().to_string();
     assert!(got.contains("service[0].real_server[0].forward: FULLNAT needs local addresses"), "{got}");
 }
+
+#[test]
+fn a_port_mtu_is_checked_and_reaches_the_interface() {
+    let c =
+        parse(&GOOD.replacen("addresses = [\"10.0.0.1/24\"]", "addresses = [\"10.0.0.1/24\"]\nmtu = 1400", 1)).unwrap();
+    assert_eq!(c.ports[0].mtu, Some(1400));
+    let ifaces = c.interfaces(&[MacAddr([2, 0, 0, 0, 0, 1]), MacAddr([2, 0, 0, 0, 0, 2])]);
+    assert_eq!((ifaces[0].mtu, ifaces[1].mtu), (1400, 1500));
+    let got = error_with("addresses = [\"10.0.0.1/24\"]", "addresses = [\"10.0.0.1/24\"]\nmtu = 100");
+    assert!(got.contains("port[0].mtu: must be from 576 to 9000"), "{got}");
+}

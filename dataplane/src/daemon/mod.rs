@@ -181,6 +181,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
             tx_queues: nq,
             rx_desc: pc.rx_desc,
             tx_desc: pc.tx_desc,
+            mtu: pc.mtu,
             rss: workers > 1,
             ..PortConf::default()
         };
