@@ -228,6 +228,12 @@ impl Worker {
 
     fn forward<B: PacketBuf>(&mut self, buf: &mut B, p: Parsed, now: u64) -> Result<Verdict, DropReason> {
         let hit = match self.conns.lookup(&p.key) {
+            // IPVS's conn_reuse_mode 1: a new SYN on a connection in TIME_WAIT (the client reuses its
+            // port) ends that connection and is scheduled afresh.
+            Some((idx, Dir::In)) if self.is_reused(idx, &p) => {
+                self.remove_conn(idx);
+                None
+            }
             Some((idx, dir)) if !self.conns.is_expired(idx, now) => Some((idx, dir)),
             Some((idx, _)) => {
                 self.remove_conn(idx);
@@ -454,6 +460,13 @@ impl Worker {
             Protocol::Udp => timeouts.udp,
         };
         conn.expires = now.saturating_add(timeout);
+    }
+
+    /// Whether a lone SYN from the client reuses the flow of a connection in TIME_WAIT.
+    #[inline]
+    fn is_reused(&self, idx: ConnIdx, p: &Parsed) -> bool {
+        let c = self.conns.get(idx);
+        c.proto == Protocol::Tcp && is_lone_syn(p.tcp_flags) && TcpState::from_u8(c.state) == TcpState::TimeWait
     }
 
     fn remove_conn(&mut self, idx: ConnIdx) {
