@@ -3,15 +3,19 @@
 
 GET / answers with the body "NAME\n" (e.g. "rs1\n"); GET /bytes/N answers with N bytes (for
 MTU-sized frames and throughput runs); POST reads the body and answers "NAME LENGTH\n" (uploads).
-HTTP/1.1 with keep-alive, one thread per connection, so wrk can hold many connections open. Each new
-connection is logged as "conn CLIENT_IP:PORT" (with FULLNAT the client seen here is fnatd's local
-address, 10.1.0.10); requests are not logged (wrk would flood the log).
+HTTP/1.1 with keep-alive, one thread per connection, so wrk can hold many connections open. Listens
+on every --port given (the lab: 8080 for FULLNAT and NAT, 80 for DR and TUN, which cannot map ports).
+Each new connection is logged as "conn CLIENT_IP:PORT to LOCAL_IP:PORT": with FULLNAT the client seen
+here is fnatd's local address 10.1.0.10, with NAT, DR and TUN the client itself (10.0.0.2); the local
+address is the RIP (FULLNAT, NAT) or the VIP on lo (DR, TUN). Requests are not logged (wrk would flood
+the log).
 """
 
 import argparse
 import os
 import socket
 import sys
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MAX_BYTES = 64 << 20
@@ -26,7 +30,8 @@ class Handler(BaseHTTPRequestHandler):
         super().setup()
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         host, port = self.client_address[:2]
-        print(f"conn {host}:{port}", flush=True)
+        local = self.request.getsockname()
+        print(f"conn {host}:{port} to {local[0]}:{local[1]}", flush=True)
 
     def _reply(self, code, body, head_only=False):
         head = (
@@ -93,18 +98,24 @@ class Server(ThreadingHTTPServer):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--name", required=True, help="the body of GET /, without the newline")
-    ap.add_argument("--port", type=int, default=8080)
+    ap.add_argument("--port", type=int, action="append", help="a port to listen on (repeatable; 8080)")
     ap.add_argument("--bind", default="0.0.0.0")
     ap.add_argument("--pidfile")
     a = ap.parse_args()
-    srv = Server((a.bind, a.port), Handler)
-    srv.name = a.name
+    servers = []
+    for port in a.port or [8080]:
+        srv = Server((a.bind, port), Handler)
+        srv.name = a.name
+        servers.append(srv)
     if a.pidfile:
         with open(a.pidfile, "w") as f:
             f.write(f"{os.getpid()}\n")
-    print(f"http {a.name} listening on {a.bind}:{a.port}", flush=True)
+    for srv in servers:
+        print(f"http {a.name} listening on {a.bind}:{srv.server_address[1]}", flush=True)
+    for srv in servers[1:]:
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
-        srv.serve_forever()
+        servers[0].serve_forever()
     except KeyboardInterrupt:
         pass
     return 0
