@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::control::state::check_method;
 use crate::lb::conn::MAX_CAPACITY;
-use crate::lb::{DestId, FwdMethod, Protocol, RealServer, SchedKind, Service, ServiceKey, Services, Timeouts};
+use crate::lb::{DestId, FwdMethod, Protocol, RealServer, SchedFlags, SchedKind, Service, ServiceKey, Services, Timeouts};
 use crate::net::{Interface, Ipv4Net, Neighbour, PortIdx, Route};
 use crate::packet::MacAddr;
 
@@ -655,10 +655,10 @@ impl Validator<'_> {
                 if dests.iter().any(|d| d.addr == addr && d.port == port) {
                     return Err(self.err(&rf, format_args!("real server {addr}:{port} is listed twice")));
                 }
-                dests.push(RealServer { id: DestId(next_id), addr, port, weight: r.weight, method });
+                dests.push(RealServer { id: DestId(next_id), addr, port, weight: r.weight, method, upper: 0, lower: 0 });
                 next_id += 1;
             }
-            list.push(Service { key, scheduler, dests, laddrs });
+            list.push(Service { key, scheduler, flags: SchedFlags::default(), dests, laddrs });
         }
         Services::new(list).map_err(|e| self.err("service", e))
     }

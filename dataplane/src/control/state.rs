@@ -32,7 +32,7 @@ use super::msg::{
 use super::shm::DEFAULT_MAX_PAYLOAD;
 use crate::config::Config;
 use crate::lb::service::ServicesError;
-use crate::lb::{DestId, FwdMethod, RealServer, Service, ServiceKey, Services, TcpState, Timeouts};
+use crate::lb::{DestId, FwdMethod, RealServer, SchedFlags, Service, ServiceKey, Services, TcpState, Timeouts};
 
 /// The longest timeout `--set` accepts, in seconds: 31 days, as ipvsadm.
 pub const MAX_TIMEOUT_SECS: u32 = 31 * 24 * 3600;
@@ -322,7 +322,13 @@ impl ControlState {
         if self.default_laddrs.contains(&key.vip) || self.is_laddr(key.vip) {
             return Err(CtrlError::Invalid(format!("virtual address {} is a local address", key.vip)));
         }
-        self.insert(Service { key, scheduler: spec.scheduler, dests: Vec::new(), laddrs: self.default_laddrs.clone() });
+        self.insert(Service {
+            key,
+            scheduler: spec.scheduler,
+            flags: SchedFlags::default(),
+            dests: Vec::new(),
+            laddrs: self.default_laddrs.clone(),
+        });
         Ok(())
     }
 
@@ -334,7 +340,15 @@ impl ControlState {
         if s.dests.iter().any(|d| d.addr == dest.addr && d.port == dest.port) {
             return Err(CtrlError::DestExists { svc, addr: dest.addr, port: dest.port });
         }
-        s.dests.push(RealServer { id, addr: dest.addr, port: dest.port, weight: dest.weight, method: dest.method });
+        s.dests.push(RealServer {
+            id,
+            addr: dest.addr,
+            port: dest.port,
+            weight: dest.weight,
+            method: dest.method,
+            upper: 0,
+            lower: 0,
+        });
         self.next_dest_id =
             self.next_dest_id.checked_add(1).ok_or_else(|| CtrlError::Invalid("no real server ids left".into()))?;
         Ok(())

@@ -16,6 +16,6 @@ pub mod tunnel;
 
 pub use conn::{Conn, ConnTable, Dir, FlowKey};
 pub use laddr::LocalAddrPool;
-pub use sched::{SchedKind, SchedState};
+pub use sched::{SchedFlags, SchedKind, SchedState};
 pub use service::{DestId, FwdMethod, Protocol, RealServer, Service, ServiceKey, Services};
 pub use tcp_state::{TcpState, Timeouts};

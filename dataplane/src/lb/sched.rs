@@ -34,6 +34,17 @@ impl fmt::Display for SchedKind {
     }
 }
 
+/// Scheduler flags, ipvsadm's `-b` (IPVS's `IP_VS_SVC_F_SCHED1..3`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct SchedFlags {
+    /// `flag-1`: `sh-fallback` / `mh-fallback`: look past an unavailable server.
+    pub fallback: bool,
+    /// `flag-2`: `sh-port` / `mh-port`: hash the source port too.
+    pub port: bool,
+    /// `flag-3`: no meaning to any scheduler yet; kept as given.
+    pub flag3: bool,
+}
+
 /// IPVS schedulers that fnat knows by name but does not implement yet.
 const NOT_YET: &[&str] = &["wlc", "lc", "sh", "dh", "sed", "nq", "lblc", "lblcr", "fo", "ovf", "mh"];
 
@@ -201,6 +212,8 @@ mod tests {
                 port: 80,
                 weight: w,
                 method: FwdMethod::FullNat,
+                upper: 0,
+                lower: 0,
             })
             .collect()
     }

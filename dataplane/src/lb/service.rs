@@ -11,7 +11,7 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
-use super::sched::SchedKind;
+use super::sched::{SchedFlags, SchedKind};
 
 /// The transport protocol of a virtual service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -110,6 +110,12 @@ pub struct RealServer {
     pub weight: u32,
     /// The forwarding method.
     pub method: FwdMethod,
+    /// Upper connection threshold (`-x`): at this many connections the server is overloaded and
+    /// gets no new ones; 0 means none.
+    pub upper: u32,
+    /// Lower connection threshold (`-y`): an overloaded server takes new connections again below it
+    /// (below 3/4 of the upper one when 0).
+    pub lower: u32,
 }
 
 impl RealServer {
@@ -127,6 +133,8 @@ pub struct Service {
     pub key: ServiceKey,
     /// The scheduler that picks a real server for a new connection.
     pub scheduler: SchedKind,
+    /// The scheduler's flags (`-b`).
+    pub flags: SchedFlags,
     /// Real servers in the order they were added.
     pub dests: Vec<RealServer>,
     /// FULLNAT local addresses of this service, used in turn for new connections.
@@ -287,6 +295,8 @@ mod tests {
             port: 80,
             weight,
             method: FwdMethod::FullNat,
+            upper: 0,
+            lower: 0,
         }
     }
 
@@ -294,6 +304,7 @@ mod tests {
         Service {
             key: ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::new(10, 0, 0, 100), vport },
             scheduler: SchedKind::Rr,
+            flags: SchedFlags::default(),
             dests,
             laddrs: vec![],
         }
