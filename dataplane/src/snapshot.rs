@@ -9,6 +9,7 @@
 use std::net::Ipv4Addr;
 
 use crate::config::Config;
+use crate::lb::loads::LoadBoard;
 use crate::lb::{Services, Timeouts};
 use crate::net::{Interface, Route, RouteTable};
 use crate::packet::MacAddr;
@@ -26,28 +27,45 @@ pub struct Snapshot {
     pub statics: Vec<Route>,
     /// Connection timeouts.
     pub timeouts: Timeouts,
+    /// How many workers forward with it.
+    pub workers: usize,
+    /// Gateway-wide connection counts of its real servers (one row per worker).
+    pub loads: LoadBoard,
 }
 
 impl Snapshot {
     /// A snapshot over these parts; the route table gains the connected routes of `ifaces`.
-    pub fn new(services: Services, ifaces: Vec<Interface>, statics: &[Route], timeouts: Timeouts) -> Self {
+    pub fn new(
+        services: Services,
+        ifaces: Vec<Interface>,
+        statics: &[Route],
+        timeouts: Timeouts,
+        workers: usize,
+    ) -> Self {
         let routes = RouteTable::new(&ifaces, statics);
-        Self { services, ifaces, routes, statics: statics.to_vec(), timeouts }
+        let loads = LoadBoard::new(workers, services.dest_count());
+        Self { services, ifaces, routes, statics: statics.to_vec(), timeouts, workers, loads }
     }
 
     /// The snapshot a configuration describes, given the MAC address each port really has.
     pub fn from_config(cfg: &Config, macs: &[MacAddr]) -> Self {
-        Self::new(cfg.services.clone(), cfg.interfaces(macs), &cfg.routes, cfg.timeouts.clone())
+        Self::new(
+            cfg.services.clone(),
+            cfg.interfaces(macs),
+            &cfg.routes,
+            cfg.timeouts.clone(),
+            cfg.worker_lcores.len(),
+        )
     }
 
     /// The same network with other services.
     pub fn with_services(&self, services: Services) -> Self {
-        Self::new(services, self.ifaces.clone(), &self.statics, self.timeouts.clone())
+        Self::new(services, self.ifaces.clone(), &self.statics, self.timeouts.clone(), self.workers)
     }
 
     /// The same network with other services and timeouts.
     pub fn with_config(&self, services: Services, timeouts: Timeouts) -> Self {
-        Self::new(services, self.ifaces.clone(), &self.statics, timeouts)
+        Self::new(services, self.ifaces.clone(), &self.statics, timeouts, self.workers)
     }
 
     /// Whether `addr` is one of the gateway's own addresses: a VIP, a local address, or a port's.

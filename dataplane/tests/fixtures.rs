@@ -103,7 +103,7 @@ fn every_drop_reason_of_the_packet_path_has_a_fixture() {
 
 /// Two workers on the demo topology, each with its own queues.
 fn two_workers(ring: usize) -> (Vec<Poller<Vec<u8>>>, Vec<MemIo>) {
-    let snap = fixtures::snapshot();
+    let snap = fixtures::snapshot_for(2);
     let pollers = redirect_mesh(2, ring)
         .into_iter()
         .enumerate()
@@ -288,4 +288,25 @@ fn active_and_inactive_counts_follow_the_tcp_state() {
     let c = h.poller.worker.dest_conns().find(|(id, _)| *id == rs1).unwrap().1;
     assert_eq!((c.active, c.inactive), (0, 0));
     assert_eq!(h.poller.worker.stats.dropped(DropReason::NoConn), 1);
+}
+
+#[test]
+fn the_load_board_sums_the_connections_of_every_worker() {
+    use dataplane::lb::loads::Load;
+    use dataplane::lb::{Protocol, ServiceKey};
+
+    let (mut w, mut io) = two_workers(16);
+    start(&mut w, &mut io);
+    // rr on each worker: worker 0 sends two connections to rs1 and rs2, worker 1 one to rs1.
+    for (wi, cport) in [(0usize, 40000u16), (0, 40002), (1, 40001)] {
+        io[wi].push_rx(LAN, Flow::tcp(cport, 0, 0).tcp_in(0, TcpFlags::SYN, 1, 0, b"").frame);
+        w[wi].poll(&mut io[wi], 0);
+    }
+    let snap = w[0].worker.snapshot().clone();
+    let key = ServiceKey { protocol: Protocol::Tcp, vip: fixtures::VIP, vport: 80 };
+    let (idx, _) = snap.services.find(&key).unwrap();
+    let total = |j| snap.loads.total(snap.services.dest_slot(idx, j));
+    assert_eq!(total(0), Load { active: 0, inactive: 2 }, "rs1: one connection on each worker");
+    assert_eq!(total(1), Load { active: 0, inactive: 1 });
+    assert_eq!(total(2), Load::default());
 }

@@ -8,6 +8,7 @@
 
 pub mod conn;
 pub mod laddr;
+pub mod loads;
 pub mod rewrite;
 pub mod sched;
 pub mod service;

@@ -151,6 +151,9 @@ pub struct Services {
     by_key: HashMap<ServiceKey, ServiceIdx, BuildHasherDefault<KeyHasher>>,
     vips: HashSet<Ipv4Addr, BuildHasherDefault<KeyHasher>>,
     laddrs: HashSet<Ipv4Addr, BuildHasherDefault<KeyHasher>>,
+    /// Index of each service's first real server in the dense numbering of all real servers.
+    dest_base: Vec<usize>,
+    dest_slot: HashMap<DestId, usize, BuildHasherDefault<KeyHasher>>,
 }
 
 impl Services {
@@ -159,6 +162,8 @@ impl Services {
         let mut by_key = HashMap::default();
         let mut vips = HashSet::default();
         let mut laddrs = HashSet::default();
+        let mut dest_base = Vec::with_capacity(list.len());
+        let mut dest_slot = HashMap::default();
         for (i, svc) in list.iter().enumerate() {
             let idx = ServiceIdx::try_from(i).map_err(|_| ServicesError::TooMany)?;
             if by_key.insert(svc.key, idx).is_some() {
@@ -169,10 +174,15 @@ impl Services {
                     return Err(ServicesError::DuplicateDest(svc.key, d.addr, d.port));
                 }
             }
+            dest_base.push(dest_slot.len());
+            for d in &svc.dests {
+                let slot = dest_slot.len();
+                dest_slot.insert(d.id, slot);
+            }
             vips.insert(svc.key.vip);
             laddrs.extend(svc.laddrs.iter().copied());
         }
-        Ok(Self { list, by_key, vips, laddrs })
+        Ok(Self { list, by_key, vips, laddrs, dest_base, dest_slot })
     }
 
     /// The service for a key, with its index.
@@ -201,6 +211,24 @@ impl Services {
     /// Whether there are no services.
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()
+    }
+
+    /// The dense index (over all services' real servers, in order) of real server `j` of service
+    /// `svc`: its slot in a [`LoadBoard`](super::loads::LoadBoard).
+    #[inline]
+    pub fn dest_slot(&self, svc: ServiceIdx, j: usize) -> usize {
+        self.dest_base.get(svc as usize).map_or(usize::MAX, |b| b + j)
+    }
+
+    /// The slot of the real server with identity `id`, if this snapshot has it.
+    #[inline]
+    pub fn slot_of(&self, id: DestId) -> Option<usize> {
+        self.dest_slot.get(&id).copied()
+    }
+
+    /// The number of real servers over all services.
+    pub fn dest_count(&self) -> usize {
+        self.dest_slot.len()
     }
 
     /// Whether `addr` is the VIP of some service.

@@ -9,6 +9,7 @@
 //! which the control lcore replaces between bursts. Nothing here allocates, locks or panics per
 //! packet: the buffers below are sized once and only grow when the configuration changes.
 
+mod counts;
 mod icmp;
 mod l2;
 pub mod mem_io;
@@ -16,8 +17,6 @@ pub mod poll;
 pub mod shared;
 pub mod stats;
 
-use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -28,7 +27,6 @@ pub use stats::{DropReason, WorkerStats};
 use crate::lb::conn::{CONN_F_NO_OUTPUT, ConnIdx};
 use crate::lb::laddr::lport_owner;
 use crate::lb::rewrite::{self, Endpoints};
-use crate::lb::service::KeyHasher;
 use crate::lb::tcp_state::{StateDir, next_state};
 use crate::lb::{Conn, ConnTable, DestId, Dir, FlowKey, LocalAddrPool, Protocol, SchedState, ServiceKey, TcpState};
 use crate::lb::{FwdMethod, tunnel};
@@ -76,7 +74,7 @@ pub struct Worker {
     sched: Vec<SchedState>,
     conns: ConnTable,
     laddr: LocalAddrPool,
-    dest_conns: HashMap<DestId, DestConns, BuildHasherDefault<KeyHasher>>,
+    dest_conns: counts::DestCounts,
     l2: l2::L2State,
     /// This worker's counters.
     pub stats: WorkerStats,
@@ -114,7 +112,7 @@ impl Worker {
             sched: Vec::new(),
             conns,
             laddr,
-            dest_conns: HashMap::default(),
+            dest_conns: counts::DestCounts::new(usize::from(id.index)),
             l2: l2::L2State::default(),
             stats: WorkerStats::default(),
         };
@@ -144,7 +142,7 @@ impl Worker {
 
     /// Connections per real server on this worker.
     pub fn dest_conns(&self) -> impl Iterator<Item = (DestId, DestConns)> + '_ {
-        self.dest_conns.iter().map(|(d, c)| (*d, *c))
+        self.dest_conns.iter()
     }
 
     /// Switches to a new configuration. Connections stay as they are: a connection keeps its real
@@ -173,14 +171,8 @@ impl Worker {
             for &a in &s.laddrs {
                 self.laddr.add(a);
             }
-            for d in &s.dests {
-                self.dest_conns.entry(d.id).or_default();
-            }
         }
-        // Forget servers that are gone and hold no connection here any more.
-        let live: std::collections::HashSet<DestId> =
-            snap.services.iter().flat_map(|s| s.dests.iter().map(|d| d.id)).collect();
-        self.dest_conns.retain(|id, c| live.contains(id) || c.active + c.inactive > 0);
+        self.dest_conns.rebind(snap);
         if self.id.index == 0 {
             self.l2.announce_new_vips(snap);
         }
@@ -208,12 +200,12 @@ impl Worker {
 
     /// Removes up to `budget` expired connections, releasing their local ports.
     pub fn expire(&mut self, now: u64, budget: usize) -> usize {
-        let Self { conns, laddr, stats, dest_conns, .. } = self;
+        let Self { conns, laddr, stats, dest_conns, snap, .. } = self;
         let n = conns.expire(now, budget, |c| {
             if c.method == FwdMethod::FullNat {
                 laddr.release(c.lip, c.lport);
             }
-            uncount(dest_conns, c);
+            dest_conns.remove(snap, c);
         });
         stats.conns_expired += n as u64;
         n
@@ -411,9 +403,7 @@ impl Worker {
         match self.conns.insert(conn) {
             Ok(idx) => {
                 self.stats.conns_created += 1;
-                if let Some(c) = self.dest_conns.get_mut(&dest.id) {
-                    c.inactive += 1;
-                }
+                self.dest_conns.change(&self.snap, dest.id, |c| c.inactive += 1);
                 Ok((idx, Dir::In))
             }
             Err(_) => {
@@ -428,8 +418,9 @@ impl Worker {
     /// Moves the TCP state machine, keeps the per-server active/inactive counts, and pushes the
     /// expiry out by the new state's timeout.
     fn update_state(&mut self, idx: ConnIdx, dir: Dir, flags: TcpFlags, now: u64) {
-        let timeouts = &self.snap.timeouts;
-        let conn = self.conns.get_mut(idx);
+        let Self { snap, conns, dest_conns, .. } = self;
+        let timeouts = &snap.timeouts;
+        let conn = conns.get_mut(idx);
         let timeout = match conn.proto {
             Protocol::Tcp => {
                 let sdir = match dir {
@@ -444,16 +435,16 @@ impl Worker {
                 let state = next_state(old, sdir, flags.bits());
                 conn.state = state as u8;
                 let (was, is) = (old == TcpState::Established, state == TcpState::Established);
-                if was != is
-                    && let Some(c) = self.dest_conns.get_mut(&conn.dest)
-                {
-                    if is {
-                        c.active += 1;
-                        c.inactive = c.inactive.saturating_sub(1);
-                    } else {
-                        c.active = c.active.saturating_sub(1);
-                        c.inactive += 1;
-                    }
+                if was != is {
+                    dest_conns.change(snap, conn.dest, |c| {
+                        if is {
+                            c.active += 1;
+                            c.inactive = c.inactive.saturating_sub(1);
+                        } else {
+                            c.active = c.active.saturating_sub(1);
+                            c.inactive += 1;
+                        }
+                    });
                 }
                 timeouts.tcp(state)
             }
@@ -474,19 +465,8 @@ impl Worker {
             if c.method == FwdMethod::FullNat {
                 self.laddr.release(c.lip, c.lport);
             }
-            uncount(&mut self.dest_conns, &c);
+            self.dest_conns.remove(&self.snap, &c);
             self.stats.conns_expired += 1;
-        }
-    }
-}
-
-/// Takes a removed connection out of its server's counts.
-fn uncount(counts: &mut HashMap<DestId, DestConns, BuildHasherDefault<KeyHasher>>, c: &Conn) {
-    if let Some(d) = counts.get_mut(&c.dest) {
-        if c.proto == Protocol::Tcp && TcpState::from_u8(c.state) == TcpState::Established {
-            d.active = d.active.saturating_sub(1);
-        } else {
-            d.inactive = d.inactive.saturating_sub(1);
         }
     }
 }
