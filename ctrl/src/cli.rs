@@ -6,15 +6,21 @@
 //! messages when they do not. Every value is checked here, so bad input never reaches fnatd.
 //! Options ipvsadm has and fnat does not support yet are recognised and refused by name.
 //!
-//! fnat extends ipvsadm in one place: `-L -c` may name a service (`-t|-u`) to list only its
-//! connections; ipvsadm refuses that combination.
+//! As ipvsadm, `-A`/`-E` without `-s` use the default scheduler, wlc, and without `-b` no scheduler
+//! flags (`-E` sets both anew); `-a`/`-e` without `-w` weight 1 and without `-x`/`-y` no thresholds.
+//!
+//! fnat extends ipvsadm in two places: `-L -c` may name a service (`-t|-u`) to list only its
+//! connections (ipvsadm refuses that combination); and `-b` follows DPVS on `-a`/`-e`, where it
+//! selects full NAT (`--fullnat`) and takes no value, while on `-A`/`-E` it is ipvsadm's
+//! `-b sched-flags` (`--sched-flags`). So the command must come before `-b` (ipvsadm wants every
+//! command first anyway).
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
-use dataplane::control::state::MAX_TIMEOUT_SECS;
-use dataplane::control::{Command, DestSpec, ServiceSpec};
-use dataplane::lb::{FwdMethod, Protocol, SchedKind, ServiceKey};
+use dataplane::control::state::{MAX_THRESHOLD, MAX_TIMEOUT_SECS};
+use dataplane::control::{Command, DEFAULT_SCHEDULER, DestSpec, ServiceSpec, parse_sched_flags};
+use dataplane::lb::{FwdMethod, Protocol, SchedFlags, SchedKind, ServiceKey};
 
 use crate::portnames::PortNames;
 
@@ -42,7 +48,8 @@ pub enum Action {
 pub enum Op {
     /// A change (`-A -E -D -C -a -e -d --add-laddr --del-laddr`).
     Change(Command),
-    /// `-L`: list services (all, or one), numerically or with port names, sorted or not.
+    /// `-L`: list services (all, or one), numerically or with port names, sorted or not, with the
+    /// forwarding method and weight of each real server or (`--thresholds`) its thresholds.
     List {
         /// Only this service.
         svc: Option<ServiceKey>,
@@ -50,6 +57,8 @@ pub enum Op {
         numeric: bool,
         /// Not `--nosort`.
         sort: bool,
+        /// `--thresholds`.
+        thresholds: bool,
     },
     /// `--get-laddr`: list local addresses (all services, or one).
     GetLaddr {
@@ -136,11 +145,15 @@ enum Opt {
     NoSort,
     Connection,
     Timeout,
+    UThreshold,
+    LThreshold,
+    Thresholds,
+    SchedFlags,
     Ctl,
 }
 
 impl Opt {
-    const ALL: [Opt; 11] = [
+    const ALL: [Opt; 15] = [
         Opt::Service,
         Opt::Scheduler,
         Opt::Server,
@@ -151,6 +164,10 @@ impl Opt {
         Opt::NoSort,
         Opt::Connection,
         Opt::Timeout,
+        Opt::UThreshold,
+        Opt::LThreshold,
+        Opt::Thresholds,
+        Opt::SchedFlags,
         Opt::Ctl,
     ];
 
@@ -166,6 +183,10 @@ impl Opt {
             Self::NoSort => "nosort",
             Self::Connection => "connection",
             Self::Timeout => "timeout",
+            Self::UThreshold => "u-threshold",
+            Self::LThreshold => "l-threshold",
+            Self::Thresholds => "thresholds",
+            Self::SchedFlags => "sched-flags",
             Self::Ctl => "ctl",
         }
     }
@@ -174,16 +195,16 @@ impl Opt {
     fn rule(self, cmd: Cmd) -> char {
         use Cmd::*;
         let row = match cmd {
-            //           svc  -s   -r   fwd  -w   -n   -z   nosort  -c  timeout
-            Add | Edit => "+ xxxxxxxx",
-            Del => "+xxxxxxxxx",
-            Clear | Set => "xxxxxxxxxx",
-            List => " xxxx x   ",
-            AddDest | EditDest => "+x+  xxxxx",
-            DelDest => "+x+xxxxxxx",
-            AddLaddr | DelLaddr => "+xxxxx+xxx",
-            GetLaddr => " xxxx xxxx",
-            Help | Version => "          ",
+            // Columns: svc -s -r fwd -w -n -z nosort -c timeout -x -y thresholds -b(sched-flags)
+            Add | Edit => "+ xxxxxxxxxxx ",
+            Del => "+xxxxxxxxxxxxx",
+            Clear | Set => "xxxxxxxxxxxxxx",
+            List => " xxxx x   xx x",
+            AddDest | EditDest => "+x+  xxxxx  xx",
+            DelDest => "+x+xxxxxxxxxxx",
+            AddLaddr | DelLaddr => "+xxxxx+xxxxxxx",
+            GetLaddr => " xxxx xxxxxxxx",
+            Help | Version => "              ",
         };
         let i = match self {
             Self::Service => 0,
@@ -196,6 +217,10 @@ impl Opt {
             Self::NoSort => 7,
             Self::Connection => 8,
             Self::Timeout => 9,
+            Self::UThreshold => 10,
+            Self::LThreshold => 11,
+            Self::Thresholds => 12,
+            Self::SchedFlags => 13,
             Self::Ctl => return ' ',
         };
         row.as_bytes().get(i).map_or(' ', |&b| char::from(b))
@@ -219,6 +244,12 @@ enum Meaning {
     NoSort,
     Connection,
     Timeout,
+    UThreshold,
+    LThreshold,
+    Thresholds,
+    SchedFlags,
+    /// `-b`: full NAT after `-a`/`-e` (and the other commands), scheduler flags after `-A`/`-E`.
+    FullNatOrSchedFlags,
     /// An ipvsadm command or option fnat does not support yet, by what it does.
     NotYet(&'static str),
 }
@@ -228,6 +259,8 @@ enum Meaning {
 enum Arg {
     No,
     Yes,
+    /// `-b`: a value after `-A`/`-E` only (see [`Meaning::FullNatOrSchedFlags`]).
+    AfterServiceCmd,
 }
 
 /// (long name, short letter, meaning, value).
@@ -251,7 +284,10 @@ const OPTIONS: &[(&str, Option<char>, Meaning, Arg)] = &[
     ("udp-service", Some('u'), Meaning::Udp, Arg::Yes),
     ("scheduler", Some('s'), Meaning::Scheduler, Arg::Yes),
     ("real-server", Some('r'), Meaning::Server, Arg::Yes),
-    ("fullnat", Some('b'), Meaning::Method(FwdMethod::FullNat), Arg::No),
+    ("fullnat", None, Meaning::Method(FwdMethod::FullNat), Arg::No),
+    ("sched-flags", None, Meaning::SchedFlags, Arg::Yes),
+    // `-b` alone; long options never match it (see `parse`).
+    ("-b", Some('b'), Meaning::FullNatOrSchedFlags, Arg::AfterServiceCmd),
     ("masquerading", Some('m'), Meaning::Method(FwdMethod::Nat), Arg::No),
     ("gatewaying", Some('g'), Meaning::Method(FwdMethod::Dr), Arg::No),
     ("ipip", Some('i'), Meaning::Method(FwdMethod::Tun), Arg::No),
@@ -263,6 +299,9 @@ const OPTIONS: &[(&str, Option<char>, Meaning, Arg)] = &[
     ("nosort", None, Meaning::NoSort, Arg::No),
     ("connection", Some('c'), Meaning::Connection, Arg::No),
     ("timeout", None, Meaning::Timeout, Arg::No),
+    ("u-threshold", Some('x'), Meaning::UThreshold, Arg::Yes),
+    ("l-threshold", Some('y'), Meaning::LThreshold, Arg::Yes),
+    ("thresholds", None, Meaning::Thresholds, Arg::No),
     ("zero", Some('Z'), Meaning::NotYet("zeroing counters (--zero)"), Arg::No),
     ("save", Some('S'), Meaning::NotYet("saving rules (--save)"), Arg::No),
     ("restore", Some('R'), Meaning::NotYet("restoring rules (--restore)"), Arg::No),
@@ -271,19 +310,15 @@ const OPTIONS: &[(&str, Option<char>, Meaning, Arg)] = &[
     ("fwmark-service", Some('f'), Meaning::NotYet("firewall-mark services (-f)"), Arg::No),
     ("persistent", Some('p'), Meaning::NotYet("persistence (-p)"), Arg::No),
     ("netmask", Some('M'), Meaning::NotYet("persistence granularity (-M)"), Arg::No),
-    ("u-threshold", Some('x'), Meaning::NotYet("connection thresholds (-x)"), Arg::No),
-    ("l-threshold", Some('y'), Meaning::NotYet("connection thresholds (-y)"), Arg::No),
     ("daemon", None, Meaning::NotYet("listing the sync daemon (--daemon)"), Arg::No),
     ("stats", None, Meaning::NotYet("statistics (--stats)"), Arg::No),
     ("rate", None, Meaning::NotYet("rates (--rate)"), Arg::No),
-    ("thresholds", None, Meaning::NotYet("listing thresholds (--thresholds)"), Arg::No),
     ("persistent-conn", None, Meaning::NotYet("persistent connections (--persistent-conn)"), Arg::No),
     ("exact", Some('X'), Meaning::NotYet("exact counters (--exact)"), Arg::No),
     ("ipv6", Some('6'), Meaning::NotYet("IPv6 (-6)"), Arg::No),
     ("ops", Some('o'), Meaning::NotYet("one-packet scheduling (-o)"), Arg::No),
     ("mcast-interface", None, Meaning::NotYet("the connection sync daemon (--mcast-interface)"), Arg::No),
     ("syncid", None, Meaning::NotYet("the connection sync daemon (--syncid)"), Arg::No),
-    ("sched-flags", None, Meaning::NotYet("scheduler flags (--sched-flags)"), Arg::No),
 ];
 
 /// The raw values collected from the words, before they are checked together.
@@ -302,6 +337,10 @@ struct Words {
     nosort: bool,
     connection: bool,
     timeout: bool,
+    upper: Option<String>,
+    lower: Option<String>,
+    thresholds: bool,
+    sched_flags: Option<String>,
     /// Words that are not options (`--set`'s three values), in order.
     args: Vec<String>,
 }
@@ -373,6 +412,24 @@ impl Words {
                 self.option(Opt::Timeout)?;
                 self.timeout = true;
             }
+            Meaning::UThreshold => {
+                self.option(Opt::UThreshold)?;
+                self.upper = Some(v());
+            }
+            Meaning::LThreshold => {
+                self.option(Opt::LThreshold)?;
+                self.lower = Some(v());
+            }
+            Meaning::Thresholds => {
+                self.option(Opt::Thresholds)?;
+                self.thresholds = true;
+            }
+            Meaning::SchedFlags => {
+                self.option(Opt::SchedFlags)?;
+                self.sched_flags = Some(v());
+            }
+            // Resolved by `parse` before it gets here.
+            Meaning::FullNatOrSchedFlags => return Err(invalid("option '-b' is ambiguous here")),
             Meaning::NotYet(what) => return Err(invalid(format!("{what} is not supported yet"))),
         }
         Ok(())
@@ -398,7 +455,7 @@ pub fn parse(args: &[String], env_ctl: Option<&str>, names: &PortNames) -> Resul
             };
             let &(_, _, meaning, arg) = OPTIONS
                 .iter()
-                .find(|o| o.0 == name)
+                .find(|o| o.0 == name && o.3 != Arg::AfterServiceCmd)
                 .ok_or_else(|| UsageError::TryHelp(format!("unknown option '--{name}'")))?;
             let value = match (arg, attached) {
                 (Arg::No, Some(_)) if !matches!(meaning, Meaning::NotYet(_)) => {
@@ -418,6 +475,19 @@ pub fn parse(args: &[String], env_ctl: Option<&str>, names: &PortNames) -> Resul
                     .iter()
                     .find(|o| o.1 == Some(letter))
                     .ok_or_else(|| UsageError::TryHelp(format!("unknown option '-{letter}'")))?;
+                let (meaning, arg) = match arg {
+                    Arg::AfterServiceCmd => match w.cmd {
+                        Some(Cmd::Add | Cmd::Edit) => (Meaning::SchedFlags, Arg::Yes),
+                        Some(_) => (Meaning::Method(FwdMethod::FullNat), Arg::No),
+                        None => {
+                            return Err(invalid(
+                                "option '-b' must come after the command: -A|-E take -b sched-flags, \
+                                 -a|-e take -b for full NAT",
+                            ));
+                        }
+                    },
+                    _ => (meaning, arg),
+                };
                 if arg == Arg::No {
                     w.take(meaning, None)?;
                     continue;
@@ -492,15 +562,18 @@ fn build(w: Words, env_ctl: Option<&str>, names: &PortNames, no_args: bool) -> R
             if key.vport == 0 {
                 return Err(invalid("Zero port specified for non-persistent service"));
             }
-            let scheduler = match w.scheduler.as_deref() {
-                None => {
-                    return Err(invalid(
-                        "no scheduler given (-s): ipvsadm's default, wlc, is not supported yet; use -s rr or -s wrr",
-                    ));
-                }
-                Some(s) => s.parse::<SchedKind>().map_err(|e| invalid(e.to_string()))?,
+            // As ipvsadm: wlc without -s, no flags without -b (an empty -b too); -E sets both anew.
+            let scheduler = w
+                .scheduler
+                .as_deref()
+                .unwrap_or(DEFAULT_SCHEDULER)
+                .parse::<SchedKind>()
+                .map_err(|e| invalid(e.to_string()))?;
+            let flags = match w.sched_flags.as_deref() {
+                None | Some("") => SchedFlags::default(),
+                Some(list) => parse_sched_flags(scheduler, list).map_err(|e| invalid(e.to_string()))?,
             };
-            let spec = ServiceSpec { key, scheduler };
+            let spec = ServiceSpec { key, scheduler, flags };
             Op::Change(if cmd == Cmd::Add { Command::AddService(spec) } else { Command::EditService(spec) })
         }
         Cmd::Del => Op::Change(Command::DelService(svc.ok_or_else(|| invalid("no service"))?)),
@@ -516,10 +589,18 @@ fn build(w: Words, env_ctl: Option<&str>, names: &PortNames, no_args: bool) -> R
                     cmd.name()
                 )));
             }
+            if w.thresholds {
+                return Err(invalid("options conflicts in the list command"));
+            }
             Op::Timeouts
         }
-        Cmd::List if w.connection => Op::Conns { svc, numeric: w.numeric },
-        Cmd::List => Op::List { svc, numeric: w.numeric, sort: !w.nosort },
+        Cmd::List if w.connection => {
+            if w.thresholds {
+                return Err(invalid("options conflicts in the list command"));
+            }
+            Op::Conns { svc, numeric: w.numeric }
+        }
+        Cmd::List => Op::List { svc, numeric: w.numeric, sort: !w.nosort, thresholds: w.thresholds },
         Cmd::Set => {
             let [tcp, tcpfin, udp] = [0, 1, 2].map(|i| timeout(&w.args[i]));
             Op::Change(Command::SetTimeouts { tcp: tcp?, tcpfin: tcpfin?, udp: udp? })
@@ -534,15 +615,19 @@ fn build(w: Words, env_ctl: Option<&str>, names: &PortNames, no_args: bool) -> R
                 let method = w.method.unwrap_or(FwdMethod::FullNat);
                 // As ipvsadm: direct routing and tunnelling cannot map ports.
                 let port = if matches!(method, FwdMethod::Dr | FwdMethod::Tun) { key.vport } else { port };
-                let weight = match w.weight.as_deref() {
-                    None => 1,
+                let number = |text: Option<&str>, default: u32, max: u32, what: &str| match text {
+                    None => Ok(default),
                     Some(s) => s
                         .parse::<u32>()
                         .ok()
-                        .filter(|&n| n <= 65535)
-                        .ok_or_else(|| invalid("illegal weight specified"))?,
+                        .filter(|&n| n <= max)
+                        .ok_or_else(|| invalid(format!("illegal {what} specified"))),
                 };
-                let dest = DestSpec { addr, port, weight, method };
+                let weight = number(w.weight.as_deref(), 1, 65535, "weight")?;
+                // As ipvsadm: 0 (none) to INT_MAX; fnatd checks that the lower is not above the upper.
+                let upper = number(w.upper.as_deref(), 0, MAX_THRESHOLD, "u_threshold")?;
+                let lower = number(w.lower.as_deref(), 0, MAX_THRESHOLD, "l_threshold")?;
+                let dest = DestSpec { addr, port, weight, method, upper, lower };
                 Op::Change(if cmd == Cmd::AddDest {
                     Command::AddDest { svc: key, dest }
                 } else {

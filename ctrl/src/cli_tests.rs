@@ -34,7 +34,7 @@ const RIP: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 11);
 
 #[test]
 fn add_and_edit_service() {
-    let spec = |scheduler| ServiceSpec { key: tcp(VIP, 80), scheduler };
+    let spec = |scheduler| ServiceSpec { key: tcp(VIP, 80), scheduler, flags: SchedFlags::default() };
     assert_eq!(op("-A -t 10.0.0.100:80 -s rr"), Op::Change(Command::AddService(spec(SchedKind::Rr))));
     assert_eq!(
         op("--add-service --tcp-service 10.0.0.100:80 --scheduler wrr"),
@@ -54,7 +54,11 @@ fn add_and_edit_service() {
     let udp = ServiceKey { protocol: Protocol::Udp, vip: Ipv4Addr::from(VIP), vport: 53 };
     assert_eq!(
         op("-A -u 10.0.0.100:domain -s rr"),
-        Op::Change(Command::AddService(ServiceSpec { key: udp, scheduler: SchedKind::Rr }))
+        Op::Change(Command::AddService(ServiceSpec {
+            key: udp,
+            scheduler: SchedKind::Rr,
+            flags: SchedFlags::default()
+        }))
     );
     assert_eq!(op("--add-service --udp-service 10.0.0.100:53 -s rr"), op("-A -u 10.0.0.100:domain -s rr"));
 }
@@ -72,7 +76,7 @@ fn delete_service_and_clear() {
 #[test]
 fn add_edit_and_delete_real_servers() {
     let svc = tcp(VIP, 80);
-    let dest = |port, weight, method| DestSpec { addr: RIP, port, weight, method };
+    let dest = |port, weight, method| DestSpec { addr: RIP, port, weight, method, upper: 0, lower: 0 };
     assert_eq!(
         op("-a -t 10.0.0.100:80 -r 10.1.0.11:8080 -w 3"),
         Op::Change(Command::AddDest { svc, dest: dest(8080, 3, FwdMethod::FullNat) })
@@ -111,7 +115,7 @@ fn every_forwarding_method_is_parsed() {
         op("-a -t 10.0.0.100:80 -r 10.1.0.11:8080 -m"),
         Op::Change(Command::AddDest {
             svc,
-            dest: DestSpec { addr: RIP, port: 8080, weight: 1, method: FwdMethod::Nat }
+            dest: DestSpec { addr: RIP, port: 8080, weight: 1, method: FwdMethod::Nat, upper: 0, lower: 0 }
         })
     );
     // Direct routing and tunnelling cannot map ports: the service's port, as ipvsadm does.
@@ -120,7 +124,10 @@ fn every_forwarding_method_is_parsed() {
     {
         assert_eq!(
             op(&format!("-a -t 10.0.0.100:80 -r 10.1.0.11:8080 {flag}")),
-            Op::Change(Command::AddDest { svc, dest: DestSpec { addr: RIP, port: 80, weight: 1, method } })
+            Op::Change(Command::AddDest {
+                svc,
+                dest: DestSpec { addr: RIP, port: 80, weight: 1, method, upper: 0, lower: 0 }
+            })
         );
     }
     assert_eq!(
@@ -131,15 +138,18 @@ fn every_forwarding_method_is_parsed() {
 
 #[test]
 fn list() {
-    assert_eq!(op("-L"), Op::List { svc: None, numeric: false, sort: true });
-    assert_eq!(op("-l"), Op::List { svc: None, numeric: false, sort: true });
-    assert_eq!(op("-Ln"), Op::List { svc: None, numeric: true, sort: true });
-    assert_eq!(op("--list --numeric --nosort"), Op::List { svc: None, numeric: true, sort: false });
-    assert_eq!(op("-L -n --sort"), Op::List { svc: None, numeric: true, sort: true });
-    assert_eq!(op("-L -n -t 10.0.0.100:80"), Op::List { svc: Some(tcp(VIP, 80)), numeric: true, sort: true });
+    assert_eq!(op("-L"), Op::List { svc: None, numeric: false, sort: true, thresholds: false });
+    assert_eq!(op("-l"), Op::List { svc: None, numeric: false, sort: true, thresholds: false });
+    assert_eq!(op("-Ln"), Op::List { svc: None, numeric: true, sort: true, thresholds: false });
+    assert_eq!(op("--list --numeric --nosort"), Op::List { svc: None, numeric: true, sort: false, thresholds: false });
+    assert_eq!(op("-L -n --sort"), Op::List { svc: None, numeric: true, sort: true, thresholds: false });
+    assert_eq!(
+        op("-L -n -t 10.0.0.100:80"),
+        Op::List { svc: Some(tcp(VIP, 80)), numeric: true, sort: true, thresholds: false }
+    );
     // No argument at all lists the table, as ipvsadm does; so does --ctl alone.
-    assert_eq!(op(""), Op::List { svc: None, numeric: false, sort: true });
-    assert_eq!(op("--ctl /tmp/x.ctl"), Op::List { svc: None, numeric: false, sort: true });
+    assert_eq!(op(""), Op::List { svc: None, numeric: false, sort: true, thresholds: false });
+    assert_eq!(op("--ctl /tmp/x.ctl"), Op::List { svc: None, numeric: false, sort: true, thresholds: false });
 }
 
 #[test]
@@ -179,19 +189,180 @@ fn the_control_file_comes_from_ctl_then_fnat_ctl_then_the_default() {
     );
 }
 
+/// The service spec of a valid `-A`/`-E` line.
+fn service_spec(line: &str) -> ServiceSpec {
+    match op(line) {
+        Op::Change(Command::AddService(spec) | Command::EditService(spec)) => spec,
+        other => panic!("{line}: {other:?}"),
+    }
+}
+
+/// ipvsadm's scheduler names (as its man page lists them).
+const SCHEDULERS: [&str; 13] = ["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh"];
+
 #[test]
-fn the_scheduler_is_required_and_must_be_supported() {
+fn every_ipvs_scheduler_is_accepted_and_wlc_is_the_default() {
+    assert_eq!(SchedKind::ALL.map(SchedKind::name), SCHEDULERS, "fnat knows every IPVS scheduler");
+    for name in SCHEDULERS {
+        for line in
+            [format!("-A -t 10.0.0.100:80 -s {name}"), format!("--edit-service -t 10.0.0.100:80 --scheduler={name}")]
+        {
+            let spec = service_spec(&line);
+            assert_eq!((spec.key, spec.scheduler.name(), spec.flags), (tcp(VIP, 80), name, SchedFlags::default()));
+        }
+    }
+    // As ipvsadm: without -s, wlc, for -A and for -E alike.
+    assert_eq!(service_spec("-A -t 10.0.0.100:80").scheduler.name(), "wlc");
+    assert_eq!(service_spec("-E -t 10.0.0.100:80").scheduler.name(), "wlc");
+    assert_eq!(service_spec("-E -t 10.0.0.100:80").flags, SchedFlags::default());
+}
+
+#[test]
+fn unknown_schedulers_are_refused() {
+    for bad in ["fair", "WRR", "rr,wrr", ""] {
+        let line: Vec<String> = ["-A", "-t", "10.0.0.100:80", "-s", bad].into_iter().map(str::to_owned).collect();
+        match parse(&line, None, &names()) {
+            Err(UsageError::Invalid(m)) => assert!(m.contains(&format!("'{bad}'")), "-s {bad:?}: {m}"),
+            other => panic!("-s {bad:?}: {other:?}"),
+        }
+    }
+}
+
+fn flags(fallback: bool, port: bool, flag3: bool) -> SchedFlags {
+    SchedFlags { fallback, port, flag3 }
+}
+
+#[test]
+fn sched_flags_on_add_and_edit_service() {
+    assert_eq!(service_spec("-A -t 10.0.0.100:80 -s rr -b flag-1").flags, flags(true, false, false));
+    assert_eq!(service_spec("-E -t 10.0.0.100:80 -s wrr -b flag-2,flag-3").flags, flags(false, true, true));
+    assert_eq!(service_spec("-A -t 10.0.0.100:80 --sched-flags flag-3,flag-1").flags, flags(true, false, true));
+    assert_eq!(service_spec("-A -t 10.0.0.100:80 -s rr --sched-flags=flag-2").flags, flags(false, true, false));
+    // Bundled and attached, as popt; empty items are skipped (strtok), repeats are fine.
+    assert_eq!(service_spec("-Ab flag-1 -t 10.0.0.100:80").flags, flags(true, false, false));
+    assert_eq!(service_spec("-A -t 10.0.0.100:80 -bflag-2 -s rr").flags, flags(false, true, false));
+    assert_eq!(service_spec("-A -t 10.0.0.100:80 -b ,flag-1,,flag-1,").flags, flags(true, false, false));
+    // The scheduler may come after -b: the flags are checked against it.
+    assert_eq!(service_spec("-E -t 10.0.0.100:80 -b flag-3 -s lc").scheduler.name(), "lc");
+    for (line, msg) in [
+        ("-A -t 10.0.0.100:80 -s rr -b sh-port", "incompatible scheduler flag `sh-port'"),
+        ("-A -t 10.0.0.100:80 -s wrr -b flag-1,mh-fallback", "incompatible scheduler flag `mh-fallback'"),
+        // Without -s the scheduler is wlc, which has no flags of its own.
+        ("-E -t 10.0.0.100:80 -b sh-fallback", "incompatible scheduler flag `sh-fallback'"),
+        ("-A -t 10.0.0.100:80 -s sh -b mh-port", "incompatible scheduler flag `mh-port'"),
+        ("-A -t 10.0.0.100:80 -s rr -b flag-4", "invalid scheduler flag `flag-4'"),
+        ("-A -t 10.0.0.100:80 -s rr -b flag-1,sh_port", "invalid scheduler flag `sh_port'"),
+        ("-A -t 10.0.0.100:80 -s rr -b ,", "invalid scheduler flag `,'"),
+        ("-A -t 10.0.0.100:80 -s rr -b", "option '-b' needs a value"),
+        ("-A -t 10.0.0.100:80 --sched-flags", "option '--sched-flags' needs a value"),
+        ("-A -t 10.0.0.100:80 -b flag-1 --sched-flags flag-2", "multiple 'sched-flags' options specified"),
+        ("-A -t 10.0.0.100:80 -s rr --fullnat", "Illegal 'forwarding-method' option with the 'add-service' command"),
+        (
+            "-a -t 10.0.0.100:80 -r 10.1.0.11 --sched-flags flag-1",
+            "Illegal 'sched-flags' option with the 'add-server' command",
+        ),
+        ("-L --sched-flags flag-1", "Illegal 'sched-flags' option with the 'list' command"),
+        ("-D -t 10.0.0.100:80 --sched-flags=flag-1", "Illegal 'sched-flags' option with the 'delete-service' command"),
+        (
+            "-t 10.0.0.100:80 -b flag-1 -A",
+            "option '-b' must come after the command: -A|-E take -b sched-flags, -a|-e take -b for full NAT",
+        ),
+    ] {
+        assert_eq!(invalid_msg(line), msg, "{line}");
+    }
+    // An empty -b is no flags, as ipvsadm.
+    let line: Vec<String> =
+        ["-A", "-t", "10.0.0.100:80", "-s", "rr", "-b", ""].into_iter().map(str::to_owned).collect();
+    match parse(&line, None, &names()) {
+        Ok(Action::Run { op: Op::Change(Command::AddService(spec)), .. }) => {
+            assert_eq!(spec.flags, SchedFlags::default())
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn sh_and_mh_take_their_named_flags() {
+    assert_eq!(service_spec("-A -t 10.0.0.100:80 -s sh -b sh-fallback,sh-port").flags, flags(true, true, false));
+    assert_eq!(service_spec("-E -t 10.0.0.100:80 -b mh-port -s mh").flags, flags(false, true, false));
+    assert_eq!(service_spec("-A -t 10.0.0.100:80 -s mh -b mh-fallback,flag-3").flags, flags(true, false, true));
+    assert_eq!(service_spec("-A -t 10.0.0.100:80 -s sh -b flag-1,flag-2").flags, flags(true, true, false));
+}
+
+#[test]
+fn b_is_full_nat_on_real_server_commands() {
+    let svc = tcp(VIP, 80);
+    let fullnat = DestSpec { addr: RIP, port: 80, weight: 1, method: FwdMethod::FullNat, upper: 0, lower: 0 };
+    assert_eq!(op("-a -t 10.0.0.100:80 -r 10.1.0.11 -b"), Op::Change(Command::AddDest { svc, dest: fullnat }));
+    assert_eq!(op("-ab -t 10.0.0.100:80 -r 10.1.0.11"), Op::Change(Command::AddDest { svc, dest: fullnat }));
+    assert_eq!(op("-e -t 10.0.0.100:80 -br 10.1.0.11"), Op::Change(Command::EditDest { svc, dest: fullnat }));
+    assert_eq!(op("-e -t 10.0.0.100:80 -r 10.1.0.11 --fullnat"), Op::Change(Command::EditDest { svc, dest: fullnat }));
+    // After -a, the word after -b is not its value.
+    assert_eq!(invalid_msg("-a -t 10.0.0.100:80 -r 10.1.0.11 -b sh-port"), "unexpected argument sh-port");
+    assert_eq!(invalid_msg("-a -t 10.0.0.100:80 -r 10.1.0.11 -b -m"), "multiple 'forwarding-method' options specified");
+}
+
+#[test]
+fn thresholds_on_add_and_edit_server() {
+    let svc = tcp(VIP, 80);
+    let dest = |upper, lower| DestSpec { addr: RIP, port: 8080, weight: 1, method: FwdMethod::FullNat, upper, lower };
     assert_eq!(
-        invalid_msg("-A -t 10.0.0.100:80"),
-        "no scheduler given (-s): ipvsadm's default, wlc, is not supported yet; use -s rr or -s wrr"
+        op("-a -t 10.0.0.100:80 -r 10.1.0.11:8080 -x 100 -y 50"),
+        Op::Change(Command::AddDest { svc, dest: dest(100, 50) })
     );
     assert_eq!(
-        invalid_msg("-E -t 10.0.0.100:80"),
-        "no scheduler given (-s): ipvsadm's default, wlc, is not supported yet; use -s rr or -s wrr"
+        op("--edit-server -t 10.0.0.100:80 -r 10.1.0.11:8080 --u-threshold=2147483647 --l-threshold 0"),
+        Op::Change(Command::EditDest { svc, dest: dest(2_147_483_647, 0) })
     );
-    assert_eq!(invalid_msg("-A -t 10.0.0.100:80 -s wlc"), "scheduler 'wlc' is not supported yet (supported: rr, wrr)");
-    assert_eq!(invalid_msg("-A -t 10.0.0.100:80 -s mh"), "scheduler 'mh' is not supported yet (supported: rr, wrr)");
-    assert_eq!(invalid_msg("-A -t 10.0.0.100:80 -s fair"), "unknown scheduler 'fair' (supported: rr, wrr)");
+    assert_eq!(
+        op("-e -t 10.0.0.100:80 -r 10.1.0.11:8080 -x0"),
+        Op::Change(Command::EditDest { svc, dest: dest(0, 0) })
+    );
+    // Only the range is checked here (as ipvsadm): fnatd refuses a lower threshold above the upper one.
+    assert_eq!(
+        op("-a -t 10.0.0.100:80 -r 10.1.0.11:8080 -y 7"),
+        Op::Change(Command::AddDest { svc, dest: dest(0, 7) })
+    );
+    for (line, msg) in [
+        ("-a -t 10.0.0.1:80 -r 10.1.0.1 -x 2147483648", "illegal u_threshold specified"),
+        ("-a -t 10.0.0.1:80 -r 10.1.0.1 -x abc", "illegal u_threshold specified"),
+        ("-a -t 10.0.0.1:80 -r 10.1.0.1 -x 1.5", "illegal u_threshold specified"),
+        ("-e -t 10.0.0.1:80 -r 10.1.0.1 -y 99999999999", "illegal l_threshold specified"),
+        ("-e -t 10.0.0.1:80 -r 10.1.0.1 -y=1", "illegal l_threshold specified"),
+        ("-a -t 10.0.0.1:80 -r 10.1.0.1 -x", "option '-x' needs a value"),
+        ("-a -t 10.0.0.1:80 -r 10.1.0.1 -x 1 -x 2", "multiple 'u-threshold' options specified"),
+        ("-a -t 10.0.0.1:80 -r 10.1.0.1 -y 1 --l-threshold 2", "multiple 'l-threshold' options specified"),
+        ("-A -t 10.0.0.1:80 -x 5", "Illegal 'u-threshold' option with the 'add-service' command"),
+        ("-d -t 10.0.0.1:80 -r 10.1.0.1 -y 5", "Illegal 'l-threshold' option with the 'delete-server' command"),
+        ("-L -x 5", "Illegal 'u-threshold' option with the 'list' command"),
+    ] {
+        assert_eq!(invalid_msg(line), msg, "{line}");
+    }
+    let line: Vec<String> =
+        ["-a", "-t", "10.0.0.1:80", "-r", "10.1.0.1", "-x", "-1"].into_iter().map(str::to_owned).collect();
+    assert_eq!(parse(&line, None, &names()), Err(invalid("illegal u_threshold specified")), "a value, even with '-'");
+}
+
+#[test]
+fn list_thresholds() {
+    let list = |svc, numeric, sort| Op::List { svc, numeric, sort, thresholds: true };
+    assert_eq!(op("-L --thresholds"), list(None, false, true));
+    assert_eq!(op("-Ln --thresholds --nosort"), list(None, true, false));
+    assert_eq!(op("--list --thresholds -n -t 10.0.0.100:80"), list(Some(tcp(VIP, 80)), true, true));
+    for (line, msg) in [
+        ("-L -c --thresholds", "options conflicts in the list command"),
+        ("-L --timeout --thresholds", "options conflicts in the list command"),
+        (
+            "-L --timeout -c --thresholds",
+            "The option 'timeout' conflicts with the 'connection' option in the 'list' command",
+        ),
+        ("-L --thresholds --thresholds", "multiple 'thresholds' options specified"),
+        ("-L --thresholds=1", "option '--thresholds' takes no value"),
+        ("-A -t 10.0.0.1:80 --thresholds", "Illegal 'thresholds' option with the 'add-service' command"),
+        ("--get-laddr --thresholds", "Illegal 'thresholds' option with the 'get-laddr' command"),
+    ] {
+        assert_eq!(invalid_msg(line), msg, "{line}");
+    }
 }
 
 #[test]
@@ -244,7 +415,7 @@ fn commands_and_options_combine_as_in_ipvsadm() {
         ("--del-laddr -z 10.1.0.1", "You need to supply the 'service-address' option for the 'del-laddr' command"),
         ("-A -t 10.0.0.1:80 -s rr -w 3", "Illegal 'weight' option with the 'add-service' command"),
         ("-A -t 10.0.0.1:80 -s rr -r 10.1.0.1", "Illegal 'real-server' option with the 'add-service' command"),
-        ("-A -t 10.0.0.1:80 -s rr -b", "Illegal 'forwarding-method' option with the 'add-service' command"),
+        ("-A -t 10.0.0.1:80 -s rr --fullnat", "Illegal 'forwarding-method' option with the 'add-service' command"),
         ("-A -t 10.0.0.1:80 -s rr -n", "Illegal 'numeric' option with the 'add-service' command"),
         ("-D -t 10.0.0.1:80 -s rr", "Illegal 'scheduler' option with the 'delete-service' command"),
         ("-C -t 10.0.0.1:80", "Illegal 'service-address' option with the 'flush' command"),
@@ -288,18 +459,14 @@ fn ipvsadm_features_fnat_lacks_are_named() {
         ("-A -f 10 -s rr", "firewall-mark services (-f) is not supported yet"),
         ("-A -t 10.0.0.1:80 -s rr -p 300", "persistence (-p) is not supported yet"),
         ("-A -t 10.0.0.1:80 -s rr -M 255.255.255.0", "persistence granularity (-M) is not supported yet"),
-        ("-a -t 10.0.0.1:80 -r 10.1.0.1 -x 100", "connection thresholds (-x) is not supported yet"),
-        ("-a -t 10.0.0.1:80 -r 10.1.0.1 -y 10", "connection thresholds (-y) is not supported yet"),
         ("-L --daemon", "listing the sync daemon (--daemon) is not supported yet"),
         ("-L --stats", "statistics (--stats) is not supported yet"),
         ("-L --rate", "rates (--rate) is not supported yet"),
-        ("-L --thresholds", "listing thresholds (--thresholds) is not supported yet"),
         ("-L --persistent-conn", "persistent connections (--persistent-conn) is not supported yet"),
         ("-L --exact", "exact counters (--exact) is not supported yet"),
         ("-A -f 1 -6", "firewall-mark services (-f) is not supported yet"),
         ("-A -u 10.0.0.1:53 -s rr -o", "one-packet scheduling (-o) is not supported yet"),
         ("--start-daemon=master", "the connection sync daemon (--start-daemon) is not supported yet"),
-        ("-A -t 10.0.0.1:80 -s rr --sched-flags=sh-port", "scheduler flags (--sched-flags) is not supported yet"),
     ] {
         assert_eq!(invalid_msg(line), msg, "{line}");
     }

@@ -35,12 +35,13 @@ const REFUSED: u8 = 255;
 
 const HELP: &str = "\
 Usage:
-  fnatctl -A|E -t|u service-address -s scheduler
+  fnatctl -A|E -t|u service-address [-s scheduler] [-b sched-flags]
   fnatctl -D -t|u service-address
   fnatctl -C
   fnatctl -a|e -t|u service-address -r server-address [-b|-m|-g|-i] [-w weight]
+          [-x upper] [-y lower]
   fnatctl -d -t|u service-address -r server-address
-  fnatctl -L|l [-n] [--nosort] [-t|u service-address]
+  fnatctl -L|l [-n] [--nosort] [--thresholds] [-t|u service-address]
   fnatctl -L|l -c [-n] [-t|u service-address]
   fnatctl -L|l --timeout
   fnatctl --set tcp tcpfin udp
@@ -69,19 +70,29 @@ Either long or short options are allowed.
 Options:
   --tcp-service  -t service-address   service-address is IPv4-address:port
   --udp-service  -u service-address   service-address is IPv4-address:port
-  --scheduler    -s scheduler         rr or wrr; required: ipvsadm's default, wlc,
-                                      is not supported yet
+  --scheduler    -s scheduler         one of rr|wrr|lc|wlc|lblc|lblcr|dh|sh|sed|nq|fo|
+                                      ovf|mh, the default scheduler is wlc (also for
+                                      -E: it sets scheduler and flags anew, as ipvsadm)
+  --sched-flags  -b flags             with -A|-E: scheduler flags, comma-separated:
+                                      flag-1, flag-2, flag-3 for any scheduler;
+                                      sh-fallback, sh-port with sh; mh-fallback,
+                                      mh-port with mh; none if not given
   --real-server  -r server-address    server-address is IPv4-address[:port]; the
                                       port defaults to the service's
   --fullnat      -b                   full NAT (the default in fnat; plain ipvsadm
                                       defaults to -g); the service needs local
-                                      addresses
+                                      addresses. -b means this after -a|-e, and
+                                      --sched-flags after -A|-E (DPVS's convention)
   --masquerading -m                   masquerading (NAT); fnatd must run one worker
   --gatewaying   -g                   gatewaying (direct routing); the real server's
                                       port is the service's
   --ipip         -i                   ipip encapsulation (tunneling); the real
                                       server's port is the service's
   --weight       -w weight            capacity of real server, 0 to 65535 (default 1)
+  --u-threshold  -x uthreshold        upper threshold of connections, 0 to 2147483647
+                                      (default 0: none)
+  --l-threshold  -y lthreshold        lower threshold of connections, 0 to 2147483647,
+                                      not above the upper one (default 0)
   --laddr        -z local-address     a FULLNAT local address (IPv4)
   --connection   -c                   output of current connections (with -t|u: of
                                       that service only, an fnat extension); when a
@@ -89,6 +100,7 @@ Options:
                                       (DPVS's) shows the local address (the client's
                                       for the other methods)
   --timeout                           output of timeout (tcp tcpfin udp)
+  --thresholds                        output of thresholds information
   --numeric      -n                   numeric output of ports (addresses are always
                                       numeric: fnatctl does no DNS lookups, which
                                       could hang; port names come from /etc/services)
@@ -96,8 +108,8 @@ Options:
   --ctl PATH                          fnatd's control file (default: $FNAT_CTL, or
                                       /dev/shm/fnat.ctl)
 
-Not supported yet: -Z, -S, -R, -f, -p, -M, -x, -y, -o, -6, --stats, --rate, --exact,
---thresholds, --persistent-conn, --daemon, --start-daemon, --stop-daemon, --sched-flags.
+Not supported yet: -Z, -S, -R, -f, -p, -M, -o, -6, --stats, --rate, --exact,
+--persistent-conn, --daemon, --start-daemon, --stop-daemon.
 Ports may be given by name from /etc/services (10.0.0.1:http). Host names are not resolved.
 With no argument, fnatctl lists the table (like ipvsadm).
 Exit status: 0 success, 1 a listing failed, 2 bad command line or fnatd unreachable,
@@ -167,8 +179,9 @@ fn run(args: &[String], env_ctl: Option<&str>) -> Outcome {
     };
     match (op, reply) {
         (Op::Change(_), Reply::Done) => Outcome::ok(String::new()),
-        (Op::List { svc, numeric, sort }, Reply::Listing(l)) => {
-            Outcome::ok(output::list(&l, svc.is_none(), numeric, sort, &names))
+        (Op::List { svc, numeric, sort, thresholds }, Reply::Listing(l)) => {
+            let format = output::ListFormat { numeric, sort, thresholds };
+            Outcome::ok(output::list(&l, svc.is_none(), format, &names))
         }
         (Op::GetLaddr { .. }, Reply::Listing(l)) => Outcome::ok(output::laddrs(&l)),
         (Op::Conns { numeric, .. }, Reply::Conns(l)) => Outcome::ok(output::conns(&l, numeric, &names)),
@@ -196,11 +209,13 @@ mod tests {
         assert!(help.stdout.contains("--set tcp tcpfin udp"));
         assert!(!help.stdout.contains("(not supported yet)"), "-m, -g and -i work now");
         assert!(help.stdout.contains("Not supported yet: -Z, -S, -R, -f, -p"));
+        assert!(help.stdout.contains("the default scheduler is wlc"));
+        assert!(help.stdout.contains("--sched-flags  -b flags") && help.stdout.contains("--thresholds"));
         let v = run(&args("--version"), None);
         assert_eq!(v.code, 0);
         assert_eq!(
             v.stdout,
-            format!("fnatctl {} (fnat control protocol 2; ipvsadm-compatible)\n", env!("CARGO_PKG_VERSION"))
+            format!("fnatctl {} (fnat control protocol 3; ipvsadm-compatible)\n", env!("CARGO_PKG_VERSION"))
         );
     }
 

@@ -1,11 +1,11 @@
-//! What fnatctl prints: `-L` in ipvsadm's exact layout (column widths, truncation, sort order,
-//! trailing blanks included), `-L --timeout` and `-L -c` as ipvsadm prints them (with a local-address
+//! What fnatctl prints: `-L` and `-L --thresholds` in ipvsadm's exact layout (column widths,
+//! truncation, sort order, scheduler flags, trailing blanks included), `-L --timeout` and `-L -c` as ipvsadm prints them (with a local-address
 //! column for FULLNAT connections, see [`conns`]), and `--get-laddr` in a DPVS-like table.
 
 use std::fmt::Write as _;
 use std::net::SocketAddrV4;
 
-use dataplane::control::{ConnListing, Listing, ServiceView};
+use dataplane::control::{ConnListing, Listing, ServiceView, sched_flags_suffix};
 use dataplane::lb::{FwdMethod, Protocol, ServiceKey};
 
 use crate::portnames::PortNames;
@@ -47,29 +47,64 @@ fn ordered(listing: &Listing, sort: bool) -> Vec<ServiceView> {
     services
 }
 
+/// How `-L` shows the services.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListFormat {
+    /// `-n`: ports as numbers.
+    pub numeric: bool,
+    /// Not `--nosort`: services and real servers in ipvsadm's order.
+    pub sort: bool,
+    /// `--thresholds`: each real server's thresholds instead of its method and weight.
+    pub thresholds: bool,
+}
+
 /// `-L`: with `whole` the version line first (ipvsadm prints it for the whole table, not for
-/// `-L -t service`), then the two title lines and every service with its real servers.
-pub fn list(listing: &Listing, whole: bool, numeric: bool, sort: bool, names: &PortNames) -> String {
+/// `-L -t service`), then the title lines and every service with its real servers.
+///
+/// A service line is `Prot LocalAddress:Port` (cut to 33 characters), the scheduler, and its flags
+/// in parentheses when any is set, by ipvsadm's names (`TCP  10.0.0.1:80 sh (sh-fallback,sh-port)`,
+/// see [`sched_flags_suffix`]). A real server line has the forwarding method, weight and counts, or
+/// with `--thresholds` (ipvsadm's `FMT_THRESHOLDS` layout) the upper and lower thresholds and counts.
+pub fn list(listing: &Listing, whole: bool, format: ListFormat, names: &PortNames) -> String {
     let mut out = String::new();
     if whole {
         let _ = writeln!(out, "IP Virtual Server version {IPVS_VERSION} (size={})", listing.conn_table_size);
     }
-    out.push_str("Prot LocalAddress:Port Scheduler Flags\n");
-    out.push_str("  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n");
-    for s in ordered(listing, sort) {
+    if format.thresholds {
+        let _ = writeln!(
+            out,
+            "{:<33} {:<10} {:<10} {:<10} {:<10}",
+            "Prot LocalAddress:Port", "Uthreshold", "Lthreshold", "ActiveConn", "InActConn"
+        );
+        out.push_str("  -> RemoteAddress:Port\n");
+    } else {
+        out.push_str("Prot LocalAddress:Port Scheduler Flags\n");
+        out.push_str("  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n");
+    }
+    let numeric = format.numeric;
+    for s in ordered(listing, format.sort) {
         let k = s.spec.key;
         let name = cut(format!("{}  {}", k.protocol, addr_port(k.vip, k.vport, k.protocol, numeric, names)), 33);
-        let _ = writeln!(out, "{name} {}", s.spec.scheduler);
+        let sched = s.spec.scheduler;
+        let _ = writeln!(out, "{name} {sched}{}", sched_flags_suffix(sched, s.spec.flags));
         for d in &s.dests {
             let dname = cut(addr_port(d.spec.addr, d.spec.port, k.protocol, numeric, names), 28);
-            let _ = writeln!(
-                out,
-                "  -> {dname:<28} {:<7} {:<6} {:<10} {:<10}",
-                d.spec.method.ipvs_name(),
-                d.spec.weight,
-                d.active,
-                d.inactive
-            );
+            let _ = if format.thresholds {
+                writeln!(
+                    out,
+                    "  -> {dname:<28} {:<10} {:<10} {:<10} {:<10}",
+                    d.spec.upper, d.spec.lower, d.active, d.inactive
+                )
+            } else {
+                writeln!(
+                    out,
+                    "  -> {dname:<28} {:<7} {:<6} {:<10} {:<10}",
+                    d.spec.method.ipvs_name(),
+                    d.spec.weight,
+                    d.active,
+                    d.inactive
+                )
+            };
         }
     }
     out
@@ -155,7 +190,7 @@ mod tests {
     use std::net::Ipv4Addr;
 
     use dataplane::control::{ConnView, DestSpec, DestView, ServiceSpec};
-    use dataplane::lb::{DestId, SchedKind};
+    use dataplane::lb::{DestId, SchedFlags, SchedKind};
 
     use super::*;
 
@@ -170,6 +205,7 @@ mod tests {
             spec: ServiceSpec {
                 key: ServiceKey { protocol: proto, vip: Ipv4Addr::from(vip), vport },
                 scheduler: sched,
+                flags: SchedFlags::default(),
             },
             laddrs: vec![Ipv4Addr::new(10, 1, 0, 10), Ipv4Addr::new(10, 1, 0, 11)],
             dests: dests
@@ -177,7 +213,14 @@ mod tests {
                 .zip(1..)
                 .map(|(&(addr, port, weight, active, inactive), id)| DestView {
                     id: DestId(id),
-                    spec: DestSpec { addr: Ipv4Addr::from(addr), port, weight, method: FwdMethod::FullNat },
+                    spec: DestSpec {
+                        addr: Ipv4Addr::from(addr),
+                        port,
+                        weight,
+                        method: FwdMethod::FullNat,
+                        upper: 0,
+                        lower: 0,
+                    },
                     active,
                     inactive,
                 })
@@ -207,13 +250,17 @@ mod tests {
         }
     }
 
+    const NUMERIC: ListFormat = ListFormat { numeric: true, sort: true, thresholds: false };
+    const NAMED: ListFormat = ListFormat { numeric: false, ..NUMERIC };
+    const THRESHOLDS: ListFormat = ListFormat { thresholds: true, ..NUMERIC };
+
     fn names() -> PortNames {
         PortNames::parse("domain 53/tcp\ndomain 53/udp\nhttp 80/tcp www\nhttps 443/tcp\nhttp-alt 8080/tcp\n")
     }
 
     #[test]
     fn list_numeric_is_ipvsadms_layout() {
-        let got = list(&sample(), true, true, true, &names());
+        let got = list(&sample(), true, NUMERIC, &names());
         let want = "\
 IP Virtual Server version 1.2.1 (size=1048576)
 Prot LocalAddress:Port Scheduler Flags
@@ -231,7 +278,7 @@ UDP  10.0.0.100:53 rr
 
     #[test]
     fn list_without_numeric_names_ports_from_the_services_file() {
-        let got = list(&sample(), true, false, true, &names());
+        let got = list(&sample(), true, NAMED, &names());
         let want = "\
 IP Virtual Server version 1.2.1 (size=1048576)
 Prot LocalAddress:Port Scheduler Flags
@@ -252,7 +299,7 @@ UDP  10.0.0.100:domain rr
         let mut one = sample();
         one.services.remove(0);
         one.services.truncate(1);
-        let got = list(&one, false, true, false, &names());
+        let got = list(&one, false, ListFormat { sort: false, ..NUMERIC }, &names());
         let want = "\
 Prot LocalAddress:Port Scheduler Flags
   -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
@@ -268,7 +315,7 @@ TCP  10.0.0.100:80 wrr
     fn an_empty_table_is_just_the_titles() {
         let empty = Listing { conn_table_size: 4096, services: vec![] };
         assert_eq!(
-            list(&empty, true, true, true, &names()),
+            list(&empty, true, NUMERIC, &names()),
             "IP Virtual Server version 1.2.1 (size=4096)\n\
              Prot LocalAddress:Port Scheduler Flags\n  \
              -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n"
@@ -278,8 +325,93 @@ TCP  10.0.0.100:80 wrr
     #[test]
     fn long_names_are_cut_like_ipvsadm() {
         let long = PortNames::parse("a-very-long-service-name-indeed 8080/tcp\n");
-        let got = list(&sample(), true, false, true, &long);
+        let got = list(&sample(), true, NAMED, &long);
         assert!(got.contains("\n  -> 10.1.0.12:a-very-long-servic FullNat 3 "), "{got}");
+    }
+
+    fn flags(fallback: bool, port: bool, flag3: bool) -> SchedFlags {
+        SchedFlags { fallback, port, flag3 }
+    }
+
+    #[test]
+    fn scheduler_flags_follow_the_scheduler_in_parentheses() {
+        let mut l = sample();
+        l.services[0].spec.flags = flags(true, false, true);
+        l.services[1].spec.flags = flags(false, true, false);
+        let got = list(&l, true, NUMERIC, &names());
+        let want = "\
+IP Virtual Server version 1.2.1 (size=1048576)
+Prot LocalAddress:Port Scheduler Flags
+  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
+TCP  9.0.0.1:443 rr
+TCP  10.0.0.100:80 wrr (flag-2)
+  -> 10.1.0.11:80                 FullNat 65535  1234567    0         
+  -> 10.1.0.11:8080               FullNat 1      0          0         
+  -> 10.1.0.12:8080               FullNat 3      12         40        
+UDP  10.0.0.100:53 rr (flag-1,flag-3)
+  -> 10.1.0.21:53                 FullNat 1      0          7         
+";
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn sh_and_mh_flags_have_their_own_names() {
+        let (sh, mh) = (SchedKind::Sh, SchedKind::Mh);
+        let mut l = sample();
+        l.services[0].spec.scheduler = mh;
+        l.services[0].spec.flags = flags(true, true, false);
+        l.services[1].spec.scheduler = sh;
+        l.services[1].spec.flags = flags(true, true, true);
+        l.services[2].spec.scheduler = sh;
+        l.services[2].spec.flags = flags(false, false, true);
+        let got = list(&l, false, NUMERIC, &names());
+        let lines: Vec<&str> = got.lines().filter(|l| !l.starts_with(' ') && !l.starts_with("Prot")).collect();
+        // ipvsadm names only sh's and mh's own two flags: flag 3 alone prints "()".
+        assert_eq!(
+            lines,
+            vec![
+                "TCP  9.0.0.1:443 sh ()",
+                "TCP  10.0.0.100:80 sh (sh-fallback,sh-port)",
+                "UDP  10.0.0.100:53 mh (mh-fallback,mh-port)"
+            ]
+        );
+    }
+
+    #[test]
+    fn thresholds_are_ipvsadms_layout() {
+        let mut l = sample();
+        l.services[1].spec.flags = flags(true, false, false);
+        l.services[1].dests[0].spec.upper = 2_147_483_647;
+        l.services[1].dests[0].spec.lower = 1_000_000_000;
+        l.services[1].dests[2].spec.upper = 100;
+        let got = list(&l, true, THRESHOLDS, &names());
+        let want = "\
+IP Virtual Server version 1.2.1 (size=1048576)
+Prot LocalAddress:Port            Uthreshold Lthreshold ActiveConn InActConn 
+  -> RemoteAddress:Port
+TCP  9.0.0.1:443 rr
+TCP  10.0.0.100:80 wrr (flag-1)
+  -> 10.1.0.11:80                 100        0          1234567    0         
+  -> 10.1.0.11:8080               0          0          0          0         
+  -> 10.1.0.12:8080               2147483647 1000000000 12         40        
+UDP  10.0.0.100:53 rr
+  -> 10.1.0.21:53                 0          0          0          7         
+";
+        assert_eq!(got, want);
+        // One service, no version line, port names, fnatd's order.
+        let mut one = l.clone();
+        one.services.truncate(2);
+        one.services.remove(0);
+        let got = list(&one, false, ListFormat { numeric: false, sort: false, thresholds: true }, &names());
+        let want = "\
+Prot LocalAddress:Port            Uthreshold Lthreshold ActiveConn InActConn 
+  -> RemoteAddress:Port
+TCP  10.0.0.100:http wrr (flag-1)
+  -> 10.1.0.12:http-alt           2147483647 1000000000 12         40        
+  -> 10.1.0.11:http-alt           0          0          0          0         
+  -> 10.1.0.11:http               100        0          1234567    0         
+";
+        assert_eq!(got, want);
     }
 
     #[test]

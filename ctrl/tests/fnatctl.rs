@@ -11,7 +11,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use dataplane::control::{ConnListing, ConnView, ControlState, Gateway, Server};
-use dataplane::lb::{DestId, FwdMethod, Protocol, ServiceKey, Services};
+use dataplane::lb::{DestId, FwdMethod, Protocol, SchedFlags, ServiceKey, Services};
 
 /// The workers as the test wants them: connection counts made up from the real server's id, and
 /// the connections the test sets (plus a number of others that did not fit).
@@ -229,14 +229,14 @@ fn bad_input_never_reaches_fnatd() {
     let sent = d.requests();
     fails(&d, "-a -t 10.0.0.100:80 -r 10.1.0.11 -w 70000", 2, "illegal weight specified");
     fails(&d, "-A -t 10.0.0.300:80 -s rr", 2, "invalid address '10.0.0.300:80'");
-    fails(&d, "-A -t 10.0.0.101:80 -s fair", 2, "unknown scheduler 'fair' (supported: rr, wrr)");
-    fails(
-        &d,
-        "-A -t 10.0.0.101:80",
-        2,
-        "no scheduler given (-s): ipvsadm's default, wlc, is not supported yet; use -s rr or -s wrr",
-    );
-    fails(&d, "-A -t 10.0.0.101:80 -s wlc", 2, "scheduler 'wlc' is not supported yet (supported: rr, wrr)");
+    let r = fnatctl_env(&d.path, "-A -t 10.0.0.101:80 -s fair", None);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.starts_with("fnatctl: ") && r.stderr.contains("'fair'") && r.stderr.lines().count() == 1, "{r:?}");
+    fails(&d, "-A -t 10.0.0.101:80 -s rr -b sh-port", 2, "incompatible scheduler flag `sh-port'");
+    fails(&d, "-A -t 10.0.0.101:80 -s rr -b fallback", 2, "invalid scheduler flag `fallback'");
+    fails(&d, "-a -t 10.0.0.100:80 -r 10.1.0.11 -x 2147483648", 2, "illegal u_threshold specified");
+    fails(&d, "-a -t 10.0.0.100:80 -r 10.1.0.11 -y x", 2, "illegal l_threshold specified");
+    fails(&d, "-L -c --thresholds", 2, "options conflicts in the list command");
     fails(&d, "-A -t 10.0.0.101:80 -s rr -p", 2, "persistence (-p) is not supported yet");
     fails(&d, "-A -t 10.0.0.101 -s rr", 2, "Zero port specified for non-persistent service");
     fails(&d, "-a -t 10.0.0.100:80", 2, "You need to supply the 'real-server' option for the 'add-server' command");
@@ -507,4 +507,147 @@ fn a_huge_connection_table_is_cut_to_one_answer() {
     let shown = lines.len() - 3;
     assert!(shown > 40_000 && shown < n, "{shown}");
     assert_eq!(lines.last().copied(), Some(format!("({} more connections not shown)", n - shown).as_str()));
+}
+
+const THRESHOLD_TITLES: &str = "\
+Prot LocalAddress:Port            Uthreshold Lthreshold ActiveConn InActConn 
+  -> RemoteAddress:Port
+";
+
+#[test]
+fn every_scheduler_is_accepted_and_wlc_is_the_default() {
+    let d = Fnatd::start("schedulers");
+    let names = ["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh"];
+    for (i, name) in names.iter().enumerate() {
+        ok(&d, &format!("-A -t 10.0.0.100:{} -s {name}", 1000 + i));
+    }
+    // As ipvsadm: no -s is wlc, for -A and for -E.
+    ok(&d, "-A -u 10.0.0.100:53");
+    ok(&d, "-A -t 10.0.0.100:2000 -s rr");
+    ok(&d, "-E -t 10.0.0.100:2000");
+    let mut want = format!("IP Virtual Server version 1.2.1 (size=4096)\n{TITLES}");
+    for (i, name) in names.iter().enumerate() {
+        want.push_str(&format!("TCP  10.0.0.100:{} {name}\n", 1000 + i));
+    }
+    want.push_str("TCP  10.0.0.100:2000 wlc\nUDP  10.0.0.100:53 wlc\n");
+    assert_eq!(ok(&d, "-Ln"), want);
+}
+
+#[test]
+fn scheduler_flags_are_set_listed_and_replaced_like_ipvsadm() {
+    let d = Fnatd::start("sched-flags");
+    ok(&d, "-A -t 10.0.0.100:80 -s sh -b sh-fallback,sh-port");
+    ok(&d, "-A -t 10.0.0.100:81 -s mh -b mh-port");
+    ok(&d, "--add-service -t 10.0.0.100:82 --scheduler rr --sched-flags flag-1,flag-3");
+    ok(&d, "-Ab flag-2 -t 10.0.0.100:83");
+    ok(&d, "-a -t 10.0.0.100:80 -r 10.1.0.11:8080 -b -w 2");
+    assert_eq!(
+        ok(&d, "-Ln"),
+        format!(
+            "IP Virtual Server version 1.2.1 (size=4096)\n{TITLES}\
+TCP  10.0.0.100:80 sh (sh-fallback,sh-port)
+  -> 10.1.0.11:8080               FullNat 2      0          1         
+TCP  10.0.0.100:81 mh (mh-port)
+TCP  10.0.0.100:82 rr (flag-1,flag-3)
+TCP  10.0.0.100:83 wlc (flag-2)
+"
+        )
+    );
+    // -E sets scheduler and flags anew: without -b the flags go, without -s the scheduler is wlc.
+    ok(&d, "-E -t 10.0.0.100:80 -s sh -b sh-port");
+    ok(&d, "-E -t 10.0.0.100:81 -s mh");
+    ok(&d, "-E -t 10.0.0.100:82 -b flag-3");
+    // sh names only its own two flags: flag 3 alone shows as "()", as ipvsadm prints it.
+    ok(&d, "-E -t 10.0.0.100:83 -s sh -b flag-3");
+    assert_eq!(
+        ok(&d, "-Ln"),
+        format!(
+            "IP Virtual Server version 1.2.1 (size=4096)\n{TITLES}\
+TCP  10.0.0.100:80 sh (sh-port)
+  -> 10.1.0.11:8080               FullNat 2      0          1         
+TCP  10.0.0.100:81 mh
+TCP  10.0.0.100:82 wlc (flag-3)
+TCP  10.0.0.100:83 sh ()
+"
+        )
+    );
+    let sent = d.requests();
+    fails(&d, "-E -t 10.0.0.100:80 -b sh-port", 2, "incompatible scheduler flag `sh-port'");
+    fails(&d, "-A -t 10.0.0.100:84 -s sh -b mh-fallback", 2, "incompatible scheduler flag `mh-fallback'");
+    fails(
+        &d,
+        "-t 10.0.0.100:84 -b flag-1 -A",
+        2,
+        "option '-b' must come after the command: -A|-E take -b sched-flags, -a|-e take -b for full NAT",
+    );
+    assert_eq!(d.requests(), sent, "refused before reaching fnatd");
+    let st = d.finish();
+    let snap = st.services().unwrap();
+    let key = |vport| ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::new(10, 0, 0, 100), vport };
+    let flags = |vport| snap.find(&key(vport)).unwrap().1.flags;
+    assert_eq!(flags(80), SchedFlags { fallback: false, port: true, flag3: false });
+    assert_eq!(flags(81), SchedFlags::default());
+    assert_eq!(flags(83), SchedFlags { fallback: false, port: false, flag3: true });
+}
+
+#[test]
+fn thresholds_are_set_edited_and_listed_like_ipvsadm() {
+    let d = Fnatd::start("thresholds");
+    ok(&d, "-A -t 10.0.0.100:80 -s wlc -b flag-1");
+    ok(&d, "-a -t 10.0.0.100:80 -r 10.1.0.11:8080 -x 100 -y 75");
+    ok(&d, "-a -t 10.0.0.100:80 -r 10.1.0.12:8080 --u-threshold 2147483647 -w 3");
+    ok(&d, "-a -t 10.0.0.100:80 -r 10.1.0.13:8080");
+    ok(&d, "-A -u 10.0.0.100:53 -s rr");
+    ok(&d, "-a -u 10.0.0.100:53 -r 10.1.0.21 -x 10 -y 10 -g");
+    assert_eq!(
+        ok(&d, "-Ln --thresholds"),
+        format!(
+            "IP Virtual Server version 1.2.1 (size=4096)\n{THRESHOLD_TITLES}\
+TCP  10.0.0.100:80 wlc (flag-1)
+  -> 10.1.0.11:8080               100        75         0          1         
+  -> 10.1.0.12:8080               2147483647 0          2          4         
+  -> 10.1.0.13:8080               0          0          4          7         
+UDP  10.0.0.100:53 rr
+  -> 10.1.0.21:53                 10         10         6          10        
+"
+        )
+    );
+    // The usual listing shows method and weight, not thresholds.
+    assert_eq!(
+        ok(&d, "-Ln -t 10.0.0.100:80"),
+        format!(
+            "{TITLES}\
+TCP  10.0.0.100:80 wlc (flag-1)
+  -> 10.1.0.11:8080               FullNat 1      0          1         
+  -> 10.1.0.12:8080               FullNat 3      2          4         
+  -> 10.1.0.13:8080               FullNat 1      4          7         
+"
+        )
+    );
+    // -e sets the thresholds anew (none given: none), keeping the real server's identity and counts.
+    ok(&d, "-e -t 10.0.0.100:80 -r 10.1.0.11:8080 -x 50");
+    ok(&d, "-e -t 10.0.0.100:80 -r 10.1.0.12:8080 -w 3");
+    fails(
+        &d,
+        "-e -t 10.0.0.100:80 -r 10.1.0.13:8080 -x 5 -y 6",
+        255,
+        "lower threshold 6 is higher than upper threshold 5",
+    );
+    fails(&d, "-a -t 10.0.0.100:80 -r 10.1.0.14:8080 -y 1", 255, "lower threshold 1 is higher than upper threshold 0");
+    assert_eq!(
+        ok(&d, "-L -n --thresholds --nosort -t 10.0.0.100:80"),
+        format!(
+            "{THRESHOLD_TITLES}\
+TCP  10.0.0.100:80 wlc (flag-1)
+  -> 10.1.0.11:8080               50         0          0          1         
+  -> 10.1.0.12:8080               0          0          2          4         
+  -> 10.1.0.13:8080               0          0          4          7         
+"
+        )
+    );
+    let st = d.finish();
+    let snap = st.services().unwrap();
+    let key = ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::new(10, 0, 0, 100), vport: 80 };
+    let got: Vec<(u32, u32)> = snap.find(&key).unwrap().1.dests.iter().map(|d| (d.upper, d.lower)).collect();
+    assert_eq!(got, vec![(50, 0), (0, 0), (0, 0)]);
 }

@@ -11,9 +11,12 @@ use std::net::Ipv4Addr;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
-use crate::control::state::check_method;
+use crate::control::sched_flags::{DEFAULT_SCHEDULER, FLAG_NAMES, SchedFlagError, add_sched_flag, flag_owner};
+use crate::control::state::{MAX_THRESHOLD, check_method, check_thresholds};
 use crate::lb::conn::MAX_CAPACITY;
-use crate::lb::{DestId, FwdMethod, Protocol, RealServer, SchedFlags, SchedKind, Service, ServiceKey, Services, Timeouts};
+use crate::lb::{
+    DestId, FwdMethod, Protocol, RealServer, SchedFlags, SchedKind, Service, ServiceKey, Services, Timeouts,
+};
 use crate::net::{Interface, Ipv4Net, Neighbour, PortIdx, Route};
 use crate::packet::MacAddr;
 
@@ -310,6 +313,8 @@ mod raw {
         pub vip: String,
         pub port: u32,
         pub scheduler: Option<String>,
+        #[serde(default)]
+        pub scheduler_flags: Vec<String>,
         #[serde(default, rename = "real_server")]
         pub real_servers: Vec<RealServer>,
         pub local_addrs: Option<Vec<String>>,
@@ -324,6 +329,10 @@ mod raw {
         pub weight: u32,
         #[serde(default = "default_forward")]
         pub forward: String,
+        #[serde(default)]
+        pub upper_threshold: u64,
+        #[serde(default)]
+        pub lower_threshold: u64,
     }
 
     fn default_weight() -> u32 {
@@ -571,8 +580,10 @@ impl Validator<'_> {
         Ok(out)
     }
 
-    /// The services, their real servers checked as fnatctl's are ([`check_method`]): direct routing
-    /// and tunnelling cannot map ports, NAT needs a single worker, FULLNAT needs local addresses.
+    /// The services, their real servers checked as fnatctl's are ([`check_method`],
+    /// [`check_thresholds`]): direct routing and tunnelling cannot map ports, NAT needs a single
+    /// worker, FULLNAT needs local addresses. A service without `scheduler` gets ipvsadm's default,
+    /// wlc ([`DEFAULT_SCHEDULER`]).
     fn services(
         &self,
         raw: Vec<raw::Service>,
@@ -607,13 +618,14 @@ impl Validator<'_> {
             if list.iter().any(|o| o.key == key) {
                 return Err(self.err(&f, format_args!("service {key} is defined twice")));
             }
-            let Some(scheduler) = s.scheduler else {
-                return Err(self.err(
-                    format_args!("{f}.scheduler"),
-                    "missing: IPVS's default, wlc, is not supported yet; set \"rr\" or \"wrr\"",
-                ));
-            };
-            let scheduler: SchedKind = scheduler.parse().map_err(|e| self.err(format_args!("{f}.scheduler"), e))?;
+            // Without a scheduler, ipvsadm's default.
+            let scheduler: SchedKind = s
+                .scheduler
+                .as_deref()
+                .unwrap_or(DEFAULT_SCHEDULER)
+                .parse()
+                .map_err(|e| self.err(format_args!("{f}.scheduler"), e))?;
+            let flags = self.sched_flags(&f, scheduler, &s.scheduler_flags)?;
             let laddrs = self.service_laddrs(&f, s.local_addrs.as_deref(), local_addrs)?;
             let mut dests: Vec<RealServer> = Vec::with_capacity(s.real_servers.len());
             for (j, r) in s.real_servers.iter().enumerate() {
@@ -629,6 +641,7 @@ impl Validator<'_> {
                 if r.weight > 65535 {
                     return Err(self.err(format_args!("{rf}.weight"), "must be from 0 to 65535"));
                 }
+                let (upper, lower) = self.thresholds(&rf, r.upper_threshold, r.lower_threshold)?;
                 let method = match r.forward.as_str() {
                     "fullnat" => FwdMethod::FullNat,
                     "nat" => FwdMethod::Nat,
@@ -655,12 +668,53 @@ impl Validator<'_> {
                 if dests.iter().any(|d| d.addr == addr && d.port == port) {
                     return Err(self.err(&rf, format_args!("real server {addr}:{port} is listed twice")));
                 }
-                dests.push(RealServer { id: DestId(next_id), addr, port, weight: r.weight, method, upper: 0, lower: 0 });
+                dests.push(RealServer { id: DestId(next_id), addr, port, weight: r.weight, method, upper, lower });
                 next_id += 1;
             }
-            list.push(Service { key, scheduler, flags: SchedFlags::default(), dests, laddrs });
+            list.push(Service { key, scheduler, flags, dests, laddrs });
         }
         Services::new(list).map_err(|e| self.err("service", e))
+    }
+
+    /// A service's `scheduler_flags`: ipvsadm's `-b` names (`flag-1`, `sh-port`, ...), each checked
+    /// against the service's scheduler as ipvsadm checks them.
+    fn sched_flags(&self, f: &str, sched: SchedKind, names: &[String]) -> Result<SchedFlags, ConfigError> {
+        let mut flags = SchedFlags::default();
+        for (j, name) in names.iter().enumerate() {
+            add_sched_flag(&mut flags, sched, name).map_err(|e| {
+                let problem = match e {
+                    SchedFlagError::Invalid(_) => {
+                        format!("'{name}' is not a scheduler flag (one of {})", FLAG_NAMES.join(", "))
+                    }
+                    SchedFlagError::Incompatible(_) => format!(
+                        "'{name}' is a flag of the {} scheduler, not of {sched}",
+                        flag_owner(name).unwrap_or_default()
+                    ),
+                };
+                self.err(format_args!("{f}.scheduler_flags[{j}]"), problem)
+            })?;
+        }
+        Ok(flags)
+    }
+
+    /// A real server's `upper_threshold` and `lower_threshold` (0: none), as IPVS takes them (see
+    /// [`check_thresholds`]).
+    fn thresholds(&self, rf: &str, upper: u64, lower: u64) -> Result<(u32, u32), ConfigError> {
+        let range = |name: &str, v: u64| {
+            u32::try_from(v)
+                .ok()
+                .filter(|&v| v <= MAX_THRESHOLD)
+                .ok_or_else(|| self.err(format_args!("{rf}.{name}"), format_args!("must be from 0 to {MAX_THRESHOLD}")))
+        };
+        let (upper, lower) = (range("upper_threshold", upper)?, range("lower_threshold", lower)?);
+        if check_thresholds(upper, lower).is_err() {
+            let none = if upper == 0 { ", none" } else { "" };
+            return Err(self.err(
+                format_args!("{rf}.lower_threshold"),
+                format_args!("must not be above upper_threshold ({upper}{none}), as in IPVS"),
+            ));
+        }
+        Ok((upper, lower))
     }
 
     /// A service's local addresses: its own list (each one of `[local] addresses`), or all of those.

@@ -154,12 +154,14 @@ fn fnatd_refuses_a_bad_config_naming_file_and_field() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.toml") && err.contains("weight") && err.contains("line"), "{err}");
 
-    let unsupported = fixtures::CONFIG_TEMPLATE.replace("scheduler = \"rr\"", "scheduler = \"mh\"");
-    std::fs::write(dir.file("mh.toml"), unsupported).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_fnatd")).arg("--config").arg(dir.file("mh.toml")).output().unwrap();
+    let unknown = fixtures::CONFIG_TEMPLATE
+        .replace("@RUN_DIR@", &dir.path.display().to_string())
+        .replace("scheduler = \"rr\"", "scheduler = \"fair\"");
+    std::fs::write(dir.file("fair.toml"), unknown).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_fnatd")).arg("--config").arg(dir.file("fair.toml")).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("mh.toml: service[0].scheduler: scheduler 'mh' is not supported yet"), "{err}");
+    assert!(err.contains("fair.toml: service[0].scheduler: unknown scheduler 'fair'"), "{err}");
 
     let out = Command::new(env!("CARGO_BIN_EXE_fnatd")).arg("--config").arg(dir.file("missing.toml")).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -201,7 +203,8 @@ fn two_workers_pass_misdirected_replies_through_the_ring_on_real_mbufs() {
     // Worker 0 owns the even local ports, worker 1 the odd ones. Each worker's queue 0/1 of a port
     // is a capture file of its own.
     let a = Flow::tcp(40000, 0, FIRST_LPORT);
-    let b = Flow::tcp(40001, 0, FIRST_LPORT + 1);
+    // rr cycles per service over both workers: a goes to rs1, b to rs2.
+    let b = Flow::tcp(40001, 1, FIRST_LPORT + 1);
     let syn_a = a.tcp_in(0, TcpFlags::SYN, 1, 0, b"");
     let syn_b = b.tcp_in(0, TcpFlags::SYN, 1, 0, b"");
     let reply_a = a.tcp_out(1, TcpFlags::ACK, 5, 2, b"a");

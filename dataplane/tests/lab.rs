@@ -274,7 +274,6 @@ fn bad_fnatctl_input_is_refused_with_one_line_and_changes_nothing() {
         &["-a", "-t", "10.0.0.100:80", "-r", "10.1.0.11:8080"],
         &["-d", "-t", "10.0.0.100:80", "-r", "10.1.0.99:8080"],
         &["-e", "-t", "10.0.0.100:80", "-r", "10.1.0.11:8080", "-w", "70000"],
-        &["-A", "-t", "10.0.0.100:443"],
     ];
     for args in refused {
         let out = run(Command::new(fnatctl_bin()).args(*args));

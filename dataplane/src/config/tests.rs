@@ -132,14 +132,40 @@ fn errors_name_the_file_the_field_and_the_problem() {
         ("port = 80", "port = 70000", "fnatd.toml: service[0].port: must be from 1 to 65535"),
         (
             "scheduler = \"wrr\"",
-            "scheduler = \"lblc\"",
-            "fnatd.toml: service[0].scheduler: scheduler 'lblc' is not supported yet",
+            "scheduler = \"wrr\"\nscheduler_flags = [\"flag-1\", \"fallback\"]",
+            "fnatd.toml: service[0].scheduler_flags[1]: 'fallback' is not a scheduler flag (one of flag-1, flag-2, \
+             flag-3, sh-fallback, sh-port, mh-fallback, mh-port)",
         ),
-        ("scheduler = \"wrr\"", "scheduler = \"fair\"", "fnatd.toml: service[0].scheduler: unknown scheduler 'fair'"),
         (
             "scheduler = \"wrr\"",
-            "",
-            "fnatd.toml: service[0].scheduler: missing: IPVS's default, wlc, is not supported yet",
+            "scheduler = \"wrr\"\nscheduler_flags = [\"sh-port\"]",
+            "fnatd.toml: service[0].scheduler_flags[0]: 'sh-port' is a flag of the sh scheduler, not of wrr",
+        ),
+        (
+            "scheduler = \"wrr\"",
+            "scheduler = \"wrr\"\nscheduler_flags = [\"flag-3\", \"mh-fallback\"]",
+            "fnatd.toml: service[0].scheduler_flags[1]: 'mh-fallback' is a flag of the mh scheduler, not of wrr",
+        ),
+        (
+            "weight = 3",
+            "weight = 3\n  upper_threshold = 2147483648",
+            "fnatd.toml: service[0].real_server[0].upper_threshold: must be from 0 to 2147483647",
+        ),
+        (
+            "weight = 3",
+            "weight = 3\n  upper_threshold = 10\n  lower_threshold = 99999999999",
+            "fnatd.toml: service[0].real_server[0].lower_threshold: must be from 0 to 2147483647",
+        ),
+        (
+            "weight = 3",
+            "weight = 3\n  upper_threshold = 10\n  lower_threshold = 11",
+            "fnatd.toml: service[0].real_server[0].lower_threshold: must not be above upper_threshold (10), as in IPVS",
+        ),
+        (
+            "weight = 3",
+            "weight = 3\n  lower_threshold = 1",
+            "fnatd.toml: service[0].real_server[0].lower_threshold: must not be above upper_threshold (0, none), \
+             as in IPVS",
         ),
         ("weight = 3", "weight = 70000", "fnatd.toml: service[0].real_server[0].weight: must be from 0 to 65535"),
         ("port = 8080", "port = 0", "fnatd.toml: service[0].real_server[0].port: must be from 1 to 65535"),
@@ -289,4 +315,67 @@ fn a_port_mtu_is_checked_and_reaches_the_interface() {
     assert_eq!((ifaces[0].mtu, ifaces[1].mtu), (1400, 1500));
     let got = error_with("addresses = [\"10.0.0.1/24\"]", "addresses = [\"10.0.0.1/24\"]\nmtu = 100");
     assert!(got.contains("port[0].mtu: must be from 576 to 9000"), "{got}");
+}
+
+#[test]
+fn an_unknown_scheduler_is_named() {
+    let got = error_with("scheduler = \"wrr\"", "scheduler = \"fair\"");
+    assert!(got.starts_with("fnatd.toml: service[0].scheduler: ") && got.contains("'fair'"), "{got}");
+    let got = error_with("scheduler = \"wrr\"", "scheduler = \"WRR\"");
+    assert!(got.starts_with("fnatd.toml: service[0].scheduler: ") && got.contains("'WRR'"), "{got}");
+}
+
+#[test]
+fn a_service_without_a_scheduler_gets_ipvsadms_default_wlc() {
+    let c = parse(&GOOD.replacen("scheduler = \"wrr\"\n", "", 1)).unwrap_or_else(|e| panic!("{e}"));
+    let svc = c.services.iter().next().unwrap();
+    assert_eq!(svc.scheduler.name(), "wlc");
+    assert_eq!(svc.flags, SchedFlags::default());
+}
+
+#[test]
+fn every_ipvs_scheduler_is_accepted() {
+    for name in ["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh"] {
+        let text = GOOD.replacen("scheduler = \"wrr\"", &format!("scheduler = \"{name}\""), 1);
+        let c = parse(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(c.services.iter().next().unwrap().scheduler.name(), name);
+    }
+}
+
+#[test]
+fn scheduler_flags_are_read_by_ipvsadms_names() {
+    let with = |sched: &str, flags: &str| {
+        let text =
+            GOOD.replacen("scheduler = \"wrr\"", &format!("scheduler = \"{sched}\"\nscheduler_flags = {flags}"), 1);
+        parse(&text).map(|c| c.services.iter().next().unwrap().flags)
+    };
+    let f = |fallback, port, flag3| SchedFlags { fallback, port, flag3 };
+    assert_eq!(with("wrr", "[]").unwrap(), SchedFlags::default());
+    assert_eq!(with("rr", "[\"flag-1\", \"flag-2\", \"flag-3\"]").unwrap(), f(true, true, true));
+    assert_eq!(with("wrr", "[\"flag-2\", \"flag-2\"]").unwrap(), f(false, true, false), "repeats are fine");
+    assert_eq!(with("sh", "[\"sh-fallback\", \"sh-port\"]").unwrap(), f(true, true, false));
+    assert_eq!(with("mh", "[\"mh-port\", \"flag-3\"]").unwrap(), f(false, true, true));
+    let got = with("mh", "[\"sh-port\"]").unwrap_err().to_string();
+    assert_eq!(got, "fnatd.toml: service[0].scheduler_flags[0]: 'sh-port' is a flag of the sh scheduler, not of mh");
+    // The default scheduler, wlc, takes only the generic flags.
+    let text = GOOD.replacen("scheduler = \"wrr\"", "scheduler_flags = [\"sh-port\"]", 1);
+    let got = parse(&text).unwrap_err().to_string();
+    assert_eq!(got, "fnatd.toml: service[0].scheduler_flags[0]: 'sh-port' is a flag of the sh scheduler, not of wlc");
+    let got = with("rr", "\"flag-1\"").unwrap_err().to_string();
+    assert!(got.starts_with("fnatd.toml: ") && got.contains("scheduler_flags"), "{got}");
+}
+
+#[test]
+fn thresholds_default_to_none_and_reach_the_real_server() {
+    let c = parse(GOOD).unwrap();
+    let svc = c.services.iter().next().unwrap();
+    assert!(svc.dests.iter().all(|d| (d.upper, d.lower) == (0, 0)));
+    let text = GOOD
+        .replacen("weight = 3\n", "weight = 3\n  upper_threshold = 2147483647\n  lower_threshold = 1500\n", 1)
+        .replacen("address = \"10.1.0.3\"\n", "address = \"10.1.0.3\"\n  upper_threshold = 20\n", 1);
+    let c = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+    let got: Vec<(u32, u32)> = c.services.iter().next().unwrap().dests.iter().map(|d| (d.upper, d.lower)).collect();
+    assert_eq!(got, vec![(2_147_483_647, 1500), (20, 0)]);
+    let got = error_with("weight = 3", "weight = 3\n  upper_threshold = -1");
+    assert!(got.starts_with("fnatd.toml: ") && got.contains("upper_threshold"), "{got}");
 }

@@ -2,6 +2,8 @@
 //!
 //! - [`msg`]: the messages ([`Request`] of [`Command`]s, [`Reply`], [`CtrlError`]), versioned by
 //!   [`PROTOCOL_VERSION`] and carried as JSON.
+//! - [`sched_flags`]: ipvsadm's default scheduler (wlc) and its scheduler-flag names (`-b`), parsed
+//!   and printed as ipvsadm does; shared by fnatctl and the configuration file.
 //! - [`shm`]: the transport, a file on the shared-memory tmpfs (default `/dev/shm/fnat.ctl`, mode
 //!   0600) with a request ring and a response ring; [`Server`] on fnatd's side, [`Client`] on
 //!   fnatctl's. One client at a time (a file lock); torn, stale or corrupt messages are detected and
@@ -49,6 +51,7 @@
 //! error.
 
 pub mod msg;
+pub mod sched_flags;
 pub mod shm;
 pub mod state;
 
@@ -56,5 +59,6 @@ pub use msg::{
     Command, ConnListing, ConnView, CtrlError, DestSpec, DestView, Listing, PROTOCOL_VERSION, Reply, Request,
     ServiceSpec, ServiceView,
 };
+pub use sched_flags::{DEFAULT_SCHEDULER, SchedFlagError, parse_sched_flags, sched_flag_names, sched_flags_suffix};
 pub use shm::{CallError, Client, ConnectError, Incoming, Server};
 pub use state::{ControlState, Gateway, NoConnections};

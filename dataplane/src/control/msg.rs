@@ -7,7 +7,7 @@
 //! exactly what a client wrote; decoding still validates it, and a payload that does not decode is
 //! answered with [`CtrlError::Malformed`].
 //!
-//! Values are checked for range (weights, ports, forwarding methods) by the state that applies them
+//! Values are checked for range (weights, thresholds, ports, forwarding methods) by the state that applies them
 //! ([`super::state`]), not here: a message that decodes is well-formed, not necessarily acceptable.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -16,11 +16,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::lb::{DestId, FwdMethod, Protocol, SchedKind, ServiceKey};
+use crate::lb::{DestId, FwdMethod, Protocol, SchedFlags, SchedKind, ServiceKey};
 
 /// The version of the control protocol: the shared file's layout, the framing and these messages.
 /// Bump it on any incompatible change; fnatctl and fnatd refuse to talk across versions.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// A virtual service as ipvsadm's `-A`/`-E` describe it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,8 +28,12 @@ pub const PROTOCOL_VERSION: u16 = 2;
 pub struct ServiceSpec {
     /// Protocol, VIP and port.
     pub key: ServiceKey,
-    /// The scheduler.
+    /// The scheduler (fnatctl sends ipvsadm's default, wlc, when `-s` is not given).
     pub scheduler: SchedKind,
+    /// The scheduler flags (`-b`); `-E` replaces them, as ipvsadm does (no `-b`: none). Left out
+    /// of the JSON when none is set.
+    #[serde(default, skip_serializing_if = "no_flags")]
+    pub flags: SchedFlags,
 }
 
 /// A real server as ipvsadm's `-a`/`-e` describe it.
@@ -45,6 +49,23 @@ pub struct DestSpec {
     pub weight: u32,
     /// The forwarding method.
     pub method: FwdMethod,
+    /// Upper connection threshold (`-x`), 0..=2147483647; 0: none (then left out of the JSON).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub upper: u32,
+    /// Lower connection threshold (`-y`), 0..=2147483647, at most `upper` (IPVS refuses a lower
+    /// threshold above the upper one, so with no upper threshold it is 0); 0 is left out of the JSON.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lower: u32,
+}
+
+/// Whether no scheduler flag is set (the JSON leaves such flags out, keeping large listings small).
+fn no_flags(f: &SchedFlags) -> bool {
+    *f == SchedFlags::default()
+}
+
+/// Whether a threshold is 0, none (left out of the JSON).
+fn is_zero(v: &u32) -> bool {
+    *v == 0
 }
 
 /// One change or query. The commands of one [`Request`] form one transaction.
@@ -52,7 +73,7 @@ pub struct DestSpec {
 pub enum Command {
     /// `-A`: add a virtual service.
     AddService(ServiceSpec),
-    /// `-E`: change a virtual service's scheduler.
+    /// `-E`: change a virtual service's scheduler and scheduler flags.
     EditService(ServiceSpec),
     /// `-D`: delete a virtual service with its real servers and local addresses.
     DelService(ServiceKey),
@@ -65,7 +86,8 @@ pub enum Command {
         /// The real server.
         dest: DestSpec,
     },
-    /// `-e`: change a real server's weight and forwarding method (address and port name it).
+    /// `-e`: change a real server's weight, forwarding method and thresholds (address and port
+    /// name it).
     EditDest {
         /// The service.
         svc: ServiceKey,
@@ -193,7 +215,7 @@ pub struct Listing {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceView {
-    /// Key and scheduler.
+    /// Key, scheduler and scheduler flags.
     pub spec: ServiceSpec,
     /// FULLNAT local addresses, in the order they are used.
     pub laddrs: Vec<Ipv4Addr>,
@@ -207,7 +229,7 @@ pub struct ServiceView {
 pub struct DestView {
     /// fnatd's identity for it (stable while the server exists).
     pub id: DestId,
-    /// Address, port, weight and method.
+    /// Address, port, weight, method and thresholds.
     pub spec: DestSpec,
     /// Established TCP connections, summed over the workers.
     pub active: u32,
@@ -470,6 +492,36 @@ mod tests {
         assert_eq!(text, r#"{"id":2,"commands":[{"SetTimeouts":{"tcp":1,"tcpfin":0,"udp":3}},"GetTimeouts"]}"#);
         assert!(Command::GetTimeouts.is_query() && Command::ListConns { svc: None }.is_query());
         assert!(Command::SetTimeouts { tcp: 0, tcpfin: 0, udp: 0 }.is_change());
+    }
+
+    #[test]
+    fn flags_and_thresholds_are_left_out_of_the_json_when_unset() {
+        let plain = ServiceSpec { key: key(), scheduler: SchedKind::Rr, flags: SchedFlags::default() };
+        let text = serde_json::to_string(&plain).unwrap();
+        assert_eq!(text, r#"{"key":{"protocol":"Tcp","vip":"10.0.0.100","vport":80},"scheduler":"Rr"}"#);
+        assert_eq!(serde_json::from_str::<ServiceSpec>(&text).unwrap(), plain);
+        let flagged = ServiceSpec { flags: SchedFlags { fallback: false, port: true, flag3: false }, ..plain };
+        let text = serde_json::to_string(&flagged).unwrap();
+        assert!(text.ends_with(r#""flags":{"fallback":false,"port":true,"flag3":false}}"#), "{text}");
+        assert_eq!(serde_json::from_str::<ServiceSpec>(&text).unwrap(), flagged);
+        let dest = DestSpec {
+            addr: Ipv4Addr::new(10, 1, 0, 11),
+            port: 80,
+            weight: 1,
+            method: FwdMethod::Dr,
+            upper: 0,
+            lower: 0,
+        };
+        let text = serde_json::to_string(&dest).unwrap();
+        assert_eq!(text, r#"{"addr":"10.1.0.11","port":80,"weight":1,"method":"Dr"}"#);
+        assert_eq!(serde_json::from_str::<DestSpec>(&text).unwrap(), dest);
+        let limited = DestSpec { upper: 100, lower: 0, ..dest };
+        let text = serde_json::to_string(&limited).unwrap();
+        assert_eq!(text, r#"{"addr":"10.1.0.11","port":80,"weight":1,"method":"Dr","upper":100}"#);
+        assert_eq!(serde_json::from_str::<DestSpec>(&text).unwrap(), limited);
+        // Still strict: a threshold that does not fit, or an unknown field, does not decode.
+        assert!(serde_json::from_str::<DestSpec>(&text.replace("100", "4294967296")).is_err());
+        assert!(serde_json::from_str::<DestSpec>(&text.replace("upper", "uper")).is_err());
     }
 
     #[test]

@@ -14,11 +14,17 @@
 //! tunnelling cannot map ports: their real server's port is the service's. `--set` changes the
 //! ESTABLISHED, FIN_WAIT and UDP timeouts (0 keeps one, at most 31 days).
 //!
-//! fnat-specific: only the rr/wrr schedulers for now; NAT only with one worker (the replies of a
-//! NAT connection come back addressed to the client, and nothing yet steers them to the worker that
-//! owns the connection: that needs symmetric RSS); a service created at runtime gets the default
-//! local addresses (`[local] addresses`); a service with FULLNAT real servers must keep at least
-//! one local address; an address is never both a VIP and a local address.
+//! `-E` replaces a service's scheduler and scheduler flags (any flags with any scheduler, as the
+//! kernel: fnatctl and the configuration check ipvsadm's scheduler-specific names). `-a`/`-e` set a
+//! real server's weight, method and connection thresholds together (`-e` replaces them all): each
+//! threshold is 0 to 2147483647 (ipvsadm's `INT_MAX`) and, as IPVS, the lower one may not be above
+//! the upper one.
+//!
+//! fnat-specific: NAT only with one worker (the replies of a NAT connection come back addressed to
+//! the client, and nothing yet steers them to the worker that owns the connection: that needs
+//! symmetric RSS); a service created at runtime gets the default local addresses (`[local]
+//! addresses`); a service with FULLNAT real servers must keep at least one local address; an address
+//! is never both a VIP and a local address.
 //!
 //! Connections are the workers' business: the state reaches them, and the per-real-server counts,
 //! through a [`Gateway`] that fnatd implements over its workers.
@@ -32,7 +38,7 @@ use super::msg::{
 use super::shm::DEFAULT_MAX_PAYLOAD;
 use crate::config::Config;
 use crate::lb::service::ServicesError;
-use crate::lb::{DestId, FwdMethod, RealServer, SchedFlags, Service, ServiceKey, Services, TcpState, Timeouts};
+use crate::lb::{DestId, FwdMethod, RealServer, Service, ServiceKey, Services, TcpState, Timeouts};
 
 /// The longest timeout `--set` accepts, in seconds: 31 days, as ipvsadm.
 pub const MAX_TIMEOUT_SECS: u32 = 31 * 24 * 3600;
@@ -240,8 +246,9 @@ impl ControlState {
         match *cmd {
             Command::AddService(spec) => self.add_service(spec),
             Command::EditService(spec) => {
-                self.services.get_mut(&spec.key).ok_or(CtrlError::NoSuchService(spec.key))?.svc.scheduler =
-                    spec.scheduler;
+                let s = &mut self.services.get_mut(&spec.key).ok_or(CtrlError::NoSuchService(spec.key))?.svc;
+                s.scheduler = spec.scheduler;
+                s.flags = spec.flags;
                 Ok(())
             }
             Command::DelService(key) => self.services.remove(&key).map(drop).ok_or(CtrlError::NoSuchService(key)),
@@ -261,6 +268,8 @@ impl ControlState {
                     .ok_or(CtrlError::NoSuchDest { svc, addr: dest.addr, port: dest.port })?;
                 d.weight = dest.weight;
                 d.method = dest.method;
+                d.upper = dest.upper;
+                d.lower = dest.lower;
                 Ok(())
             }
             Command::DelDest { svc, addr, port } => {
@@ -325,7 +334,7 @@ impl ControlState {
         self.insert(Service {
             key,
             scheduler: spec.scheduler,
-            flags: SchedFlags::default(),
+            flags: spec.flags,
             dests: Vec::new(),
             laddrs: self.default_laddrs.clone(),
         });
@@ -346,8 +355,8 @@ impl ControlState {
             port: dest.port,
             weight: dest.weight,
             method: dest.method,
-            upper: 0,
-            lower: 0,
+            upper: dest.upper,
+            lower: dest.lower,
         });
         self.next_dest_id =
             self.next_dest_id.checked_add(1).ok_or_else(|| CtrlError::Invalid("no real server ids left".into()))?;
@@ -403,7 +412,7 @@ impl ControlState {
     /// server's connection counts from `gw`.
     pub fn listing(&self, svc: Option<ServiceKey>, gw: &dyn Gateway) -> Result<Listing, CtrlError> {
         let view = |s: &Service| ServiceView {
-            spec: ServiceSpec { key: s.key, scheduler: s.scheduler },
+            spec: ServiceSpec { key: s.key, scheduler: s.scheduler, flags: s.flags },
             laddrs: s.laddrs.clone(),
             dests: s
                 .dests
@@ -412,7 +421,14 @@ impl ControlState {
                     let (active, inactive) = gw.conn_counts(d.id);
                     DestView {
                         id: d.id,
-                        spec: DestSpec { addr: d.addr, port: d.port, weight: d.weight, method: d.method },
+                        spec: DestSpec {
+                            addr: d.addr,
+                            port: d.port,
+                            weight: d.weight,
+                            method: d.method,
+                            upper: d.upper,
+                            lower: d.lower,
+                        },
                         active,
                         inactive,
                     }
@@ -430,17 +446,37 @@ impl ControlState {
     }
 }
 
-/// A real server's values: weight 0..=65535, port 1..=65535, a unicast address, and what its
-/// forwarding method allows (see [`check_method`]).
+/// A real server's values: weight 0..=65535, port 1..=65535, thresholds (see
+/// [`check_thresholds`]), a unicast address, and what its forwarding method allows (see
+/// [`check_method`]).
 fn check_dest(svc: ServiceKey, d: &DestSpec, workers: usize) -> Result<(), CtrlError> {
     if d.weight > 65535 {
         return Err(CtrlError::Invalid(format!("weight {} is out of range (0 to 65535)", d.weight)));
     }
+    check_thresholds(d.upper, d.lower).map_err(CtrlError::Invalid)?;
     if d.port == 0 {
         return Err(CtrlError::Invalid("real server port 0 is out of range (1 to 65535)".into()));
     }
     check_unicast("real server address", d.addr)?;
     check_method(d.method, d.port, svc.vport, workers).map_err(CtrlError::Invalid)
+}
+
+/// The largest connection threshold ipvsadm's `-x`/`-y` accept (`INT_MAX`).
+pub const MAX_THRESHOLD: u32 = 2_147_483_647;
+
+/// Connection thresholds as IPVS takes them: each 0 to [`MAX_THRESHOLD`], and the lower one not
+/// above the upper one (IPVS refuses that with `ERANGE`; so without an upper threshold, 0, the lower
+/// one is 0 too). The error is the one-line reason, shared with the configuration file's checks.
+pub fn check_thresholds(upper: u32, lower: u32) -> Result<(), String> {
+    for (name, v) in [("upper", upper), ("lower", lower)] {
+        if v > MAX_THRESHOLD {
+            return Err(format!("{name} threshold {v} is out of range (0 to {MAX_THRESHOLD})"));
+        }
+    }
+    if lower > upper {
+        return Err(format!("lower threshold {lower} is higher than upper threshold {upper}"));
+    }
+    Ok(())
 }
 
 /// What a forwarding method allows: direct routing and tunnelling leave the packet's destination

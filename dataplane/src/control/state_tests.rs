@@ -3,7 +3,7 @@ use std::path::Path;
 
 use super::*;
 use crate::control::msg::{ConnView, encode_reply};
-use crate::lb::{Protocol, SchedKind};
+use crate::lb::{Protocol, SchedFlags, SchedKind};
 
 const LIP1: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 10);
 const LIP2: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 11);
@@ -14,11 +14,11 @@ fn key(vport: u16) -> ServiceKey {
 }
 
 fn spec(vport: u16, scheduler: SchedKind) -> ServiceSpec {
-    ServiceSpec { key: key(vport), scheduler }
+    ServiceSpec { key: key(vport), scheduler, flags: SchedFlags::default() }
 }
 
 fn rs(last: u8, weight: u32) -> DestSpec {
-    DestSpec { addr: Ipv4Addr::new(10, 2, 0, last), port: 8080, weight, method: FwdMethod::FullNat }
+    DestSpec { addr: Ipv4Addr::new(10, 2, 0, last), port: 8080, weight, method: FwdMethod::FullNat, upper: 0, lower: 0 }
 }
 
 fn add(vport: u16) -> Command {
@@ -243,6 +243,15 @@ fn real_server_values_are_checked() {
         (with(&|d| d.addr = Ipv4Addr::BROADCAST), "real server address 255.255.255.255 is not a unicast address"),
         (with(&|d| d.method = FwdMethod::Dr), "route (DR) cannot map ports: the real server port must be 80"),
         (with(&|d| d.method = FwdMethod::Tun), "tunnel (TUN) cannot map ports: the real server port must be 80"),
+        (with(&|d| d.upper = 2_147_483_648), "upper threshold 2147483648 is out of range (0 to 2147483647)"),
+        (with(&|d| (d.upper, d.lower) = (u32::MAX, 1)), "upper threshold 4294967295 is out of range (0 to 2147483647)"),
+        (
+            with(&|d| (d.upper, d.lower) = (2_147_483_647, 2_147_483_648)),
+            "lower threshold 2147483648 is out of range (0 to 2147483647)",
+        ),
+        (with(&|d| (d.upper, d.lower) = (100, 101)), "lower threshold 101 is higher than upper threshold 100"),
+        // As IPVS: without an upper threshold there is no lower one either.
+        (with(&|d| d.lower = 10), "lower threshold 10 is higher than upper threshold 0"),
     ];
     for (dest, why) in cases {
         let err = run(&mut st, vec![Command::AddDest { svc, dest }]).unwrap_err();
@@ -410,7 +419,7 @@ impl Gateway for Counts {
 }
 
 fn dest_with(last: u8, port: u16, method: FwdMethod) -> DestSpec {
-    DestSpec { addr: Ipv4Addr::new(10, 2, 0, last), port, weight: 1, method }
+    DestSpec { addr: Ipv4Addr::new(10, 2, 0, last), port, weight: 1, method, upper: 0, lower: 0 }
 }
 
 /// (address's last byte, port, method) of a service's real servers, in order.
@@ -665,4 +674,103 @@ fn a_connection_listing_is_cut_to_the_reply_limit_and_counts_the_rest() {
     assert_eq!(l.conns[..], gw.conns[..max]);
     // And the reply fits.
     assert!(encode_reply(&Reply::Conns(l)).len() < 16 << 10);
+}
+
+fn flags(fallback: bool, port: bool, flag3: bool) -> SchedFlags {
+    SchedFlags { fallback, port, flag3 }
+}
+
+#[test]
+fn scheduler_flags_are_stored_listed_and_replaced_by_an_edit() {
+    let mut st = empty();
+    let with_flags = |vport, scheduler, f| ServiceSpec { flags: f, ..spec(vport, scheduler) };
+    run(&mut st, vec![add(80), Command::AddService(with_flags(81, SchedKind::Wrr, flags(true, false, true)))]).unwrap();
+    let l = list(&st);
+    assert_eq!(l.services[0].spec.flags, SchedFlags::default(), "no flags by default");
+    assert_eq!(l.services[1].spec, with_flags(81, SchedKind::Wrr, flags(true, false, true)));
+    assert_eq!(st.services().unwrap().find(&key(81)).unwrap().1.flags, flags(true, false, true), "in the snapshot");
+    // -E replaces scheduler and flags together, as ipvsadm (no -b: no flags).
+    run(&mut st, vec![Command::EditService(with_flags(80, SchedKind::Wrr, flags(false, true, false)))]).unwrap();
+    run(&mut st, vec![Command::EditService(spec(81, SchedKind::Rr))]).unwrap();
+    let l = list(&st);
+    assert_eq!(l.services[0].spec, with_flags(80, SchedKind::Wrr, flags(false, true, false)));
+    assert_eq!(l.services[1].spec, spec(81, SchedKind::Rr));
+    let snap = st.services().unwrap();
+    assert_eq!(snap.find(&key(80)).unwrap().1.flags, flags(false, true, false));
+    assert_eq!(snap.find(&key(81)).unwrap().1.flags, SchedFlags::default());
+}
+
+/// (upper, lower) of a service's real servers, in order.
+fn thresholds(st: &ControlState, vport: u16) -> Vec<(u32, u32)> {
+    let l = st.listing(Some(key(vport)), &NoConnections).unwrap();
+    l.services[0].dests.iter().map(|d| (d.spec.upper, d.spec.lower)).collect()
+}
+
+#[test]
+fn thresholds_are_stored_listed_and_replaced_by_an_edit() {
+    let mut st = empty();
+    let svc = key(80);
+    let limited = DestSpec { upper: 1000, lower: 750, ..rs(2, 1) };
+    let max = DestSpec { upper: 2_147_483_647, lower: 2_147_483_647, ..rs(3, 1) };
+    run(
+        &mut st,
+        vec![add(80), add_rs(80, 1), Command::AddDest { svc, dest: limited }, Command::AddDest { svc, dest: max }],
+    )
+    .unwrap();
+    assert_eq!(thresholds(&st, 80), vec![(0, 0), (1000, 750), (2_147_483_647, 2_147_483_647)], "0: none");
+    let snap = st.services().unwrap();
+    let in_snapshot: Vec<(u32, u32)> = snap.find(&svc).unwrap().1.dests.iter().map(|d| (d.upper, d.lower)).collect();
+    assert_eq!(in_snapshot, vec![(0, 0), (1000, 750), (2_147_483_647, 2_147_483_647)]);
+    // -e sets them all again: unset thresholds go back to 0, as ipvsadm's -e without -x/-y.
+    run(
+        &mut st,
+        vec![
+            Command::EditDest { svc, dest: DestSpec { upper: 10, lower: 0, ..rs(1, 1) } },
+            Command::EditDest { svc, dest: rs(2, 1) },
+        ],
+    )
+    .unwrap();
+    assert_eq!(thresholds(&st, 80), vec![(10, 0), (0, 0), (2_147_483_647, 2_147_483_647)]);
+    assert_eq!(dests(&st, 80), vec![(1, 0), (2, 1), (3, 2)], "edits keep ids");
+    // Equal thresholds are fine; a refused edit changes nothing.
+    run(&mut st, vec![Command::EditDest { svc, dest: DestSpec { upper: 5, lower: 5, ..rs(2, 1) } }]).unwrap();
+    let generation = st.generation();
+    let bad = Command::EditDest { svc, dest: DestSpec { upper: 5, lower: 6, ..rs(2, 1) } };
+    assert_eq!(
+        run(&mut st, vec![Command::EditDest { svc, dest: rs(1, 1) }, bad]),
+        Err(CtrlError::Invalid("lower threshold 6 is higher than upper threshold 5".into()))
+    );
+    assert_eq!(st.generation(), generation);
+    assert_eq!(thresholds(&st, 80), vec![(10, 0), (5, 5), (2_147_483_647, 2_147_483_647)]);
+}
+
+#[test]
+fn the_config_gives_scheduler_flags_thresholds_and_the_default_scheduler() {
+    let cfg = Config::parse(
+        Path::new("fnatd.toml"),
+        r#"
+[workers]
+lcores = [1]
+[[port]]
+name = "lan"
+device = "net_null0"
+[local]
+addresses = ["10.1.0.10"]
+[[service]]
+protocol = "tcp"
+vip = "10.0.0.100"
+port = 80
+scheduler = "rr"
+scheduler_flags = ["flag-2", "flag-3"]
+  [[service.real_server]]
+  address = "10.2.0.1"
+  upper_threshold = 100
+  lower_threshold = 60
+"#,
+    )
+    .unwrap();
+    let st = ControlState::from_config(&cfg);
+    let l = list(&st);
+    assert_eq!(l.services[0].spec.flags, flags(false, true, true));
+    assert_eq!((l.services[0].dests[0].spec.upper, l.services[0].dests[0].spec.lower), (100, 60));
 }

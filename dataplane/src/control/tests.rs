@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use super::*;
 use crate::control::msg::{Command, ConnListing, ConnView, DestSpec, DestView, Listing, ServiceSpec, ServiceView};
 use crate::control::state::{ControlState, Gateway, NoConnections};
-use crate::lb::{DestId, FwdMethod, Protocol, SchedKind, ServiceKey, Services};
+use crate::lb::{DestId, FwdMethod, Protocol, SchedFlags, SchedKind, ServiceKey, Services};
 
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -27,11 +27,18 @@ fn key(vport: u16) -> ServiceKey {
 }
 
 fn add(vport: u16) -> Command {
-    Command::AddService(ServiceSpec { key: key(vport), scheduler: SchedKind::Rr })
+    Command::AddService(ServiceSpec { key: key(vport), scheduler: SchedKind::Rr, flags: SchedFlags::default() })
 }
 
 fn dest(last: u8) -> DestSpec {
-    DestSpec { addr: Ipv4Addr::new(10, 2, 0, last), port: 8080, weight: 1, method: FwdMethod::FullNat }
+    DestSpec {
+        addr: Ipv4Addr::new(10, 2, 0, last),
+        port: 8080,
+        weight: 1,
+        method: FwdMethod::FullNat,
+        upper: 0,
+        lower: 0,
+    }
 }
 
 /// A connection from client `10.9.0.<n>:<40000 + n>`, FULLNAT through local port `lport` when given.
@@ -136,11 +143,15 @@ fn every_command_and_reply_makes_the_round_trip() {
     let svc = key(80);
     let commands = vec![
         add(80),
-        Command::EditService(ServiceSpec { key: svc, scheduler: SchedKind::Wrr }),
+        Command::EditService(ServiceSpec {
+            key: svc,
+            scheduler: SchedKind::Wrr,
+            flags: SchedFlags { fallback: true, port: false, flag3: true },
+        }),
         Command::DelService(svc),
         Command::Clear,
         Command::AddDest { svc, dest: dest(1) },
-        Command::EditDest { svc, dest: dest(1) },
+        Command::EditDest { svc, dest: DestSpec { upper: 2_147_483_647, lower: 1000, ..dest(1) } },
         Command::DelDest { svc, addr: dest(1).addr, port: 8080 },
         Command::AddLaddr { svc, addr: Ipv4Addr::new(10, 1, 0, 10) },
         Command::DelLaddr { svc, addr: Ipv4Addr::new(10, 1, 0, 10) },
@@ -169,9 +180,18 @@ fn every_command_and_reply_makes_the_round_trip() {
     let listing = Listing {
         conn_table_size: 1 << 20,
         services: vec![ServiceView {
-            spec: ServiceSpec { key: svc, scheduler: SchedKind::Wrr },
+            spec: ServiceSpec {
+                key: svc,
+                scheduler: SchedKind::Wrr,
+                flags: SchedFlags { port: true, ..SchedFlags::default() },
+            },
             laddrs: vec![a],
-            dests: vec![DestView { id: DestId(7), spec: dest(3), active: 1, inactive: 2 }],
+            dests: vec![DestView {
+                id: DestId(7),
+                spec: DestSpec { upper: 100, lower: 75, ..dest(3) },
+                active: 1,
+                inactive: 2,
+            }],
         }],
     };
     let conns = ConnListing { conns: vec![conn(1, Some(2)), conn(3, None)], omitted: 12 };
@@ -504,7 +524,11 @@ fn ten_thousand_services_with_ten_real_servers_fit_in_one_request() {
     let mut commands = Vec::with_capacity(110_000);
     for s in 0..10_000u32 {
         let svc = ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::from(0x0a00_0000 + s), vport: 80 };
-        commands.push(Command::AddService(ServiceSpec { key: svc, scheduler: SchedKind::Wrr }));
+        commands.push(Command::AddService(ServiceSpec {
+            key: svc,
+            scheduler: SchedKind::Wrr,
+            flags: SchedFlags::default(),
+        }));
         for d in 0..10u8 {
             let mut dest = dest(d + 1);
             dest.addr = Ipv4Addr::from(0x0b00_0000 + s * 16 + u32::from(d));

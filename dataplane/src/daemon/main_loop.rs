@@ -66,6 +66,7 @@ impl MainLoop {
 
     /// Hands a new configuration to every worker.
     pub fn publish(&mut self, snap: Arc<Snapshot>) {
+        snap.services.carry_cursors(&self.snap.services);
         let old = std::mem::replace(&mut self.snap, Arc::clone(&snap));
         self.retired.push(old);
         for (link, pending) in self.links.iter_mut().zip(self.pending.iter_mut()) {

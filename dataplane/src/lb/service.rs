@@ -11,7 +11,7 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
-use super::sched::{SchedFlags, SchedKind};
+use super::sched::{Cursor, SchedFlags, SchedKind};
 
 /// The transport protocol of a virtual service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -154,6 +154,8 @@ pub struct Services {
     /// Index of each service's first real server in the dense numbering of all real servers.
     dest_base: Vec<usize>,
     dest_slot: HashMap<DestId, usize, BuildHasherDefault<KeyHasher>>,
+    /// Each service's shared rr/wrr position.
+    cursors: Box<[Cursor]>,
 }
 
 impl Services {
@@ -182,7 +184,8 @@ impl Services {
             vips.insert(svc.key.vip);
             laddrs.extend(svc.laddrs.iter().copied());
         }
-        Ok(Self { list, by_key, vips, laddrs, dest_base, dest_slot })
+        let cursors = list.iter().map(|_| Cursor::default()).collect();
+        Ok(Self { list, by_key, vips, laddrs, dest_base, dest_slot, cursors })
     }
 
     /// The service for a key, with its index.
@@ -218,6 +221,27 @@ impl Services {
     #[inline]
     pub fn dest_slot(&self, svc: ServiceIdx, j: usize) -> usize {
         self.dest_base.get(svc as usize).map_or(usize::MAX, |b| b + j)
+    }
+
+    /// The shared rr/wrr position of the service at `idx`.
+    #[inline]
+    pub fn cursor(&self, idx: ServiceIdx) -> Option<&Cursor> {
+        self.cursors.get(idx as usize)
+    }
+
+    /// Carries the rr/wrr positions over from the previous configuration, for every service that
+    /// kept its scheduler and real servers (a change of real servers restarts the cycle, as IPVS
+    /// does).
+    pub fn carry_cursors(&self, old: &Services) {
+        for (i, s) in self.list.iter().enumerate() {
+            if let Some((j, o)) = old.find(&s.key)
+                && o.scheduler == s.scheduler
+                && o.dests == s.dests
+                && let (Some(new), Some(prev)) = (self.cursors.get(i), old.cursor(j))
+            {
+                new.set(prev.get());
+            }
+        }
     }
 
     /// The slot of the real server with identity `id`, if this snapshot has it.

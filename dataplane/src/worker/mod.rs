@@ -152,19 +152,24 @@ impl Worker {
     pub fn set_snapshot(&mut self, snap: Arc<Snapshot>) {
         let old = std::mem::replace(&mut self.snap, snap);
         let snap = &self.snap;
+        // Moved, not cloned: lblc/lblcr states hold tables of megabytes.
+        let mut states: Vec<Option<SchedState>> = std::mem::take(&mut self.sched).into_iter().map(Some).collect();
         self.sched = snap
             .services
             .iter()
             .map(|s| match old.services.find(&s.key) {
                 Some((i, o)) if o.scheduler == s.scheduler => {
-                    let mut st =
-                        self.sched.get(i as usize).cloned().unwrap_or_else(|| SchedState::new(s.scheduler, &s.dests));
+                    let mut st = states
+                        .get_mut(i as usize)
+                        .and_then(Option::take)
+                        .unwrap_or_else(|| SchedState::new(s.scheduler, s.flags, &s.dests));
+                    st.set_flags(s.flags);
                     if o.dests != s.dests {
                         st.dests_changed(&s.dests);
                     }
                     st
                 }
-                _ => SchedState::new(s.scheduler, &s.dests),
+                _ => SchedState::new(s.scheduler, s.flags, &s.dests),
             })
             .collect();
         for s in snap.services.iter() {
@@ -367,7 +372,17 @@ impl Worker {
             return Err(DropReason::NoConn);
         }
         let sched = self.sched.get_mut(sidx as usize).ok_or(DropReason::NoDest)?;
-        let dest = sched.pick(&svc.dests).and_then(|i| svc.dests.get(i)).ok_or(DropReason::NoDest)?;
+        // The gateway's counts of this service's real servers, from the snapshot's load board.
+        let loads = |j: usize| snap.loads.total(snap.services.dest_slot(sidx, j));
+        let ctx = crate::lb::sched::SchedCtx {
+            src: k.src,
+            sport: k.sport,
+            dst: k.dst,
+            now,
+            loads: &loads,
+            cursor: snap.services.cursor(sidx),
+        };
+        let dest = sched.pick(&svc.dests, &ctx).and_then(|i| svc.dests.get(i)).ok_or(DropReason::NoDest)?;
         // Refuse before creating state when the real server cannot be routed to.
         let (_, nh) = snap.routes.lookup(dest.addr).ok_or(DropReason::NoRoute)?;
         if dest.method == FwdMethod::Dr && nh != dest.addr {
