@@ -128,6 +128,9 @@ pub struct Config {
     pub routes: Vec<Route>,
     /// Connection timeouts.
     pub timeouts: Timeouts,
+    /// IPVS's `expire_nodest_conn`: a connection whose real server was deleted is ended at its next
+    /// packet (which is dropped) instead of living on until it ends or expires.
+    pub expire_nodest_conn: bool,
     /// The services at startup.
     pub services: Services,
     /// The control file shared with fnatctl (`[control] path`, default [`DEFAULT_CONTROL_PATH`]).
@@ -195,6 +198,15 @@ mod raw {
         pub services: Vec<Service>,
         #[serde(default)]
         pub control: Control,
+        #[serde(default)]
+        pub ipvs: Ipvs,
+    }
+
+    /// IPVS's sysctls that fnat honours.
+    #[derive(Deserialize, Default)]
+    #[serde(deny_unknown_fields, default)]
+    pub struct Ipvs {
+        pub expire_nodest_conn: bool,
     }
 
     #[derive(Deserialize)]
@@ -418,6 +430,7 @@ impl Validator<'_> {
             neighbours,
             routes,
             timeouts,
+            expire_nodest_conn: raw.ipvs.expire_nodest_conn,
             services,
             control_path,
         })

@@ -29,6 +29,9 @@ pub struct Snapshot {
     pub timeouts: Timeouts,
     /// How many workers forward with it.
     pub workers: usize,
+    /// End a connection whose real server was deleted at its next packet (IPVS's
+    /// `expire_nodest_conn`); otherwise it lives on until it ends or expires.
+    pub expire_nodest_conn: bool,
     /// Gateway-wide connection counts of its real servers (one row per worker).
     pub loads: LoadBoard,
 }
@@ -44,28 +47,39 @@ impl Snapshot {
     ) -> Self {
         let routes = RouteTable::new(&ifaces, statics);
         let loads = LoadBoard::new(workers, services.dest_count());
-        Self { services, ifaces, routes, statics: statics.to_vec(), timeouts, workers, loads }
+        Self {
+            services,
+            ifaces,
+            routes,
+            statics: statics.to_vec(),
+            timeouts,
+            workers,
+            loads,
+            expire_nodest_conn: false,
+        }
     }
 
     /// The snapshot a configuration describes, given the MAC address each port really has.
     pub fn from_config(cfg: &Config, macs: &[MacAddr]) -> Self {
-        Self::new(
+        let s = Self::new(
             cfg.services.clone(),
             cfg.interfaces(macs),
             &cfg.routes,
             cfg.timeouts.clone(),
             cfg.worker_lcores.len(),
-        )
+        );
+        Self { expire_nodest_conn: cfg.expire_nodest_conn, ..s }
     }
 
     /// The same network with other services.
     pub fn with_services(&self, services: Services) -> Self {
-        Self::new(services, self.ifaces.clone(), &self.statics, self.timeouts.clone(), self.workers)
+        self.with_config(services, self.timeouts.clone())
     }
 
     /// The same network with other services and timeouts.
     pub fn with_config(&self, services: Services, timeouts: Timeouts) -> Self {
-        Self::new(services, self.ifaces.clone(), &self.statics, timeouts, self.workers)
+        let s = Self::new(services, self.ifaces.clone(), &self.statics, timeouts, self.workers);
+        Self { expire_nodest_conn: self.expire_nodest_conn, ..s }
     }
 
     /// Whether `addr` is one of the gateway's own addresses: a VIP, a local address, or a port's.

@@ -95,6 +95,7 @@ fn every_drop_reason_of_the_packet_path_has_a_fixture() {
         DropReason::TxFull,
         DropReason::ConnClash,
         DropReason::NoHeadroom,
+        DropReason::DestRemoved,
     ];
     for r in DropReason::ALL {
         assert!(covered.contains(r) || elsewhere.contains(r), "no fixture drops a frame for {r}");
@@ -310,4 +311,50 @@ fn the_load_board_sums_the_connections_of_every_worker() {
     assert_eq!(total(0), Load { active: 0, inactive: 2 }, "rs1: one connection on each worker");
     assert_eq!(total(1), Load { active: 0, inactive: 1 });
     assert_eq!(total(2), Load { active: 0, inactive: 1 });
+}
+
+#[test]
+fn with_expire_nodest_conn_a_removed_real_servers_connections_end_at_their_next_packet() {
+    use dataplane::lb::{Service, Services};
+    use dataplane::snapshot::Snapshot;
+    use std::sync::Arc;
+
+    let snap = fixtures::snapshot();
+    let mut h = Harness::new(&snap, 0, 1, redirect_mesh(1, 4).pop().unwrap());
+    let mut io = MemIo::new(2);
+    h.run(&mut io, 0);
+    sent(&mut io);
+    let to_rs1 = Flow::tcp(40000, 0, FIRST_LPORT);
+    let to_rs2 = Flow::tcp(40001, 1, FIRST_LPORT + 1);
+    for step in [to_rs1.tcp_in(0, TcpFlags::SYN, 1, 0, b""), to_rs2.tcp_in(0, TcpFlags::SYN, 1, 0, b"")] {
+        io.push_rx(step.port, step.frame);
+        h.run(&mut io, 0);
+        assert_frames("SYN", &sent(&mut io), &step.expect.frames());
+    }
+    let services: Vec<Service> = snap
+        .services
+        .iter()
+        .map(|s| {
+            let mut s = s.clone();
+            s.dests.retain(|d| d.addr != fixtures::RS[1] || s.key.vport != 80);
+            s
+        })
+        .collect();
+    let changed = snap.with_services(Services::new(services).unwrap());
+    h.publish(Arc::new(Snapshot { expire_nodest_conn: true, ..changed }));
+    h.run(&mut io, 1);
+    // The connection to the deleted rs2 ends at its next packet, which is dropped...
+    io.push_rx(DMZ, to_rs2.tcp_out(2, TcpFlags::ACK, 5, 2, b"two").frame);
+    h.run(&mut io, 2);
+    assert!(sent(&mut io).is_empty());
+    assert_eq!(h.poller.worker.stats.dropped(DropReason::DestRemoved), 1);
+    assert_eq!(h.poller.worker.conns().len(), 1);
+    // ...and the client's next segment finds no connection; the one to rs1 is untouched.
+    io.push_rx(LAN, to_rs2.tcp_in(3, TcpFlags::ACK, 2, 6, b"").frame);
+    h.run(&mut io, 3);
+    assert_eq!(h.poller.worker.stats.dropped(DropReason::NoConn), 1);
+    let step = to_rs1.tcp_out(4, TcpFlags::ACK, 5, 2, b"one");
+    io.push_rx(step.port, step.frame);
+    h.run(&mut io, 4);
+    assert_frames("rs1's connection", &sent(&mut io), &step.expect.frames());
 }

@@ -231,6 +231,11 @@ impl Worker {
                 self.remove_conn(idx);
                 None
             }
+            Some((idx, _)) if self.snap.expire_nodest_conn && self.is_orphan(idx) => {
+                // expire_nodest_conn: the real server was deleted; end the connection, drop the packet.
+                self.remove_conn(idx);
+                return Err(DropReason::DestRemoved);
+            }
             Some((idx, dir)) if !self.conns.is_expired(idx, now) => Some((idx, dir)),
             Some((idx, _)) => {
                 self.remove_conn(idx);
@@ -466,6 +471,12 @@ impl Worker {
             Protocol::Udp => timeouts.udp,
         };
         conn.expires = now.saturating_add(timeout);
+    }
+
+    /// Whether the connection's real server is no longer configured.
+    #[inline]
+    fn is_orphan(&self, idx: ConnIdx) -> bool {
+        self.snap.services.slot_of(self.conns.get(idx).dest).is_none()
     }
 
     /// Whether a lone SYN from the client reuses the flow of a connection in TIME_WAIT.

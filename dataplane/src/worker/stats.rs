@@ -84,6 +84,8 @@ drop_reasons! {
     NoLocalPort => "no_local_port",
     /// The connection table is full.
     ConnTableFull => "conn_table_full",
+    /// A packet of a connection whose real server was deleted, with `expire_nodest_conn` on.
+    DestRemoved => "dest_removed",
     /// A NAT/DR/TUN connection's reply flow already belongs to another connection.
     ConnClash => "conn_clash",
     /// A DR real server that is not on one of the gateway's links.
