@@ -369,3 +369,67 @@ fn tun_through_the_vip_real_servers_see_the_client_and_answer_directly() {
 fn fullnat_through_the_vip_real_servers_see_the_local_address() {
     through_the_vip_in_mode("-b", 8080, 5353, "10.1.0.10", true);
 }
+
+/// The real server that answered an HTTP request from `src` (a client address in fnat-client).
+fn http_from(lab: &Lab, src: &str) -> usize {
+    let out = lab.client(&["curl", "-s", "--max-time", "5", "--interface", src, &format!("http://{VIP}/")]);
+    let body = text(&out.stdout);
+    ["rs1\n", "rs2\n", "rs3\n"]
+        .iter()
+        .position(|b| *b == body)
+        .unwrap_or_else(|| panic!("from {src}: body {body:?} ({})", text(&out.stderr)))
+}
+
+#[test]
+fn sh_pins_each_client_to_one_real_server() {
+    let lab = Lab::up();
+    let out = lab.client(&["ip", "addr", "add", "10.0.0.3/24", "dev", "cl0"]);
+    assert!(out.status.success(), "second client address: {}", text(&out.stderr));
+    let svc = format!("{VIP}:80");
+    lab.ctl(&["-A", "-t", &svc, "-s", "sh"]);
+    for rs in RS {
+        lab.ctl(&["-a", "-t", &svc, "-r", &format!("{rs}:8080")]);
+    }
+    assert!(lab.ctl(&["-L", "-n"]).contains(&format!("TCP  {svc} sh")));
+    for src in ["10.0.0.2", "10.0.0.3"] {
+        let first = http_from(&lab, src);
+        for i in 0..12 {
+            assert_eq!(http_from(&lab, src), first, "request {i} from {src} left its real server");
+        }
+    }
+}
+
+#[test]
+fn weight_zero_drains_a_real_server_without_breaking_its_open_connection() {
+    let lab = Lab::up();
+    lab.service("-t", 9000, 9000);
+    let svc = format!("{VIP}:9000");
+    let probe = repo().join("lab/probe.py");
+    let mut long = Command::new("ip")
+        .args(["netns", "exec", "fnat-client", "timeout", "30", "python3"])
+        .arg(&probe)
+        .args(["tcp", VIP, "9000", "long", "--count", "24", "--interval", "0.25"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(long.stdout.take().unwrap()).lines();
+    let first = lines.by_ref().map_while(Result::ok).find(|l| l.starts_with("rs")).expect("first echo");
+    assert!(first.starts_with("rs1 "), "the first connection goes to rs1: {first}");
+
+    // Quiesce rs1: it keeps its connection and takes no new one.
+    lab.ctl(&["-e", "-t", &svc, "-r", &format!("{}:9000", RS[0]), "-w", "0"]);
+    let table = lab.ctl(&["-L", "-n", "-t", &svc]);
+    let rs1_line = table.lines().find(|l| l.contains(&format!("{}:9000", RS[0]))).unwrap_or_default();
+    let cols: Vec<&str> = rs1_line.split_whitespace().collect();
+    assert_eq!(cols.get(3..5), Some(&["0", "1"][..]), "rs1 weight 0 with its one active connection: {table}");
+    for _ in 0..6 {
+        let out = lab.probe(&["tcp", VIP, "9000", "short"]);
+        let echo = text(&out.stdout);
+        assert!(out.status.success(), "short connection: {echo}");
+        assert!(!echo.lines().any(|l| l.starts_with("rs1 ")), "a new connection reached the drained rs1: {echo}");
+    }
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = long.wait().unwrap();
+    assert!(status.success(), "the drained server's connection broke: {rest:?}");
+    assert_eq!(rest.iter().filter(|l| l.starts_with("rs1 long")).count(), 23, "{rest:?}");
+}
