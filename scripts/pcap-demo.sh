@@ -21,7 +21,7 @@ trap cleanup EXIT
 "$bin/fnat-pcap" write "$run"
 sed -e "s|@RUN_DIR@|$run|g" -e "s|file_prefix = \"fnat-pcap\"|file_prefix = \"$prefix\"|" configs/pcap-demo.toml >"$run/fnatd.toml"
 
-echo "== Into fnatd from the clients (port lan): TCP to VIP 10.0.0.100:80 (rr), UDP to :53 (wrr)"
+echo "== Into fnatd from the clients (port lan): TCP to VIP 10.0.0.100:80 (rr), UDP to :53 (wrr), two connections of one client to the persistent 10.0.0.104:80"
 "$bin/fnat-pcap" show "$run/lan-in.pcap"
 echo "== Into fnatd from the real servers (port dmz): replies to the local address 10.1.0.10"
 "$bin/fnat-pcap" show "$run/dmz-in.pcap"

@@ -6,8 +6,11 @@
 //! messages when they do not. Every value is checked here, so bad input never reaches fnatd.
 //! Options ipvsadm has and fnat does not support yet are recognised and refused by name.
 //!
-//! As ipvsadm, `-A`/`-E` without `-s` use the default scheduler, wlc, and without `-b` no scheduler
-//! flags (`-E` sets both anew); `-a`/`-e` without `-w` weight 1 and without `-x`/`-y` no thresholds.
+//! As ipvsadm, `-A`/`-E` without `-s` use the default scheduler, wlc, without `-b` no scheduler
+//! flags and without `-p` no persistence (`-E` sets all three anew); `-p` without a value means 360
+//! seconds, and its value, optional, is taken as popt does (attached, or the next word unless it
+//! starts with `-`); `-M` needs `-p`; port 0 (every port) needs `-p`. `-a`/`-e` without `-w` weight
+//! 1 and without `-x`/`-y` no thresholds.
 //!
 //! fnat extends ipvsadm in two places: `-L -c` may name a service (`-t|-u`) to list only its
 //! connections (ipvsadm refuses that combination); and `-b` follows DPVS on `-a`/`-e`, where it
@@ -15,14 +18,14 @@
 //! `-b sched-flags` (`--sched-flags`). So the command must come before `-b` (ipvsadm wants every
 //! command first anyway).
 
-use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
-use dataplane::control::state::{MAX_THRESHOLD, MAX_TIMEOUT_SECS};
+use dataplane::control::state::MAX_THRESHOLD;
 use dataplane::control::{Command, DEFAULT_SCHEDULER, DestSpec, ServiceSpec, parse_sched_flags};
 use dataplane::lb::{FwdMethod, Protocol, SchedFlags, SchedKind, ServiceKey};
 
 use crate::portnames::PortNames;
+use crate::values::{address, persistence, real_server, service, timeout};
 
 /// Where fnatd's control file is when neither `--ctl` nor `FNAT_CTL` says.
 pub const DEFAULT_CTL: &str = dataplane::config::DEFAULT_CONTROL_PATH;
@@ -149,11 +152,13 @@ enum Opt {
     LThreshold,
     Thresholds,
     SchedFlags,
+    Persistent,
+    Netmask,
     Ctl,
 }
 
 impl Opt {
-    const ALL: [Opt; 15] = [
+    const ALL: [Opt; 17] = [
         Opt::Service,
         Opt::Scheduler,
         Opt::Server,
@@ -168,6 +173,8 @@ impl Opt {
         Opt::LThreshold,
         Opt::Thresholds,
         Opt::SchedFlags,
+        Opt::Persistent,
+        Opt::Netmask,
         Opt::Ctl,
     ];
 
@@ -187,6 +194,8 @@ impl Opt {
             Self::LThreshold => "l-threshold",
             Self::Thresholds => "thresholds",
             Self::SchedFlags => "sched-flags",
+            Self::Persistent => "persistent",
+            Self::Netmask => "netmask",
             Self::Ctl => "ctl",
         }
     }
@@ -195,16 +204,16 @@ impl Opt {
     fn rule(self, cmd: Cmd) -> char {
         use Cmd::*;
         let row = match cmd {
-            // Columns: svc -s -r fwd -w -n -z nosort -c timeout -x -y thresholds -b(sched-flags)
-            Add | Edit => "+ xxxxxxxxxxx ",
-            Del => "+xxxxxxxxxxxxx",
-            Clear | Set => "xxxxxxxxxxxxxx",
-            List => " xxxx x   xx x",
-            AddDest | EditDest => "+x+  xxxxx  xx",
-            DelDest => "+x+xxxxxxxxxxx",
-            AddLaddr | DelLaddr => "+xxxxx+xxxxxxx",
-            GetLaddr => " xxxx xxxxxxxx",
-            Help | Version => "              ",
+            // Columns: svc -s -r fwd -w -n -z nosort -c timeout -x -y thresholds -b(sched-flags) -p -M
+            Add | Edit => "+ xxxxxxxxxxx   ",
+            Del => "+xxxxxxxxxxxxxxx",
+            Clear | Set => "xxxxxxxxxxxxxxxx",
+            List => " xxxx x   xx xxx",
+            AddDest | EditDest => "+x+  xxxxx  xxxx",
+            DelDest => "+x+xxxxxxxxxxxxx",
+            AddLaddr | DelLaddr => "+xxxxx+xxxxxxxxx",
+            GetLaddr => " xxxx xxxxxxxxxx",
+            Help | Version => "                ",
         };
         let i = match self {
             Self::Service => 0,
@@ -221,6 +230,8 @@ impl Opt {
             Self::LThreshold => 11,
             Self::Thresholds => 12,
             Self::SchedFlags => 13,
+            Self::Persistent => 14,
+            Self::Netmask => 15,
             Self::Ctl => return ' ',
         };
         row.as_bytes().get(i).map_or(' ', |&b| char::from(b))
@@ -248,6 +259,8 @@ enum Meaning {
     LThreshold,
     Thresholds,
     SchedFlags,
+    Persistent,
+    Netmask,
     /// `-b`: full NAT after `-a`/`-e` (and the other commands), scheduler flags after `-A`/`-E`.
     FullNatOrSchedFlags,
     /// An ipvsadm command or option fnat does not support yet, by what it does.
@@ -261,6 +274,9 @@ enum Arg {
     Yes,
     /// `-b`: a value after `-A`/`-E` only (see [`Meaning::FullNatOrSchedFlags`]).
     AfterServiceCmd,
+    /// `-p`: an optional value, as popt's `POPT_ARGFLAG_OPTIONAL`: attached (`-p600`,
+    /// `--persistent=600`), or the next word when it does not start with `-`.
+    Optional,
 }
 
 /// (long name, short letter, meaning, value).
@@ -307,9 +323,9 @@ const OPTIONS: &[(&str, Option<char>, Meaning, Arg)] = &[
     ("restore", Some('R'), Meaning::NotYet("restoring rules (--restore)"), Arg::No),
     ("start-daemon", None, Meaning::NotYet("the connection sync daemon (--start-daemon)"), Arg::No),
     ("stop-daemon", None, Meaning::NotYet("the connection sync daemon (--stop-daemon)"), Arg::No),
+    ("persistent", Some('p'), Meaning::Persistent, Arg::Optional),
+    ("netmask", Some('M'), Meaning::Netmask, Arg::Yes),
     ("fwmark-service", Some('f'), Meaning::NotYet("firewall-mark services (-f)"), Arg::No),
-    ("persistent", Some('p'), Meaning::NotYet("persistence (-p)"), Arg::No),
-    ("netmask", Some('M'), Meaning::NotYet("persistence granularity (-M)"), Arg::No),
     ("daemon", None, Meaning::NotYet("listing the sync daemon (--daemon)"), Arg::No),
     ("stats", None, Meaning::NotYet("statistics (--stats)"), Arg::No),
     ("rate", None, Meaning::NotYet("rates (--rate)"), Arg::No),
@@ -341,6 +357,9 @@ struct Words {
     lower: Option<String>,
     thresholds: bool,
     sched_flags: Option<String>,
+    /// `-p`, with its value if it had one.
+    persistent: Option<Option<String>>,
+    netmask: Option<String>,
     /// Words that are not options (`--set`'s three values), in order.
     args: Vec<String>,
 }
@@ -428,6 +447,14 @@ impl Words {
                 self.option(Opt::SchedFlags)?;
                 self.sched_flags = Some(v());
             }
+            Meaning::Persistent => {
+                self.option(Opt::Persistent)?;
+                self.persistent = Some(value);
+            }
+            Meaning::Netmask => {
+                self.option(Opt::Netmask)?;
+                self.netmask = Some(v());
+            }
             // Resolved by `parse` before it gets here.
             Meaning::FullNatOrSchedFlags => return Err(invalid("option '-b' is ambiguous here")),
             Meaning::NotYet(what) => return Err(invalid(format!("{what} is not supported yet"))),
@@ -466,6 +493,7 @@ pub fn parse(args: &[String], env_ctl: Option<&str>, names: &PortNames) -> Resul
                     i += 1;
                     Some(v.clone())
                 }
+                (Arg::Optional, None) => optional_value(args, &mut i),
                 (_, attached) => attached,
             };
             w.take(meaning, value)?;
@@ -493,6 +521,11 @@ pub fn parse(args: &[String], env_ctl: Option<&str>, names: &PortNames) -> Resul
                     continue;
                 }
                 let rest = &cluster[at + letter.len_utf8()..];
+                if arg == Arg::Optional {
+                    let value = if rest.is_empty() { optional_value(args, &mut i) } else { Some(rest.to_owned()) };
+                    w.take(meaning, value)?;
+                    break;
+                }
                 let value = if rest.is_empty() {
                     let v = args.get(i).ok_or_else(|| invalid(format!("option '-{letter}' needs a value")))?;
                     i += 1;
@@ -509,6 +542,14 @@ pub fn parse(args: &[String], env_ctl: Option<&str>, names: &PortNames) -> Resul
         }
     }
     build(w, env_ctl, names, args.is_empty())
+}
+
+/// The value of an option whose value is optional, when it is not attached: the next word, unless
+/// there is none or it starts with `-` (popt's rule).
+fn optional_value(args: &[String], i: &mut usize) -> Option<String> {
+    let next = args.get(*i).filter(|w| !w.starts_with('-'))?;
+    *i += 1;
+    Some(next.clone())
 }
 
 /// Checks the collected words together and builds the action.
@@ -559,7 +600,8 @@ fn build(w: Words, env_ctl: Option<&str>, names: &PortNames, no_args: bool) -> R
     let op = match cmd {
         Cmd::Add | Cmd::Edit => {
             let key = svc.ok_or_else(|| invalid("no service"))?;
-            if key.vport == 0 {
+            let persistence = persistence(w.persistent.as_ref(), w.netmask.as_deref())?;
+            if key.vport == 0 && persistence.is_none() {
                 return Err(invalid("Zero port specified for non-persistent service"));
             }
             // As ipvsadm: wlc without -s, no flags without -b (an empty -b too); -E sets both anew.
@@ -573,7 +615,7 @@ fn build(w: Words, env_ctl: Option<&str>, names: &PortNames, no_args: bool) -> R
                 None | Some("") => SchedFlags::default(),
                 Some(list) => parse_sched_flags(scheduler, list).map_err(|e| invalid(e.to_string()))?,
             };
-            let spec = ServiceSpec { key, scheduler, flags };
+            let spec = ServiceSpec { key, scheduler, flags, persistence };
             Op::Change(if cmd == Cmd::Add { Command::AddService(spec) } else { Command::EditService(spec) })
         }
         Cmd::Del => Op::Change(Command::DelService(svc.ok_or_else(|| invalid("no service"))?)),
@@ -649,67 +691,6 @@ fn build(w: Words, env_ctl: Option<&str>, names: &PortNames, no_args: bool) -> R
         Cmd::Help | Cmd::Version => unreachable!("handled above"),
     };
     Ok(Action::Run { ctl, op })
-}
-
-/// A `--set` value: seconds, 0 (keep the current value) to 31 days, as ipvsadm.
-fn timeout(text: &str) -> Result<u32, UsageError> {
-    text.parse::<u32>()
-        .ok()
-        .filter(|&n| n <= MAX_TIMEOUT_SECS && text.chars().all(|c| c.is_ascii_digit()))
-        .ok_or_else(|| invalid(format!("invalid timeout value `{text}' specified")))
-}
-
-/// An IPv4 address in dotted-quad form; `whole` names the argument in the error.
-fn address(text: &str, whole: &str) -> Result<Ipv4Addr, UsageError> {
-    text.parse().map_err(|_| {
-        if text.starts_with('[') || text.contains(':') {
-            invalid(format!("invalid address '{whole}': IPv6 is not supported yet"))
-        } else if text.chars().any(|c| c.is_ascii_alphabetic()) {
-            invalid(format!("invalid address '{whole}' (host names are not resolved)"))
-        } else {
-            invalid(format!("invalid address '{whole}'"))
-        }
-    })
-}
-
-/// `addr[:port]` with a numeric port or a name from the services file; `None` without a port.
-fn addr_port(text: &str, proto: Protocol, names: &PortNames) -> Result<(Ipv4Addr, Option<u16>), UsageError> {
-    // A bare number is a firewall mark for ipvsadm, never an address.
-    if text.is_empty() || text.chars().all(|c| c.is_ascii_digit()) {
-        return Err(invalid(format!("invalid address '{text}'")));
-    }
-    if text.starts_with('[') || text.matches(':').count() > 1 {
-        return Err(invalid(format!("invalid address '{text}': IPv6 is not supported yet")));
-    }
-    let (host, port) = match text.rsplit_once(':') {
-        Some((h, p)) => (h, Some(p)),
-        None => (text, None),
-    };
-    let addr = address(host, text)?;
-    let port = port
-        .map(|p| {
-            p.parse::<u16>()
-                .ok()
-                .filter(|_| p.chars().all(|c| c.is_ascii_digit()))
-                .or_else(|| names.port(p, proto))
-                .ok_or_else(|| invalid(format!("invalid port '{p}' in '{text}'")))
-        })
-        .transpose()?;
-    Ok((addr, port))
-}
-
-fn service(proto: Protocol, text: &str, names: &PortNames) -> Result<ServiceKey, UsageError> {
-    let (vip, port) = addr_port(text, proto, names)?;
-    Ok(ServiceKey { protocol: proto, vip, vport: port.unwrap_or(0) })
-}
-
-/// `-r addr[:port]`: the port defaults to the service's.
-fn real_server(text: &str, svc: ServiceKey, names: &PortNames) -> Result<(Ipv4Addr, u16), UsageError> {
-    let (addr, port) = addr_port(text, svc.protocol, names)?;
-    match port.unwrap_or(svc.vport) {
-        0 => Err(invalid("real server port 0 is out of range (1 to 65535)")),
-        p => Ok((addr, p)),
-    }
 }
 
 #[cfg(test)]

@@ -1,3 +1,7 @@
+use std::net::Ipv4Addr;
+
+use dataplane::lb::Persistence;
+
 use super::*;
 
 fn names() -> PortNames {
@@ -34,7 +38,8 @@ const RIP: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 11);
 
 #[test]
 fn add_and_edit_service() {
-    let spec = |scheduler| ServiceSpec { key: tcp(VIP, 80), scheduler, flags: SchedFlags::default() };
+    let spec =
+        |scheduler| ServiceSpec { key: tcp(VIP, 80), scheduler, flags: SchedFlags::default(), persistence: None };
     assert_eq!(op("-A -t 10.0.0.100:80 -s rr"), Op::Change(Command::AddService(spec(SchedKind::Rr))));
     assert_eq!(
         op("--add-service --tcp-service 10.0.0.100:80 --scheduler wrr"),
@@ -57,7 +62,8 @@ fn add_and_edit_service() {
         Op::Change(Command::AddService(ServiceSpec {
             key: udp,
             scheduler: SchedKind::Rr,
-            flags: SchedFlags::default()
+            flags: SchedFlags::default(),
+            persistence: None,
         }))
     );
     assert_eq!(op("--add-service --udp-service 10.0.0.100:53 -s rr"), op("-A -u 10.0.0.100:domain -s rr"));
@@ -384,7 +390,6 @@ fn bad_addresses_and_ports_are_refused() {
         ("-A -t 10.0.0.1:0 -s rr", "Zero port specified for non-persistent service"),
         ("-a -t 10.0.0.1:80 -r 10.1.0.256", "invalid address '10.1.0.256'"),
         ("-a -t 10.0.0.1:80 -r 10.1.0.1:0", "real server port 0 is out of range (1 to 65535)"),
-        ("-a -t 10.0.0.1 -r 10.1.0.1", "real server port 0 is out of range (1 to 65535)"),
         ("--add-laddr -t 10.0.0.1:80 -z 10.1.0.999", "invalid address '10.1.0.999'"),
         ("--add-laddr -t 10.0.0.1:80 -z lip.example", "invalid address 'lip.example' (host names are not resolved)"),
     ] {
@@ -457,8 +462,6 @@ fn ipvsadm_features_fnat_lacks_are_named() {
         ("--start-daemon master", "the connection sync daemon (--start-daemon) is not supported yet"),
         ("--stop-daemon master", "the connection sync daemon (--stop-daemon) is not supported yet"),
         ("-A -f 10 -s rr", "firewall-mark services (-f) is not supported yet"),
-        ("-A -t 10.0.0.1:80 -s rr -p 300", "persistence (-p) is not supported yet"),
-        ("-A -t 10.0.0.1:80 -s rr -M 255.255.255.0", "persistence granularity (-M) is not supported yet"),
         ("-L --daemon", "listing the sync daemon (--daemon) is not supported yet"),
         ("-L --stats", "statistics (--stats) is not supported yet"),
         ("-L --rate", "rates (--rate) is not supported yet"),
@@ -562,4 +565,71 @@ fn list_connections() {
     ] {
         assert_eq!(invalid_msg(line), msg, "{line}");
     }
+}
+
+#[test]
+fn persistence_takes_an_optional_timeout_like_popt() {
+    let p = |line: &str| service_spec(line).persistence;
+    let secs = |n| Some(Persistence::secs(n));
+    // Without a value: ipvsadm's 360 s (its man page says 300; its code, IPVS_SVC_PERSISTENT_TIMEOUT).
+    assert_eq!(p("-A -t 10.0.0.100:80 -s rr -p"), secs(360));
+    assert_eq!(p("-A -t 10.0.0.100:80 -p -s rr"), secs(360), "the next word starts with '-': no value");
+    assert_eq!(p("-A -t 10.0.0.100:80 -s rr -p 600"), secs(600));
+    assert_eq!(p("-A -t 10.0.0.100:80 -p600"), secs(600));
+    assert_eq!(p("-At 10.0.0.100:80 -p 1"), secs(1));
+    assert_eq!(p("-A -t 10.0.0.100:80 --persistent"), secs(360));
+    assert_eq!(p("-A -t 10.0.0.100:80 --persistent 2678400"), secs(2_678_400));
+    assert_eq!(p("-A -t 10.0.0.100:80 --persistent=60 -s rr"), secs(60));
+    assert_eq!(p("-E -t 10.0.0.100:80 -s rr"), None, "-E without -p: not persistent");
+    assert_eq!(p("-A -t 10.0.0.100:80 -p -M 255.255.255.0"), Some(Persistence::secs(360).with_netmask(24)));
+    assert_eq!(p("-E -t 10.0.0.100:80 -M 255.255.0.0 --persistent 90"), Some(Persistence::secs(90).with_netmask(16)));
+    assert_eq!(p("-A -t 10.0.0.100:80 -p --netmask=0.0.0.0"), Some(Persistence::secs(360).with_netmask(0)));
+    assert_eq!(p("-A -t 10.0.0.100:80 -p -M 255.255.255.255"), secs(360));
+    for (line, msg) in [
+        ("-A -t 10.0.0.100:80 -p 0", "invalid timeout value `0' specified"),
+        ("-A -t 10.0.0.100:80 -p 2678401", "invalid timeout value `2678401' specified"),
+        ("-A -t 10.0.0.100:80 -p five", "invalid timeout value `five' specified"),
+        ("-A -t 10.0.0.100:80 -p +5", "invalid timeout value `+5' specified"),
+        ("-A -t 10.0.0.100:80 -M 255.255.255.0", "the persistence netmask (-M) needs persistence (-p)"),
+        ("-A -t 10.0.0.100:80 -p -M 255.255.256.0", "illegal virtual server persistent mask specified"),
+        ("-A -t 10.0.0.100:80 -p -M 24", "illegal virtual server persistent mask specified"),
+        ("-A -t 10.0.0.100:80 -p -M 255.0.255.0", "persistent mask 255.0.255.0 is not contiguous (like 255.255.255.0)"),
+        ("-A -t 10.0.0.100:80 -p -p 5", "multiple 'persistent' options specified"),
+        ("-A -t 10.0.0.100:80 -p -M", "option '-M' needs a value"),
+        ("-a -t 10.0.0.100:80 -r 10.1.0.1 -p", "Illegal 'persistent' option with the 'add-server' command"),
+        ("-D -t 10.0.0.100:80 -p", "Illegal 'persistent' option with the 'delete-service' command"),
+        ("-L -p", "Illegal 'persistent' option with the 'list' command"),
+        ("-L -M 255.0.0.0", "Illegal 'netmask' option with the 'list' command"),
+        ("--set 1 2 3 -p", "Illegal 'persistent' option with the 'set' command"),
+    ] {
+        assert_eq!(invalid_msg(line), msg, "{line}");
+    }
+}
+
+#[test]
+fn port_zero_needs_persistence_and_its_real_servers_have_port_zero() {
+    let spec = service_spec("-A -t 10.0.0.100:0 -s rr -p");
+    assert_eq!((spec.key, spec.persistence), (tcp(VIP, 0), Some(Persistence::secs(360))));
+    assert_eq!(service_spec("-A -t 10.0.0.100 -p 30").key, tcp(VIP, 0), "no port is port 0");
+    assert_eq!(invalid_msg("-E -t 10.0.0.100:0 -s rr"), "Zero port specified for non-persistent service");
+    let svc = tcp(VIP, 0);
+    let dest = |port, method| DestSpec { addr: RIP, port, weight: 1, method, upper: 0, lower: 0 };
+    assert_eq!(
+        op("-a -t 10.0.0.100:0 -r 10.1.0.11 -m"),
+        Op::Change(Command::AddDest { svc, dest: dest(0, FwdMethod::Nat) })
+    );
+    assert_eq!(
+        op("-a -t 10.0.0.100 -r 10.1.0.11:0"),
+        Op::Change(Command::AddDest { svc, dest: dest(0, FwdMethod::FullNat) })
+    );
+    assert_eq!(
+        op("-a -t 10.0.0.100:0 -r 10.1.0.11 -g"),
+        Op::Change(Command::AddDest { svc, dest: dest(0, FwdMethod::Dr) })
+    );
+    assert_eq!(op("-d -t 10.0.0.100:0 -r 10.1.0.11"), Op::Change(Command::DelDest { svc, addr: RIP, port: 0 }));
+    // Another port goes to fnatd, which refuses it for a port-0 service.
+    assert_eq!(
+        op("-a -t 10.0.0.100:0 -r 10.1.0.11:8080"),
+        Op::Change(Command::AddDest { svc, dest: dest(8080, FwdMethod::FullNat) })
+    );
 }

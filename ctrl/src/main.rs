@@ -12,6 +12,7 @@
 mod cli;
 mod output;
 mod portnames;
+mod values;
 
 use std::ffi::OsString;
 use std::io::Write as _;
@@ -36,6 +37,7 @@ const REFUSED: u8 = 255;
 const HELP: &str = "\
 Usage:
   fnatctl -A|E -t|u service-address [-s scheduler] [-b sched-flags]
+          [-p [timeout]] [-M netmask]
   fnatctl -D -t|u service-address
   fnatctl -C
   fnatctl -a|e -t|u service-address -r server-address [-b|-m|-g|-i] [-w weight]
@@ -68,17 +70,27 @@ Either long or short options are allowed.
   --version         -v        display the version
 
 Options:
-  --tcp-service  -t service-address   service-address is IPv4-address:port
+  --tcp-service  -t service-address   service-address is IPv4-address:port; port 0
+                                      (or none) is every port of the address, for a
+                                      persistent service only
   --udp-service  -u service-address   service-address is IPv4-address:port
   --scheduler    -s scheduler         one of rr|wrr|lc|wlc|lblc|lblcr|dh|sh|sed|nq|fo|
                                       ovf|mh, the default scheduler is wlc (also for
-                                      -E: it sets scheduler and flags anew, as ipvsadm)
+                                      -E: it sets scheduler, flags and persistence
+                                      anew, as ipvsadm)
   --sched-flags  -b flags             with -A|-E: scheduler flags, comma-separated:
                                       flag-1, flag-2, flag-3 for any scheduler;
                                       sh-fallback, sh-port with sh; mh-fallback,
                                       mh-port with mh; none if not given
+  --persistent   -p [timeout]         persistent service: a client's connections go
+                                      to one real server while any is open and for
+                                      timeout seconds after (1 to 2678400; 360 if
+                                      not given; -E without -p switches it off)
+  --netmask      -M netmask           persistent granularity mask, a contiguous
+                                      IPv4 netmask (default 255.255.255.255)
   --real-server  -r server-address    server-address is IPv4-address[:port]; the
-                                      port defaults to the service's
+                                      port defaults to the service's (0 in a port-0
+                                      service, where connections keep their port)
   --fullnat      -b                   full NAT (the default in fnat; plain ipvsadm
                                       defaults to -g); the service needs local
                                       addresses. -b means this after -a|-e, and
@@ -94,9 +106,11 @@ Options:
   --l-threshold  -y lthreshold        lower threshold of connections, 0 to 2147483647,
                                       not above the upper one (default 0)
   --laddr        -z local-address     a FULLNAT local address (IPv4)
-  --connection   -c                   output of current connections (with -t|u: of
-                                      that service only, an fnat extension); when a
-                                      FULLNAT connection is listed, a local column
+  --connection   -c                   output of current connections and persistence
+                                      templates (state NONE, client port 0); with
+                                      -t|u, of that service only (an fnat
+                                      extension); when a FULLNAT connection is
+                                      listed, a local column
                                       (DPVS's) shows the local address (the client's
                                       for the other methods)
   --timeout                           output of timeout (tcp tcpfin udp)
@@ -108,7 +122,7 @@ Options:
   --ctl PATH                          fnatd's control file (default: $FNAT_CTL, or
                                       /dev/shm/fnat.ctl)
 
-Not supported yet: -Z, -S, -R, -f, -p, -M, -o, -6, --stats, --rate, --exact,
+Not supported yet: -Z, -S, -R, -f, -o, -6, --stats, --rate, --exact,
 --persistent-conn, --daemon, --start-daemon, --stop-daemon.
 Ports may be given by name from /etc/services (10.0.0.1:http). Host names are not resolved.
 With no argument, fnatctl lists the table (like ipvsadm).
@@ -208,14 +222,15 @@ mod tests {
         assert!(help.stdout.contains("no DNS lookups"));
         assert!(help.stdout.contains("--set tcp tcpfin udp"));
         assert!(!help.stdout.contains("(not supported yet)"), "-m, -g and -i work now");
-        assert!(help.stdout.contains("Not supported yet: -Z, -S, -R, -f, -p"));
+        assert!(help.stdout.contains("Not supported yet: -Z, -S, -R, -f, -o"));
+        assert!(help.stdout.contains("--persistent   -p [timeout]") && help.stdout.contains("--netmask      -M"));
         assert!(help.stdout.contains("the default scheduler is wlc"));
         assert!(help.stdout.contains("--sched-flags  -b flags") && help.stdout.contains("--thresholds"));
         let v = run(&args("--version"), None);
         assert_eq!(v.code, 0);
         assert_eq!(
             v.stdout,
-            format!("fnatctl {} (fnat control protocol 3; ipvsadm-compatible)\n", env!("CARGO_PKG_VERSION"))
+            format!("fnatctl {} (fnat control protocol 4; ipvsadm-compatible)\n", env!("CARGO_PKG_VERSION"))
         );
     }
 

@@ -61,9 +61,11 @@ pub struct ListFormat {
 /// `-L`: with `whole` the version line first (ipvsadm prints it for the whole table, not for
 /// `-L -t service`), then the title lines and every service with its real servers.
 ///
-/// A service line is `Prot LocalAddress:Port` (cut to 33 characters), the scheduler, and its flags
+/// A service line is `Prot LocalAddress:Port` (cut to 33 characters), the scheduler, its flags
 /// in parentheses when any is set, by ipvsadm's names (`TCP  10.0.0.1:80 sh (sh-fallback,sh-port)`,
-/// see [`sched_flags_suffix`]). A real server line has the forwarding method, weight and counts, or
+/// see [`sched_flags_suffix`]), and for a persistent service ` persistent SECS` and, unless the
+/// netmask is 255.255.255.255, ` mask NETMASK` (`TCP  10.0.0.1:0 wlc persistent 360 mask
+/// 255.255.255.0`), in ipvsadm's order. A real server line has the forwarding method, weight and counts, or
 /// with `--thresholds` (ipvsadm's `FMT_THRESHOLDS` layout) the upper and lower thresholds and counts.
 pub fn list(listing: &Listing, whole: bool, format: ListFormat, names: &PortNames) -> String {
     let mut out = String::new();
@@ -86,7 +88,15 @@ pub fn list(listing: &Listing, whole: bool, format: ListFormat, names: &PortName
         let k = s.spec.key;
         let name = cut(format!("{}  {}", k.protocol, addr_port(k.vip, k.vport, k.protocol, numeric, names)), 33);
         let sched = s.spec.scheduler;
-        let _ = writeln!(out, "{name} {sched}{}", sched_flags_suffix(sched, s.spec.flags));
+        let _ = write!(out, "{name} {sched}{}", sched_flags_suffix(sched, s.spec.flags));
+        if let Some(p) = s.spec.persistence {
+            // ipvsadm: " persistent %u", then " mask %s" unless the mask is 255.255.255.255.
+            let _ = write!(out, " persistent {}", p.timeout_secs());
+            if p.netmask != 32 {
+                let _ = write!(out, " mask {}", p.mask());
+            }
+        }
+        out.push('\n');
         for d in &s.dests {
             let dname = cut(addr_port(d.spec.addr, d.spec.port, k.protocol, numeric, names), 28);
             let _ = if format.thresholds {
@@ -190,7 +200,7 @@ mod tests {
     use std::net::Ipv4Addr;
 
     use dataplane::control::{ConnView, DestSpec, DestView, ServiceSpec};
-    use dataplane::lb::{DestId, SchedFlags, SchedKind};
+    use dataplane::lb::{DestId, Persistence, SchedFlags, SchedKind};
 
     use super::*;
 
@@ -206,6 +216,7 @@ mod tests {
                 key: ServiceKey { protocol: proto, vip: Ipv4Addr::from(vip), vport },
                 scheduler: sched,
                 flags: SchedFlags::default(),
+                persistence: None,
             },
             laddrs: vec![Ipv4Addr::new(10, 1, 0, 10), Ipv4Addr::new(10, 1, 0, 11)],
             dests: dests
@@ -412,6 +423,65 @@ TCP  10.0.0.100:http wrr (flag-1)
   -> 10.1.0.11:http               100        0          1234567    0         
 ";
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn persistence_follows_the_scheduler_and_its_flags_like_ipvsadm() {
+        let mut l = sample();
+        l.services[0].spec.persistence = Some(Persistence::secs(360));
+        l.services[1].spec.flags = flags(true, false, false);
+        l.services[1].spec.persistence = Some(Persistence::secs(600).with_netmask(24));
+        l.services[2].spec.key.vport = 0;
+        l.services[2].spec.scheduler = SchedKind::Wlc;
+        l.services[2].spec.persistence = Some(Persistence::secs(2_678_400).with_netmask(0));
+        let got = list(&l, true, NUMERIC, &names());
+        let want = "\
+IP Virtual Server version 1.2.1 (size=1048576)
+Prot LocalAddress:Port Scheduler Flags
+  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
+TCP  9.0.0.1:0 wlc persistent 2678400 mask 0.0.0.0
+TCP  10.0.0.100:80 wrr (flag-1) persistent 600 mask 255.255.255.0
+  -> 10.1.0.11:80                 FullNat 65535  1234567    0         
+  -> 10.1.0.11:8080               FullNat 1      0          0         
+  -> 10.1.0.12:8080               FullNat 3      12         40        
+UDP  10.0.0.100:53 rr persistent 360
+  -> 10.1.0.21:53                 FullNat 1      0          7         
+";
+        assert_eq!(got, want);
+        // Port 0 is printed as a number even without -n; the thresholds layout has the same line.
+        let got = list(&l, false, ListFormat { numeric: false, sort: true, thresholds: true }, &names());
+        assert!(got.contains("\nTCP  9.0.0.1:0 wlc persistent 2678400 mask 0.0.0.0\n"), "{got}");
+        assert!(got.contains("\nTCP  10.0.0.100:http wrr (flag-1) persistent 600 mask 255.255.255.0\n"), "{got}");
+    }
+
+    #[test]
+    fn templates_are_listed_among_the_connections_like_ipvsadm() {
+        let template = |client: [u8; 4], vport, dest: ([u8; 4], u16)| ConnView {
+            proto: Protocol::Tcp,
+            expire_ms: 359_400,
+            state: "NONE".into(),
+            client: sa(client, 0),
+            virt: sa([10, 0, 0, 104], vport),
+            local: None,
+            dest: sa(dest.0, dest.1),
+            method: FwdMethod::Nat,
+        };
+        let l = ConnListing {
+            conns: vec![
+                conn(40_000, 899_999, "ESTABLISHED", FwdMethod::Nat, None),
+                template([10, 0, 0, 2], 80, ([10, 1, 0, 11], 8080)),
+                template([10, 0, 0, 0], 0, ([10, 1, 0, 12], 0)),
+            ],
+            omitted: 0,
+        };
+        let want = "\
+IPVS connection entries
+pro expire state       source             virtual            destination
+TCP 14:59  ESTABLISHED 10.0.0.2:40000     10.0.0.100:80      10.1.0.11:8080
+TCP 05:59  NONE        10.0.0.2:0         10.0.0.104:80      10.1.0.11:8080
+TCP 05:59  NONE        10.0.0.0:0         10.0.0.104:0       10.1.0.12:0
+";
+        assert_eq!(conns(&l, true, &names()), want);
     }
 
     #[test]

@@ -237,7 +237,9 @@ fn bad_input_never_reaches_fnatd() {
     fails(&d, "-a -t 10.0.0.100:80 -r 10.1.0.11 -x 2147483648", 2, "illegal u_threshold specified");
     fails(&d, "-a -t 10.0.0.100:80 -r 10.1.0.11 -y x", 2, "illegal l_threshold specified");
     fails(&d, "-L -c --thresholds", 2, "options conflicts in the list command");
-    fails(&d, "-A -t 10.0.0.101:80 -s rr -p", 2, "persistence (-p) is not supported yet");
+    fails(&d, "-A -t 10.0.0.101:80 -s rr -p 0", 2, "invalid timeout value `0' specified");
+    fails(&d, "-A -t 10.0.0.101:80 -M 255.255.255.0", 2, "the persistence netmask (-M) needs persistence (-p)");
+    fails(&d, "-A -t 10.0.0.101:80 -f 1", 2, "firewall-mark services (-f) is not supported yet");
     fails(&d, "-A -t 10.0.0.101 -s rr", 2, "Zero port specified for non-persistent service");
     fails(&d, "-a -t 10.0.0.100:80", 2, "You need to supply the 'real-server' option for the 'add-server' command");
     fails(&d, "--bogus", 255, "unknown option '--bogus' (try 'fnatctl --help')");
@@ -650,4 +652,51 @@ TCP  10.0.0.100:80 wlc (flag-1)
     let key = ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::new(10, 0, 0, 100), vport: 80 };
     let got: Vec<(u32, u32)> = snap.find(&key).unwrap().1.dests.iter().map(|d| (d.upper, d.lower)).collect();
     assert_eq!(got, vec![(50, 0), (0, 0), (0, 0)]);
+}
+
+#[test]
+fn persistence_is_set_listed_and_edited_like_ipvsadm() {
+    let d = Fnatd::start("persistence");
+    ok(&d, "-A -t 10.0.0.104:80 -s rr -p");
+    ok(&d, "-a -t 10.0.0.104:80 -r 10.1.0.11");
+    ok(&d, "-A -t 10.0.0.105 -p 600 -M 255.255.255.0 -s sh -b sh-port");
+    ok(&d, "-a -t 10.0.0.105:0 -r 10.1.0.12 -m");
+    fails(
+        &d,
+        "-a -t 10.0.0.105:0 -r 10.1.0.13:8080",
+        255,
+        "real server port 8080 in a port-0 service: it must be 0 (each connection keeps its port)",
+    );
+    fails(&d, "-E -t 10.0.0.105:0 -s rr", 2, "Zero port specified for non-persistent service");
+    assert_eq!(
+        ok(&d, "-Ln"),
+        format!(
+            "IP Virtual Server version 1.2.1 (size=4096)\n{TITLES}\
+TCP  10.0.0.104:80 rr persistent 360
+  -> 10.1.0.11:80                 FullNat 1      0          1         
+TCP  10.0.0.105:0 sh (sh-port) persistent 600 mask 255.255.255.0
+  -> 10.1.0.12:0                  Masq    1      2          4         
+"
+        )
+    );
+    // -E sets everything anew: without -p the service is no longer persistent.
+    ok(&d, "-E -t 10.0.0.104:80 -s wlc");
+    ok(&d, "-E -t 10.0.0.105:0 -s wlc --persistent=60");
+    assert_eq!(
+        ok(&d, "-L -n -t 10.0.0.104:80"),
+        format!(
+            "{TITLES}TCP  10.0.0.104:80 wlc\n  -> 10.1.0.11:80                 FullNat 1      0          1         \n"
+        )
+    );
+    assert_eq!(
+        ok(&d, "-L -n -t 10.0.0.105"),
+        format!(
+            "{TITLES}TCP  10.0.0.105:0 wlc persistent 60\n  -> 10.1.0.12:0                  Masq    1      2          4         \n"
+        )
+    );
+    ok(&d, "-d -t 10.0.0.105:0 -r 10.1.0.12");
+    ok(&d, "-D -t 10.0.0.105");
+    let st = d.finish();
+    assert_eq!(st.len(), 1);
+    assert_eq!(st.services().unwrap().iter().next().unwrap().persistence, None);
 }

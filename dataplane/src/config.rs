@@ -14,8 +14,10 @@ use std::path::{Path, PathBuf};
 use crate::control::sched_flags::{DEFAULT_SCHEDULER, FLAG_NAMES, SchedFlagError, add_sched_flag, flag_owner};
 use crate::control::state::{MAX_THRESHOLD, check_method, check_thresholds};
 use crate::lb::conn::MAX_CAPACITY;
+use crate::lb::service::mask_prefix;
 use crate::lb::{
-    DestId, FwdMethod, Protocol, RealServer, SchedFlags, SchedKind, Service, ServiceKey, Services, Timeouts,
+    DestId, FwdMethod, Persistence, Protocol, RealServer, SchedFlags, SchedKind, Service, ServiceKey, Services,
+    Timeouts,
 };
 use crate::net::{Interface, Ipv4Net, Neighbour, PortIdx, Route};
 use crate::packet::MacAddr;
@@ -131,6 +133,9 @@ pub struct Config {
     /// IPVS's `expire_nodest_conn`: a connection whose real server was deleted is ended at its next
     /// packet (which is dropped) instead of living on until it ends or expires.
     pub expire_nodest_conn: bool,
+    /// IPVS's `expire_quiescent_template`: a persistence template whose real server has weight 0 is
+    /// no longer followed (by default a quiesced server keeps its persistent clients).
+    pub expire_quiescent_template: bool,
     /// The services at startup.
     pub services: Services,
     /// The control file shared with fnatctl (`[control] path`, default [`DEFAULT_CONTROL_PATH`]).
@@ -173,188 +178,7 @@ impl Config {
 }
 
 /// The serde image of the file.
-mod raw {
-    use serde::Deserialize;
-
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct File {
-        #[serde(default)]
-        pub eal: Eal,
-        pub workers: Workers,
-        #[serde(default)]
-        pub conn_table: ConnTable,
-        #[serde(default, rename = "port")]
-        pub ports: Vec<Port>,
-        #[serde(default)]
-        pub local: Local,
-        #[serde(default, rename = "neighbour")]
-        pub neighbours: Vec<Neighbour>,
-        #[serde(default, rename = "route")]
-        pub routes: Vec<Route>,
-        #[serde(default)]
-        pub timeouts: Timeouts,
-        #[serde(default, rename = "service")]
-        pub services: Vec<Service>,
-        #[serde(default)]
-        pub control: Control,
-        #[serde(default)]
-        pub ipvs: Ipvs,
-    }
-
-    /// IPVS's sysctls that fnat honours.
-    #[derive(Deserialize, Default)]
-    #[serde(deny_unknown_fields, default)]
-    pub struct Ipvs {
-        pub expire_nodest_conn: bool,
-    }
-
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields, default)]
-    pub struct Control {
-        pub path: String,
-    }
-
-    impl Default for Control {
-        fn default() -> Self {
-            Self { path: super::DEFAULT_CONTROL_PATH.into() }
-        }
-    }
-
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields, default)]
-    pub struct Eal {
-        pub main_lcore: u32,
-        pub no_huge: bool,
-        pub memory_mb: u32,
-        pub file_prefix: String,
-        pub extra_args: Vec<String>,
-    }
-
-    impl Default for Eal {
-        fn default() -> Self {
-            Self { main_lcore: 0, no_huge: false, memory_mb: 1024, file_prefix: "fnat".into(), extra_args: Vec::new() }
-        }
-    }
-
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct Workers {
-        pub lcores: Vec<u32>,
-    }
-
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields, default)]
-    pub struct ConnTable {
-        pub size: u64,
-    }
-
-    impl Default for ConnTable {
-        fn default() -> Self {
-            Self { size: 1 << 20 }
-        }
-    }
-
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct Port {
-        pub name: String,
-        pub device: Option<String>,
-        pub pci: Option<String>,
-        pub mac: Option<String>,
-        #[serde(default)]
-        pub addresses: Vec<String>,
-        #[serde(default = "default_desc")]
-        pub rx_desc: u16,
-        #[serde(default = "default_desc")]
-        pub tx_desc: u16,
-        pub mtu: Option<u32>,
-    }
-
-    fn default_desc() -> u16 {
-        1024
-    }
-
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct Local {
-        #[serde(default)]
-        pub addresses: Vec<String>,
-        #[serde(default = "default_ports")]
-        pub ports: String,
-    }
-
-    impl Default for Local {
-        fn default() -> Self {
-            Self { addresses: Vec::new(), ports: default_ports() }
-        }
-    }
-
-    fn default_ports() -> String {
-        "1024-65535".into()
-    }
-
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct Neighbour {
-        pub address: String,
-        pub mac: String,
-        pub port: String,
-    }
-
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct Route {
-        pub prefix: String,
-        pub port: String,
-        pub via: Option<String>,
-    }
-
-    #[derive(Deserialize, Default)]
-    #[serde(deny_unknown_fields)]
-    pub struct Timeouts {
-        pub tcp: Option<u32>,
-        pub tcpfin: Option<u32>,
-        pub udp: Option<u32>,
-    }
-
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct Service {
-        pub protocol: String,
-        pub vip: String,
-        pub port: u32,
-        pub scheduler: Option<String>,
-        #[serde(default)]
-        pub scheduler_flags: Vec<String>,
-        #[serde(default, rename = "real_server")]
-        pub real_servers: Vec<RealServer>,
-        pub local_addrs: Option<Vec<String>>,
-    }
-
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct RealServer {
-        pub address: String,
-        pub port: Option<u32>,
-        #[serde(default = "default_weight")]
-        pub weight: u32,
-        #[serde(default = "default_forward")]
-        pub forward: String,
-        #[serde(default)]
-        pub upper_threshold: u64,
-        #[serde(default)]
-        pub lower_threshold: u64,
-    }
-
-    fn default_weight() -> u32 {
-        1
-    }
-
-    fn default_forward() -> String {
-        "fullnat".into()
-    }
-}
+mod raw;
 
 struct Validator<'a> {
     file: &'a Path,
@@ -431,6 +255,7 @@ impl Validator<'_> {
             routes,
             timeouts,
             expire_nodest_conn: raw.ipvs.expire_nodest_conn,
+            expire_quiescent_template: raw.ipvs.expire_quiescent_template,
             services,
             control_path,
         })
@@ -618,14 +443,21 @@ impl Validator<'_> {
             if local_addrs.contains(&vip) {
                 return Err(self.err(format_args!("{f}.vip"), format_args!("{vip} is also a local address")));
             }
+            let persistence = self.persistence(&f, s.persistent, s.netmask.as_deref())?;
             let vport = match u16::try_from(s.port) {
-                Ok(0) => {
-                    return Err(
-                        self.err(format_args!("{f}.port"), "port 0 (all ports, with persistence) is not supported yet")
-                    );
+                Ok(0) if persistence.is_none() => {
+                    return Err(self.err(
+                        format_args!("{f}.port"),
+                        "port 0 (every port of the VIP) needs persistence: set `persistent`",
+                    ));
                 }
                 Ok(p) => p,
-                Err(_) => return Err(self.err(format_args!("{f}.port"), "must be from 1 to 65535")),
+                Err(_) => {
+                    return Err(self.err(
+                        format_args!("{f}.port"),
+                        "must be from 1 to 65535 (or 0, every port, with persistence)",
+                    ));
+                }
             };
             let key = ServiceKey { protocol, vip, vport };
             if list.iter().any(|o| o.key == key) {
@@ -646,7 +478,13 @@ impl Validator<'_> {
                 let addr = self.ip(format_args!("{rf}.address"), &r.address)?;
                 let port = match r.port.map(u16::try_from) {
                     None => vport,
-                    Some(Ok(p)) if p != 0 => p,
+                    Some(Ok(p)) if vport == 0 && p != 0 => {
+                        return Err(self.err(
+                            format_args!("{rf}.port"),
+                            "must be 0 or left out in a port-0 service: each connection keeps its own port",
+                        ));
+                    }
+                    Some(Ok(p)) if p != 0 || vport == 0 => p,
                     Some(_) => {
                         return Err(self.err(format_args!("{rf}.port"), "must be from 1 to 65535"));
                     }
@@ -684,9 +522,45 @@ impl Validator<'_> {
                 dests.push(RealServer { id: DestId(next_id), addr, port, weight: r.weight, method, upper, lower });
                 next_id += 1;
             }
-            list.push(Service { key, scheduler, flags, dests, laddrs });
+            list.push(Service { key, scheduler, flags, dests, laddrs, persistence });
         }
         Services::new(list).map_err(|e| self.err("service", e))
+    }
+
+    /// A service's `persistent` (seconds, 1 to 31 days as ipvsadm's `-p`, or `true` for ipvsadm's
+    /// default of 360) and `netmask` (a contiguous dotted mask, only with persistence).
+    fn persistence(
+        &self,
+        f: &str,
+        persistent: Option<raw::Persistent>,
+        netmask: Option<&str>,
+    ) -> Result<Option<Persistence>, ConfigError> {
+        let max = crate::control::state::MAX_TIMEOUT_SECS;
+        let p = match persistent {
+            None | Some(raw::Persistent::On(false)) => None,
+            Some(raw::Persistent::On(true)) => Some(Persistence::secs(Persistence::DEFAULT_TIMEOUT_SECS)),
+            Some(raw::Persistent::Secs(n)) => match u32::try_from(n).ok().filter(|n| (1..=max).contains(n)) {
+                Some(n) => Some(Persistence::secs(n)),
+                None => {
+                    return Err(self.err(
+                        format_args!("{f}.persistent"),
+                        format_args!("must be from 1 to {max} seconds (31 days), or true for 360"),
+                    ));
+                }
+            },
+        };
+        let Some(mask) = netmask else {
+            return Ok(p);
+        };
+        let Some(p) = p else {
+            return Err(
+                self.err(format_args!("{f}.netmask"), "is the granularity of persistence: set `persistent` too")
+            );
+        };
+        let len = mask.parse::<Ipv4Addr>().ok().and_then(mask_prefix).ok_or_else(|| {
+            self.err(format_args!("{f}.netmask"), format_args!("'{mask}' is not a netmask like 255.255.255.0"))
+        })?;
+        Ok(Some(p.with_netmask(len)))
     }
 
     /// A service's `scheduler_flags`: ipvsadm's `-b` names (`flag-1`, `sh-port`, ...), each checked

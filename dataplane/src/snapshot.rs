@@ -32,6 +32,9 @@ pub struct Snapshot {
     /// End a connection whose real server was deleted at its next packet (IPVS's
     /// `expire_nodest_conn`); otherwise it lives on until it ends or expires.
     pub expire_nodest_conn: bool,
+    /// A persistence template whose real server has weight 0 is not followed (IPVS's
+    /// `expire_quiescent_template`); by default a quiesced server keeps its persistent clients.
+    pub expire_quiescent_template: bool,
     /// Gateway-wide connection counts of its real servers (one row per worker).
     pub loads: LoadBoard,
 }
@@ -56,6 +59,7 @@ impl Snapshot {
             workers,
             loads,
             expire_nodest_conn: false,
+            expire_quiescent_template: false,
         }
     }
 
@@ -68,7 +72,11 @@ impl Snapshot {
             cfg.timeouts.clone(),
             cfg.worker_lcores.len(),
         );
-        Self { expire_nodest_conn: cfg.expire_nodest_conn, ..s }
+        Self {
+            expire_nodest_conn: cfg.expire_nodest_conn,
+            expire_quiescent_template: cfg.expire_quiescent_template,
+            ..s
+        }
     }
 
     /// The same network with other services.
@@ -79,7 +87,11 @@ impl Snapshot {
     /// The same network with other services and timeouts.
     pub fn with_config(&self, services: Services, timeouts: Timeouts) -> Self {
         let s = Self::new(services, self.ifaces.clone(), &self.statics, timeouts, self.workers);
-        Self { expire_nodest_conn: self.expire_nodest_conn, ..s }
+        Self {
+            expire_nodest_conn: self.expire_nodest_conn,
+            expire_quiescent_template: self.expire_quiescent_template,
+            ..s
+        }
     }
 
     /// Whether `addr` is one of the gateway's own addresses: a VIP, a local address, or a port's.

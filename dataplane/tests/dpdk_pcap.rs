@@ -109,9 +109,19 @@ fn fnatd_rewrites_the_demo_captures_frame_by_frame() {
     let lines: Vec<&str> = conns.lines().collect();
     assert_eq!(lines[0], "IPVS connection entries", "{conns}");
     assert!(lines[1].contains(" local ") && lines[1].ends_with("destination"), "{conns}");
-    assert_eq!(lines.len(), 2 + 7, "seven connections: {conns}");
-    assert!(lines[2..].iter().all(|l| l.contains("10.0.0.2:") && l.contains("10.1.0.10:")), "{conns}");
-    assert!(lines[2..].iter().any(|l| l.starts_with("UDP ") && l.contains(" UDP ")), "{conns}");
+    assert_eq!(lines.len(), 2 + 9 + 1, "nine connections and a persistence template: {conns}");
+    let (templates, conns_only): (Vec<&str>, Vec<&str>) = lines[2..].iter().partition(|l| l.contains(" NONE "));
+    assert!(conns_only.iter().all(|l| l.contains("10.0.0.2:") && l.contains("10.1.0.10:")), "{conns}");
+    assert!(conns_only.iter().any(|l| l.starts_with("UDP ") && l.contains(" UDP ")), "{conns}");
+    // The template, as ipvsadm lists one: client port 0, state NONE, about 360 s left (the local
+    // column, there for the FULLNAT connections, shows the client as for non-FULLNAT entries).
+    let t = templates.first().copied().unwrap_or_default();
+    assert!(t.starts_with("TCP 05:5") || t.starts_with("TCP 06:00"), "{conns}");
+    let cols: Vec<&str> = t.split_whitespace().collect();
+    assert_eq!(cols[2..], ["NONE", "10.0.0.2:0", "10.0.0.104:80", "10.0.0.2:0", "10.1.0.11:80"], "{conns}");
+    let persistent: Vec<&str> = conns_only.iter().copied().filter(|l| l.contains("10.0.0.104:80")).collect();
+    assert_eq!(persistent.len(), 2, "{conns}");
+    assert!(persistent.iter().all(|l| l.ends_with(" 10.1.0.11:80")), "both on rs1: {conns}");
     // The capture's client frames (through its FIN) all come before the server's SYN-ACK: by IPVS's
     // table, an OUTPUT SYN on CLOSE_WAIT gives SYN_SENT; the other connections saw SYN, SYN-ACK only.
     let state =
@@ -127,12 +137,13 @@ fn fnatd_rewrites_the_demo_captures_frame_by_frame() {
     assert!(rest.contains("fnatd: stopped"), "{rest}");
     // The LAN port also carries worker 0's announcements of the VIPs.
     let garps = fixtures::announcements().len();
-    assert!(rest.contains(&format!("port lan: rx 12 tx {} ", 6 + garps)), "{rest}");
-    assert!(rest.contains("port dmz: rx 6 tx 10 "), "{rest}");
+    assert!(rest.contains(&format!("port lan: rx 14 tx {} ", 6 + garps)), "{rest}");
+    assert!(rest.contains("port dmz: rx 6 tx 12 "), "{rest}");
     let total = rest.lines().find(|l| l.starts_with("workers total:")).unwrap_or_default();
     let wants = [
-        format!("rx 18 tx {} fwd_in 10 fwd_out 6 ", 16 + garps),
-        "conns_created 7 ".to_owned(),
+        format!("rx 20 tx {} fwd_in 12 fwd_out 6 ", 18 + garps),
+        "conns_created 9 ".to_owned(),
+        "persist_followed 1 persist_untracked 0 ".to_owned(),
         format!("arp_requests {garps} "),
         format!("drops {drops} "),
     ];
@@ -236,6 +247,7 @@ fn two_workers_pass_misdirected_replies_through_the_ring_on_real_mbufs() {
         .collect();
     let snap = fixtures::snapshot();
     assert_eq!((snap.ifaces[0].mac, snap.ifaces[1].mac), (LAN_MAC, DMZ_MAC));
+    let templates = fixtures::templates();
     let mut workers: Vec<(Poller<Mbuf>, Gated)> = redirect_mesh::<Mbuf>(2, 64)
         .into_iter()
         .enumerate()
@@ -245,7 +257,7 @@ fn two_workers_pass_misdirected_replies_through_the_ring_on_real_mbufs() {
                 queues.iter_mut().map(|q| q.tx.remove(0)).collect(),
                 pool.clone(),
             );
-            let w = fixtures::worker(&Arc::clone(&snap), u16::try_from(i).unwrap(), 2);
+            let w = fixtures::worker(&Arc::clone(&snap), u16::try_from(i).unwrap(), 2, &templates);
             (Poller::new(w, links, 2), Gated { io, rx_on: [true, false] })
         })
         .collect();

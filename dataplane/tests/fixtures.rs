@@ -105,10 +105,11 @@ fn every_drop_reason_of_the_packet_path_has_a_fixture() {
 /// Two workers on the demo topology, each with its own queues.
 fn two_workers(ring: usize) -> (Vec<Poller<Vec<u8>>>, Vec<MemIo>) {
     let snap = fixtures::snapshot_for(2);
+    let templates = fixtures::templates();
     let pollers = redirect_mesh(2, ring)
         .into_iter()
         .enumerate()
-        .map(|(i, links)| Poller::new(fixtures::worker(&snap, u16::try_from(i).unwrap(), 2), links, 2))
+        .map(|(i, links)| Poller::new(fixtures::worker(&snap, u16::try_from(i).unwrap(), 2, &templates), links, 2))
         .collect();
     (pollers, vec![MemIo::new(2), MemIo::new(2)])
 }

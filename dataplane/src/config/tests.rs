@@ -127,9 +127,38 @@ fn errors_name_the_file_the_field_and_the_problem() {
         (
             "port = 80",
             "port = 0",
-            "fnatd.toml: service[0].port: port 0 (all ports, with persistence) is not supported yet",
+            "fnatd.toml: service[0].port: port 0 (every port of the VIP) needs persistence: set `persistent`",
         ),
-        ("port = 80", "port = 70000", "fnatd.toml: service[0].port: must be from 1 to 65535"),
+        (
+            "port = 80",
+            "port = 70000",
+            "fnatd.toml: service[0].port: must be from 1 to 65535 (or 0, every port, with persistence)",
+        ),
+        (
+            "scheduler = \"wrr\"",
+            "scheduler = \"wrr\"\npersistent = 0",
+            "fnatd.toml: service[0].persistent: must be from 1 to 2678400 seconds (31 days), or true for 360",
+        ),
+        (
+            "scheduler = \"wrr\"",
+            "scheduler = \"wrr\"\npersistent = 2678401",
+            "fnatd.toml: service[0].persistent: must be from 1 to 2678400 seconds",
+        ),
+        (
+            "scheduler = \"wrr\"",
+            "scheduler = \"wrr\"\nnetmask = \"255.255.255.0\"",
+            "fnatd.toml: service[0].netmask: is the granularity of persistence: set `persistent` too",
+        ),
+        (
+            "scheduler = \"wrr\"",
+            "scheduler = \"wrr\"\npersistent = true\nnetmask = \"255.0.255.0\"",
+            "fnatd.toml: service[0].netmask: '255.0.255.0' is not a netmask like 255.255.255.0",
+        ),
+        (
+            "scheduler = \"wrr\"",
+            "scheduler = \"wrr\"\npersistent = true\nnetmask = \"/24\"",
+            "fnatd.toml: service[0].netmask: '/24' is not a netmask",
+        ),
         (
             "scheduler = \"wrr\"",
             "scheduler = \"wrr\"\nscheduler_flags = [\"flag-1\", \"fallback\"]",
@@ -378,4 +407,48 @@ fn thresholds_default_to_none_and_reach_the_real_server() {
     assert_eq!(got, vec![(2_147_483_647, 1500), (20, 0)]);
     let got = error_with("weight = 3", "weight = 3\n  upper_threshold = -1");
     assert!(got.starts_with("fnatd.toml: ") && got.contains("upper_threshold"), "{got}");
+}
+
+#[test]
+fn persistence_is_read_in_seconds_or_as_ipvsadms_default() {
+    let with = |lines: &str| {
+        let text = GOOD.replacen("scheduler = \"wrr\"", &format!("scheduler = \"wrr\"\n{lines}"), 1);
+        parse(&text).map(|c| c.services.iter().next().unwrap().persistence)
+    };
+    assert_eq!(parse(GOOD).unwrap().services.iter().next().unwrap().persistence, None);
+    assert_eq!(with("persistent = 600").unwrap(), Some(Persistence::secs(600)));
+    assert_eq!(with("persistent = true").unwrap(), Some(Persistence::secs(360)));
+    assert_eq!(with("persistent = false").unwrap(), None);
+    assert_eq!(with("persistent = 2678400").unwrap(), Some(Persistence::secs(2_678_400)));
+    let p = with("persistent = 60\nnetmask = \"255.255.255.0\"").unwrap().unwrap();
+    assert_eq!((p.timeout_ms, p.netmask), (60_000, 24));
+    assert_eq!(with("persistent = 60\nnetmask = \"0.0.0.0\"").unwrap().map(|p| p.netmask), Some(0));
+    let got = with("persistent = \"long\"").unwrap_err().to_string();
+    assert!(got.starts_with("fnatd.toml: ") && got.contains("persistent"), "{got}");
+    assert!(!parse(GOOD).unwrap().expire_quiescent_template);
+    let c = parse(&format!("{GOOD}\n[ipvs]\nexpire_quiescent_template = true\n")).unwrap();
+    assert!(c.expire_quiescent_template && !c.expire_nodest_conn);
+}
+
+#[test]
+fn a_port_zero_service_needs_persistence_and_real_servers_of_port_zero() {
+    let pcc =
+        |rs_port: &str| {
+            GOOD.replacen("port = 80\nscheduler = \"wrr\"", "port = 0\nscheduler = \"wrr\"\npersistent = 360", 1)
+                .replacen("  port = 8080\n", rs_port, 1)
+        };
+    let c = parse(&pcc("")).unwrap_or_else(|e| panic!("{e}"));
+    let svc = c.services.iter().next().unwrap();
+    assert_eq!(svc.key.vport, 0);
+    assert_eq!(svc.dests.iter().map(|d| d.port).collect::<Vec<_>>(), vec![0, 0], "every port is kept");
+    assert!(parse(&pcc("  port = 0\n")).is_ok());
+    let got = parse(&pcc("  port = 8080\n")).unwrap_err().to_string();
+    assert_eq!(
+        got,
+        "fnatd.toml: service[0].real_server[0].port: must be 0 or left out in a port-0 service: each connection \
+         keeps its own port"
+    );
+    // DR and TUN leave ports alone: fine in a port-0 service.
+    let dr = pcc("").replacen("weight = 3\n", "weight = 3\n  forward = \"dr\"\n", 1);
+    assert_eq!(parse(&dr).unwrap().services.iter().next().unwrap().dests[0].method, FwdMethod::Dr);
 }

@@ -12,6 +12,9 @@
 //!   one transaction (one request, all or nothing) at a time with IPVS semantics, and turned into the
 //!   immutable [`Services`](crate::lb::Services) snapshot that the workers read. What only the workers
 //!   know (connection counts, the connections themselves) it asks of a [`Gateway`].
+//! - [`templates`]: the persistence templates seen from the control side: listed among the
+//!   connections as IPVS lists them, and invalidated when a change deletes their service or real
+//!   server.
 //!
 //! Everything here runs on fnatd's main (control) lcore, or in fnatctl; no worker touches it. Nothing
 //! here uses DPDK, `mmap` or `unsafe`; it builds without the `dpdk` feature, which is how fnatctl
@@ -54,6 +57,7 @@ pub mod msg;
 pub mod sched_flags;
 pub mod shm;
 pub mod state;
+pub mod templates;
 
 pub use msg::{
     Command, ConnListing, ConnView, CtrlError, DestSpec, DestView, Listing, PROTOCOL_VERSION, Reply, Request,

@@ -16,11 +16,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::lb::{DestId, FwdMethod, Protocol, SchedFlags, SchedKind, ServiceKey};
+use crate::lb::{DestId, FwdMethod, Persistence, Protocol, SchedFlags, SchedKind, ServiceKey};
 
 /// The version of the control protocol: the shared file's layout, the framing and these messages.
 /// Bump it on any incompatible change; fnatctl and fnatd refuse to talk across versions.
-pub const PROTOCOL_VERSION: u16 = 3;
+pub const PROTOCOL_VERSION: u16 = 4;
 
 /// A virtual service as ipvsadm's `-A`/`-E` describe it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,6 +34,10 @@ pub struct ServiceSpec {
     /// of the JSON when none is set.
     #[serde(default, skip_serializing_if = "no_flags")]
     pub flags: SchedFlags,
+    /// Persistence (`-p [timeout] [-M netmask]`); `-E` replaces it (no `-p`: none), as ipvsadm
+    /// does. A port-0 service must have it. Left out of the JSON when there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistence: Option<Persistence>,
 }
 
 /// A real server as ipvsadm's `-a`/`-e` describe it.
@@ -73,7 +77,7 @@ fn is_zero(v: &u32) -> bool {
 pub enum Command {
     /// `-A`: add a virtual service.
     AddService(ServiceSpec),
-    /// `-E`: change a virtual service's scheduler and scheduler flags.
+    /// `-E`: change a virtual service's scheduler, scheduler flags and persistence.
     EditService(ServiceSpec),
     /// `-D`: delete a virtual service with its real servers and local addresses.
     DelService(ServiceKey),
@@ -496,7 +500,8 @@ mod tests {
 
     #[test]
     fn flags_and_thresholds_are_left_out_of_the_json_when_unset() {
-        let plain = ServiceSpec { key: key(), scheduler: SchedKind::Rr, flags: SchedFlags::default() };
+        let plain =
+            ServiceSpec { key: key(), scheduler: SchedKind::Rr, flags: SchedFlags::default(), persistence: None };
         let text = serde_json::to_string(&plain).unwrap();
         assert_eq!(text, r#"{"key":{"protocol":"Tcp","vip":"10.0.0.100","vport":80},"scheduler":"Rr"}"#);
         assert_eq!(serde_json::from_str::<ServiceSpec>(&text).unwrap(), plain);
@@ -504,6 +509,11 @@ mod tests {
         let text = serde_json::to_string(&flagged).unwrap();
         assert!(text.ends_with(r#""flags":{"fallback":false,"port":true,"flag3":false}}"#), "{text}");
         assert_eq!(serde_json::from_str::<ServiceSpec>(&text).unwrap(), flagged);
+        let persistent = ServiceSpec { persistence: Some(Persistence::secs(360).with_netmask(24)), ..plain };
+        let text = serde_json::to_string(&persistent).unwrap();
+        assert!(text.ends_with(r#""scheduler":"Rr","persistence":{"timeout_ms":360000,"netmask":24}}"#), "{text}");
+        assert_eq!(serde_json::from_str::<ServiceSpec>(&text).unwrap(), persistent);
+        assert!(serde_json::from_str::<ServiceSpec>(&text.replace("netmask", "mask")).is_err());
         let dest = DestSpec {
             addr: Ipv4Addr::new(10, 1, 0, 11),
             port: 80,

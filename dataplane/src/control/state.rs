@@ -14,8 +14,12 @@
 //! tunnelling cannot map ports: their real server's port is the service's. `--set` changes the
 //! ESTABLISHED, FIN_WAIT and UDP timeouts (0 keeps one, at most 31 days).
 //!
-//! `-E` replaces a service's scheduler and scheduler flags (any flags with any scheduler, as the
-//! kernel: fnatctl and the configuration check ipvsadm's scheduler-specific names). `-a`/`-e` set a
+//! `-E` replaces a service's scheduler, scheduler flags and persistence (any flags with any
+//! scheduler, as the kernel: fnatctl and the configuration check ipvsadm's scheduler-specific
+//! names). Persistence (`-p`) has a timeout of 1 s to 31 days in whole seconds and a netmask prefix
+//! of 0 to 32; a port-0 service (every port of its VIP) must be persistent ("Zero port specified
+//! for non-persistent service", ipvsadm's words), and its real servers have port 0 (each connection
+//! keeps the port it was sent to). `-a`/`-e` set a
 //! real server's weight, method and connection thresholds together (`-e` replaces them all): each
 //! threshold is 0 to 2147483647 (ipvsadm's `INT_MAX`) and, as IPVS, the lower one may not be above
 //! the upper one.
@@ -247,8 +251,10 @@ impl ControlState {
             Command::AddService(spec) => self.add_service(spec),
             Command::EditService(spec) => {
                 let s = &mut self.services.get_mut(&spec.key).ok_or(CtrlError::NoSuchService(spec.key))?.svc;
+                check_persistence(&spec)?;
                 s.scheduler = spec.scheduler;
                 s.flags = spec.flags;
+                s.persistence = spec.persistence;
                 Ok(())
             }
             Command::DelService(key) => self.services.remove(&key).map(drop).ok_or(CtrlError::NoSuchService(key)),
@@ -324,9 +330,7 @@ impl ControlState {
         if self.services.contains_key(&key) {
             return Err(CtrlError::ServiceExists(key));
         }
-        if key.vport == 0 {
-            return Err(CtrlError::NotSupported("port 0 (all ports, with persistence)".into()));
-        }
+        check_persistence(&spec)?;
         check_unicast("virtual address", key.vip)?;
         if self.default_laddrs.contains(&key.vip) || self.is_laddr(key.vip) {
             return Err(CtrlError::Invalid(format!("virtual address {} is a local address", key.vip)));
@@ -337,6 +341,7 @@ impl ControlState {
             flags: spec.flags,
             dests: Vec::new(),
             laddrs: self.default_laddrs.clone(),
+            persistence: spec.persistence,
         });
         Ok(())
     }
@@ -412,7 +417,7 @@ impl ControlState {
     /// server's connection counts from `gw`.
     pub fn listing(&self, svc: Option<ServiceKey>, gw: &dyn Gateway) -> Result<Listing, CtrlError> {
         let view = |s: &Service| ServiceView {
-            spec: ServiceSpec { key: s.key, scheduler: s.scheduler, flags: s.flags },
+            spec: ServiceSpec { key: s.key, scheduler: s.scheduler, flags: s.flags, persistence: s.persistence },
             laddrs: s.laddrs.clone(),
             dests: s
                 .dests
@@ -446,15 +451,44 @@ impl ControlState {
     }
 }
 
-/// A real server's values: weight 0..=65535, port 1..=65535, thresholds (see
-/// [`check_thresholds`]), a unicast address, and what its forwarding method allows (see
-/// [`check_method`]).
+/// A service's persistence: a timeout of whole seconds from 1 s to 31 days (ipvsadm's `-p`
+/// range), a netmask prefix of at most 32; and a port-0 service must have it.
+fn check_persistence(spec: &ServiceSpec) -> Result<(), CtrlError> {
+    let Some(p) = spec.persistence else {
+        return if spec.key.vport == 0 {
+            Err(CtrlError::Invalid("Zero port specified for non-persistent service".into()))
+        } else {
+            Ok(())
+        };
+    };
+    let max = u64::from(MAX_TIMEOUT_SECS) * 1000;
+    if p.timeout_ms == 0 || p.timeout_ms > max || p.timeout_ms % 1000 != 0 {
+        return Err(CtrlError::Invalid(format!(
+            "persistence timeout of {} ms is out of range (1 to {MAX_TIMEOUT_SECS} whole seconds)",
+            p.timeout_ms
+        )));
+    }
+    if p.netmask > 32 {
+        return Err(CtrlError::Invalid(format!("persistence netmask /{} is out of range (0 to 32)", p.netmask)));
+    }
+    Ok(())
+}
+
+/// A real server's values: weight 0..=65535, port 1..=65535 (0, and only 0, in a port-0 service:
+/// each connection keeps its port), thresholds (see [`check_thresholds`]), a unicast address, and
+/// what its forwarding method allows (see [`check_method`]).
 fn check_dest(svc: ServiceKey, d: &DestSpec, workers: usize) -> Result<(), CtrlError> {
     if d.weight > 65535 {
         return Err(CtrlError::Invalid(format!("weight {} is out of range (0 to 65535)", d.weight)));
     }
     check_thresholds(d.upper, d.lower).map_err(CtrlError::Invalid)?;
-    if d.port == 0 {
+    if svc.vport == 0 && d.port != 0 {
+        return Err(CtrlError::Invalid(format!(
+            "real server port {} in a port-0 service: it must be 0 (each connection keeps its port)",
+            d.port
+        )));
+    }
+    if d.port == 0 && svc.vport != 0 {
         return Err(CtrlError::Invalid("real server port 0 is out of range (1 to 65535)".into()));
     }
     check_unicast("real server address", d.addr)?;
@@ -512,3 +546,7 @@ fn check_unicast(what: &str, addr: Ipv4Addr) -> Result<(), CtrlError> {
 #[cfg(test)]
 #[path = "state_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "state_persist_tests.rs"]
+mod persist_tests;

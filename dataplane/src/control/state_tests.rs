@@ -14,7 +14,7 @@ fn key(vport: u16) -> ServiceKey {
 }
 
 fn spec(vport: u16, scheduler: SchedKind) -> ServiceSpec {
-    ServiceSpec { key: key(vport), scheduler, flags: SchedFlags::default() }
+    ServiceSpec { key: key(vport), scheduler, flags: SchedFlags::default(), persistence: None }
 }
 
 fn rs(last: u8, weight: u32) -> DestSpec {
@@ -143,10 +143,7 @@ fn clear_removes_every_service() {
 #[test]
 fn a_service_must_have_a_port_and_a_unicast_vip_that_is_not_a_local_address() {
     let mut st = empty();
-    assert_eq!(
-        run(&mut st, vec![add(0)]).unwrap_err().to_string(),
-        "port 0 (all ports, with persistence) is not supported yet"
-    );
+    assert_eq!(run(&mut st, vec![add(0)]).unwrap_err().to_string(), "Zero port specified for non-persistent service");
     for (vip, why) in [
         ("224.0.0.1", "virtual address 224.0.0.1 is not a unicast address"),
         ("0.0.0.0", "virtual address 0.0.0.0 is not a unicast address"),

@@ -27,7 +27,12 @@ fn key(vport: u16) -> ServiceKey {
 }
 
 fn add(vport: u16) -> Command {
-    Command::AddService(ServiceSpec { key: key(vport), scheduler: SchedKind::Rr, flags: SchedFlags::default() })
+    Command::AddService(ServiceSpec {
+        key: key(vport),
+        scheduler: SchedKind::Rr,
+        flags: SchedFlags::default(),
+        persistence: None,
+    })
 }
 
 fn dest(last: u8) -> DestSpec {
@@ -147,6 +152,7 @@ fn every_command_and_reply_makes_the_round_trip() {
             key: svc,
             scheduler: SchedKind::Wrr,
             flags: SchedFlags { fallback: true, port: false, flag3: true },
+            persistence: Some(crate::lb::Persistence::secs(600).with_netmask(24)),
         }),
         Command::DelService(svc),
         Command::Clear,
@@ -184,6 +190,7 @@ fn every_command_and_reply_makes_the_round_trip() {
                 key: svc,
                 scheduler: SchedKind::Wrr,
                 flags: SchedFlags { port: true, ..SchedFlags::default() },
+                persistence: Some(crate::lb::Persistence::secs(360)),
             },
             laddrs: vec![a],
             dests: vec![DestView {
@@ -528,6 +535,7 @@ fn ten_thousand_services_with_ten_real_servers_fit_in_one_request() {
             key: svc,
             scheduler: SchedKind::Wrr,
             flags: SchedFlags::default(),
+            persistence: None,
         }));
         for d in 0..10u8 {
             let mut dest = dest(d + 1);

@@ -1,6 +1,8 @@
 //! The main lcore's loop while traffic flows: neighbours learned by the workers are merged, aged
-//! and handed back; configuration changes become new snapshots for every worker; counters are
-//! gathered on request. Nothing here runs on a worker lcore.
+//! and handed back; configuration changes become new snapshots for every worker (and invalidate
+//! the persistence templates of deleted services and real servers); expired persistence templates
+//! are swept about every second, a bounded number at a time; counters and connections (templates
+//! included) are gathered on request. Nothing here runs on a worker lcore.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,7 +11,9 @@ use std::time::{Duration, Instant};
 use std::net::SocketAddrV4;
 
 use crate::control::msg::{ConnListing, ConnView};
-use crate::lb::{Conn, DestId, FwdMethod, Protocol, ServiceKey, TcpState};
+use crate::control::templates::{forget_templates, list_templates};
+use crate::lb::persist::SweepCursor;
+use crate::lb::{Conn, DestId, FwdMethod, Protocol, ServiceKey, TcpState, Templates};
 use crate::net::NeighManager;
 use crate::snapshot::Snapshot;
 use crate::worker::shared::{self, ConnQuery, ControlLinks, Published, Update};
@@ -17,6 +21,11 @@ use crate::worker::{DestConns, WorkerStats};
 
 /// How long the main loop waits for the workers to publish their counters.
 const PUBLISH_WAIT: Duration = Duration::from_millis(200);
+/// How often expired persistence templates are swept, in milliseconds.
+const TEMPLATE_SWEEP_MS: u64 = 1000;
+/// Template entries examined per sweep (a full pass over a million takes 16 s; an expired template
+/// is never followed meanwhile, it only holds its slot).
+const TEMPLATE_SWEEP_BUDGET: usize = 65_536;
 
 /// The control side of a running gateway.
 #[derive(Debug)]
@@ -30,14 +39,34 @@ pub struct MainLoop {
     retired: Vec<Arc<Snapshot>>,
     /// A snapshot a worker's full update ring could not take yet.
     pending: Vec<Option<Arc<Snapshot>>>,
+    /// The gateway's persistence templates (shared with the workers).
+    templates: Arc<Templates>,
+    sweep: SweepCursor,
+    next_sweep: u64,
 }
 
 impl MainLoop {
     /// The loop over the workers' links, starting from `snap`, with `start` as the clock's origin
-    /// (the workers use the same one).
-    pub fn new(start: Instant, links: Vec<ControlLinks>, neigh: NeighManager, snap: Arc<Snapshot>) -> Self {
+    /// (the workers use the same one) and the persistence templates the workers share.
+    pub fn new(
+        start: Instant,
+        links: Vec<ControlLinks>,
+        neigh: NeighManager,
+        snap: Arc<Snapshot>,
+        templates: Arc<Templates>,
+    ) -> Self {
         let pending = links.iter().map(|_| None).collect();
-        Self { start, links, neigh, snap, retired: Vec::new(), pending }
+        Self {
+            start,
+            links,
+            neigh,
+            snap,
+            retired: Vec::new(),
+            pending,
+            templates,
+            sweep: SweepCursor::default(),
+            next_sweep: TEMPLATE_SWEEP_MS,
+        }
     }
 
     /// Milliseconds since the start, the clock every worker uses.
@@ -50,9 +79,14 @@ impl MainLoop {
         &self.snap
     }
 
-    /// One turn: neighbours, snapshots still to deliver, retired snapshots.
+    /// One turn: neighbours, snapshots still to deliver, retired snapshots, and about every second
+    /// a bounded sweep of expired persistence templates.
     pub fn tick(&mut self) {
         let now = self.now();
+        if now >= self.next_sweep {
+            self.templates.sweep(&mut self.sweep, now, TEMPLATE_SWEEP_BUDGET);
+            self.next_sweep = now + TEMPLATE_SWEEP_MS;
+        }
         shared::serve_neighbours(&mut self.neigh, &mut self.links, now);
         for (link, pending) in self.links.iter_mut().zip(self.pending.iter_mut()) {
             if let Some(s) = pending.take()
@@ -64,8 +98,13 @@ impl MainLoop {
         self.retired.retain(|s| Arc::strong_count(s) > 1);
     }
 
-    /// Hands a new configuration to every worker.
+    /// Hands a new configuration to every worker, and invalidates the persistence templates that
+    /// it leaves without a persistent service or real server (IPVS flushes those; here a template
+    /// still used by connections waits for them, found by no new one). A worker still on the old
+    /// snapshot for a moment may bind such a template again; it checks the real server against its
+    /// snapshot at every use, so the next connection on the new snapshot reschedules.
     pub fn publish(&mut self, snap: Arc<Snapshot>) {
+        forget_templates(&self.templates, &snap.services);
         snap.services.carry_cursors(&self.snap.services);
         let old = std::mem::replace(&mut self.snap, Arc::clone(&snap));
         self.retired.push(old);
@@ -113,6 +152,7 @@ impl MainLoop {
                 }
             }
         }
+        list_templates(&self.templates, svc, max, now, &mut out);
         out
     }
 

@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use crate::config::{Config, PortDevice};
 use crate::control::{Command, ControlState, Server};
 use crate::dpdk::{Eal, LcoreId, Mbuf, Mempool, Port, PortConf, PortStats};
-use crate::lb::{ConnTable, LocalAddrPool};
+use crate::lb::{ConnTable, LocalAddrPool, Templates};
 use crate::net::{NeighManager, NeighTimers};
 use crate::packet::MacAddr;
 use crate::snapshot::Snapshot;
@@ -216,6 +216,9 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
     let (tx_stats, rx_stats) = mpsc::channel::<(usize, WorkerStats)>();
     let mut links = redirect_mesh::<Mbuf>(workers, REDIRECT_RING);
     let start = Instant::now();
+    // The persistence templates: one table for the gateway, as many as one worker's connections,
+    // shared by every worker and the main lcore for the whole run.
+    let templates = Arc::new(Templates::new(cfg.conn_table_size));
     let mut launched: Vec<LcoreId> = Vec::with_capacity(workers);
     let mut control = Vec::with_capacity(workers);
     for (i, &lcore) in cfg.worker_lcores.iter().enumerate().rev() {
@@ -231,6 +234,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
             neigh.current(),
             ConnTable::new(cfg.conn_table_size),
             LocalAddrPool::new(&cfg.local_addrs, cfg.local_ports.clone(), id.index, id.count),
+            Arc::clone(&templates),
         );
         let (ctl, wl) = shared::links(64, 1024);
         let mut poller =
@@ -259,7 +263,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
     }
     drop(tx_stats);
     control.reverse();
-    let mut main = MainLoop::new(start, control, neigh, snap);
+    let mut main = MainLoop::new(start, control, neigh, snap, templates);
 
     let summary: Vec<String> =
         cfg.ports.iter().zip(&macs).map(|(p, m)| format!("{} ({}, {m})", p.name, p.device.dpdk_name())).collect();

@@ -15,6 +15,7 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::net::Ipv4Addr;
 
+use super::persist::{NO_TEMPLATE, TmplHandle};
 use super::service::{DestId, FwdMethod, Protocol};
 
 /// A flow as seen on the wire: protocol and both endpoints.
@@ -89,6 +90,9 @@ pub struct Conn {
     pub flags: u8,
     /// Forwarding method.
     pub method: FwdMethod,
+    /// The persistence template the connection uses ([`NO_TEMPLATE`] for none), released when the
+    /// connection is removed.
+    pub tmpl: TmplHandle,
 }
 
 /// The entry is in use.
@@ -112,6 +116,7 @@ impl Conn {
         state: 0,
         flags: 0,
         method: FwdMethod::FullNat,
+        tmpl: NO_TEMPLATE,
     };
 
     /// The flow key of packets travelling in `dir`.
@@ -381,6 +386,7 @@ mod tests {
             state: 0,
             flags: 0,
             method: FwdMethod::FullNat,
+            tmpl: NO_TEMPLATE,
         }
     }
 
@@ -461,7 +467,7 @@ mod tests {
     #[test]
     fn memory_per_connection_is_small() {
         let t = ConnTable::with_seed(1 << 16, [0, 0]);
-        assert_eq!(std::mem::size_of::<Conn>(), 40);
+        assert_eq!(std::mem::size_of::<Conn>(), 48);
         assert!(t.bytes_per_conn() <= 128, "{} bytes per connection", t.bytes_per_conn());
     }
 }

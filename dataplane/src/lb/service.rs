@@ -98,13 +98,13 @@ impl fmt::Display for ServiceKey {
 }
 
 /// A real server (IPVS "destination") of a service.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RealServer {
     /// Stable identity (see [`DestId`]).
     pub id: DestId,
     /// The real server's address (RIP).
     pub addr: Ipv4Addr,
-    /// The real server's port (rport).
+    /// The real server's port (rport); 0 in a port-0 service, where each connection keeps its port.
     pub port: u16,
     /// Scheduling weight, 0..=65535; 0 quiesces the server (no new connections).
     pub weight: u32,
@@ -126,6 +126,67 @@ impl RealServer {
     }
 }
 
+/// IPVS persistence (`-p [timeout] [-M netmask]`): new connections from a client (its address
+/// masked by `netmask`) go to the real server its earlier ones went to, for as long as a template
+/// of them lives (see [`super::persist`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Persistence {
+    /// How long a template outlives the last connection that uses it, in milliseconds (whole
+    /// seconds, 1 s to 31 days, as ipvsadm's `-p`).
+    pub timeout_ms: u64,
+    /// The prefix length of the client mask (`-M`), 0..=32; 32 (255.255.255.255) by default.
+    pub netmask: u8,
+}
+
+impl Persistence {
+    /// ipvsadm's timeout when `-p` has no value: 360 seconds (`IPVS_SVC_PERSISTENT_TIMEOUT`).
+    pub const DEFAULT_TIMEOUT_SECS: u32 = 360;
+
+    /// Persistence for `secs` seconds with the default mask (/32).
+    pub fn secs(secs: u32) -> Self {
+        Self { timeout_ms: u64::from(secs) * 1000, netmask: 32 }
+    }
+
+    /// The same with the client mask of prefix length `netmask`.
+    pub fn with_netmask(self, netmask: u8) -> Self {
+        Self { netmask, ..self }
+    }
+
+    /// The timeout in whole seconds, as ipvsadm prints it.
+    pub fn timeout_secs(&self) -> u64 {
+        self.timeout_ms / 1000
+    }
+
+    /// The client mask as an address (`255.255.255.0` for /24).
+    pub fn mask(&self) -> Ipv4Addr {
+        Ipv4Addr::from(prefix_mask(self.netmask))
+    }
+
+    /// A client address masked to the granularity of the templates.
+    #[inline]
+    pub fn client_net(&self, client: Ipv4Addr) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(client) & prefix_mask(self.netmask))
+    }
+}
+
+/// The 32-bit mask of a prefix length (lengths above 32 count as 32).
+#[inline]
+pub fn prefix_mask(len: u8) -> u32 {
+    match len {
+        0 => 0,
+        l => u32::MAX << (32 - u32::from(l.min(32))),
+    }
+}
+
+/// The prefix length of a contiguous netmask (`255.255.255.0` -> 24); `None` when the mask's ones
+/// are not contiguous from the top.
+pub fn mask_prefix(mask: Ipv4Addr) -> Option<u8> {
+    let m = u32::from(mask);
+    let len = m.leading_ones();
+    (prefix_mask(u8::try_from(len).unwrap_or(32)) == m).then(|| u8::try_from(len).unwrap_or(32))
+}
+
 /// A virtual service with its scheduler and real servers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Service {
@@ -139,6 +200,8 @@ pub struct Service {
     pub dests: Vec<RealServer>,
     /// FULLNAT local addresses of this service, used in turn for new connections.
     pub laddrs: Vec<Ipv4Addr>,
+    /// Persistence (`-p`); a port-0 service (every port of its VIP) always has it.
+    pub persistence: Option<Persistence>,
 }
 
 /// Index of a service inside one [`Services`] snapshot.
@@ -193,6 +256,14 @@ impl Services {
     pub fn find(&self, key: &ServiceKey) -> Option<(ServiceIdx, &Service)> {
         let idx = *self.by_key.get(key)?;
         self.list.get(idx as usize).map(|s| (idx, s))
+    }
+
+    /// The service a packet to `vip:vport` belongs to: the service of that exact key or, when there
+    /// is none, the VIP's port-0 service of that protocol (IPVS's catch-all lookup for persistent
+    /// port-0 services).
+    #[inline]
+    pub fn find_for_packet(&self, protocol: Protocol, vip: Ipv4Addr, vport: u16) -> Option<(ServiceIdx, &Service)> {
+        self.find(&ServiceKey { protocol, vip, vport }).or_else(|| self.find(&ServiceKey { protocol, vip, vport: 0 }))
     }
 
     /// The service at an index of this snapshot.
@@ -359,6 +430,7 @@ mod tests {
             flags: SchedFlags::default(),
             dests,
             laddrs: vec![],
+            persistence: None,
         }
     }
 
@@ -372,6 +444,33 @@ mod tests {
         assert!(s.is_vip(Ipv4Addr::new(10, 0, 0, 100)));
         assert!(!s.is_vip(Ipv4Addr::new(10, 0, 0, 101)));
         assert_eq!(s.vips().count(), 1);
+    }
+
+    #[test]
+    fn a_port_zero_service_catches_the_ports_without_their_own_service() {
+        let pcc = Service { persistence: Some(Persistence::secs(360)), ..svc(0, vec![]) };
+        let s = Services::new(vec![svc(80, vec![]), pcc]).unwrap();
+        let vip = Ipv4Addr::new(10, 0, 0, 100);
+        assert_eq!(s.find_for_packet(Protocol::Tcp, vip, 80).map(|(i, _)| i), Some(0));
+        assert_eq!(s.find_for_packet(Protocol::Tcp, vip, 443).map(|(i, _)| i), Some(1));
+        assert!(s.find_for_packet(Protocol::Udp, vip, 443).is_none());
+        assert!(s.find_for_packet(Protocol::Tcp, Ipv4Addr::new(10, 0, 0, 101), 443).is_none());
+    }
+
+    #[test]
+    fn masks_and_prefix_lengths() {
+        assert_eq!(mask_prefix(Ipv4Addr::new(255, 255, 255, 0)), Some(24));
+        assert_eq!(mask_prefix(Ipv4Addr::BROADCAST), Some(32));
+        assert_eq!(mask_prefix(Ipv4Addr::UNSPECIFIED), Some(0));
+        assert_eq!(mask_prefix(Ipv4Addr::new(255, 255, 128, 0)), Some(17));
+        assert_eq!(mask_prefix(Ipv4Addr::new(255, 0, 255, 0)), None);
+        assert_eq!(mask_prefix(Ipv4Addr::new(0, 0, 0, 255)), None);
+        let p = Persistence::secs(360).with_netmask(24);
+        assert_eq!(p.mask(), Ipv4Addr::new(255, 255, 255, 0));
+        assert_eq!(p.client_net(Ipv4Addr::new(10, 0, 0, 77)), Ipv4Addr::new(10, 0, 0, 0));
+        assert_eq!(Persistence::secs(360).client_net(Ipv4Addr::new(10, 0, 0, 77)), Ipv4Addr::new(10, 0, 0, 77));
+        assert_eq!(p.with_netmask(0).client_net(Ipv4Addr::new(10, 0, 0, 77)), Ipv4Addr::UNSPECIFIED);
+        assert_eq!((p.timeout_ms, p.timeout_secs()), (360_000, 360));
     }
 
     #[test]

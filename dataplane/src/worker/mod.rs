@@ -6,13 +6,16 @@
 //! [`poll::Poller`] drives it over any [`poll::PacketIo`]: DPDK mbufs in fnatd, plain byte frames in
 //! tests. One worker runs on one core and owns its connection table, local ports, scheduler state,
 //! per-server connection counts and counters; it reads the shared [`Snapshot`] and neighbour table,
-//! which the control lcore replaces between bursts. Nothing here allocates, locks or panics per
-//! packet: the buffers below are sized once and only grow when the configuration changes.
+//! which the control lcore replaces between bursts. Nothing here allocates or panics per packet: the
+//! buffers below are sized once and only grow when the configuration changes. Nothing locks per
+//! packet either, with one exception: opening or ending a connection of a persistent service takes
+//! one shard lock of the gateway-wide persistence templates (see `open` and `lb::persist`).
 
 mod counts;
 mod icmp;
 mod l2;
 pub mod mem_io;
+mod open;
 pub mod poll;
 pub mod shared;
 pub mod stats;
@@ -28,8 +31,8 @@ use crate::lb::conn::{CONN_F_NO_OUTPUT, ConnIdx};
 use crate::lb::laddr::lport_owner;
 use crate::lb::rewrite::{self, Endpoints};
 use crate::lb::tcp_state::{StateDir, next_state};
-use crate::lb::{Conn, ConnTable, DestId, Dir, FlowKey, LocalAddrPool, Protocol, SchedState, ServiceKey, TcpState};
-use crate::lb::{FwdMethod, tunnel};
+use crate::lb::{Conn, ConnTable, DestId, Dir, FlowKey, LocalAddrPool, Protocol, SchedState, TcpState};
+use crate::lb::{FwdMethod, Templates, tunnel};
 use crate::net::{NeighTable, PortIdx};
 use crate::packet::{self, EtherType, EthernetFrame, Ipv4Packet, TcpFlags, TcpPacket, UdpPacket};
 use crate::snapshot::Snapshot;
@@ -73,6 +76,7 @@ pub struct Worker {
     neigh: Arc<NeighTable>,
     sched: Vec<SchedState>,
     conns: ConnTable,
+    templates: Arc<Templates>,
     laddr: LocalAddrPool,
     dest_conns: counts::DestCounts,
     l2: l2::L2State,
@@ -97,13 +101,15 @@ enum Ipv4Kind {
 }
 
 impl Worker {
-    /// A worker over `snap` and `neigh` with its own connection table and local ports.
+    /// A worker over `snap` and `neigh` with its own connection table and local ports, and the
+    /// gateway's persistence templates (one table shared by every worker).
     pub fn new(
         id: WorkerId,
         snap: Arc<Snapshot>,
         neigh: Arc<NeighTable>,
         conns: ConnTable,
         laddr: LocalAddrPool,
+        templates: Arc<Templates>,
     ) -> Self {
         let mut w = Self {
             id,
@@ -111,6 +117,7 @@ impl Worker {
             neigh,
             sched: Vec::new(),
             conns,
+            templates,
             laddr,
             dest_conns: counts::DestCounts::new(usize::from(id.index)),
             l2: l2::L2State::default(),
@@ -203,14 +210,16 @@ impl Worker {
         r.unwrap_or_else(Verdict::Drop)
     }
 
-    /// Removes up to `budget` expired connections, releasing their local ports.
+    /// Removes up to `budget` expired connections, releasing their local ports and templates.
     pub fn expire(&mut self, now: u64, budget: usize) -> usize {
-        let Self { conns, laddr, stats, dest_conns, snap, .. } = self;
+        let Self { conns, laddr, stats, dest_conns, snap, templates, .. } = self;
         let n = conns.expire(now, budget, |c| {
             if c.method == FwdMethod::FullNat {
                 laddr.release(c.lip, c.lport);
             }
             dest_conns.remove(snap, c);
+            // The connection ended when it expired; its template's timeout runs from then.
+            templates.release(c.tmpl, c.expires.min(now));
         });
         stats.conns_expired += n as u64;
         n
@@ -228,17 +237,17 @@ impl Worker {
             // IPVS's conn_reuse_mode 1: a new SYN on a connection in TIME_WAIT (the client reuses its
             // port) ends that connection and is scheduled afresh.
             Some((idx, Dir::In)) if self.is_reused(idx, &p) => {
-                self.remove_conn(idx);
+                self.remove_conn(idx, now);
                 None
             }
             Some((idx, _)) if self.snap.expire_nodest_conn && self.is_orphan(idx) => {
                 // expire_nodest_conn: the real server was deleted; end the connection, drop the packet.
-                self.remove_conn(idx);
+                self.remove_conn(idx, now);
                 return Err(DropReason::DestRemoved);
             }
             Some((idx, dir)) if !self.conns.is_expired(idx, now) => Some((idx, dir)),
             Some((idx, _)) => {
-                self.remove_conn(idx);
+                self.remove_conn(idx, now);
                 None
             }
             None => None,
@@ -365,76 +374,6 @@ impl Worker {
         Ok(Ipv4Kind::Transport(Parsed { key: FlowKey { src, dst, sport, dport, proto }, tcp_flags }))
     }
 
-    /// Opens a connection for a packet to a virtual service, if it may open one.
-    fn open(&mut self, p: &Parsed, now: u64) -> Result<(ConnIdx, Dir), DropReason> {
-        let k = p.key;
-        let snap = &*self.snap;
-        let Some((sidx, svc)) = snap.services.find(&ServiceKey { protocol: k.proto, vip: k.dst, vport: k.dport })
-        else {
-            return Err(if snap.services.is_vip(k.dst) { DropReason::NoService } else { DropReason::NotForUs });
-        };
-        if k.proto == Protocol::Tcp && !is_lone_syn(p.tcp_flags) {
-            return Err(DropReason::NoConn);
-        }
-        let sched = self.sched.get_mut(sidx as usize).ok_or(DropReason::NoDest)?;
-        // The gateway's counts of this service's real servers, from the snapshot's load board.
-        let loads = |j: usize| snap.loads.total(snap.services.dest_slot(sidx, j));
-        let ctx = crate::lb::sched::SchedCtx {
-            src: k.src,
-            sport: k.sport,
-            dst: k.dst,
-            now,
-            loads: &loads,
-            cursor: snap.services.cursor(sidx),
-        };
-        let dest = sched.pick(&svc.dests, &ctx).and_then(|i| svc.dests.get(i)).ok_or(DropReason::NoDest)?;
-        // Refuse before creating state when the real server cannot be routed to.
-        let (_, nh) = snap.routes.lookup(dest.addr).ok_or(DropReason::NoRoute)?;
-        if dest.method == FwdMethod::Dr && nh != dest.addr {
-            return Err(DropReason::DrNotOnLink);
-        }
-        // FULLNAT takes a local port; the other methods keep the client's address and port.
-        let (lip, lport) = match dest.method {
-            FwdMethod::FullNat => self.laddr.acquire(&svc.laddrs).ok_or(DropReason::NoLocalPort)?,
-            _ => (k.src, k.sport),
-        };
-        let conn = Conn {
-            cip: k.src,
-            vip: k.dst,
-            lip,
-            rip: dest.addr,
-            cport: k.sport,
-            vport: k.dport,
-            lport,
-            rport: dest.port,
-            expires: now,
-            dest: dest.id,
-            proto: k.proto,
-            state: TcpState::None as u8,
-            // DR and TUN replies bypass the gateway: the INPUT-ONLY state table applies.
-            flags: if matches!(dest.method, FwdMethod::Dr | FwdMethod::Tun) { CONN_F_NO_OUTPUT } else { 0 },
-            method: dest.method,
-        };
-        // Without a local port the reply's flow (RIP:rport -> CIP:cport) may already belong to
-        // another connection (the same client port to two VIPs sharing a real server).
-        if dest.method != FwdMethod::FullNat && self.conns.lookup(&conn.key(Dir::Out)).is_some() {
-            return Err(DropReason::ConnClash);
-        }
-        match self.conns.insert(conn) {
-            Ok(idx) => {
-                self.stats.conns_created += 1;
-                self.dest_conns.change(&self.snap, dest.id, |c| c.inactive += 1);
-                Ok((idx, Dir::In))
-            }
-            Err(_) => {
-                if dest.method == FwdMethod::FullNat {
-                    self.laddr.release(lip, lport);
-                }
-                Err(DropReason::ConnTableFull)
-            }
-        }
-    }
-
     /// Moves the TCP state machine, keeps the per-server active/inactive counts, and pushes the
     /// expiry out by the new state's timeout.
     fn update_state(&mut self, idx: ConnIdx, dir: Dir, flags: TcpFlags, now: u64) {
@@ -486,14 +425,22 @@ impl Worker {
         c.proto == Protocol::Tcp && is_lone_syn(p.tcp_flags) && TcpState::from_u8(c.state) == TcpState::TimeWait
     }
 
-    fn remove_conn(&mut self, idx: ConnIdx) {
+    /// Removes a connection, releasing its local port and its template.
+    fn remove_conn(&mut self, idx: ConnIdx, now: u64) {
         if let Some(c) = self.conns.remove(idx) {
             if c.method == FwdMethod::FullNat {
                 self.laddr.release(c.lip, c.lport);
             }
             self.dest_conns.remove(&self.snap, &c);
+            // An expired connection ended when it expired, not when a packet found it.
+            self.templates.release(c.tmpl, c.expires.min(now));
             self.stats.conns_expired += 1;
         }
+    }
+
+    /// The gateway's persistence templates.
+    pub fn templates(&self) -> &Arc<Templates> {
+        &self.templates
     }
 }
 

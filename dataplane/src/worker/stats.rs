@@ -149,6 +149,10 @@ pub struct WorkerStats {
     pub icmp_translated: u64,
     /// ICMP "fragmentation needed" errors sent.
     pub icmp_frag_needed: u64,
+    /// Connections of persistent services sent where their client's template said.
+    pub persist_followed: u64,
+    /// Connections of persistent services scheduled without a template: the template table was full.
+    pub persist_untracked: u64,
     /// Drops by reason, indexed by `DropReason as usize`.
     pub drops: [u64; DropReason::COUNT],
 }
@@ -172,6 +176,8 @@ impl Default for WorkerStats {
             tunnelled: 0,
             icmp_translated: 0,
             icmp_frag_needed: 0,
+            persist_followed: 0,
+            persist_untracked: 0,
             drops: [0; DropReason::COUNT],
         }
     }
@@ -212,6 +218,8 @@ impl WorkerStats {
         self.tunnelled += o.tunnelled;
         self.icmp_translated += o.icmp_translated;
         self.icmp_frag_needed += o.icmp_frag_needed;
+        self.persist_followed += o.persist_followed;
+        self.persist_untracked += o.persist_untracked;
         for (a, b) in self.drops.iter_mut().zip(o.drops.iter()) {
             *a += b;
         }
@@ -224,7 +232,7 @@ impl fmt::Display for WorkerStats {
             f,
             "rx {} tx {} fwd_in {} fwd_out {} redirected_out {} redirected_in {} conns_created {} conns_expired {} \
              arp_replies {} arp_requests {} icmp_echo {} held {} released {} tunnelled {} icmp_translated {} \
-             icmp_frag_needed {} drops {}",
+             icmp_frag_needed {} persist_followed {} persist_untracked {} drops {}",
             self.rx,
             self.tx,
             self.fwd_in,
@@ -241,6 +249,8 @@ impl fmt::Display for WorkerStats {
             self.tunnelled,
             self.icmp_translated,
             self.icmp_frag_needed,
+            self.persist_followed,
+            self.persist_untracked,
             self.total_drops()
         )?;
         for r in DropReason::ALL {

@@ -1,0 +1,194 @@
+//! The serde image of fnatd's TOML file: field names and types only; every value is checked by the
+//! validation in the parent module.
+
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct File {
+    #[serde(default)]
+    pub eal: Eal,
+    pub workers: Workers,
+    #[serde(default)]
+    pub conn_table: ConnTable,
+    #[serde(default, rename = "port")]
+    pub ports: Vec<Port>,
+    #[serde(default)]
+    pub local: Local,
+    #[serde(default, rename = "neighbour")]
+    pub neighbours: Vec<Neighbour>,
+    #[serde(default, rename = "route")]
+    pub routes: Vec<Route>,
+    #[serde(default)]
+    pub timeouts: Timeouts,
+    #[serde(default, rename = "service")]
+    pub services: Vec<Service>,
+    #[serde(default)]
+    pub control: Control,
+    #[serde(default)]
+    pub ipvs: Ipvs,
+}
+
+/// IPVS's sysctls that fnat honours.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Ipvs {
+    pub expire_nodest_conn: bool,
+    pub expire_quiescent_template: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Control {
+    pub path: String,
+}
+
+impl Default for Control {
+    fn default() -> Self {
+        Self { path: super::DEFAULT_CONTROL_PATH.into() }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Eal {
+    pub main_lcore: u32,
+    pub no_huge: bool,
+    pub memory_mb: u32,
+    pub file_prefix: String,
+    pub extra_args: Vec<String>,
+}
+
+impl Default for Eal {
+    fn default() -> Self {
+        Self { main_lcore: 0, no_huge: false, memory_mb: 1024, file_prefix: "fnat".into(), extra_args: Vec::new() }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workers {
+    pub lcores: Vec<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConnTable {
+    pub size: u64,
+}
+
+impl Default for ConnTable {
+    fn default() -> Self {
+        Self { size: 1 << 20 }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Port {
+    pub name: String,
+    pub device: Option<String>,
+    pub pci: Option<String>,
+    pub mac: Option<String>,
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    #[serde(default = "default_desc")]
+    pub rx_desc: u16,
+    #[serde(default = "default_desc")]
+    pub tx_desc: u16,
+    pub mtu: Option<u32>,
+}
+
+fn default_desc() -> u16 {
+    1024
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Local {
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    #[serde(default = "default_ports")]
+    pub ports: String,
+}
+
+impl Default for Local {
+    fn default() -> Self {
+        Self { addresses: Vec::new(), ports: default_ports() }
+    }
+}
+
+fn default_ports() -> String {
+    "1024-65535".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Neighbour {
+    pub address: String,
+    pub mac: String,
+    pub port: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    pub prefix: String,
+    pub port: String,
+    pub via: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Timeouts {
+    pub tcp: Option<u32>,
+    pub tcpfin: Option<u32>,
+    pub udp: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    pub protocol: String,
+    pub vip: String,
+    pub port: u32,
+    pub scheduler: Option<String>,
+    #[serde(default)]
+    pub scheduler_flags: Vec<String>,
+    #[serde(default, rename = "real_server")]
+    pub real_servers: Vec<RealServer>,
+    pub local_addrs: Option<Vec<String>>,
+    pub persistent: Option<Persistent>,
+    pub netmask: Option<String>,
+}
+
+/// `persistent = 360` (seconds) or `persistent = true` (ipvsadm's default, 360 s).
+#[derive(Deserialize, Clone, Copy)]
+#[serde(untagged)]
+pub enum Persistent {
+    On(bool),
+    Secs(i64),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RealServer {
+    pub address: String,
+    pub port: Option<u32>,
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+    #[serde(default = "default_forward")]
+    pub forward: String,
+    #[serde(default)]
+    pub upper_threshold: u64,
+    #[serde(default)]
+    pub lower_threshold: u64,
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+fn default_forward() -> String {
+    "fullnat".into()
+}

@@ -1,0 +1,161 @@
+//! Opening a connection: the service a packet belongs to, its real server (by the scheduler, or by
+//! the client's persistence template), and the new entry in this worker's connection table.
+//!
+//! A packet to `VIP:port` belongs to the service of that exact key or, when there is none, to the
+//! VIP's port-0 service (IPVS's catch-all lookup; a port-0 service is always persistent). For a
+//! persistent service the worker asks the gateway-wide [`Templates`](crate::lb::Templates) under
+//! the client's shard lock: a live template whose real server is still in the service is followed
+//! (a quiesced one too, unless `expire_quiescent_template` is set: IPVS's `ip_vs_check_template`
+//! looks only at the server's presence and that setting, not at its weight or thresholds);
+//! otherwise the scheduler picks and the template is (re)bound to its choice. The connection holds
+//! its template until it is removed, and every removal releases it (`Worker::remove_conn` and the
+//! expiry sweep). This is the only lock on the packet path; no packet of an established connection
+//! takes it.
+
+use crate::lb::conn::{CONN_F_NO_OUTPUT, ConnIdx};
+use crate::lb::persist::{Acquired, NO_TEMPLATE, Pick, TemplateDest, TmplHandle};
+use crate::lb::sched::SchedCtx;
+use crate::lb::service::ServiceIdx;
+use crate::lb::{Conn, Dir, FwdMethod, Protocol, RealServer, Service, TcpState, TemplateKey};
+
+use super::{DropReason, Parsed, Worker, is_lone_syn};
+
+impl Worker {
+    /// Opens a connection for a packet to a virtual service, if it may open one.
+    pub(super) fn open(&mut self, p: &Parsed, now: u64) -> Result<(ConnIdx, Dir), DropReason> {
+        let (sidx, dest, tmpl) = self.choose(p, now)?;
+        let opened = self.connect(p, now, sidx, &dest, tmpl);
+        if opened.is_err() {
+            self.templates.release(tmpl, now);
+        }
+        opened
+    }
+
+    /// The service and real server of a new connection, with the template it holds (if any).
+    fn choose(&mut self, p: &Parsed, now: u64) -> Result<(ServiceIdx, RealServer, TmplHandle), DropReason> {
+        let k = p.key;
+        let snap = &*self.snap;
+        let Some((sidx, svc)) = snap.services.find_for_packet(k.proto, k.dst, k.dport) else {
+            return Err(if snap.services.is_vip(k.dst) { DropReason::NoService } else { DropReason::NotForUs });
+        };
+        if k.proto == Protocol::Tcp && !is_lone_syn(p.tcp_flags) {
+            return Err(DropReason::NoConn);
+        }
+        let sched = self.sched.get_mut(sidx as usize).ok_or(DropReason::NoDest)?;
+        // The gateway's counts of this service's real servers, from the snapshot's load board.
+        let loads = |j: usize| snap.loads.total(snap.services.dest_slot(sidx, j));
+        let ctx =
+            SchedCtx { src: k.src, sport: k.sport, dst: k.dst, now, loads: &loads, cursor: snap.services.cursor(sidx) };
+        let Some(pers) = svc.persistence else {
+            let dest = sched.pick(&svc.dests, &ctx).and_then(|i| svc.dests.get(i)).ok_or(DropReason::NoDest)?;
+            return Ok((sidx, *dest, NO_TEMPLATE));
+        };
+        let key = TemplateKey { proto: k.proto, client: pers.client_net(k.src), vip: k.dst, vport: svc.key.vport };
+        let quiescent = snap.expire_quiescent_template;
+        let mut followed = false;
+        let acquired = self.templates.acquire(&key, now, pers.timeout_ms, |live| {
+            if let Some(i) = live.and_then(|t| followable(svc, t, quiescent)) {
+                followed = true;
+                return Pick::Keep(i);
+            }
+            match sched.pick(&svc.dests, &ctx).and_then(|i| svc.dests.get(i).map(|d| (i, d))) {
+                Some((i, d)) => Pick::Bind(TemplateDest { id: d.id, addr: d.addr, port: d.port, method: d.method }, i),
+                None => Pick::None,
+            }
+        });
+        let (i, tmpl) = match acquired {
+            Acquired::Bound(h, i) => (i, h),
+            Acquired::Untracked(i) => {
+                self.stats.persist_untracked += 1;
+                (i, NO_TEMPLATE)
+            }
+            Acquired::None => return Err(DropReason::NoDest),
+        };
+        match svc.dests.get(i) {
+            Some(dest) => {
+                if followed {
+                    self.stats.persist_followed += 1;
+                }
+                Ok((sidx, *dest, tmpl))
+            }
+            None => {
+                self.templates.release(tmpl, now);
+                Err(DropReason::NoDest)
+            }
+        }
+    }
+
+    /// Creates the connection to `dest` for the packet: route check, local port, table entry.
+    fn connect(
+        &mut self,
+        p: &Parsed,
+        now: u64,
+        sidx: ServiceIdx,
+        dest: &RealServer,
+        tmpl: TmplHandle,
+    ) -> Result<(ConnIdx, Dir), DropReason> {
+        let k = p.key;
+        let snap = &*self.snap;
+        // Refuse before creating state when the real server cannot be routed to.
+        let (_, nh) = snap.routes.lookup(dest.addr).ok_or(DropReason::NoRoute)?;
+        if dest.method == FwdMethod::Dr && nh != dest.addr {
+            return Err(DropReason::DrNotOnLink);
+        }
+        // FULLNAT takes a local port; the other methods keep the client's address and port.
+        let (lip, lport) = match dest.method {
+            FwdMethod::FullNat => {
+                let laddrs = snap.services.get(sidx).map_or(&[][..], |s: &Service| &s.laddrs);
+                self.laddr.acquire(laddrs).ok_or(DropReason::NoLocalPort)?
+            }
+            _ => (k.src, k.sport),
+        };
+        let conn = Conn {
+            cip: k.src,
+            vip: k.dst,
+            lip,
+            rip: dest.addr,
+            cport: k.sport,
+            vport: k.dport,
+            lport,
+            // A real server of port 0 (port-0 services) takes each connection on its own port.
+            rport: if dest.port == 0 { k.dport } else { dest.port },
+            expires: now,
+            dest: dest.id,
+            proto: k.proto,
+            state: TcpState::None as u8,
+            // DR and TUN replies bypass the gateway: the INPUT-ONLY state table applies.
+            flags: if matches!(dest.method, FwdMethod::Dr | FwdMethod::Tun) { CONN_F_NO_OUTPUT } else { 0 },
+            method: dest.method,
+            tmpl,
+        };
+        // Without a local port the reply's flow (RIP:rport -> CIP:cport) may already belong to
+        // another connection (the same client port to two VIPs sharing a real server).
+        let clash = dest.method != FwdMethod::FullNat && self.conns.lookup(&conn.key(Dir::Out)).is_some();
+        let inserted = if clash {
+            Err(DropReason::ConnClash)
+        } else {
+            self.conns.insert(conn).map_err(|_| DropReason::ConnTableFull)
+        };
+        match inserted {
+            Ok(idx) => {
+                self.stats.conns_created += 1;
+                self.dest_conns.change(&self.snap, dest.id, |c| c.inactive += 1);
+                Ok((idx, Dir::In))
+            }
+            Err(e) => {
+                if dest.method == FwdMethod::FullNat {
+                    self.laddr.release(lip, lport);
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// The index in the service of a template's real server, when the template may be followed: the
+/// server is still in the service, and it is not quiesced while `expire_quiescent_template` is set.
+fn followable(svc: &Service, t: &TemplateDest, expire_quiescent: bool) -> Option<usize> {
+    let i = svc.dests.iter().position(|d| d.id == t.id)?;
+    let quiesced = svc.dests.get(i).is_some_and(|d| d.weight == 0);
+    (!(expire_quiescent && quiesced)).then_some(i)
+}
