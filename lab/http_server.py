@@ -4,7 +4,8 @@
 GET / answers with the body "NAME\n" (e.g. "rs1\n"); GET /bytes/N answers with N bytes (for
 MTU-sized frames and throughput runs); POST reads the body and answers "NAME LENGTH\n" (uploads).
 HTTP/1.1 with keep-alive, one thread per connection, so wrk can hold many connections open. Listens
-on every --port given (the lab: 8080 for FULLNAT and NAT, 80 for DR and TUN, which cannot map ports).
+on every --port given (the lab: 8080 for FULLNAT and NAT, 80 for DR and TUN, which cannot map ports,
+and 443, plain HTTP, for the firewall-mark service that groups :80 and :443).
 Each new connection is logged as "conn CLIENT_IP:PORT to LOCAL_IP:PORT": with FULLNAT the client seen
 here is fnatd's local address 10.1.0.10, with NAT, DR and TUN the client itself (10.0.0.2); the local
 address is the RIP (FULLNAT, NAT) or the VIP on lo (DR, TUN). Requests are not logged (wrk would flood

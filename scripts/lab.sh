@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The fnat live lab: network namespaces with a real client, a gateway namespace for fnatd (two veth
-# ends driven by DPDK's net_af_packet PMD), a bridge, three real servers (HTTP :8080 and :80, UDP
+# ends driven by DPDK's net_af_packet PMD), a bridge, three real servers (HTTP :8080, :80 and :443, UDP
 # echo :5353 and :53, TCP line echo :9000, an IPIP decapsulator) and a router that carries the real
 # servers' direct replies (DR, TUN) back to the client. All four forwarding modes (FULLNAT, NAT, DR,
 # TUN) work on it at the same time. See docs/LAB.md for the picture and how to run fnatd in it.
@@ -59,6 +59,9 @@ TCP_PORT=9000
 # DR and TUN cannot map ports: the real servers also listen on the VIP's ports (in the same
 # processes, which log to the same files).
 HTTP_DIRECT_PORT=80
+# Plain HTTP on 443 too: a firewall-mark service groups :80 and :443 (port-0 real servers keep the
+# client's port).
+HTTP_MARK_PORT=443
 UDP_DIRECT_PORT=53
 # The per-server processes (pid and log files $RUN/rsN-KIND.pid/.log).
 KINDS=(http udp tcp ipip)
@@ -320,9 +323,9 @@ wait_server() {
     for i in $(seq 1 50); do
         case $kind in
         http)
-            want="$rs $rs"
+            want="$rs $rs $rs"
             got=""
-            for port in "$HTTP_PORT" "$HTTP_DIRECT_PORT"; do
+            for port in "$HTTP_PORT" "$HTTP_DIRECT_PORT" "$HTTP_MARK_PORT"; do
                 got+=" $(in_ns "fnat-$rs" curl -s --max-time 1 "http://127.0.0.1:$port/" 2>/dev/null || true)"
             done
             got=${got# }
@@ -366,10 +369,11 @@ wait_server() {
 start_servers() {
     local rs kind
     mkdir -p "$RUN"
-    say "starting servers in each real server: HTTP :$HTTP_PORT and :$HTTP_DIRECT_PORT," \
+    say "starting servers in each real server: HTTP :$HTTP_PORT, :$HTTP_DIRECT_PORT and :$HTTP_MARK_PORT," \
         "UDP echo :$UDP_PORT and :$UDP_DIRECT_PORT, TCP echo :$TCP_PORT, IPIP decapsulator -> $TUN_DEV"
     for rs in "${RS_NAMES[@]}"; do
-        start_server "$rs" http http_server.py --port "$HTTP_PORT" --port "$HTTP_DIRECT_PORT"
+        start_server "$rs" http http_server.py --port "$HTTP_PORT" --port "$HTTP_DIRECT_PORT" \
+            --port "$HTTP_MARK_PORT"
         start_server "$rs" udp udp_echo.py --port "$UDP_PORT" --port "$UDP_DIRECT_PORT"
         start_server "$rs" tcp tcp_echo.py --port "$TCP_PORT"
         start_server "$rs" ipip ipip_decap.py --dev "$TUN_DEV"

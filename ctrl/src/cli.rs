@@ -24,6 +24,7 @@ use dataplane::control::state::MAX_THRESHOLD;
 use dataplane::control::{Command, DEFAULT_SCHEDULER, DestSpec, ServiceSpec, parse_sched_flags};
 use dataplane::lb::{FwdMethod, Protocol, SchedFlags, SchedKind, ServiceKey};
 
+use crate::marks;
 use crate::portnames::PortNames;
 use crate::values::{address, persistence, real_server, service, timeout};
 
@@ -49,8 +50,10 @@ pub enum Action {
 /// A request to fnatd and how to show its answer.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Op {
-    /// A change (`-A -E -D -C -a -e -d --add-laddr --del-laddr`).
+    /// A change (`-A -E -D -C -a -e -d --add-laddr --del-laddr --add-mark --del-mark`).
     Change(Command),
+    /// `--list-marks`: the firewall-mark classifier's rules.
+    Marks,
     /// `-L`: list services (all, or one), numerically or with port names, sorted or not, with the
     /// forwarding method and weight of each real server or (`--thresholds`) its thresholds.
     List {
@@ -110,6 +113,9 @@ enum Cmd {
     DelLaddr,
     GetLaddr,
     Set,
+    AddMark,
+    DelMark,
+    ListMarks,
     Help,
     Version,
 }
@@ -129,6 +135,9 @@ impl Cmd {
             Self::DelLaddr => "del-laddr",
             Self::GetLaddr => "get-laddr",
             Self::Set => "set",
+            Self::AddMark => "add-mark",
+            Self::DelMark => "del-mark",
+            Self::ListMarks => "list-marks",
             Self::Help => "help",
             Self::Version => "version",
         }
@@ -154,11 +163,14 @@ enum Opt {
     SchedFlags,
     Persistent,
     Netmask,
+    Dst,
+    Proto,
+    Dports,
     Ctl,
 }
 
 impl Opt {
-    const ALL: [Opt; 17] = [
+    const ALL: [Opt; 20] = [
         Opt::Service,
         Opt::Scheduler,
         Opt::Server,
@@ -175,6 +187,9 @@ impl Opt {
         Opt::SchedFlags,
         Opt::Persistent,
         Opt::Netmask,
+        Opt::Dst,
+        Opt::Proto,
+        Opt::Dports,
         Opt::Ctl,
     ];
 
@@ -196,6 +211,9 @@ impl Opt {
             Self::SchedFlags => "sched-flags",
             Self::Persistent => "persistent",
             Self::Netmask => "netmask",
+            Self::Dst => "dst",
+            Self::Proto => "proto",
+            Self::Dports => "dports",
             Self::Ctl => "ctl",
         }
     }
@@ -205,15 +223,17 @@ impl Opt {
         use Cmd::*;
         let row = match cmd {
             // Columns: svc -s -r fwd -w -n -z nosort -c timeout -x -y thresholds -b(sched-flags) -p -M
-            Add | Edit => "+ xxxxxxxxxxx   ",
-            Del => "+xxxxxxxxxxxxxxx",
-            Clear | Set => "xxxxxxxxxxxxxxxx",
-            List => " xxxx x   xx xxx",
-            AddDest | EditDest => "+x+  xxxxx  xxxx",
-            DelDest => "+x+xxxxxxxxxxxxx",
-            AddLaddr | DelLaddr => "+xxxxx+xxxxxxxxx",
-            GetLaddr => " xxxx xxxxxxxxxx",
-            Help | Version => "                ",
+            // --dst --proto --dports
+            Add | Edit => "+ xxxxxxxxxxx   xxx",
+            Del => "+xxxxxxxxxxxxxxxxxx",
+            Clear | Set | ListMarks => "xxxxxxxxxxxxxxxxxxx",
+            List => " xxxx x   xx xxxxxx",
+            AddDest | EditDest => "+x+  xxxxx  xxxxxxx",
+            DelDest => "+x+xxxxxxxxxxxxxxxx",
+            AddLaddr | DelLaddr => "+xxxxx+xxxxxxxxxxxx",
+            GetLaddr => " xxxx xxxxxxxxxxxxx",
+            AddMark | DelMark => "+xxxxxxxxxxxxxxx+  ",
+            Help | Version => "                   ",
         };
         let i = match self {
             Self::Service => 0,
@@ -232,6 +252,9 @@ impl Opt {
             Self::SchedFlags => 13,
             Self::Persistent => 14,
             Self::Netmask => 15,
+            Self::Dst => 16,
+            Self::Proto => 17,
+            Self::Dports => 18,
             Self::Ctl => return ' ',
         };
         row.as_bytes().get(i).map_or(' ', |&b| char::from(b))
@@ -244,6 +267,10 @@ enum Meaning {
     Cmd(Cmd),
     Tcp,
     Udp,
+    Fwmark,
+    Dst,
+    Proto,
+    Dports,
     Scheduler,
     Server,
     Method(FwdMethod),
@@ -294,6 +321,12 @@ const OPTIONS: &[(&str, Option<char>, Meaning, Arg)] = &[
     ("del-laddr", Some('Q'), Meaning::Cmd(Cmd::DelLaddr), Arg::No),
     ("get-laddr", Some('G'), Meaning::Cmd(Cmd::GetLaddr), Arg::No),
     ("set", None, Meaning::Cmd(Cmd::Set), Arg::No),
+    ("add-mark", None, Meaning::Cmd(Cmd::AddMark), Arg::No),
+    ("del-mark", None, Meaning::Cmd(Cmd::DelMark), Arg::No),
+    ("list-marks", None, Meaning::Cmd(Cmd::ListMarks), Arg::No),
+    ("dst", None, Meaning::Dst, Arg::Yes),
+    ("proto", None, Meaning::Proto, Arg::Yes),
+    ("dports", None, Meaning::Dports, Arg::Yes),
     ("help", Some('h'), Meaning::Cmd(Cmd::Help), Arg::No),
     ("version", Some('v'), Meaning::Cmd(Cmd::Version), Arg::No),
     ("tcp-service", Some('t'), Meaning::Tcp, Arg::Yes),
@@ -325,7 +358,7 @@ const OPTIONS: &[(&str, Option<char>, Meaning, Arg)] = &[
     ("stop-daemon", None, Meaning::NotYet("the connection sync daemon (--stop-daemon)"), Arg::No),
     ("persistent", Some('p'), Meaning::Persistent, Arg::Optional),
     ("netmask", Some('M'), Meaning::Netmask, Arg::Yes),
-    ("fwmark-service", Some('f'), Meaning::NotYet("firewall-mark services (-f)"), Arg::No),
+    ("fwmark-service", Some('f'), Meaning::Fwmark, Arg::Yes),
     ("daemon", None, Meaning::NotYet("listing the sync daemon (--daemon)"), Arg::No),
     ("stats", None, Meaning::NotYet("statistics (--stats)"), Arg::No),
     ("rate", None, Meaning::NotYet("rates (--rate)"), Arg::No),
@@ -342,7 +375,10 @@ const OPTIONS: &[(&str, Option<char>, Meaning, Arg)] = &[
 struct Words {
     cmd: Option<Cmd>,
     seen: Vec<Opt>,
-    service: Option<(Protocol, String)>,
+    /// `-t`/`-u` with its protocol, or `-f` (no protocol), with the text.
+    service: Option<(Option<Protocol>, String)>,
+    /// `--dst`, `--proto`, `--dports` of a mark rule.
+    rule: marks::RuleWords,
     scheduler: Option<String>,
     server: Option<String>,
     method: Option<FwdMethod>,
@@ -385,10 +421,26 @@ impl Words {
         let v = || value.clone().unwrap_or_default();
         match m {
             Meaning::Cmd(c) => self.command(c)?,
-            Meaning::Tcp | Meaning::Udp => {
+            Meaning::Tcp | Meaning::Udp | Meaning::Fwmark => {
                 self.option(Opt::Service)?;
-                let proto = if m == Meaning::Tcp { Protocol::Tcp } else { Protocol::Udp };
+                let proto = match m {
+                    Meaning::Tcp => Some(Protocol::Tcp),
+                    Meaning::Udp => Some(Protocol::Udp),
+                    _ => None,
+                };
                 self.service = Some((proto, v()));
+            }
+            Meaning::Dst => {
+                self.option(Opt::Dst)?;
+                self.rule.dst = Some(v());
+            }
+            Meaning::Proto => {
+                self.option(Opt::Proto)?;
+                self.rule.proto = Some(v());
+            }
+            Meaning::Dports => {
+                self.option(Opt::Dports)?;
+                self.rule.dports = Some(v());
             }
             Meaning::Scheduler => {
                 self.option(Opt::Scheduler)?;
@@ -601,7 +653,7 @@ fn build(w: Words, env_ctl: Option<&str>, names: &PortNames, no_args: bool) -> R
         Cmd::Add | Cmd::Edit => {
             let key = svc.ok_or_else(|| invalid("no service"))?;
             let persistence = persistence(w.persistent.as_ref(), w.netmask.as_deref())?;
-            if key.vport == 0 && persistence.is_none() {
+            if key.vport == 0 && !key.is_mark() && persistence.is_none() {
                 return Err(invalid("Zero port specified for non-persistent service"));
             }
             // As ipvsadm: wlc without -s, no flags without -b (an empty -b too); -E sets both anew.
@@ -688,6 +740,15 @@ fn build(w: Words, env_ctl: Option<&str>, names: &PortNames, no_args: bool) -> R
             })
         }
         Cmd::GetLaddr => Op::GetLaddr { svc },
+        Cmd::AddMark | Cmd::DelMark => {
+            let mark = svc
+                .map(|k| k.fwmark)
+                .filter(|&m| m != 0)
+                .ok_or_else(|| invalid("--add-mark and --del-mark name the mark with -f"))?;
+            let rule = w.rule.rule(mark)?;
+            Op::Change(if cmd == Cmd::AddMark { Command::AddMark(rule) } else { Command::DelMark(rule) })
+        }
+        Cmd::ListMarks => Op::Marks,
         Cmd::Help | Cmd::Version => unreachable!("handled above"),
     };
     Ok(Action::Run { ctl, op })

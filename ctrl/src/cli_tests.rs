@@ -30,7 +30,7 @@ fn invalid_msg(s: &str) -> String {
 }
 
 fn tcp(vip: [u8; 4], vport: u16) -> ServiceKey {
-    ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::from(vip), vport }
+    ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::from(vip), vport, fwmark: 0 }
 }
 
 const VIP: [u8; 4] = [10, 0, 0, 100];
@@ -56,7 +56,7 @@ fn add_and_edit_service() {
     // Port names from the services file.
     assert_eq!(op("-A -t 10.0.0.100:http -s rr"), Op::Change(Command::AddService(spec(SchedKind::Rr))));
     assert_eq!(op("-A -t 10.0.0.100:www -s rr"), Op::Change(Command::AddService(spec(SchedKind::Rr))));
-    let udp = ServiceKey { protocol: Protocol::Udp, vip: Ipv4Addr::from(VIP), vport: 53 };
+    let udp = ServiceKey { protocol: Protocol::Udp, vip: Ipv4Addr::from(VIP), vport: 53, fwmark: 0 };
     assert_eq!(
         op("-A -u 10.0.0.100:domain -s rr"),
         Op::Change(Command::AddService(ServiceSpec {
@@ -461,13 +461,12 @@ fn ipvsadm_features_fnat_lacks_are_named() {
         ("-R", "restoring rules (--restore) is not supported yet"),
         ("--start-daemon master", "the connection sync daemon (--start-daemon) is not supported yet"),
         ("--stop-daemon master", "the connection sync daemon (--stop-daemon) is not supported yet"),
-        ("-A -f 10 -s rr", "firewall-mark services (-f) is not supported yet"),
         ("-L --daemon", "listing the sync daemon (--daemon) is not supported yet"),
         ("-L --stats", "statistics (--stats) is not supported yet"),
         ("-L --rate", "rates (--rate) is not supported yet"),
         ("-L --persistent-conn", "persistent connections (--persistent-conn) is not supported yet"),
         ("-L --exact", "exact counters (--exact) is not supported yet"),
-        ("-A -f 1 -6", "firewall-mark services (-f) is not supported yet"),
+        ("-A -f 1 -6", "IPv6 (-6) is not supported yet"),
         ("-A -u 10.0.0.1:53 -s rr -o", "one-packet scheduling (-o) is not supported yet"),
         ("--start-daemon=master", "the connection sync daemon (--start-daemon) is not supported yet"),
     ] {
@@ -553,7 +552,7 @@ fn list_connections() {
     assert_eq!(op("-L -c --nosort"), conns(None, false), "nothing to sort");
     // fnat's extension: the connections of one service.
     assert_eq!(op("-Lnc -t 10.0.0.100:80"), conns(Some(tcp(VIP, 80)), true));
-    let udp = ServiceKey { protocol: Protocol::Udp, vip: Ipv4Addr::from(VIP), vport: 53 };
+    let udp = ServiceKey { protocol: Protocol::Udp, vip: Ipv4Addr::from(VIP), vport: 53, fwmark: 0 };
     assert_eq!(op("-L --connection -u 10.0.0.100:domain"), conns(Some(udp), false));
     for (line, msg) in [
         ("-L -c -c", "multiple 'connection' options specified"),
@@ -631,5 +630,76 @@ fn port_zero_needs_persistence_and_its_real_servers_have_port_zero() {
     assert_eq!(
         op("-a -t 10.0.0.100:0 -r 10.1.0.11:8080"),
         Op::Change(Command::AddDest { svc, dest: dest(8080, FwdMethod::FullNat) })
+    );
+}
+
+#[test]
+fn fwmark_services_work_wherever_tcp_and_udp_services_do() {
+    let fwm = ServiceKey::mark(1);
+    let pers = Some(Persistence::secs(360));
+    let spec = ServiceSpec { key: fwm, scheduler: SchedKind::Rr, flags: SchedFlags::default(), persistence: pers };
+    assert_eq!(op("-A -f 1 -s rr -p"), Op::Change(Command::AddService(spec)));
+    // Unlike a port-0 service, a fwmark service need not be persistent.
+    let plain = ServiceSpec { persistence: None, ..spec };
+    assert_eq!(op("--add-service --fwmark-service=1 -s rr"), Op::Change(Command::AddService(plain)));
+    assert_eq!(op("-E -f 1 -s rr -p"), Op::Change(Command::EditService(spec)));
+    assert_eq!(op("-D -f 1"), Op::Change(Command::DelService(fwm)));
+    // Real servers keep the packet's port (0) unless a port is given; DR cannot map it.
+    let dest = |port, method| DestSpec { addr: RIP, port, weight: 1, method, upper: 0, lower: 0 };
+    assert_eq!(op("-a -f 1 -r 10.1.0.11 -m"), Op::Change(Command::AddDest { svc: fwm, dest: dest(0, FwdMethod::Nat) }));
+    assert_eq!(
+        op("-a -f 1 -r 10.1.0.11:8080 -b"),
+        Op::Change(Command::AddDest { svc: fwm, dest: dest(8080, FwdMethod::FullNat) })
+    );
+    assert_eq!(
+        op("-e -f 1 -r 10.1.0.11:8080 -g"),
+        Op::Change(Command::EditDest { svc: fwm, dest: dest(0, FwdMethod::Dr) })
+    );
+    assert_eq!(op("-d -f 1 -r 10.1.0.11"), Op::Change(Command::DelDest { svc: fwm, addr: RIP, port: 0 }));
+    let laddr = Ipv4Addr::new(192, 168, 0, 1);
+    assert_eq!(op("--add-laddr -f 1 -z 192.168.0.1"), Op::Change(Command::AddLaddr { svc: fwm, addr: laddr }));
+    assert_eq!(op("-L -n -f 1"), Op::List { svc: Some(fwm), numeric: true, sort: true, thresholds: false });
+    assert_eq!(op("-L -c -f 1"), Op::Conns { svc: Some(fwm), numeric: false });
+    for bad in ["0", "x", "-1", "4294967296", "10.0.0.1"] {
+        assert_eq!(invalid_msg(&format!("-D -f {bad}")), format!("invalid firewall mark '{bad}' (1 to 4294967295)"));
+    }
+    assert_eq!(invalid_msg("-A -f 1 -t 10.0.0.1:80"), "multiple 'service-address' options specified");
+}
+
+#[test]
+fn mark_rules_are_added_deleted_and_listed() {
+    use dataplane::lb::fwmark::MarkRule;
+    let rule = MarkRule {
+        mark: 1,
+        dst: Ipv4Addr::from(VIP),
+        prefix: 32,
+        proto: Some(Protocol::Tcp),
+        ports: vec![(80, 80), (443, 443)],
+    };
+    assert_eq!(
+        op("--add-mark -f 1 --dst 10.0.0.100 --proto tcp --dports 80,443"),
+        Op::Change(Command::AddMark(rule.clone()))
+    );
+    assert_eq!(
+        op("--del-mark -f 1 --dst=10.0.0.100/32 --proto=tcp --dports=80,443"),
+        Op::Change(Command::DelMark(rule))
+    );
+    let any = MarkRule { mark: 7, dst: Ipv4Addr::new(10, 0, 1, 0), prefix: 24, proto: None, ports: vec![] };
+    assert_eq!(op("--add-mark -f 7 --dst 10.0.1.0/24"), Op::Change(Command::AddMark(any)));
+    assert_eq!(op("--list-marks"), Op::Marks);
+    assert_eq!(
+        invalid_msg("--add-mark --dst 10.0.0.100"),
+        "You need to supply the 'service-address' option for the 'add-mark' command"
+    );
+    assert_eq!(invalid_msg("--add-mark -f 1"), "You need to supply the 'dst' option for the 'add-mark' command");
+    assert_eq!(
+        invalid_msg("--add-mark -t 10.0.0.1:80 --dst 10.0.0.1"),
+        "--add-mark and --del-mark name the mark with -f"
+    );
+    assert_eq!(invalid_msg("-A -f 1 --dst 10.0.0.1"), "Illegal 'dst' option with the 'add-service' command");
+    assert_eq!(invalid_msg("--list-marks -f 1"), "Illegal 'service-address' option with the 'list-marks' command");
+    assert_eq!(
+        invalid_msg("--add-mark -f 1 --dst 10.0.0.1 --dports 0"),
+        "invalid --dports: '0' is not a port from 1 to 65535"
     );
 }

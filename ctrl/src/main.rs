@@ -10,6 +10,7 @@
 //! stderr, `fnatctl: <reason>`.
 
 mod cli;
+mod marks;
 mod output;
 mod portnames;
 mod values;
@@ -36,19 +37,22 @@ const REFUSED: u8 = 255;
 
 const HELP: &str = "\
 Usage:
-  fnatctl -A|E -t|u service-address [-s scheduler] [-b sched-flags]
+  fnatctl -A|E -t|u|f service-address [-s scheduler] [-b sched-flags]
           [-p [timeout]] [-M netmask]
-  fnatctl -D -t|u service-address
+  fnatctl -D -t|u|f service-address
   fnatctl -C
-  fnatctl -a|e -t|u service-address -r server-address [-b|-m|-g|-i] [-w weight]
+  fnatctl -a|e -t|u|f service-address -r server-address [-b|-m|-g|-i] [-w weight]
           [-x upper] [-y lower]
-  fnatctl -d -t|u service-address -r server-address
-  fnatctl -L|l [-n] [--nosort] [--thresholds] [-t|u service-address]
-  fnatctl -L|l -c [-n] [-t|u service-address]
+  fnatctl -d -t|u|f service-address -r server-address
+  fnatctl -L|l [-n] [--nosort] [--thresholds] [-t|u|f service-address]
+  fnatctl -L|l -c [-n] [-t|u|f service-address]
   fnatctl -L|l --timeout
   fnatctl --set tcp tcpfin udp
-  fnatctl --add-laddr|--del-laddr -t|u service-address -z local-address
-  fnatctl --get-laddr [-t|u service-address]
+  fnatctl --add-laddr|--del-laddr -t|u|f service-address -z local-address
+  fnatctl --get-laddr [-t|u|f service-address]
+  fnatctl --add-mark|--del-mark -f mark --dst address[/len] [--proto tcp|udp|any]
+          [--dports ports]
+  fnatctl --list-marks
   fnatctl -h|-v
 
 Commands:
@@ -66,6 +70,12 @@ Either long or short options are allowed.
   --add-laddr       -P        add a local address to a FULLNAT service
   --del-laddr       -Q        delete a local address from a FULLNAT service
   --get-laddr       -G        list local addresses (of all services, or of one)
+  --add-mark                  append a firewall-mark classifier rule: a new
+                              connection to --dst (an address or a prefix),
+                              --proto and --dports gets mark -f; the first
+                              matching rule wins (fnat's stand-in for iptables)
+  --del-mark                  delete the classifier rule with these values
+  --list-marks                list the classifier rules in matching order
   --help            -h        display this help message
   --version         -v        display the version
 
@@ -74,6 +84,15 @@ Options:
                                       (or none) is every port of the address, for a
                                       persistent service only
   --udp-service  -u service-address   service-address is IPv4-address:port
+  --fwmark-service -f fwmark          fwmark is an integer from 1 to 4294967295: the
+                                      service takes the new connections the
+                                      classifier (--add-mark) marks; its real
+                                      servers' port 0 keeps the packet's port
+  --dst          address[/len]        with --add-mark|--del-mark: the destination
+  --proto        tcp|udp|any          with --add-mark|--del-mark (default any)
+  --dports       ports                with --add-mark|--del-mark: ports and ranges,
+                                      comma-separated (80,443,8000-8100), or any
+                                      (the default)
   --scheduler    -s scheduler         one of rr|wrr|lc|wlc|lblc|lblcr|dh|sh|sed|nq|fo|
                                       ovf|mh, the default scheduler is wlc (also for
                                       -E: it sets scheduler, flags and persistence
@@ -122,7 +141,7 @@ Options:
   --ctl PATH                          fnatd's control file (default: $FNAT_CTL, or
                                       /dev/shm/fnat.ctl)
 
-Not supported yet: -Z, -S, -R, -f, -o, -6, --stats, --rate, --exact,
+Not supported yet: -Z, -S, -R, -o, -6, --stats, --rate, --exact,
 --persistent-conn, --daemon, --start-daemon, --stop-daemon.
 Ports may be given by name from /etc/services (10.0.0.1:http). Host names are not resolved.
 With no argument, fnatctl lists the table (like ipvsadm).
@@ -186,6 +205,7 @@ fn run(args: &[String], env_ctl: Option<&str>) -> Outcome {
         Op::List { svc, .. } | Op::GetLaddr { svc } => Command::List { svc: *svc },
         Op::Conns { svc, .. } => Command::ListConns { svc: *svc },
         Op::Timeouts => Command::GetTimeouts,
+        Op::Marks => Command::ListMarks,
     };
     let reply = match client.call(&Request::new(vec![command]), TIMEOUT) {
         Ok(r) => r,
@@ -200,6 +220,7 @@ fn run(args: &[String], env_ctl: Option<&str>) -> Outcome {
         (Op::GetLaddr { .. }, Reply::Listing(l)) => Outcome::ok(output::laddrs(&l)),
         (Op::Conns { numeric, .. }, Reply::Conns(l)) => Outcome::ok(output::conns(&l, numeric, &names)),
         (Op::Timeouts, Reply::Timeouts { tcp, tcpfin, udp }) => Outcome::ok(output::timeouts(tcp, tcpfin, udp)),
+        (Op::Marks, Reply::Marks(rules)) => Outcome::ok(marks::list(&rules)),
         (Op::Change(_), Reply::Error(e)) => Outcome::fail(REFUSED, e),
         (_, Reply::Error(e)) => Outcome::fail(LIST_FAILED, e),
         (_, other) => Outcome::fail(USAGE, format!("unexpected reply from fnatd: {other:?}")),
@@ -222,7 +243,7 @@ mod tests {
         assert!(help.stdout.contains("no DNS lookups"));
         assert!(help.stdout.contains("--set tcp tcpfin udp"));
         assert!(!help.stdout.contains("(not supported yet)"), "-m, -g and -i work now");
-        assert!(help.stdout.contains("Not supported yet: -Z, -S, -R, -f, -o"));
+        assert!(help.stdout.contains("Not supported yet: -Z, -S, -R, -o"));
         assert!(help.stdout.contains("--persistent   -p [timeout]") && help.stdout.contains("--netmask      -M"));
         assert!(help.stdout.contains("the default scheduler is wlc"));
         assert!(help.stdout.contains("--sched-flags  -b flags") && help.stdout.contains("--thresholds"));
@@ -230,7 +251,7 @@ mod tests {
         assert_eq!(v.code, 0);
         assert_eq!(
             v.stdout,
-            format!("fnatctl {} (fnat control protocol 4; ipvsadm-compatible)\n", env!("CARGO_PKG_VERSION"))
+            format!("fnatctl {} (fnat control protocol 5; ipvsadm-compatible)\n", env!("CARGO_PKG_VERSION"))
         );
     }
 

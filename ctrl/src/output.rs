@@ -30,9 +30,10 @@ fn cut(mut s: String, n: usize) -> String {
     s
 }
 
-/// Sort key of a service as ipvsadm's `ipvs_cmp_services`: protocol, address, port.
-fn svc_order(k: &ServiceKey) -> (u8, u32, u16) {
-    (k.protocol as u8, u32::from(k.vip), k.vport)
+/// Sort key of a service as ipvsadm's `ipvs_cmp_services`: firewall mark (0, no mark, first),
+/// protocol, address, port.
+fn svc_order(k: &ServiceKey) -> (u32, u8, u32, u16) {
+    (k.fwmark, k.protocol as u8, u32::from(k.vip), k.vport)
 }
 
 /// The services in listing order: ipvsadm sorts unless told `--nosort`.
@@ -86,7 +87,11 @@ pub fn list(listing: &Listing, whole: bool, format: ListFormat, names: &PortName
     let numeric = format.numeric;
     for s in ordered(listing, format.sort) {
         let k = s.spec.key;
-        let name = cut(format!("{}  {}", k.protocol, addr_port(k.vip, k.vport, k.protocol, numeric, names)), 33);
+        let name = if k.is_mark() {
+            format!("FWM  {}", k.fwmark)
+        } else {
+            cut(format!("{}  {}", k.protocol, addr_port(k.vip, k.vport, k.protocol, numeric, names)), 33)
+        };
         let sched = s.spec.scheduler;
         let _ = write!(out, "{name} {sched}{}", sched_flags_suffix(sched, s.spec.flags));
         if let Some(p) = s.spec.persistence {
@@ -157,7 +162,8 @@ pub fn conns(listing: &ConnListing, numeric: bool, names: &PortNames) -> String 
         let _ = write!(
             out,
             "{:<3} {expire:<6} {:<11} {:<18} {:<18} ",
-            c.proto.name(),
+            // ipvsadm names a fwmark template's protocol `IP` (IPPROTO_IP).
+            if c.fwmark == 0 { c.proto.name() } else { "IP" },
             c.state,
             name(c.client),
             name(c.virt)
@@ -187,7 +193,12 @@ pub fn laddrs(listing: &Listing) -> String {
     line(format!("{:<4} {:<21} {:<8} {}", "Prot", "VIP:VPORT", "TOTAL", "SNAT_IP"));
     for s in ordered(listing, true) {
         let k = s.spec.key;
-        line(format!("{:<4} {:<21} {:<8}", k.protocol.name(), format!("{}:{}", k.vip, k.vport), s.laddrs.len()));
+        let (prot, vip) = if k.is_mark() {
+            ("FWM", k.fwmark.to_string())
+        } else {
+            (k.protocol.name(), format!("{}:{}", k.vip, k.vport))
+        };
+        line(format!("{prot:<4} {vip:<21} {:<8}", s.laddrs.len()));
         for a in &s.laddrs {
             line(format!("{:<4} {:<21} {:<8} {a}", "", "", ""));
         }
@@ -213,7 +224,7 @@ mod tests {
     ) -> ServiceView {
         ServiceView {
             spec: ServiceSpec {
-                key: ServiceKey { protocol: proto, vip: Ipv4Addr::from(vip), vport },
+                key: ServiceKey { protocol: proto, vip: Ipv4Addr::from(vip), vport, fwmark: 0 },
                 scheduler: sched,
                 flags: SchedFlags::default(),
                 persistence: None,
@@ -465,6 +476,7 @@ UDP  10.0.0.100:53 rr persistent 360
             local: None,
             dest: sa(dest.0, dest.1),
             method: FwdMethod::Nat,
+            fwmark: 0,
         };
         let l = ConnListing {
             conns: vec![
@@ -482,6 +494,59 @@ TCP 05:59  NONE        10.0.0.2:0         10.0.0.104:80      10.1.0.11:8080
 TCP 05:59  NONE        10.0.0.0:0         10.0.0.104:0       10.1.0.12:0
 ";
         assert_eq!(conns(&l, true, &names()), want);
+    }
+
+    #[test]
+    fn fwmark_services_sort_after_tcp_and_udp_and_show_as_ipvsadm_does() {
+        let mut l = sample();
+        let fwm = |mark: u32| {
+            let mut s = svc(Protocol::Tcp, [0, 0, 0, 0], 0, SchedKind::Rr, &[([10, 1, 0, 11], 0, 1, 2, 3)]);
+            s.spec.key = ServiceKey::mark(mark);
+            s.spec.persistence = Some(Persistence::secs(360));
+            s
+        };
+        l.services.insert(0, fwm(10));
+        l.services.insert(1, fwm(1));
+        let got = list(&l, true, NUMERIC, &names());
+        let want = "\
+IP Virtual Server version 1.2.1 (size=1048576)
+Prot LocalAddress:Port Scheduler Flags
+  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn
+TCP  9.0.0.1:443 rr
+TCP  10.0.0.100:80 wrr
+  -> 10.1.0.11:80                 FullNat 65535  1234567    0         
+  -> 10.1.0.11:8080               FullNat 1      0          0         
+  -> 10.1.0.12:8080               FullNat 3      12         40        
+UDP  10.0.0.100:53 rr
+  -> 10.1.0.21:53                 FullNat 1      0          7         
+FWM  1 rr persistent 360
+  -> 10.1.0.11:0                  FullNat 1      2          3         
+FWM  10 rr persistent 360
+  -> 10.1.0.11:0                  FullNat 1      2          3         
+";
+        assert_eq!(got, want);
+        let one = Listing { conn_table_size: 1, services: vec![fwm(1)] };
+        assert!(
+            laddrs(&one).starts_with("Prot VIP:VPORT             TOTAL    SNAT_IP\nFWM  1                     2\n")
+        );
+        // A fwmark template: protocol IP, the mark as the virtual address.
+        let t = ConnView {
+            proto: Protocol::Tcp,
+            expire_ms: 359_999,
+            state: "NONE".into(),
+            client: sa([10, 0, 0, 2], 0),
+            virt: sa([0, 0, 0, 1], 0),
+            local: None,
+            dest: sa([10, 1, 0, 11], 0),
+            method: FwdMethod::Nat,
+            fwmark: 1,
+        };
+        let want = "\
+IPVS connection entries
+pro expire state       source             virtual            destination
+IP  05:59  NONE        10.0.0.2:0         0.0.0.1:0          10.1.0.11:0
+";
+        assert_eq!(conns(&ConnListing { conns: vec![t], omitted: 0 }, true, &names()), want);
     }
 
     #[test]
@@ -505,6 +570,7 @@ TCP 05:59  NONE        10.0.0.0:0         10.0.0.104:0       10.1.0.12:0
             local,
             dest: sa([10, 1, 0, 11], if method == FwdMethod::Dr { 80 } else { 8080 }),
             method,
+            fwmark: 0,
         }
     }
 
@@ -518,6 +584,7 @@ TCP 05:59  NONE        10.0.0.0:0         10.0.0.104:0       10.1.0.12:0
             local: None,
             dest: sa([10, 1, 0, 21], 53),
             method: FwdMethod::Nat,
+            fwmark: 0,
         }
     }
 

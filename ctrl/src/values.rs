@@ -92,9 +92,16 @@ pub(crate) fn addr_port(text: &str, proto: Protocol, names: &PortNames) -> Resul
     Ok((addr, port))
 }
 
-pub(crate) fn service(proto: Protocol, text: &str, names: &PortNames) -> Result<ServiceKey, UsageError> {
+/// `-t|-u addr[:port]`, or (`proto` `None`) `-f MARK`, a firewall mark from 1 to 4294967295.
+pub(crate) fn service(proto: Option<Protocol>, text: &str, names: &PortNames) -> Result<ServiceKey, UsageError> {
+    let Some(proto) = proto else {
+        return match text.parse::<u32>() {
+            Ok(m) if m > 0 && text.chars().all(|c| c.is_ascii_digit()) => Ok(ServiceKey::mark(m)),
+            _ => Err(invalid(format!("invalid firewall mark '{text}' (1 to 4294967295)"))),
+        };
+    };
     let (vip, port) = addr_port(text, proto, names)?;
-    Ok(ServiceKey { protocol: proto, vip, vport: port.unwrap_or(0) })
+    Ok(ServiceKey { protocol: proto, vip, vport: port.unwrap_or(0), fwmark: 0 })
 }
 
 /// `-r addr[:port]`: the port defaults to the service's. Port 0 only in a port-0 service (where

@@ -239,7 +239,7 @@ fn bad_input_never_reaches_fnatd() {
     fails(&d, "-L -c --thresholds", 2, "options conflicts in the list command");
     fails(&d, "-A -t 10.0.0.101:80 -s rr -p 0", 2, "invalid timeout value `0' specified");
     fails(&d, "-A -t 10.0.0.101:80 -M 255.255.255.0", 2, "the persistence netmask (-M) needs persistence (-p)");
-    fails(&d, "-A -t 10.0.0.101:80 -f 1", 2, "firewall-mark services (-f) is not supported yet");
+    fails(&d, "-A -t 10.0.0.101:80 -f 1", 2, "multiple 'service-address' options specified");
     fails(&d, "-A -t 10.0.0.101 -s rr", 2, "Zero port specified for non-persistent service");
     fails(&d, "-a -t 10.0.0.100:80", 2, "You need to supply the 'real-server' option for the 'add-server' command");
     fails(&d, "--bogus", 255, "unknown option '--bogus' (try 'fnatctl --help')");
@@ -424,6 +424,7 @@ fn tcp_conn(cport: u16, vport: u16, state: &str, method: FwdMethod, lport: Optio
         local: lport.map(|p| sa([10, 1, 0, 10], p)),
         dest: sa([10, 1, 0, 11], 8080),
         method,
+        fwmark: 0,
     }
 }
 
@@ -448,6 +449,7 @@ fn connections_are_listed_like_ipvsadm_with_a_local_column_for_fullnat() {
                 local: None,
                 dest: sa([10, 1, 0, 21], 53),
                 method: FwdMethod::Tun,
+                fwmark: 0,
             },
         ],
         0,
@@ -585,7 +587,7 @@ TCP  10.0.0.100:83 sh ()
     assert_eq!(d.requests(), sent, "refused before reaching fnatd");
     let st = d.finish();
     let snap = st.services().unwrap();
-    let key = |vport| ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::new(10, 0, 0, 100), vport };
+    let key = |vport| ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::new(10, 0, 0, 100), vport, fwmark: 0 };
     let flags = |vport| snap.find(&key(vport)).unwrap().1.flags;
     assert_eq!(flags(80), SchedFlags { fallback: false, port: true, flag3: false });
     assert_eq!(flags(81), SchedFlags::default());
@@ -649,7 +651,7 @@ TCP  10.0.0.100:80 wlc (flag-1)
     );
     let st = d.finish();
     let snap = st.services().unwrap();
-    let key = ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::new(10, 0, 0, 100), vport: 80 };
+    let key = ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::new(10, 0, 0, 100), vport: 80, fwmark: 0 };
     let got: Vec<(u32, u32)> = snap.find(&key).unwrap().1.dests.iter().map(|d| (d.upper, d.lower)).collect();
     assert_eq!(got, vec![(50, 0), (0, 0), (0, 0)]);
 }
@@ -699,4 +701,50 @@ TCP  10.0.0.105:0 sh (sh-port) persistent 600 mask 255.255.255.0
     let st = d.finish();
     assert_eq!(st.len(), 1);
     assert_eq!(st.services().unwrap().iter().next().unwrap().persistence, None);
+}
+
+#[test]
+fn fwmark_services_and_mark_rules_are_managed_like_ipvsadm_services() {
+    let d = Fnatd::start("fwmark");
+    ok(&d, "--add-mark -f 1 --dst 10.0.0.100 --proto tcp --dports 80,443");
+    ok(&d, "--add-mark -f 2 --dst 10.0.1.0/24 --dports 8000-8100");
+    fails(&d, "--add-mark -f 1 --dst 10.0.0.100 --proto tcp --dports 80,443", 255, "Mark rule already exists");
+    assert_eq!(
+        ok(&d, "--list-marks"),
+        "Mark       Destination        Proto Ports\n\
+         1          10.0.0.100/32      tcp   80,443\n\
+         2          10.0.1.0/24        any   8000-8100\n"
+    );
+    ok(&d, "-A -f 1 -s rr -p");
+    ok(&d, "-a -f 1 -r 10.1.0.11 -m");
+    ok(&d, "-a -f 1 -r 10.1.0.12:8080");
+    ok(&d, "-A -t 10.0.0.100:22 -s wlc");
+    fails(&d, "-A -f 1 -s rr", 255, "Service already exists");
+    assert_eq!(
+        ok(&d, "-L -n"),
+        format!(
+            "IP Virtual Server version 1.2.1 (size=4096)\n{TITLES}\
+TCP  10.0.0.100:22 wlc
+FWM  1 rr persistent 360
+  -> 10.1.0.11:0                  Masq    1      0          1         
+  -> 10.1.0.12:8080               FullNat 1      2          4         
+"
+        )
+    );
+    ok(&d, "-d -f 1 -r 10.1.0.11");
+    ok(&d, "-E -f 1 -s wrr");
+    assert_eq!(
+        ok(&d, "-Ln -f 1"),
+        format!("{TITLES}FWM  1 wrr\n  -> 10.1.0.12:8080               FullNat 1      2          4         \n")
+    );
+    ok(&d, "--del-mark -f 2 --dst 10.0.1.0/24 --dports 8000-8100");
+    fails(&d, "--del-mark -f 2 --dst 10.0.1.0/24", 255, "No such mark rule");
+    ok(&d, "-D -f 1");
+    ok(&d, "-D -t 10.0.0.100:22");
+    fails(&d, "-D -f 1", 255, "No such service");
+    assert_eq!(
+        ok(&d, "--list-marks"),
+        "Mark       Destination        Proto Ports\n1          10.0.0.100/32      tcp   80,443\n"
+    );
+    assert!(d.finish().is_empty());
 }

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use crate::control::sched_flags::{DEFAULT_SCHEDULER, FLAG_NAMES, SchedFlagError, add_sched_flag, flag_owner};
 use crate::control::state::{MAX_THRESHOLD, check_method, check_thresholds};
 use crate::lb::conn::MAX_CAPACITY;
+use crate::lb::fwmark::{self, Classifier, MarkRule};
 use crate::lb::service::mask_prefix;
 use crate::lb::{
     DestId, FwdMethod, Persistence, Protocol, RealServer, SchedFlags, SchedKind, Service, ServiceKey, Services,
@@ -241,7 +242,8 @@ impl Validator<'_> {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let timeouts = self.timeouts(&raw.timeouts)?;
-        let services = self.services(raw.services, &local_addrs, worker_lcores.len())?;
+        let marks = self.marks(&raw.fwmarks)?;
+        let services = self.services(raw.services, &local_addrs, worker_lcores.len())?.with_marks(marks);
         let control_path = self.control_path(&raw.control)?;
         Ok(Config {
             file: self.file.to_owned(),
@@ -432,34 +434,19 @@ impl Validator<'_> {
         let mut next_id = 0u32;
         for (i, s) in raw.into_iter().enumerate() {
             let f = format!("service[{i}]");
-            let protocol = match s.protocol.as_str() {
-                "tcp" => Protocol::Tcp,
-                "udp" => Protocol::Udp,
-                other => {
-                    return Err(self.err(format_args!("{f}.protocol"), format_args!("'{other}' is not tcp or udp")));
-                }
-            };
-            let vip = self.ip(format_args!("{f}.vip"), &s.vip)?;
-            if local_addrs.contains(&vip) {
-                return Err(self.err(format_args!("{f}.vip"), format_args!("{vip} is also a local address")));
-            }
             let persistence = self.persistence(&f, s.persistent, s.netmask.as_deref())?;
-            let vport = match u16::try_from(s.port) {
-                Ok(0) if persistence.is_none() => {
-                    return Err(self.err(
-                        format_args!("{f}.port"),
-                        "port 0 (every port of the VIP) needs persistence: set `persistent`",
-                    ));
+            let key = match (s.fwmark, s.protocol.as_deref(), s.vip.as_deref(), s.port) {
+                (Some(0), ..) => return Err(self.err(format_args!("{f}.fwmark"), "must be from 1 to 4294967295")),
+                (Some(m), None, None, None) => ServiceKey::mark(m),
+                (Some(_), ..) => {
+                    return Err(self.err(&f, "a fwmark service has no protocol, vip or port: its [[fwmark]] rules say"));
                 }
-                Ok(p) => p,
-                Err(_) => {
-                    return Err(self.err(
-                        format_args!("{f}.port"),
-                        "must be from 1 to 65535 (or 0, every port, with persistence)",
-                    ));
+                (None, Some(p), Some(v), Some(port)) => {
+                    self.addr_key(&f, p, v, port, persistence.is_some(), local_addrs)?
                 }
+                (None, ..) => return Err(self.err(&f, "needs protocol, vip and port (or fwmark)")),
             };
-            let key = ServiceKey { protocol, vip, vport };
+            let vport = key.vport;
             if list.iter().any(|o| o.key == key) {
                 return Err(self.err(&f, format_args!("service {key} is defined twice")));
             }
@@ -478,6 +465,8 @@ impl Validator<'_> {
                 let addr = self.ip(format_args!("{rf}.address"), &r.address)?;
                 let port = match r.port.map(u16::try_from) {
                     None => vport,
+                    // A fwmark service's real server may map to a fixed port (FULLNAT, NAT).
+                    Some(Ok(p)) if key.is_mark() => p,
                     Some(Ok(p)) if vport == 0 && p != 0 => {
                         return Err(self.err(
                             format_args!("{rf}.port"),
@@ -525,6 +514,73 @@ impl Validator<'_> {
             list.push(Service { key, scheduler, flags, dests, laddrs, persistence });
         }
         Services::new(list).map_err(|e| self.err("service", e))
+    }
+
+    /// The key of a service of an address and port: `protocol` tcp or udp, `vip` not a local
+    /// address, `port` 1-65535 or 0 (every port) with persistence.
+    fn addr_key(
+        &self,
+        f: &str,
+        protocol: &str,
+        vip: &str,
+        port: u32,
+        persistent: bool,
+        local_addrs: &[Ipv4Addr],
+    ) -> Result<ServiceKey, ConfigError> {
+        let protocol = match protocol {
+            "tcp" => Protocol::Tcp,
+            "udp" => Protocol::Udp,
+            other => {
+                return Err(self.err(format_args!("{f}.protocol"), format_args!("'{other}' is not tcp or udp")));
+            }
+        };
+        let vip = self.ip(format_args!("{f}.vip"), vip)?;
+        if local_addrs.contains(&vip) {
+            return Err(self.err(format_args!("{f}.vip"), format_args!("{vip} is also a local address")));
+        }
+        let vport = match u16::try_from(port) {
+            Ok(0) if !persistent => {
+                return Err(self.err(
+                    format_args!("{f}.port"),
+                    "port 0 (every port of the VIP) needs persistence: set `persistent`",
+                ));
+            }
+            Ok(p) => p,
+            Err(_) => {
+                return Err(
+                    self.err(format_args!("{f}.port"), "must be from 1 to 65535 (or 0, every port, with persistence)")
+                );
+            }
+        };
+        Ok(ServiceKey { protocol, vip, vport, fwmark: 0 })
+    }
+
+    /// The firewall-mark classifier (`[[fwmark]]`, in order): `mark` > 0, `destination` an address
+    /// or a prefix without host bits, `protocol` tcp, udp or any, `ports` a list like `80,443`,
+    /// `8000-8100`, or any.
+    fn marks(&self, raw: &[raw::Fwmark]) -> Result<Classifier, ConfigError> {
+        let mut rules = Vec::with_capacity(raw.len());
+        for (i, r) in raw.iter().enumerate() {
+            let f = format!("fwmark[{i}]");
+            if r.mark == 0 {
+                return Err(self.err(format_args!("{f}.mark"), "must be from 1 to 4294967295"));
+            }
+            let (dst, prefix) =
+                fwmark::parse_dst(&r.destination).map_err(|e| self.err(format_args!("{f}.destination"), e))?;
+            let proto = match r.protocol.as_str() {
+                "tcp" => Some(Protocol::Tcp),
+                "udp" => Some(Protocol::Udp),
+                "any" => None,
+                other => {
+                    return Err(
+                        self.err(format_args!("{f}.protocol"), format_args!("'{other}' is not tcp, udp or any"))
+                    );
+                }
+            };
+            let ports = fwmark::parse_ports(&r.ports).map_err(|e| self.err(format_args!("{f}.ports"), e))?;
+            rules.push(MarkRule { mark: r.mark, dst, prefix, proto, ports });
+        }
+        Ok(Classifier::new(rules))
     }
 
     /// A service's `persistent` (seconds, 1 to 31 days as ipvsadm's `-p`, or `true` for ipvsadm's

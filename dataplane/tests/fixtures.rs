@@ -265,7 +265,7 @@ fn active_and_inactive_counts_follow_the_tcp_state() {
     use dataplane::lb::{Protocol, ServiceKey};
 
     let snap = fixtures::snapshot();
-    let key = ServiceKey { protocol: Protocol::Tcp, vip: fixtures::VIP, vport: 80 };
+    let key = ServiceKey { protocol: Protocol::Tcp, vip: fixtures::VIP, vport: 80, fwmark: 0 };
     let rs1 = snap.services.find(&key).unwrap().1.dests[0].id;
     let mut h = Harness::new(&snap, 0, 1, redirect_mesh(1, 4).pop().unwrap());
     let mut io = MemIo::new(2);
@@ -306,7 +306,7 @@ fn the_load_board_sums_the_connections_of_every_worker() {
         w[wi].poll(&mut io[wi], 0);
     }
     let snap = w[0].worker.snapshot().clone();
-    let key = ServiceKey { protocol: Protocol::Tcp, vip: fixtures::VIP, vport: 80 };
+    let key = ServiceKey { protocol: Protocol::Tcp, vip: fixtures::VIP, vport: 80, fwmark: 0 };
     let (idx, _) = snap.services.find(&key).unwrap();
     let total = |j| snap.loads.total(snap.services.dest_slot(idx, j));
     assert_eq!(total(0), Load { active: 0, inactive: 2 }, "rs1: one connection on each worker");

@@ -433,3 +433,39 @@ fn weight_zero_drains_a_real_server_without_breaking_its_open_connection() {
     assert!(status.success(), "the drained server's connection broke: {rest:?}");
     assert_eq!(rest.iter().filter(|l| l.starts_with("rs1 long")).count(), 23, "{rest:?}");
 }
+
+/// The real server whose body a request to `url` got.
+fn http_body_rs(lab: &Lab, url: &str) -> usize {
+    let out = lab.client(&["curl", "-s", "--max-time", "5", url]);
+    let body = text(&out.stdout);
+    ["rs1\n", "rs2\n", "rs3\n"]
+        .iter()
+        .position(|b| *b == body)
+        .unwrap_or_else(|| panic!("{url}: body {body:?} ({})", text(&out.stderr)))
+}
+
+#[test]
+fn a_persistent_fwmark_service_keeps_a_client_on_one_server_across_its_ports() {
+    let lab = Lab::up();
+    lab.ctl(&["--add-mark", "-f", "1", "--dst", VIP, "--proto", "tcp", "--dports", "80,443"]);
+    lab.ctl(&["-A", "-f", "1", "-s", "rr", "-p"]);
+    for rs in RS {
+        // Port 0: each connection goes to the port the client used.
+        lab.ctl(&["-a", "-f", "1", "-r", rs, "-b"]);
+    }
+    let table = lab.ctl(&["-L", "-n"]);
+    assert!(table.contains("FWM  1 rr persistent 360") && table.contains("  -> 10.1.0.11:0 "), "{table}");
+    assert!(lab.ctl(&["--list-marks"]).contains(&format!("1          {VIP}/32      tcp   80,443")));
+    let (http, https) = (format!("http://{VIP}/"), format!("http://{VIP}:443/"));
+    let first = http_body_rs(&lab, &http);
+    for i in 0..6 {
+        // rr alone would spread these over the three servers.
+        assert_eq!(http_body_rs(&lab, &https), first, "request {i} to :443 left the client's server");
+        assert_eq!(http_body_rs(&lab, &http), first, "request {i} to :80 left the client's server");
+    }
+    let log = lab.server_log(first, "http");
+    let saw = |port: &str| log.lines().any(|l| l.starts_with("conn 10.1.0.10:") && l.ends_with(port));
+    assert!(saw(":443") && saw(":80"), "the server saw both ports: {log}");
+    let conns = lab.ctl(&["-L", "-n", "-c"]);
+    assert!(conns.lines().any(|l| l.starts_with("IP ") && l.contains("0.0.0.1:0")), "the fwmark template: {conns}");
+}

@@ -185,7 +185,7 @@ fn a_full_template_table_schedules_without_templates_and_counts_it() {
     assert_eq!((s.conns_created, s.total_drops()), (200, 0));
     assert_eq!(tiny.len() as u64 + s.persist_untracked, 200, "{s}");
     assert!(s.persist_untracked > 0 && tiny.len() <= SHARDS);
-    let key = ServiceKey { protocol: Protocol::Tcp, vip: PPC_VIP, vport: 80 };
+    let key = ServiceKey { protocol: Protocol::Tcp, vip: PPC_VIP, vport: 80, fwmark: 0 };
     assert!(snap.services.find(&key).is_some());
 }
 

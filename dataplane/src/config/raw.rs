@@ -21,6 +21,8 @@ pub struct File {
     pub routes: Vec<Route>,
     #[serde(default)]
     pub timeouts: Timeouts,
+    #[serde(default, rename = "fwmark")]
+    pub fwmarks: Vec<Fwmark>,
     #[serde(default, rename = "service")]
     pub services: Vec<Service>,
     #[serde(default)]
@@ -149,9 +151,10 @@ pub struct Timeouts {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Service {
-    pub protocol: String,
-    pub vip: String,
-    pub port: u32,
+    pub protocol: Option<String>,
+    pub vip: Option<String>,
+    pub port: Option<u32>,
+    pub fwmark: Option<u32>,
     pub scheduler: Option<String>,
     #[serde(default)]
     pub scheduler_flags: Vec<String>,
@@ -163,6 +166,21 @@ pub struct Service {
 }
 
 /// `persistent = 360` (seconds) or `persistent = true` (ipvsadm's default, 360 s).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fwmark {
+    pub mark: u32,
+    pub destination: String,
+    #[serde(default = "any")]
+    pub protocol: String,
+    #[serde(default = "any")]
+    pub ports: String,
+}
+
+fn any() -> String {
+    "any".into()
+}
+
 #[derive(Deserialize, Clone, Copy)]
 #[serde(untagged)]
 pub enum Persistent {

@@ -452,3 +452,70 @@ fn a_port_zero_service_needs_persistence_and_real_servers_of_port_zero() {
     let dr = pcc("").replacen("weight = 3\n", "weight = 3\n  forward = \"dr\"\n", 1);
     assert_eq!(parse(&dr).unwrap().services.iter().next().unwrap().dests[0].method, FwdMethod::Dr);
 }
+
+const FWMARK: &str = r#"
+[[fwmark]]
+mark = 1
+destination = "10.0.0.100/32"
+protocol = "tcp"
+ports = "80,443"
+
+[[fwmark]]
+mark = 2
+destination = "10.0.2.0/24"
+
+[[service]]
+fwmark = 1
+scheduler = "rr"
+persistent = 360
+
+  [[service.real_server]]
+  address = "10.1.0.4"
+
+  [[service.real_server]]
+  address = "10.1.0.5"
+  port = 8080
+"#;
+
+#[test]
+fn fwmark_rules_and_services_are_read() {
+    let c = parse(&format!("{GOOD}{FWMARK}")).unwrap_or_else(|e| panic!("{e}"));
+    let svc = c.services.find(&ServiceKey::mark(1)).map(|(_, s)| s.clone()).unwrap();
+    assert_eq!(svc.dests.iter().map(|d| d.port).collect::<Vec<_>>(), vec![0, 8080]);
+    assert_eq!(svc.persistence, Some(Persistence::secs(360)));
+    let m = c.services.marks();
+    assert_eq!(m.rules().len(), 2);
+    assert_eq!(m.classify(Protocol::Tcp, Ipv4Addr::new(10, 0, 0, 100), 443), Some(1));
+    assert_eq!(m.classify(Protocol::Udp, Ipv4Addr::new(10, 0, 2, 7), 53), Some(2), "any protocol, any port");
+    assert_eq!(m.classify(Protocol::Udp, Ipv4Addr::new(10, 0, 0, 100), 443), None);
+    assert!(c.services.is_vip(Ipv4Addr::new(10, 0, 0, 100)));
+    assert!(!c.services.is_vip(Ipv4Addr::new(10, 0, 2, 7)), "only /32 rules name VIPs");
+}
+
+#[test]
+fn fwmark_errors_name_the_field() {
+    let with = |from: &str, to: &str| {
+        let text = format!("{GOOD}{}", FWMARK.replacen(from, to, 1));
+        parse(&text).expect_err("must be refused").to_string()
+    };
+    assert_eq!(with("mark = 1", "mark = 0"), "fnatd.toml: fwmark[0].mark: must be from 1 to 4294967295");
+    assert_eq!(
+        with("\"10.0.0.100/32\"", "\"10.0.0.100/24\""),
+        "fnatd.toml: fwmark[0].destination: '10.0.0.100/24' has host bits set"
+    );
+    assert_eq!(
+        with("protocol = \"tcp\"", "protocol = \"icmp\""),
+        "fnatd.toml: fwmark[0].protocol: 'icmp' is not tcp, udp or any"
+    );
+    assert_eq!(with("\"80,443\"", "\"80,0\""), "fnatd.toml: fwmark[0].ports: '0' is not a port from 1 to 65535");
+    assert_eq!(
+        with("fwmark = 1\n", "fwmark = 1\nport = 80\n"),
+        "fnatd.toml: service[1]: a fwmark service has no protocol, vip or port: its [[fwmark]] rules say"
+    );
+    assert_eq!(with("fwmark = 1\n", "fwmark = 0\n"), "fnatd.toml: service[1].fwmark: must be from 1 to 4294967295");
+    assert_eq!(with("fwmark = 1\n", ""), "fnatd.toml: service[1]: needs protocol, vip and port (or fwmark)");
+    let twice = format!("{GOOD}{FWMARK}{}", &FWMARK[FWMARK.find("[[service]]").unwrap()..]);
+    assert_eq!(parse(&twice).unwrap_err().to_string(), "fnatd.toml: service[2]: service FWM 1 is defined twice");
+    let dr = with("  port = 8080\n", "  port = 8080\n  forward = \"dr\"\n");
+    assert!(dr.starts_with("fnatd.toml: service[1].real_server[1].port: route (DR) cannot map ports"), "{dr}");
+}

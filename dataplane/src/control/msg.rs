@@ -16,11 +16,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::lb::fwmark::MarkRule;
 use crate::lb::{DestId, FwdMethod, Persistence, Protocol, SchedFlags, SchedKind, ServiceKey};
 
 /// The version of the control protocol: the shared file's layout, the framing and these messages.
 /// Bump it on any incompatible change; fnatctl and fnatd refuse to talk across versions.
-pub const PROTOCOL_VERSION: u16 = 4;
+pub const PROTOCOL_VERSION: u16 = 5;
 
 /// A virtual service as ipvsadm's `-A`/`-E` describe it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,6 +145,12 @@ pub enum Command {
         /// Only the connections of this service.
         svc: Option<ServiceKey>,
     },
+    /// `--add-mark`: append a rule to the firewall-mark classifier (an identical rule is refused).
+    AddMark(MarkRule),
+    /// `--del-mark`: remove the classifier rule equal to this one.
+    DelMark(MarkRule),
+    /// `--list-marks`: the classifier's rules in order, answered with [`Reply::Marks`].
+    ListMarks,
 }
 
 impl Command {
@@ -155,7 +162,7 @@ impl Command {
 
     /// Whether the command asks for an answer rather than changing anything.
     pub fn is_query(&self) -> bool {
-        matches!(self, Self::List { .. } | Self::GetTimeouts | Self::ListConns { .. })
+        matches!(self, Self::List { .. } | Self::GetTimeouts | Self::ListConns { .. } | Self::ListMarks)
     }
 }
 
@@ -201,6 +208,8 @@ pub enum Reply {
     },
     /// The answer to [`Command::ListConns`].
     Conns(ConnListing),
+    /// The answer to [`Command::ListMarks`]: the classifier's rules in order.
+    Marks(Vec<MarkRule>),
     /// Nothing was applied, for this reason.
     Error(CtrlError),
 }
@@ -288,6 +297,10 @@ pub struct ConnView {
     pub dest: SocketAddrV4,
     /// The forwarding method the connection uses (it keeps it when the real server's changes).
     pub method: FwdMethod,
+    /// The mark of a fwmark service's persistence template (ipvsadm shows its protocol as `IP`
+    /// and its virtual address as the mark); 0 otherwise, and then left out of the JSON.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub fwmark: u32,
 }
 
 /// Why fnatd refused a request. Messages are single lines, worded like ipvsadm's where it has one.
@@ -338,6 +351,12 @@ pub enum CtrlError {
         /// The local address.
         addr: Ipv4Addr,
     },
+    /// `--add-mark` of a rule the classifier already has.
+    #[error("Mark rule already exists")]
+    MarkRuleExists(MarkRule),
+    /// `--del-mark` of a rule the classifier does not have.
+    #[error("No such mark rule")]
+    NoSuchMarkRule(MarkRule),
     /// A value out of range or in conflict with the configuration; the text names the field.
     #[error("{0}")]
     Invalid(String),
@@ -404,7 +423,7 @@ mod tests {
     use super::*;
 
     fn key() -> ServiceKey {
-        ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::new(10, 0, 0, 100), vport: 80 }
+        ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::new(10, 0, 0, 100), vport: 80, fwmark: 0 }
     }
 
     #[test]
@@ -451,6 +470,7 @@ mod tests {
             local: Some(max),
             dest: max,
             method: FwdMethod::FullNat,
+            fwmark: 0,
         };
         let one = serde_json::to_vec(&worst).unwrap();
         assert_eq!(one.len() + 1, 217, "{}", String::from_utf8_lossy(&one));
@@ -482,6 +502,7 @@ mod tests {
                     local: None,
                     dest: a,
                     method: FwdMethod::Dr,
+                    fwmark: 0,
                 }],
                 omitted: 3,
             }),

@@ -41,6 +41,9 @@ use super::msg::{
 };
 use super::shm::DEFAULT_MAX_PAYLOAD;
 use crate::config::Config;
+mod marks;
+
+use crate::lb::fwmark::Classifier;
 use crate::lb::service::ServicesError;
 use crate::lb::{DestId, FwdMethod, RealServer, Service, ServiceKey, Services, TcpState, Timeouts};
 
@@ -89,6 +92,8 @@ pub struct ControlState {
     timeouts: Timeouts,
     max_payload: u64,
     generation: u64,
+    /// The firewall-mark classifier.
+    marks: Classifier,
 }
 
 impl ControlState {
@@ -113,6 +118,7 @@ impl ControlState {
             timeouts: Timeouts::default(),
             max_payload: DEFAULT_MAX_PAYLOAD,
             generation: 0,
+            marks: services.marks().clone(),
         };
         for svc in services.iter() {
             if let Some(max) = svc.dests.iter().map(|d| d.id.0).max() {
@@ -224,6 +230,7 @@ impl ControlState {
                 })
             }
             Command::ListConns { svc } => self.connections(svc, gw).map(Reply::Conns),
+            Command::ListMarks => Ok(Reply::Marks(self.marks.rules().to_vec())),
             _ => Ok(Reply::Done),
         }
     }
@@ -296,7 +303,9 @@ impl ControlState {
                 Ok(())
             }
             Command::SetTimeouts { tcp, tcpfin, udp } => self.set_timeouts(tcp, tcpfin, udp),
-            Command::List { .. } | Command::GetTimeouts | Command::ListConns { .. } => Ok(()),
+            Command::AddMark(ref rule) => self.add_mark(rule),
+            Command::DelMark(ref rule) => self.del_mark(rule),
+            Command::List { .. } | Command::GetTimeouts | Command::ListConns { .. } | Command::ListMarks => Ok(()),
         }
     }
 
@@ -331,9 +340,15 @@ impl ControlState {
             return Err(CtrlError::ServiceExists(key));
         }
         check_persistence(&spec)?;
-        check_unicast("virtual address", key.vip)?;
-        if self.default_laddrs.contains(&key.vip) || self.is_laddr(key.vip) {
-            return Err(CtrlError::Invalid(format!("virtual address {} is a local address", key.vip)));
+        if key.is_mark() {
+            if key != ServiceKey::mark(key.fwmark) {
+                return Err(CtrlError::Invalid("a fwmark service has no protocol, address or port".into()));
+            }
+        } else {
+            check_unicast("virtual address", key.vip)?;
+            if self.default_laddrs.contains(&key.vip) || self.is_laddr(key.vip) {
+                return Err(CtrlError::Invalid(format!("virtual address {} is a local address", key.vip)));
+            }
         }
         self.insert(Service {
             key,
@@ -373,7 +388,7 @@ impl ControlState {
             return Err(CtrlError::ServiceNotDefined(svc));
         }
         check_unicast("local address", addr)?;
-        if self.services.keys().any(|k| k.vip == addr) {
+        if self.services.keys().any(|k| k.vip == addr && !k.is_mark()) || self.marks.hosts().any(|h| h == addr) {
             return Err(CtrlError::Invalid(format!("local address {addr} is a virtual service address")));
         }
         let s = self.service_mut(svc)?;
@@ -411,6 +426,7 @@ impl ControlState {
     /// The snapshot for the workers: every service in creation order.
     pub fn services(&self) -> Result<Services, ServicesError> {
         Services::new(self.sorted().into_iter().map(|e| e.svc.clone()).collect())
+            .map(|s| s.with_marks(self.marks.clone()))
     }
 
     /// The services (all, or only `svc`) as fnatctl lists them, in creation order, with each real
@@ -455,7 +471,7 @@ impl ControlState {
 /// range), a netmask prefix of at most 32; and a port-0 service must have it.
 fn check_persistence(spec: &ServiceSpec) -> Result<(), CtrlError> {
     let Some(p) = spec.persistence else {
-        return if spec.key.vport == 0 {
+        return if spec.key.vport == 0 && !spec.key.is_mark() {
             Err(CtrlError::Invalid("Zero port specified for non-persistent service".into()))
         } else {
             Ok(())
@@ -482,12 +498,13 @@ fn check_dest(svc: ServiceKey, d: &DestSpec, workers: usize) -> Result<(), CtrlE
         return Err(CtrlError::Invalid(format!("weight {} is out of range (0 to 65535)", d.weight)));
     }
     check_thresholds(d.upper, d.lower).map_err(CtrlError::Invalid)?;
-    if svc.vport == 0 && d.port != 0 {
+    if svc.vport == 0 && d.port != 0 && !svc.is_mark() {
         return Err(CtrlError::Invalid(format!(
             "real server port {} in a port-0 service: it must be 0 (each connection keeps its port)",
             d.port
         )));
     }
+    // A fwmark service's real server has port 0 (the packet's own) or maps to a fixed port.
     if d.port == 0 && svc.vport != 0 {
         return Err(CtrlError::Invalid("real server port 0 is out of range (1 to 65535)".into()));
     }

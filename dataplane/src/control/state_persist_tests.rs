@@ -6,7 +6,7 @@ use crate::lb::{Persistence, Protocol, SchedFlags, SchedKind};
 const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 104);
 
 fn key(vport: u16) -> ServiceKey {
-    ServiceKey { protocol: Protocol::Tcp, vip: VIP, vport }
+    ServiceKey { protocol: Protocol::Tcp, vip: VIP, vport, fwmark: 0 }
 }
 
 fn spec(vport: u16, persistence: Option<Persistence>) -> ServiceSpec {

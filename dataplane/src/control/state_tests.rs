@@ -10,7 +10,7 @@ const LIP2: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 11);
 const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 100);
 
 fn key(vport: u16) -> ServiceKey {
-    ServiceKey { protocol: Protocol::Tcp, vip: VIP, vport }
+    ServiceKey { protocol: Protocol::Tcp, vip: VIP, vport, fwmark: 0 }
 }
 
 fn spec(vport: u16, scheduler: SchedKind) -> ServiceSpec {
@@ -88,7 +88,7 @@ scheduler = "wrr"
     )
     .unwrap();
     let mut st = ControlState::from_config(&cfg);
-    let udp = ServiceKey { protocol: Protocol::Udp, vip: VIP, vport: 53 };
+    let udp = ServiceKey { protocol: Protocol::Udp, vip: VIP, vport: 53, fwmark: 0 };
     let l = list(&st);
     assert_eq!(l.conn_table_size, 1000);
     assert_eq!(l.services.len(), 1);
@@ -612,6 +612,7 @@ impl FakeGateway {
                     local: Some(SocketAddrV4::new(LIP1, 1024 + i)),
                     dest: SocketAddrV4::new(Ipv4Addr::new(10, 2, 0, 1), 8080),
                     method: FwdMethod::FullNat,
+                    fwmark: 0,
                 }
             })
             .collect();

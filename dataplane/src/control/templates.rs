@@ -3,7 +3,7 @@
 //! without a persistent service or real server. Runs on fnatd's main lcore; each call locks one
 //! template shard at a time.
 
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 use super::msg::{ConnListing, ConnView};
 use crate::lb::persist::TemplateInfo;
@@ -15,7 +15,9 @@ use crate::lb::{ServiceKey, Services, TcpState, Templates};
 /// are counted in `omitted`.
 pub fn list_templates(templates: &Templates, svc: Option<ServiceKey>, max: usize, now: u64, out: &mut ConnListing) {
     templates.for_each(now, |t| {
-        if svc.is_none_or(|k| k.protocol == t.key.proto && k.vip == t.key.vip && k.vport == t.key.vport) {
+        if svc.is_none_or(|k| {
+            k.protocol == t.key.proto && k.vip == t.key.vip && k.vport == t.key.vport && k.fwmark == t.key.fwmark
+        }) {
             if out.conns.len() < max {
                 out.conns.push(template_view(&t));
             } else {
@@ -33,10 +35,16 @@ pub fn template_view(t: &TemplateInfo) -> ConnView {
         expire_ms: t.expire_ms,
         state: TcpState::None.name().to_owned(),
         client: SocketAddrV4::new(t.key.client, 0),
-        virt: SocketAddrV4::new(t.key.vip, t.key.vport),
+        // IPVS shows a fwmark template's virtual address as the mark.
+        virt: if t.key.fwmark == 0 {
+            SocketAddrV4::new(t.key.vip, t.key.vport)
+        } else {
+            SocketAddrV4::new(Ipv4Addr::from(t.key.fwmark), 0)
+        },
         local: None,
         dest: SocketAddrV4::new(t.dest.addr, t.dest.port),
         method: t.dest.method,
+        fwmark: t.key.fwmark,
     }
 }
 
@@ -45,7 +53,7 @@ pub fn template_view(t: &TemplateInfo) -> ConnView {
 pub fn forget_templates(templates: &Templates, services: &Services) -> usize {
     templates.retain(|k, d| {
         services
-            .find(&ServiceKey { protocol: k.proto, vip: k.vip, vport: k.vport })
+            .find(&ServiceKey { protocol: k.proto, vip: k.vip, vport: k.vport, fwmark: k.fwmark })
             .is_some_and(|(_, s)| s.persistence.is_some() && s.dests.iter().any(|r| r.id == d.id))
     })
 }
@@ -65,7 +73,7 @@ mod tests {
 
     fn svc(vport: u16, dests: Vec<RealServer>, persistence: Option<Persistence>) -> Service {
         Service {
-            key: ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::new(10, 0, 0, 104), vport },
+            key: ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::new(10, 0, 0, 104), vport, fwmark: 0 },
             scheduler: SchedKind::Rr,
             flags: SchedFlags::default(),
             dests,
@@ -80,6 +88,7 @@ mod tests {
             client: Ipv4Addr::from(client),
             vip: Ipv4Addr::new(10, 0, 0, 104),
             vport,
+            fwmark: 0,
         };
         let dest = TemplateDest { id: d.id, addr: d.addr, port: if vport == 0 { 0 } else { d.port }, method: d.method };
         t.acquire(&key, 0, 360_000, |_| Pick::Bind(dest, ()));
@@ -103,6 +112,7 @@ mod tests {
             local: None,
             dest: a(dest),
             method: FwdMethod::FullNat,
+            fwmark: 0,
         };
         assert_eq!(
             out.conns,
@@ -112,13 +122,33 @@ mod tests {
             ]
         );
         // One service only, and the cap.
-        let key = ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::new(10, 0, 0, 104), vport: 0 };
+        let key = ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::new(10, 0, 0, 104), vport: 0, fwmark: 0 };
         let mut one = ConnListing::default();
         list_templates(&t, Some(key), 10, 1_000, &mut one);
         assert_eq!(one.conns.len(), 1);
         let mut capped = ConnListing::default();
         list_templates(&t, None, 1, 1_000, &mut capped);
         assert_eq!((capped.conns.len(), capped.omitted), (1, 1));
+    }
+
+    #[test]
+    fn fwmark_templates_are_listed_as_ip_to_the_mark_and_forgotten_with_their_service() {
+        let t = Templates::with_seed(1024, [1, 2]);
+        let d = rs(1, 11, 0);
+        let key = TemplateKey { client: Ipv4Addr::new(10, 0, 0, 2), ..TemplateKey::mark(7) };
+        let dest = TemplateDest { id: d.id, addr: d.addr, port: 0, method: d.method };
+        t.acquire(&key, 0, 360_000, |_| Pick::Bind(dest, ()));
+        bind(&t, [10, 0, 0, 2], 80, &rs(2, 12, 80));
+        let mut out = ConnListing::default();
+        list_templates(&t, Some(ServiceKey::mark(7)), 10, 1_000, &mut out);
+        assert_eq!(out.conns.len(), 1);
+        let c = &out.conns[0];
+        assert_eq!((c.fwmark, c.virt, c.dest), (7, "0.0.0.7:0".parse().unwrap(), "10.1.0.11:0".parse().unwrap()));
+        let fwm = Service { key: ServiceKey::mark(7), ..svc(0, vec![d], Some(Persistence::secs(360))) };
+        let p = Some(Persistence::secs(360));
+        let both = Services::new(vec![fwm.clone(), svc(80, vec![rs(2, 12, 80)], p)]).unwrap();
+        assert_eq!(forget_templates(&t, &both), 0);
+        assert_eq!(forget_templates(&t, &Services::new(vec![svc(80, vec![rs(2, 12, 80)], p)]).unwrap()), 1);
     }
 
     #[test]

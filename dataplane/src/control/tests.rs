@@ -23,7 +23,7 @@ fn temp_path(name: &str) -> PathBuf {
 }
 
 fn key(vport: u16) -> ServiceKey {
-    ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::new(10, 0, 0, 100), vport }
+    ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::new(10, 0, 0, 100), vport, fwmark: 0 }
 }
 
 fn add(vport: u16) -> Command {
@@ -58,6 +58,7 @@ fn conn(n: u8, lport: Option<u16>) -> ConnView {
         local: lport.map(|p| std::net::SocketAddrV4::new(Ipv4Addr::new(10, 1, 0, 10), p)),
         dest: a(200, 8080),
         method: if lport.is_some() { FwdMethod::FullNat } else { FwdMethod::Nat },
+        fwmark: 0,
     }
 }
 
@@ -530,7 +531,7 @@ fn ten_thousand_services_with_ten_real_servers_fit_in_one_request() {
     let mut client = Client::connect(&path).unwrap();
     let mut commands = Vec::with_capacity(110_000);
     for s in 0..10_000u32 {
-        let svc = ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::from(0x0a00_0000 + s), vport: 80 };
+        let svc = ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::from(0x0a00_0000 + s), vport: 80, fwmark: 0 };
         commands.push(Command::AddService(ServiceSpec {
             key: svc,
             scheduler: SchedKind::Wrr,

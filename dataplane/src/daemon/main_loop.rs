@@ -200,5 +200,6 @@ fn conn_view(c: &Conn, now: u64) -> ConnView {
         local: (c.method == FwdMethod::FullNat).then(|| SocketAddrV4::new(c.lip, c.lport)),
         dest: SocketAddrV4::new(c.rip, c.rport),
         method: c.method,
+        fwmark: 0,
     }
 }

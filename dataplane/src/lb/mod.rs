@@ -11,6 +11,7 @@
 //! of an established connection).
 
 pub mod conn;
+pub mod fwmark;
 pub mod laddr;
 pub mod loads;
 pub mod persist;

@@ -64,6 +64,16 @@ pub struct TemplateKey {
     pub vip: Ipv4Addr,
     /// The service's port: 0 for a port-0 service (one template across every port of the VIP).
     pub vport: u16,
+    /// The firewall mark of a fwmark service (then `proto` is TCP, `vip` 0.0.0.0 and `vport` 0: one
+    /// template across the ports and protocols of the mark); 0 otherwise.
+    pub fwmark: u32,
+}
+
+impl TemplateKey {
+    /// The key of a fwmark service's templates, before its client is set.
+    pub fn mark(fwmark: u32) -> Self {
+        Self { proto: Protocol::Tcp, client: Ipv4Addr::UNSPECIFIED, vip: Ipv4Addr::UNSPECIFIED, vport: 0, fwmark }
+    }
 }
 
 /// The real server a template sends its client to.
@@ -143,7 +153,13 @@ struct Entry {
 }
 
 const EMPTY_ENTRY: Entry = Entry {
-    key: TemplateKey { proto: Protocol::Tcp, client: Ipv4Addr::UNSPECIFIED, vip: Ipv4Addr::UNSPECIFIED, vport: 0 },
+    key: TemplateKey {
+        proto: Protocol::Tcp,
+        client: Ipv4Addr::UNSPECIFIED,
+        vip: Ipv4Addr::UNSPECIFIED,
+        vport: 0,
+        fwmark: 0,
+    },
     dest: None,
     conns: 0,
     used: false,
@@ -327,7 +343,8 @@ impl Templates {
     #[allow(clippy::cast_possible_truncation)]
     #[inline]
     fn hash(&self, k: &TemplateKey) -> u64 {
-        let a = (u64::from(u32::from(k.client)) << 32) | u64::from(u32::from(k.vip));
+        let a = (u64::from(u32::from(k.client)) << 32)
+            | u64::from(u32::from(k.vip)) ^ u64::from(k.fwmark).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let b = (u64::from(k.vport) << 16) | u64::from(k.proto as u8) | (1 << 40);
         let p = u128::from(a ^ self.seed[0]) * u128::from(b ^ self.seed[1]);
         (p as u64) ^ ((p >> 64) as u64)

@@ -4,7 +4,13 @@ use super::*;
 use crate::lb::service::Persistence;
 
 fn key(client: [u8; 4]) -> TemplateKey {
-    TemplateKey { proto: Protocol::Tcp, client: Ipv4Addr::from(client), vip: Ipv4Addr::new(10, 0, 0, 104), vport: 80 }
+    TemplateKey {
+        proto: Protocol::Tcp,
+        client: Ipv4Addr::from(client),
+        vip: Ipv4Addr::new(10, 0, 0, 104),
+        vport: 80,
+        fwmark: 0,
+    }
 }
 
 fn dest(id: u32) -> TemplateDest {

@@ -11,6 +11,7 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
+use super::fwmark::Classifier;
 use super::sched::{Cursor, SchedFlags, SchedKind};
 
 /// The transport protocol of a virtual service.
@@ -80,7 +81,8 @@ impl FwdMethod {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct DestId(pub u32);
 
-/// The key of a virtual service: protocol, virtual address and virtual port.
+/// The key of a virtual service: protocol, virtual address and virtual port; or, for a fwmark
+/// service (ipvsadm's `-f MARK`), the mark with protocol TCP, address 0.0.0.0 and port 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ServiceKey {
     /// The transport protocol.
@@ -89,10 +91,35 @@ pub struct ServiceKey {
     pub vip: Ipv4Addr,
     /// The virtual port.
     pub vport: u16,
+    /// The firewall mark of a fwmark service; 0 for a service of an address and port (then left
+    /// out of the JSON).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub fwmark: u32,
+}
+
+/// Whether a mark is 0, none.
+fn is_zero(v: &u32) -> bool {
+    *v == 0
+}
+
+impl ServiceKey {
+    /// The key of the fwmark service of `mark` (> 0).
+    pub fn mark(mark: u32) -> Self {
+        Self { protocol: Protocol::Tcp, vip: Ipv4Addr::UNSPECIFIED, vport: 0, fwmark: mark }
+    }
+
+    /// Whether this is a fwmark service's key.
+    #[inline]
+    pub fn is_mark(&self) -> bool {
+        self.fwmark != 0
+    }
 }
 
 impl fmt::Display for ServiceKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_mark() {
+            return write!(f, "FWM {}", self.fwmark);
+        }
         write!(f, "{} {}:{}", self.protocol, self.vip, self.vport)
     }
 }
@@ -219,6 +246,8 @@ pub struct Services {
     dest_slot: HashMap<DestId, usize, BuildHasherDefault<KeyHasher>>,
     /// Each service's shared rr/wrr position.
     cursors: Box<[Cursor]>,
+    /// The firewall-mark classifier of the fwmark services.
+    marks: Classifier,
 }
 
 impl Services {
@@ -244,11 +273,27 @@ impl Services {
                 let slot = dest_slot.len();
                 dest_slot.insert(d.id, slot);
             }
-            vips.insert(svc.key.vip);
+            if !svc.key.is_mark() {
+                vips.insert(svc.key.vip);
+            }
             laddrs.extend(svc.laddrs.iter().copied());
         }
         let cursors = list.iter().map(|_| Cursor::default()).collect();
-        Ok(Self { list, by_key, vips, laddrs, dest_base, dest_slot, cursors })
+        Ok(Self { list, by_key, vips, laddrs, dest_base, dest_slot, cursors, marks: Classifier::default() })
+    }
+
+    /// The same services with this firewall-mark classifier; the addresses of its /32 rules become
+    /// VIPs (answered to ARP and announced).
+    #[must_use]
+    pub fn with_marks(mut self, marks: Classifier) -> Self {
+        self.vips.extend(marks.hosts());
+        self.marks = marks;
+        self
+    }
+
+    /// The firewall-mark classifier.
+    pub fn marks(&self) -> &Classifier {
+        &self.marks
     }
 
     /// The service for a key, with its index.
@@ -258,12 +303,17 @@ impl Services {
         self.list.get(idx as usize).map(|s| (idx, s))
     }
 
-    /// The service a packet to `vip:vport` belongs to: the service of that exact key or, when there
-    /// is none, the VIP's port-0 service of that protocol (IPVS's catch-all lookup for persistent
-    /// port-0 services).
+    /// The service a packet to `vip:vport` belongs to: the fwmark service of the packet's mark, if
+    /// the classifier gives it one and that service exists (IPVS looks fwmark services up first);
+    /// otherwise the service of that exact key or, when there is none, the VIP's port-0 service of
+    /// that protocol (IPVS's catch-all lookup for persistent port-0 services).
     #[inline]
     pub fn find_for_packet(&self, protocol: Protocol, vip: Ipv4Addr, vport: u16) -> Option<(ServiceIdx, &Service)> {
-        self.find(&ServiceKey { protocol, vip, vport }).or_else(|| self.find(&ServiceKey { protocol, vip, vport: 0 }))
+        if let Some(found) = self.marks.classify(protocol, vip, vport).and_then(|m| self.find(&ServiceKey::mark(m))) {
+            return Some(found);
+        }
+        self.find(&ServiceKey { protocol, vip, vport, fwmark: 0 })
+            .or_else(|| self.find(&ServiceKey { protocol, vip, vport: 0, fwmark: 0 }))
     }
 
     /// The service at an index of this snapshot.
@@ -425,7 +475,7 @@ mod tests {
 
     fn svc(vport: u16, dests: Vec<RealServer>) -> Service {
         Service {
-            key: ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::new(10, 0, 0, 100), vport },
+            key: ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::new(10, 0, 0, 100), vport, fwmark: 0 },
             scheduler: SchedKind::Rr,
             flags: SchedFlags::default(),
             dests,
@@ -437,13 +487,33 @@ mod tests {
     #[test]
     fn services_are_found_by_key() {
         let s = Services::new(vec![svc(80, vec![rs(1, 1, 1)]), svc(443, vec![])]).unwrap();
-        let key = ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::new(10, 0, 0, 100), vport: 443 };
+        let key = ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::new(10, 0, 0, 100), vport: 443, fwmark: 0 };
         assert_eq!(s.find(&key).map(|(i, _)| i), Some(1));
         let udp = ServiceKey { protocol: Protocol::Udp, ..key };
         assert!(s.find(&udp).is_none());
         assert!(s.is_vip(Ipv4Addr::new(10, 0, 0, 100)));
         assert!(!s.is_vip(Ipv4Addr::new(10, 0, 0, 101)));
         assert_eq!(s.vips().count(), 1);
+    }
+
+    #[test]
+    fn a_marked_packet_goes_to_its_fwmark_service_first() {
+        use super::super::fwmark::{MarkRule, parse_ports};
+        let vip = Ipv4Addr::new(10, 0, 0, 100);
+        let fwm = Service { key: ServiceKey::mark(1), ..svc(0, vec![]) };
+        let rule =
+            |mark, ports| MarkRule { mark, dst: vip, prefix: 32, proto: None, ports: parse_ports(ports).unwrap() };
+        // Mark 2 has no service: its packets fall back to the address lookup.
+        let marks = Classifier::new(vec![rule(1, "80,443"), rule(2, "8080")]);
+        let s = Services::new(vec![svc(80, vec![]), fwm]).unwrap().with_marks(marks);
+        assert_eq!(s.find_for_packet(Protocol::Tcp, vip, 80).map(|(i, _)| i), Some(1));
+        assert_eq!(s.find_for_packet(Protocol::Udp, vip, 443).map(|(i, _)| i), Some(1));
+        assert!(s.find_for_packet(Protocol::Tcp, vip, 8080).is_none());
+        assert!(s.find_for_packet(Protocol::Tcp, vip, 22).is_none());
+        assert_eq!(s.vips().collect::<Vec<_>>(), vec![vip]);
+        assert_eq!(ServiceKey::mark(1).to_string(), "FWM 1");
+        let only_mark = Services::new(vec![Service { key: ServiceKey::mark(3), ..svc(0, vec![]) }]).unwrap();
+        assert_eq!(only_mark.vips().count(), 0);
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! the client's persistence template), and the new entry in this worker's connection table.
 //!
 //! A packet to `VIP:port` belongs to the service of that exact key or, when there is none, to the
-//! VIP's port-0 service (IPVS's catch-all lookup; a port-0 service is always persistent). For a
+//! VIP's port-0 service (IPVS's catch-all lookup; a port-0 service is always persistent); before
+//! both, a packet that the snapshot's classifier marks goes to the fwmark service of its mark, if
+//! there is one (IPVS looks fwmark services up first). For a
 //! persistent service the worker asks the gateway-wide [`Templates`](crate::lb::Templates) under
 //! the client's shard lock: a live template whose real server is still in the service is followed
 //! (a quiesced one too, unless `expire_quiescent_template` is set: IPVS's `ip_vs_check_template`
@@ -50,7 +52,13 @@ impl Worker {
             let dest = sched.pick(&svc.dests, &ctx).and_then(|i| svc.dests.get(i)).ok_or(DropReason::NoDest)?;
             return Ok((sidx, *dest, NO_TEMPLATE));
         };
-        let key = TemplateKey { proto: k.proto, client: pers.client_net(k.src), vip: k.dst, vport: svc.key.vport };
+        let client = pers.client_net(k.src);
+        let key = if svc.key.is_mark() {
+            // PFWMC: one template per mark and client, across the mark's ports and protocols.
+            TemplateKey { client, ..TemplateKey::mark(svc.key.fwmark) }
+        } else {
+            TemplateKey { proto: k.proto, client, vip: k.dst, vport: svc.key.vport, fwmark: 0 }
+        };
         let quiescent = snap.expire_quiescent_template;
         let mut followed = false;
         let acquired = self.templates.acquire(&key, now, pers.timeout_ms, |live| {

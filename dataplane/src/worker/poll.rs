@@ -273,8 +273,13 @@ impl<B: PacketBuf> Poller<B> {
                 p.conn_list.clear();
                 p.conn_omitted = 0;
                 if let Some(q) = query {
+                    // A fwmark service's connections are those its classifier marks.
+                    let marks = w.snapshot().services.marks();
                     let matching = w.conns().iter().map(|(_, c)| c).filter(|c| {
-                        q.svc.is_none_or(|k| c.proto == k.protocol && c.vip == k.vip && c.vport == k.vport)
+                        q.svc.is_none_or(|k| match k.fwmark {
+                            0 => c.proto == k.protocol && c.vip == k.vip && c.vport == k.vport,
+                            m => marks.classify(c.proto, c.vip, c.vport) == Some(m),
+                        })
                     });
                     for c in matching {
                         if p.conn_list.len() < q.max {

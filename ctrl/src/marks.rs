@@ -1,0 +1,82 @@
+//! fnatctl's firewall-mark classifier commands (an fnat extension: IPVS leaves marking to
+//! iptables): `--add-mark|--del-mark -f MARK --dst ADDR[/LEN] [--proto tcp|udp|any]
+//! [--dports LIST]` and `--list-marks`.
+
+use std::fmt::Write as _;
+
+use dataplane::lb::Protocol;
+use dataplane::lb::fwmark::{MarkRule, format_ports, parse_dst, parse_ports};
+
+use crate::cli::UsageError;
+
+/// The words of a mark rule, before they are checked.
+#[derive(Default)]
+pub struct RuleWords {
+    /// `--dst`: an address or a prefix.
+    pub dst: Option<String>,
+    /// `--proto`: tcp, udp or any (default any).
+    pub proto: Option<String>,
+    /// `--dports`: ports and ranges, or any (default any).
+    pub dports: Option<String>,
+}
+
+impl RuleWords {
+    /// The rule of mark `mark` these words describe.
+    pub fn rule(&self, mark: u32) -> Result<MarkRule, UsageError> {
+        let bad = |what: &str, why: String| UsageError::Invalid(format!("invalid {what}: {why}"));
+        let (dst, prefix) = parse_dst(self.dst.as_deref().unwrap_or_default()).map_err(|e| bad("--dst", e))?;
+        let proto = match self.proto.as_deref().unwrap_or("any") {
+            "tcp" => Some(Protocol::Tcp),
+            "udp" => Some(Protocol::Udp),
+            "any" => None,
+            other => return Err(bad("--proto", format!("'{other}' is not tcp, udp or any"))),
+        };
+        let ports = parse_ports(self.dports.as_deref().unwrap_or("any")).map_err(|e| bad("--dports", e))?;
+        Ok(MarkRule { mark, dst, prefix, proto, ports })
+    }
+}
+
+/// `--list-marks`: a title, then one rule a line in the order they are matched.
+pub fn list(rules: &[MarkRule]) -> String {
+    let mut out = String::from("Mark       Destination        Proto Ports\n");
+    for r in rules {
+        let proto = match r.proto {
+            Some(Protocol::Tcp) => "tcp",
+            Some(Protocol::Udp) => "udp",
+            None => "any",
+        };
+        let dst = format!("{}/{}", r.dst, r.prefix);
+        let _ = writeln!(out, "{:<10} {dst:<18} {proto:<5} {}", r.mark, format_ports(&r.ports));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+
+    #[test]
+    fn rules_parse_and_list() {
+        let w = RuleWords { dst: Some("10.0.0.100".into()), proto: Some("tcp".into()), dports: Some("80,443".into()) };
+        let r = w.rule(1).unwrap();
+        assert_eq!(r.dst, Ipv4Addr::new(10, 0, 0, 100));
+        assert_eq!((r.prefix, r.proto, r.ports.clone()), (32, Some(Protocol::Tcp), vec![(80, 80), (443, 443)]));
+        let any = RuleWords { dst: Some("10.0.1.0/24".into()), ..RuleWords::default() }.rule(2).unwrap();
+        assert_eq!(
+            list(&[r, any]),
+            "Mark       Destination        Proto Ports\n\
+             1          10.0.0.100/32      tcp   80,443\n\
+             2          10.0.1.0/24        any   any\n"
+        );
+        let err = |w: RuleWords| w.rule(1).unwrap_err().to_string();
+        assert_eq!(err(RuleWords::default()), "invalid --dst: '' is not an IPv4 address");
+        let w = RuleWords { dst: Some("10.0.0.1/24".into()), ..RuleWords::default() };
+        assert_eq!(err(w), "invalid --dst: '10.0.0.1/24' has host bits set");
+        let w = RuleWords { dst: Some("10.0.0.1".into()), proto: Some("sctp".into()), ..RuleWords::default() };
+        assert_eq!(err(w), "invalid --proto: 'sctp' is not tcp, udp or any");
+        let w = RuleWords { dst: Some("10.0.0.1".into()), dports: Some("9-8".into()), ..RuleWords::default() };
+        assert_eq!(err(w), "invalid --dports: range '9-8' ends before it starts");
+    }
+}
