@@ -234,3 +234,18 @@ fn expire_nodest_conn_releases_the_template_of_the_connection_it_ends() {
     assert_eq!(template_conns(&h, 2), vec![("10.0.0.2".into(), "10.1.0.11".into(), 0)], "unused, for its timeout");
     check(&mut h, &mut io, ppc(40001, 1, FIRST_LPORT + 1).tcp_in(3, SYN, 1, 0, b""), "rescheduled: rs2");
 }
+
+#[test]
+fn an_overloaded_servers_template_is_rescheduled() {
+    let (mut h, mut io, snap) = harness();
+    let l = FIRST_LPORT;
+    // rs1 takes at most one connection (upper threshold 1).
+    h.publish(Arc::new(snap.with_services(changed(&snap, |d| d[0].upper = 1))));
+    h.run(&mut io, 0);
+    check(&mut h, &mut io, ppc(40000, 0, l).tcp_in(0, SYN, 1, 0, b""), "first connection: rs1");
+    // rs1 is now overloaded: the client's next connection is scheduled anew (rr skips rs1: rs2),
+    // and the template follows the new server.
+    check(&mut h, &mut io, ppc(40001, 1, l + 1).tcp_in(1, SYN, 1, 0, b""), "rescheduled past the overloaded rs1");
+    check(&mut h, &mut io, ppc(40002, 1, l + 2).tcp_in(2, SYN, 1, 0, b""), "following the new template");
+    assert_eq!(h.poller.worker.stats.total_drops(), 0);
+}

@@ -62,7 +62,10 @@ impl Worker {
         let quiescent = snap.expire_quiescent_template;
         let mut followed = false;
         let acquired = self.templates.acquire(&key, now, pers.timeout_ms, |live| {
-            if let Some(i) = live.and_then(|t| followable(svc, t, quiescent)) {
+            // A template is followed while its server is eligible (IPVS-SEMANTICS.md): present, not
+            // overloaded, and, with expire_quiescent_template, not quiesced.
+            let follow = live.and_then(|t| followable(svc, t, quiescent));
+            if let Some(i) = follow.filter(|&i| !sched.is_overloaded(&svc.dests, ctx.loads, i)) {
                 followed = true;
                 return Pick::Keep(i);
             }

@@ -409,6 +409,13 @@ impl SchedState {
         self.dests = dests.to_vec();
     }
 
+    /// Whether real server `i` is overloaded now (its upper threshold reached, with hysteresis),
+    /// from the gateway's counts.
+    pub fn is_overloaded(&mut self, dests: &[RealServer], loads: &dyn Loads, i: usize) -> bool {
+        self.overload.update(dests, loads);
+        self.overload.is_set(i)
+    }
+
     /// Picks the real server for a new connection; `None` when no server is available (IPVS's
     /// "no destination available").
     pub fn pick(&mut self, dests: &[RealServer], ctx: &SchedCtx<'_>) -> Option<usize> {
