@@ -164,7 +164,8 @@ impl Worker {
 }
 
 /// The index in the service of a template's real server, when the template may be followed: the
-/// server is still in the service, and it is not quiesced while `expire_quiescent_template` is set.
+/// server is still in the service, and it is not quiesced while `expire_quiescent_template` is set
+/// (the caller also requires that it is not overloaded).
 fn followable(svc: &Service, t: &TemplateDest, expire_quiescent: bool) -> Option<usize> {
     let i = svc.dests.iter().position(|d| d.id == t.id)?;
     let quiesced = svc.dests.get(i).is_some_and(|d| d.weight == 0);
