@@ -16,6 +16,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::net::Ipv4Addr;
 
 use super::persist::{NO_TEMPLATE, TmplHandle};
+use super::probe::{self, EMPTY, EMPTY_SLOT, Slot};
 use super::service::{DestId, FwdMethod, Protocol};
 
 /// A flow as seen on the wire: protocol and both endpoints.
@@ -138,16 +139,6 @@ impl Conn {
         self.flags & CONN_F_USED != 0
     }
 }
-
-#[derive(Clone, Copy, Debug)]
-struct Slot {
-    hash: u32,
-    /// `conn index << 1 | dir`, or `EMPTY`.
-    entry: u32,
-}
-
-const EMPTY: u32 = u32::MAX;
-const EMPTY_SLOT: Slot = Slot { hash: 0, entry: EMPTY };
 
 /// Largest supported capacity (the index entry packs `index << 1 | dir` into 32 bits).
 pub const MAX_CAPACITY: usize = 1 << 30;
@@ -316,24 +307,8 @@ impl ConnTable {
         Some(conn)
     }
 
-    /// Backward-shift deletion: pulls later entries of the probe run into the hole they may fill.
-    fn delete_slot(&mut self, mut hole: usize) {
-        let mut j = hole;
-        loop {
-            j = (j + 1) & self.mask;
-            let s = self.slots[j];
-            if s.entry == EMPTY {
-                break;
-            }
-            let home = self.home(s.hash);
-            // The entry at j may move to the hole if its home is not in the cyclic range (hole, j].
-            let stays = if hole <= j { hole < home && home <= j } else { hole < home || home <= j };
-            if !stays {
-                self.slots[hole] = s;
-                hole = j;
-            }
-        }
-        self.slots[hole] = EMPTY_SLOT;
+    fn delete_slot(&mut self, hole: usize) {
+        probe::delete(&mut self.slots, self.mask, hole);
     }
 
     /// Examines up to `budget` entries from where the last sweep stopped, removes those expired at

@@ -15,6 +15,7 @@ pub mod fwmark;
 pub mod laddr;
 pub mod loads;
 pub mod persist;
+mod probe;
 pub mod rewrite;
 pub mod sched;
 pub mod service;

@@ -42,6 +42,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::net::Ipv4Addr;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use super::probe::{self, EMPTY, EMPTY_SLOT, Slot};
 use super::service::{DestId, FwdMethod, Protocol};
 
 /// Shards of the table (a power of two).
@@ -182,15 +183,6 @@ impl Entry {
     }
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Slot {
-    hash: u32,
-    entry: u32,
-}
-
-const EMPTY: u32 = u32::MAX;
-const EMPTY_SLOT: Slot = Slot { hash: 0, entry: EMPTY };
-
 /// One shard: a slab of entries with a free list and an open-addressing index.
 struct Shard {
     entries: Box<[Entry]>,
@@ -261,22 +253,7 @@ impl Shard {
             hole = (hole + 1) & self.mask;
         }
         if self.slots[hole].entry == entry {
-            // Backward-shift deletion: later entries of the probe run move into the hole they may fill.
-            let mut j = hole;
-            loop {
-                j = (j + 1) & self.mask;
-                let s = self.slots[j];
-                if s.entry == EMPTY {
-                    break;
-                }
-                let home = self.home(s.hash);
-                let stays = if hole <= j { hole < home && home <= j } else { hole < home || home <= j };
-                if !stays {
-                    self.slots[hole] = s;
-                    hole = j;
-                }
-            }
-            self.slots[hole] = EMPTY_SLOT;
+            probe::delete(&mut self.slots, self.mask, hole);
         }
         self.entries[idx] = EMPTY_ENTRY;
         self.free.push(entry);
