@@ -9,21 +9,20 @@
 //! answer; 255 an unknown option or no command, or fnatd refused the change. Errors are one line on
 //! stderr, `fnatctl: <reason>`.
 
-mod cli;
 mod marks;
 mod output;
-mod portnames;
-mod values;
+#[cfg(test)]
+mod restore_tests;
 
 use std::ffi::OsString;
 use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use dataplane::control::save::restore_commands;
 use dataplane::control::{Client, Command, PROTOCOL_VERSION, Reply, Request};
 
-use crate::cli::{Action, Op, UsageError};
-use crate::portnames::PortNames;
+use dataplane::control::cli::{self, Action, Op, PortNames, UsageError};
 
 /// How long fnatctl waits for fnatd (the control file's lock included).
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -53,6 +52,8 @@ Usage:
   fnatctl --add-mark|--del-mark -f mark --dst address[/len] [--proto tcp|udp|any]
           [--dports ports]
   fnatctl --list-marks
+  fnatctl -S [-n]
+  fnatctl -R
   fnatctl -h|-v
 
 Commands:
@@ -60,7 +61,7 @@ Either long or short options are allowed.
   --add-service     -A        add virtual service with options
   --edit-service    -E        edit virtual service with options
   --delete-service  -D        delete virtual service
-  --clear           -C        clear the whole table
+  --clear           -C        clear the whole table (services and fwmark classifier rules)
   --add-server      -a        add real server with options
   --edit-server     -e        edit real server with options
   --delete-server   -d        delete real server
@@ -76,6 +77,13 @@ Either long or short options are allowed.
                               matching rule wins (fnat's stand-in for iptables)
   --del-mark                  delete the classifier rule with these values
   --list-marks                list the classifier rules in matching order
+  --save            -S        save the configuration to stdout, one command a
+                              line, as ipvsadm-save -n (always numeric); fnat's
+                              extensions (-b real servers, -x/-y, --add-laddr,
+                              --add-mark) as extra lines
+  --restore         -R        read such lines (or ipvsadm-save output) from
+                              stdin and add them as one transaction: all or
+                              nothing; an error names the line
   --help            -h        display this help message
   --version         -v        display the version
 
@@ -141,7 +149,7 @@ Options:
   --ctl PATH                          fnatd's control file (default: $FNAT_CTL, or
                                       /dev/shm/fnat.ctl)
 
-Not supported yet: -Z, -S, -R, -o, -6, --stats, --rate, --exact,
+Not supported yet: -Z, -o, -6, --stats, --rate, --exact,
 --persistent-conn, --daemon, --start-daemon, --stop-daemon.
 Ports may be given by name from /etc/services (10.0.0.1:http). Host names are not resolved.
 With no argument, fnatctl lists the table (like ipvsadm).
@@ -170,7 +178,9 @@ impl Outcome {
 fn main() -> ExitCode {
     let args: Result<Vec<String>, OsString> = std::env::args_os().skip(1).map(OsString::into_string).collect();
     let outcome = match args {
-        Ok(args) => run(&args, std::env::var("FNAT_CTL").ok().as_deref()),
+        Ok(args) => {
+            run(&args, std::env::var("FNAT_CTL").ok().as_deref(), &|| std::io::read_to_string(std::io::stdin()))
+        }
         Err(bad) => Outcome::fail(USAGE, format!("argument {bad:?} is not UTF-8")),
     };
     // A closed stdout (`fnatctl -L | head -1`) is not an error worth reporting.
@@ -181,8 +191,12 @@ fn main() -> ExitCode {
     ExitCode::from(outcome.code)
 }
 
-/// One invocation: `args` without the program name, `env_ctl` the value of `FNAT_CTL`.
-fn run(args: &[String], env_ctl: Option<&str>) -> Outcome {
+/// Reads standard input (for `-R`).
+type Input<'a> = &'a dyn Fn() -> std::io::Result<String>;
+
+/// One invocation: `args` without the program name, `env_ctl` the value of `FNAT_CTL`, `input`
+/// what reads stdin.
+fn run(args: &[String], env_ctl: Option<&str>, input: Input) -> Outcome {
     let names = PortNames::system();
     let (ctl, op) = match cli::parse(args, env_ctl, &names) {
         Ok(Action::Help) => return Outcome::ok(HELP.to_owned()),
@@ -196,23 +210,40 @@ fn run(args: &[String], env_ctl: Option<&str>) -> Outcome {
         Err(e @ UsageError::TryHelp(_)) => return Outcome::fail(REFUSED, e),
         Err(e @ UsageError::Invalid(_)) => return Outcome::fail(USAGE, e),
     };
+    // -R: every line is checked before fnatd is asked anything.
+    let restore = if op == Op::Restore {
+        let text = match input() {
+            Ok(t) => t,
+            Err(e) => return Outcome::fail(USAGE, format!("cannot read the rules from stdin: {e}")),
+        };
+        match restore_commands(&text, |words| cli::change(words, &names)) {
+            Ok(c) if c.is_empty() => return Outcome::ok(String::new()),
+            Ok(c) => c,
+            Err(e) => return Outcome::fail(USAGE, e),
+        }
+    } else {
+        Vec::new()
+    };
     let mut client = match Client::connect(&ctl) {
         Ok(c) => c,
         Err(e) => return Outcome::fail(USAGE, e),
     };
-    let command = match &op {
-        Op::Change(c) => c.clone(),
-        Op::List { svc, .. } | Op::GetLaddr { svc } => Command::List { svc: *svc },
-        Op::Conns { svc, .. } => Command::ListConns { svc: *svc },
-        Op::Timeouts => Command::GetTimeouts,
-        Op::Marks => Command::ListMarks,
+    let commands = match &op {
+        Op::Change(c) => vec![c.clone()],
+        Op::List { svc, .. } | Op::GetLaddr { svc } => vec![Command::List { svc: *svc }],
+        Op::Conns { svc, .. } => vec![Command::ListConns { svc: *svc }],
+        Op::Timeouts => vec![Command::GetTimeouts],
+        Op::Marks => vec![Command::ListMarks],
+        Op::Save => return save(&mut client),
+        // All the lines in one request: one transaction.
+        Op::Restore => restore,
     };
-    let reply = match client.call(&Request::new(vec![command]), TIMEOUT) {
+    let reply = match client.call(&Request::new(commands), TIMEOUT) {
         Ok(r) => r,
         Err(e) => return Outcome::fail(USAGE, e),
     };
     match (op, reply) {
-        (Op::Change(_), Reply::Done) => Outcome::ok(String::new()),
+        (Op::Change(_) | Op::Restore, Reply::Done) => Outcome::ok(String::new()),
         (Op::List { svc, numeric, sort, thresholds }, Reply::Listing(l)) => {
             let format = output::ListFormat { numeric, sort, thresholds };
             Outcome::ok(output::list(&l, svc.is_none(), format, &names))
@@ -222,8 +253,25 @@ fn run(args: &[String], env_ctl: Option<&str>) -> Outcome {
         (Op::Timeouts, Reply::Timeouts { tcp, tcpfin, udp }) => Outcome::ok(output::timeouts(tcp, tcpfin, udp)),
         (Op::Marks, Reply::Marks(rules)) => Outcome::ok(marks::list(&rules)),
         (Op::Change(_), Reply::Error(e)) => Outcome::fail(REFUSED, e),
+        (Op::Restore, Reply::Error(e)) => Outcome::fail(REFUSED, format!("restore refused, nothing changed: {e}")),
         (_, Reply::Error(e)) => Outcome::fail(LIST_FAILED, e),
         (_, other) => Outcome::fail(USAGE, format!("unexpected reply from fnatd: {other:?}")),
+    }
+}
+
+/// `-S`: the services, then the classifier's rules (two requests), printed as ipvsadm-save does.
+fn save(client: &mut Client) -> Outcome {
+    let listing = match client.call(&Request::new(vec![Command::List { svc: None }]), TIMEOUT) {
+        Ok(Reply::Listing(l)) => l,
+        Ok(Reply::Error(e)) => return Outcome::fail(LIST_FAILED, e),
+        Ok(other) => return Outcome::fail(USAGE, format!("unexpected reply from fnatd: {other:?}")),
+        Err(e) => return Outcome::fail(USAGE, e),
+    };
+    match client.call(&Request::new(vec![Command::ListMarks]), TIMEOUT) {
+        Ok(Reply::Marks(rules)) => Outcome::ok(dataplane::control::save::save(&listing, &rules)),
+        Ok(Reply::Error(e)) => Outcome::fail(LIST_FAILED, e),
+        Ok(other) => Outcome::fail(USAGE, format!("unexpected reply from fnatd: {other:?}")),
+        Err(e) => Outcome::fail(USAGE, e),
     }
 }
 
@@ -231,23 +279,27 @@ fn run(args: &[String], env_ctl: Option<&str>) -> Outcome {
 mod tests {
     use super::*;
 
+    fn run_no_input(args: &[String], ctl: Option<&str>) -> Outcome {
+        run(args, ctl, &|| Ok(String::new()))
+    }
+
     fn args(s: &str) -> Vec<String> {
         s.split_whitespace().map(str::to_owned).collect()
     }
 
     #[test]
     fn help_and_version_need_no_fnatd() {
-        let help = run(&args("-h"), Some("/nonexistent/fnat.ctl"));
+        let help = run_no_input(&args("-h"), Some("/nonexistent/fnat.ctl"));
         assert_eq!(help.code, 0);
         assert!(help.stdout.contains("the default in fnat; plain ipvsadm"));
         assert!(help.stdout.contains("no DNS lookups"));
         assert!(help.stdout.contains("--set tcp tcpfin udp"));
         assert!(!help.stdout.contains("(not supported yet)"), "-m, -g and -i work now");
-        assert!(help.stdout.contains("Not supported yet: -Z, -S, -R, -o"));
+        assert!(help.stdout.contains("Not supported yet: -Z, -o"));
         assert!(help.stdout.contains("--persistent   -p [timeout]") && help.stdout.contains("--netmask      -M"));
         assert!(help.stdout.contains("the default scheduler is wlc"));
         assert!(help.stdout.contains("--sched-flags  -b flags") && help.stdout.contains("--thresholds"));
-        let v = run(&args("--version"), None);
+        let v = run_no_input(&args("--version"), None);
         assert_eq!(v.code, 0);
         assert_eq!(
             v.stdout,
@@ -258,13 +310,13 @@ mod tests {
     #[test]
     fn exit_statuses_follow_ipvsadm() {
         let ctl = Some("/nonexistent/fnat.ctl");
-        let o = run(&args("--frobnicate"), ctl);
+        let o = run_no_input(&args("--frobnicate"), ctl);
         assert_eq!((o.code, o.stderr.as_deref()), (255, Some("unknown option '--frobnicate' (try 'fnatctl --help')")));
-        let o = run(&args("-n"), ctl);
+        let o = run_no_input(&args("-n"), ctl);
         assert_eq!((o.code, o.stderr.as_deref()), (255, Some("no command given (try 'fnatctl --help')")));
-        let o = run(&args("-A -t 10.0.0.300:80 -s rr"), ctl);
+        let o = run_no_input(&args("-A -t 10.0.0.300:80 -s rr"), ctl);
         assert_eq!((o.code, o.stderr.as_deref()), (2, Some("invalid address '10.0.0.300:80'")));
-        let o = run(&args("-A -t 10.0.0.1:80 -s rr"), ctl);
+        let o = run_no_input(&args("-A -t 10.0.0.1:80 -s rr"), ctl);
         assert_eq!(
             (o.code, o.stderr.as_deref()),
             (2, Some("fnatd is not running (/nonexistent/fnat.ctl: no such file)"))

@@ -5,36 +5,7 @@
 use std::fmt::Write as _;
 
 use dataplane::lb::Protocol;
-use dataplane::lb::fwmark::{MarkRule, format_ports, parse_dst, parse_ports};
-
-use crate::cli::UsageError;
-
-/// The words of a mark rule, before they are checked.
-#[derive(Default)]
-pub struct RuleWords {
-    /// `--dst`: an address or a prefix.
-    pub dst: Option<String>,
-    /// `--proto`: tcp, udp or any (default any).
-    pub proto: Option<String>,
-    /// `--dports`: ports and ranges, or any (default any).
-    pub dports: Option<String>,
-}
-
-impl RuleWords {
-    /// The rule of mark `mark` these words describe.
-    pub fn rule(&self, mark: u32) -> Result<MarkRule, UsageError> {
-        let bad = |what: &str, why: String| UsageError::Invalid(format!("invalid {what}: {why}"));
-        let (dst, prefix) = parse_dst(self.dst.as_deref().unwrap_or_default()).map_err(|e| bad("--dst", e))?;
-        let proto = match self.proto.as_deref().unwrap_or("any") {
-            "tcp" => Some(Protocol::Tcp),
-            "udp" => Some(Protocol::Udp),
-            "any" => None,
-            other => return Err(bad("--proto", format!("'{other}' is not tcp, udp or any"))),
-        };
-        let ports = parse_ports(self.dports.as_deref().unwrap_or("any")).map_err(|e| bad("--dports", e))?;
-        Ok(MarkRule { mark, dst, prefix, proto, ports })
-    }
-}
+use dataplane::lb::fwmark::{MarkRule, format_ports};
 
 /// `--list-marks`: a title, then one rule a line in the order they are matched.
 pub fn list(rules: &[MarkRule]) -> String {
@@ -54,6 +25,8 @@ pub fn list(rules: &[MarkRule]) -> String {
 #[cfg(test)]
 mod tests {
     use std::net::Ipv4Addr;
+
+    use dataplane::control::cli::RuleWords;
 
     use super::*;
 

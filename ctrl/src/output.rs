@@ -8,7 +8,7 @@ use std::net::SocketAddrV4;
 use dataplane::control::{ConnListing, Listing, ServiceView, sched_flags_suffix};
 use dataplane::lb::{FwdMethod, Protocol, ServiceKey};
 
-use crate::portnames::PortNames;
+use dataplane::control::cli::PortNames;
 
 /// The IPVS version ipvsadm prints in its first line (the kernel's, 1.2.1 for years).
 const IPVS_VERSION: &str = "1.2.1";

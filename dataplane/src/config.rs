@@ -141,6 +141,9 @@ pub struct Config {
     pub services: Services,
     /// The control file shared with fnatctl (`[control] path`, default [`DEFAULT_CONTROL_PATH`]).
     pub control_path: PathBuf,
+    /// The rules file (`[control] rules`, optional): fnatd applies it at start, after the
+    /// services above, and rewrites it (as `fnatctl -S` prints) after every change.
+    pub rules_path: Option<PathBuf>,
 }
 
 /// Where fnatd and fnatctl meet when `[control] path` is not set: a file on the shared-memory tmpfs.
@@ -245,6 +248,7 @@ impl Validator<'_> {
         let marks = self.marks(&raw.fwmarks)?;
         let services = self.services(raw.services, &local_addrs, worker_lcores.len())?.with_marks(marks);
         let control_path = self.control_path(&raw.control)?;
+        let rules_path = raw.control.rules.as_deref().map(|r| self.rules_path(r)).transpose()?;
         Ok(Config {
             file: self.file.to_owned(),
             eal,
@@ -260,6 +264,7 @@ impl Validator<'_> {
             expire_quiescent_template: raw.ipvs.expire_quiescent_template,
             services,
             control_path,
+            rules_path,
         })
     }
 
@@ -268,6 +273,15 @@ impl Validator<'_> {
         let path = PathBuf::from(&c.path);
         if !path.is_absolute() || c.path.ends_with('/') || path.file_name().is_none() {
             return Err(self.err("control.path", format_args!("'{}' is not an absolute path to a file", c.path)));
+        }
+        Ok(path)
+    }
+
+    /// `[control] rules`: an absolute path naming a file (not a directory).
+    fn rules_path(&self, rules: &str) -> Result<PathBuf, ConfigError> {
+        let path = PathBuf::from(rules);
+        if !path.is_absolute() || rules.ends_with('/') || path.file_name().is_none() {
+            return Err(self.err("control.rules", format_args!("'{rules}' is not an absolute path to a file")));
         }
         Ok(path)
     }

@@ -43,11 +43,12 @@ pub struct Ipvs {
 #[serde(deny_unknown_fields, default)]
 pub struct Control {
     pub path: String,
+    pub rules: Option<String>,
 }
 
 impl Default for Control {
     fn default() -> Self {
-        Self { path: super::DEFAULT_CONTROL_PATH.into() }
+        Self { path: super::DEFAULT_CONTROL_PATH.into(), rules: None }
     }
 }
 

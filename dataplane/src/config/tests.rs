@@ -285,6 +285,16 @@ fn the_control_path_defaults_to_shared_memory_and_must_be_absolute() {
         let got = parse(&with(bad)).unwrap_err().to_string();
         assert_eq!(got, format!("fnatd.toml: control.path: '{bad}' is not an absolute path to a file"));
     }
+    assert_eq!(parse(GOOD).unwrap().rules_path, None);
+    let rules = parse(&format!("{GOOD}\n[control]\nrules = \"/var/lib/fnat/rules\"\n")).unwrap();
+    assert_eq!(
+        (rules.rules_path, rules.control_path),
+        (Some(PathBuf::from("/var/lib/fnat/rules")), PathBuf::from("/dev/shm/fnat.ctl"))
+    );
+    for bad in ["rules", "/var/lib/fnat/", ""] {
+        let got = parse(&format!("{GOOD}\n[control]\nrules = \"{bad}\"\n")).unwrap_err().to_string();
+        assert_eq!(got, format!("fnatd.toml: control.rules: '{bad}' is not an absolute path to a file"));
+    }
     let got = parse(&format!("{GOOD}\n[control]\nsock = \"/x\"\n")).unwrap_err().to_string();
     assert!(got.contains("unknown field `sock`"), "{got}");
 }

@@ -1,9 +1,12 @@
 //! The control path: how fnatctl changes fnatd's services at runtime.
 //!
+//! - [`cli`]: ipvsadm's command line as fnatctl takes it, also the parser of saved rules ([`save`]).
 //! - [`msg`]: the messages ([`Request`] of [`Command`]s, [`Reply`], [`CtrlError`]), versioned by
 //!   [`PROTOCOL_VERSION`] and carried as JSON.
 //! - [`sched_flags`]: ipvsadm's default scheduler (wlc) and its scheduler-flag names (`-b`), parsed
 //!   and printed as ipvsadm does; shared by fnatctl and the configuration file.
+//! - [`save`]: ipvsadm's save format (`fnatctl -S`) and the restore driver (`fnatctl -R`), shared by
+//!   fnatctl and fnatd.
 //! - [`shm`]: the transport, a file on the shared-memory tmpfs (default `/dev/shm/fnat.ctl`, mode
 //!   0600) with a request ring and a response ring; [`Server`] on fnatd's side, [`Client`] on
 //!   fnatctl's. One client at a time (a file lock); torn, stale or corrupt messages are detected and
@@ -53,7 +56,9 @@
 //! `Timeouts`, `Conns`), or the error, with a request that did not decode answered with its decoding
 //! error.
 
+pub mod cli;
 pub mod msg;
+pub mod save;
 pub mod sched_flags;
 pub mod shm;
 pub mod state;

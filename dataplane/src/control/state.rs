@@ -33,7 +33,7 @@
 //! Connections are the workers' business: the state reaches them, and the per-real-server counts,
 //! through a [`Gateway`] that fnatd implements over its workers.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 
 use super::msg::{
@@ -94,9 +94,18 @@ pub struct ControlState {
     generation: u64,
     /// The firewall-mark classifier.
     marks: Classifier,
+    /// The services the current transaction created that still have the default local addresses:
+    /// the first `AddLaddr` of such a service replaces them, so a restore (`-A` then its
+    /// `--add-laddr` lines in one request) recreates exactly the saved local addresses.
+    fresh: HashSet<ServiceKey>,
 }
 
 impl ControlState {
+    /// The firewall-mark classifier's rules, in matching order.
+    pub fn mark_rules(&self) -> &[crate::lb::fwmark::MarkRule] {
+        self.marks.rules()
+    }
+
     /// The state a configuration starts with: its services, its `[local] addresses` as the default
     /// local addresses of new services, its per-worker connection-table size, its number of workers
     /// and its timeouts.
@@ -119,6 +128,7 @@ impl ControlState {
             max_payload: DEFAULT_MAX_PAYLOAD,
             generation: 0,
             marks: services.marks().clone(),
+            fresh: HashSet::new(),
         };
         for svc in services.iter() {
             if let Some(max) = svc.dests.iter().map(|d| d.id.0).max() {
@@ -196,6 +206,7 @@ impl ControlState {
             return req.commands.first().map_or(Ok(Reply::Done), |q| self.query(q, gw));
         }
         let mut work = self.clone();
+        work.fresh.clear();
         let mut reply = Reply::Done;
         for cmd in &req.commands {
             if cmd.is_query() {
@@ -266,7 +277,10 @@ impl ControlState {
             }
             Command::DelService(key) => self.services.remove(&key).map(drop).ok_or(CtrlError::NoSuchService(key)),
             Command::Clear => {
+                // The whole table: the services and the classifier rules that `-S` saves with them,
+                // so that `-C` followed by `-R` of a saved file restores it.
                 self.services.clear();
+                self.marks = Classifier::new(Vec::new());
                 Ok(())
             }
             Command::AddDest { svc, dest } => self.add_dest(svc, dest),
@@ -358,6 +372,7 @@ impl ControlState {
             laddrs: self.default_laddrs.clone(),
             persistence: spec.persistence,
         });
+        self.fresh.insert(key);
         Ok(())
     }
 
@@ -391,7 +406,11 @@ impl ControlState {
         if self.services.keys().any(|k| k.vip == addr && !k.is_mark()) || self.marks.hosts().any(|h| h == addr) {
             return Err(CtrlError::Invalid(format!("local address {addr} is a virtual service address")));
         }
+        let fresh = self.fresh.remove(&svc);
         let s = self.service_mut(svc)?;
+        if fresh {
+            s.laddrs.clear();
+        }
         if s.laddrs.contains(&addr) {
             return Err(CtrlError::LaddrExists { svc, addr });
         }

@@ -83,8 +83,13 @@ fn pool_size(cfg: &Config) -> u32 {
 }
 
 /// Answers the requests fnatctl left in the control file and hands the workers the new
-/// configuration (services and timeouts) when one changed it.
-fn serve_control(server: &mut Server, state: &mut ControlState, main: &mut MainLoop) -> Result<(), Error> {
+/// configuration (services and timeouts) when one changed it, and rewrites the rules file, if any.
+fn serve_control(
+    server: &mut Server,
+    state: &mut ControlState,
+    main: &mut MainLoop,
+    rules: Option<&std::path::Path>,
+) -> Result<(), Error> {
     use anyhow::Context as _;
 
     use crate::control::{ConnListing, Gateway};
@@ -122,6 +127,16 @@ fn serve_control(server: &mut Server, state: &mut ControlState, main: &mut MainL
         let services = state.services().context("building the new configuration")?;
         let snap = Arc::new(main.snapshot().with_config(services, state.timeouts().clone()));
         main.publish(snap);
+        if let Some(path) = rules {
+            // The change is applied already; a rules file that cannot be written is reported, and
+            // the next change tries again.
+            let written = crate::control::save::save_state(state)
+                .map_err(std::io::Error::other)
+                .and_then(|text| crate::control::save::write_rules(path, &text));
+            if let Err(e) = written {
+                eprintln!("fnatd: rules file {}: cannot write it: {e}", path.display());
+            }
+        }
     }
     Ok(())
 }
@@ -209,7 +224,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
     // The control file first: a second fnatd on the same file stops here, before touching traffic.
     let mut server = Server::create(&cfg.control_path)
         .with_context(|| format!("creating the control file {}", cfg.control_path.display()))?;
-    let mut state = ControlState::from_config(cfg);
+    let mut state = crate::control::save::initial_state(cfg).map_err(anyhow::Error::msg)?;
     let services = state.services().context("the configured services")?;
     let snap = Arc::new(Snapshot::from_config(cfg, &macs).with_services(services));
     let neigh = NeighManager::new(&cfg.neighbours, NeighTimers::default());
@@ -270,7 +285,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
     on_ready(&format!("{workers} worker(s) on lcores {:?}; ports {}", cfg.worker_lcores, summary.join(", ")));
     while !stop.load(Ordering::Relaxed) {
         main.tick();
-        serve_control(&mut server, &mut state, &mut main)?;
+        serve_control(&mut server, &mut state, &mut main, cfg.rules_path.as_deref())?;
         std::thread::sleep(Duration::from_millis(1));
     }
     main.stop_workers();

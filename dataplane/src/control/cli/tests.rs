@@ -1,6 +1,6 @@
 use std::net::Ipv4Addr;
 
-use dataplane::lb::Persistence;
+use crate::lb::Persistence;
 
 use super::*;
 
@@ -457,8 +457,6 @@ fn commands_and_options_combine_as_in_ipvsadm() {
 fn ipvsadm_features_fnat_lacks_are_named() {
     for (line, msg) in [
         ("-Z", "zeroing counters (--zero) is not supported yet"),
-        ("-S -n", "saving rules (--save) is not supported yet"),
-        ("-R", "restoring rules (--restore) is not supported yet"),
         ("--start-daemon master", "the connection sync daemon (--start-daemon) is not supported yet"),
         ("--stop-daemon master", "the connection sync daemon (--stop-daemon) is not supported yet"),
         ("-L --daemon", "listing the sync daemon (--daemon) is not supported yet"),
@@ -668,7 +666,7 @@ fn fwmark_services_work_wherever_tcp_and_udp_services_do() {
 
 #[test]
 fn mark_rules_are_added_deleted_and_listed() {
-    use dataplane::lb::fwmark::MarkRule;
+    use crate::lb::fwmark::MarkRule;
     let rule = MarkRule {
         mark: 1,
         dst: Ipv4Addr::from(VIP),
@@ -687,6 +685,9 @@ fn mark_rules_are_added_deleted_and_listed() {
     let any = MarkRule { mark: 7, dst: Ipv4Addr::new(10, 0, 1, 0), prefix: 24, proto: None, ports: vec![] };
     assert_eq!(op("--add-mark -f 7 --dst 10.0.1.0/24"), Op::Change(Command::AddMark(any)));
     assert_eq!(op("--list-marks"), Op::Marks);
+    assert_eq!(op("-S"), Op::Save);
+    assert_eq!(op("--save -n"), Op::Save);
+    assert_eq!(op("-R"), Op::Restore);
     assert_eq!(
         invalid_msg("--add-mark --dst 10.0.0.100"),
         "You need to supply the 'service-address' option for the 'add-mark' command"

@@ -1,4 +1,5 @@
-//! fnatctl's command line: ipvsadm's grammar (popt style), hand-parsed.
+//! fnatctl's command line: ipvsadm's grammar (popt style), hand-parsed. It lives here, not in
+//! fnatctl, because fnatd reads its rules file (`fnatctl -S` lines) with the same parser.
 //!
 //! Short options bundle (`-Ln`, `-At 10.0.0.1:80`) and take their value attached or as the next word
 //! (`-w3`, `-w 3`); long options take it as `--weight=3` or `--weight 3`. Exactly one command; each
@@ -20,16 +21,21 @@
 
 use std::path::PathBuf;
 
-use dataplane::control::state::MAX_THRESHOLD;
-use dataplane::control::{Command, DEFAULT_SCHEDULER, DestSpec, ServiceSpec, parse_sched_flags};
-use dataplane::lb::{FwdMethod, Protocol, SchedFlags, SchedKind, ServiceKey};
+pub mod marks;
+pub mod portnames;
+mod values;
 
-use crate::marks;
-use crate::portnames::PortNames;
-use crate::values::{address, persistence, real_server, service, timeout};
+pub use self::marks::RuleWords;
+pub use self::portnames::PortNames;
+
+use crate::control::state::MAX_THRESHOLD;
+use crate::control::{Command, DEFAULT_SCHEDULER, DestSpec, ServiceSpec, parse_sched_flags};
+use crate::lb::{FwdMethod, Protocol, SchedFlags, SchedKind, ServiceKey};
+
+use self::values::{address, persistence, real_server, service, timeout};
 
 /// Where fnatd's control file is when neither `--ctl` nor `FNAT_CTL` says.
-pub const DEFAULT_CTL: &str = dataplane::config::DEFAULT_CONTROL_PATH;
+pub const DEFAULT_CTL: &str = crate::config::DEFAULT_CONTROL_PATH;
 
 /// What the command line asks for.
 #[derive(Debug, PartialEq, Eq)]
@@ -80,6 +86,10 @@ pub enum Op {
     },
     /// `-L --timeout`: print the timeouts `--set` changes.
     Timeouts,
+    /// `-S [-n]`: print the configuration as ipvsadm-save does (always numerically).
+    Save,
+    /// `-R`: apply the commands read from stdin, one a line, as one transaction.
+    Restore,
 }
 
 /// Why the command line was refused.
@@ -116,6 +126,8 @@ enum Cmd {
     AddMark,
     DelMark,
     ListMarks,
+    Save,
+    Restore,
     Help,
     Version,
 }
@@ -138,6 +150,8 @@ impl Cmd {
             Self::AddMark => "add-mark",
             Self::DelMark => "del-mark",
             Self::ListMarks => "list-marks",
+            Self::Save => "save",
+            Self::Restore => "restore",
             Self::Help => "help",
             Self::Version => "version",
         }
@@ -233,6 +247,8 @@ impl Opt {
             AddLaddr | DelLaddr => "+xxxxx+xxxxxxxxxxxx",
             GetLaddr => " xxxx xxxxxxxxxxxxx",
             AddMark | DelMark => "+xxxxxxxxxxxxxxx+  ",
+            Save => "xxxxx xxxxxxxxxxxxx",
+            Restore => "xxxxxxxxxxxxxxxxxxx",
             Help | Version => "                   ",
         };
         let i = match self {
@@ -352,8 +368,8 @@ const OPTIONS: &[(&str, Option<char>, Meaning, Arg)] = &[
     ("l-threshold", Some('y'), Meaning::LThreshold, Arg::Yes),
     ("thresholds", None, Meaning::Thresholds, Arg::No),
     ("zero", Some('Z'), Meaning::NotYet("zeroing counters (--zero)"), Arg::No),
-    ("save", Some('S'), Meaning::NotYet("saving rules (--save)"), Arg::No),
-    ("restore", Some('R'), Meaning::NotYet("restoring rules (--restore)"), Arg::No),
+    ("save", Some('S'), Meaning::Cmd(Cmd::Save), Arg::No),
+    ("restore", Some('R'), Meaning::Cmd(Cmd::Restore), Arg::No),
     ("start-daemon", None, Meaning::NotYet("the connection sync daemon (--start-daemon)"), Arg::No),
     ("stop-daemon", None, Meaning::NotYet("the connection sync daemon (--stop-daemon)"), Arg::No),
     ("persistent", Some('p'), Meaning::Persistent, Arg::Optional),
@@ -596,6 +612,15 @@ pub fn parse(args: &[String], env_ctl: Option<&str>, names: &PortNames) -> Resul
     build(w, env_ctl, names, args.is_empty())
 }
 
+/// One line of a restore (`-R`): the words of a change command, parsed as the command line is.
+pub fn change(words: &[String], names: &PortNames) -> Result<Command, String> {
+    match parse(words, None, names) {
+        Ok(Action::Run { op: Op::Change(c), .. }) => Ok(c),
+        Ok(_) => Err(format!("'{}' is not a change", words.join(" "))),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// The value of an option whose value is optional, when it is not attached: the next word, unless
 /// there is none or it starts with `-` (popt's rule).
 fn optional_value(args: &[String], i: &mut usize) -> Option<String> {
@@ -749,11 +774,12 @@ fn build(w: Words, env_ctl: Option<&str>, names: &PortNames, no_args: bool) -> R
             Op::Change(if cmd == Cmd::AddMark { Command::AddMark(rule) } else { Command::DelMark(rule) })
         }
         Cmd::ListMarks => Op::Marks,
+        Cmd::Save => Op::Save,
+        Cmd::Restore => Op::Restore,
         Cmd::Help | Cmd::Version => unreachable!("handled above"),
     };
     Ok(Action::Run { ctl, op })
 }
 
 #[cfg(test)]
-#[path = "cli_tests.rs"]
 mod tests;

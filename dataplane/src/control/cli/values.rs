@@ -3,12 +3,12 @@
 
 use std::net::Ipv4Addr;
 
-use dataplane::control::state::MAX_TIMEOUT_SECS;
-use dataplane::lb::service::mask_prefix;
-use dataplane::lb::{Persistence, Protocol, ServiceKey};
+use crate::control::state::MAX_TIMEOUT_SECS;
+use crate::lb::service::mask_prefix;
+use crate::lb::{Persistence, Protocol, ServiceKey};
 
-use crate::cli::UsageError;
-use crate::portnames::PortNames;
+use super::UsageError;
+use super::portnames::PortNames;
 
 fn invalid(msg: impl Into<String>) -> UsageError {
     UsageError::Invalid(msg.into())

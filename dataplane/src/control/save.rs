@@ -1,0 +1,219 @@
+//! ipvsadm's save format (`ipvsadm-save -n`, `fnatctl -S`) and its restore driver (`fnatctl -R`).
+//!
+//! [`save`] prints the whole configuration as one command a line, in ipvsadm's order and format:
+//! every service (sorted as ipvsadm sorts them: firewall mark, protocol, address, port) as
+//! `-A -t|-u|-f service -s scheduler [-b flags] [-p timeout [-M netmask]]`, followed by its real
+//! servers (sorted by address and port) as `-a service -r address:port -g|-m|-i|-b -w weight`.
+//! What plain ipvsadm files lack comes as extra lines that fnatctl's parser reads back:
+//! `-b` for FULLNAT real servers, `-x upper -y lower` on real servers with thresholds (ipvsadm-save
+//! drops them), then the local addresses (`--add-laddr service -z address`, each service's in the
+//! order they are used) and the firewall-mark classifier's rules (`--add-mark -f mark --dst ...`,
+//! in matching order). Addresses and ports are always numeric (as with `-n`): fnat does no lookups.
+//!
+//! [`restore_commands`] turns such text (or real `ipvsadm-save -n` output) into the commands of
+//! one request, with a caller-supplied line parser (fnatctl's command-line parser), naming the
+//! line of the first error. Like ipvsadm's `-R`, it adds to the current configuration: nothing is
+//! cleared unless the text says `-C`.
+//!
+//! fnatd's rules file (`[control] rules`) holds this text: [`load_rules`] applies it at start,
+//! [`write_rules`] replaces it atomically after every change.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{self, Write as _};
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+use super::msg::{Command, CtrlError, Listing, Request, ServiceView};
+use super::state::{ControlState, NoConnections};
+use crate::config::Config;
+use crate::lb::fwmark::{MarkRule, format_ports};
+use crate::lb::{FwdMethod, Protocol, ServiceKey, Services};
+
+use super::sched_flags::sched_flag_names;
+
+/// A service as ipvsadm's rules name it: `-t 10.0.0.1:80`, `-u 10.0.0.1:53` or `-f 1`.
+pub fn service_words(key: &ServiceKey) -> String {
+    if key.is_mark() {
+        return format!("-f {}", key.fwmark);
+    }
+    let switch = if key.protocol == Protocol::Tcp { "-t" } else { "-u" };
+    format!("{switch} {}:{}", key.vip, key.vport)
+}
+
+/// The forwarding switch of a real server: ipvsadm's `-g`, `-m`, `-i`, and DPVS's `-b` for full NAT.
+pub fn method_switch(method: FwdMethod) -> &'static str {
+    match method {
+        FwdMethod::Dr => "-g",
+        FwdMethod::Nat => "-m",
+        FwdMethod::Tun => "-i",
+        FwdMethod::FullNat => "-b",
+    }
+}
+
+fn netmask(prefix: u8) -> Ipv4Addr {
+    Ipv4Addr::from(u32::MAX.checked_shl(32 - u32::from(prefix.min(32))).unwrap_or(0))
+}
+
+fn sorted(listing: &Listing) -> Vec<ServiceView> {
+    let mut services = listing.services.clone();
+    services.sort_by_key(|s| {
+        let k = s.spec.key;
+        (k.fwmark, k.protocol as u8, u32::from(k.vip), k.vport)
+    });
+    for s in &mut services {
+        s.dests.sort_by_key(|d| (u32::from(d.spec.addr), d.spec.port));
+    }
+    services
+}
+
+/// One classifier rule as the `--add-mark` line that recreates it.
+pub fn mark_line(r: &MarkRule) -> String {
+    let dst = if r.prefix == 32 { r.dst.to_string() } else { format!("{}/{}", r.dst, r.prefix) };
+    let proto = match r.proto {
+        Some(Protocol::Tcp) => "tcp",
+        Some(Protocol::Udp) => "udp",
+        None => "any",
+    };
+    format!("--add-mark -f {} --dst {dst} --proto {proto} --dports {}", r.mark, format_ports(&r.ports))
+}
+
+/// The whole configuration as `-S` prints it (see the module docs).
+pub fn save(listing: &Listing, marks: &[MarkRule]) -> String {
+    let services = sorted(listing);
+    let mut out = String::new();
+    for s in &services {
+        let spec = &s.spec;
+        let name = service_words(&spec.key);
+        let _ = write!(out, "-A {name} -s {}", spec.scheduler.name());
+        let flags = sched_flag_names(spec.scheduler, spec.flags);
+        if !flags.is_empty() {
+            let _ = write!(out, " -b {}", flags.join(","));
+        }
+        if let Some(p) = spec.persistence {
+            let _ = write!(out, " -p {}", p.timeout_ms / 1000);
+            if p.netmask < 32 {
+                let _ = write!(out, " -M {}", netmask(p.netmask));
+            }
+        }
+        out.push('\n');
+        for d in &s.dests {
+            let d = d.spec;
+            let _ = write!(out, "-a {name} -r {}:{} {} -w {}", d.addr, d.port, method_switch(d.method), d.weight);
+            if d.upper != 0 || d.lower != 0 {
+                let _ = write!(out, " -x {} -y {}", d.upper, d.lower);
+            }
+            out.push('\n');
+        }
+    }
+    for s in &services {
+        for l in &s.laddrs {
+            let _ = writeln!(out, "--add-laddr {} -z {l}", service_words(&s.spec.key));
+        }
+    }
+    for r in marks {
+        out.push_str(&mark_line(r));
+        out.push('\n');
+    }
+    out
+}
+
+/// Why a restore was refused: the line (1-based) and the reason.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {reason}")]
+pub struct RestoreError {
+    /// The line, counted from 1.
+    pub line: usize,
+    /// Why.
+    pub reason: String,
+}
+
+/// The commands of a saved configuration, in order: each non-blank line that is not a comment
+/// (`#`) is split into words and given to `parse_line`, which returns the change it asks for.
+/// The first line that does not parse stops it.
+pub fn restore_commands<F>(text: &str, mut parse_line: F) -> Result<Vec<Command>, RestoreError>
+where
+    F: FnMut(&[String]) -> Result<Command, String>,
+{
+    let mut commands = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let words: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
+        let cmd = parse_line(&words).map_err(|reason| RestoreError { line: i + 1, reason })?;
+        if cmd.is_query() {
+            return Err(RestoreError { line: i + 1, reason: "not a change (a restore holds only changes)".into() });
+        }
+        commands.push(cmd);
+    }
+    Ok(commands)
+}
+
+/// The commands of a saved configuration, each line parsed as fnatctl's command line is (with port
+/// names from `/etc/services`).
+pub fn parse_rules(text: &str) -> Result<Vec<Command>, RestoreError> {
+    let names = super::cli::PortNames::system();
+    restore_commands(text, |words| super::cli::change(words, &names))
+}
+
+/// The configuration `state` holds, as `-S` prints it.
+pub fn save_state(state: &ControlState) -> Result<String, CtrlError> {
+    Ok(save(&state.listing(None, &NoConnections)?, state.mark_rules()))
+}
+
+/// Applies the rules file at `path` to `state` as one transaction; a file that does not exist (yet)
+/// is nothing to apply. The error names the file, and the line when one does not parse.
+pub fn load_rules(path: &Path, state: &mut ControlState) -> Result<(), String> {
+    let at = |e: &dyn std::fmt::Display| format!("rules file {}: {e}", path.display());
+    let text = match fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(at(&e)),
+    };
+    let commands = parse_rules(&text).map_err(|e| at(&e))?;
+    if commands.is_empty() {
+        return Ok(());
+    }
+    state.apply(&Request::new(commands), &NoConnections).map(drop).map_err(|e| at(&e))
+}
+
+/// The control state fnatd starts with: the configuration's services and mark rules; or, once a
+/// rules file exists (fnatd writes the whole configuration there after every change, the
+/// configuration's own services included), an empty table (the configuration's local addresses,
+/// sizes and timeouts) with the rules file applied to it, so the saved services are not added twice.
+pub fn initial_state(cfg: &Config) -> Result<ControlState, String> {
+    let Some(rules) = cfg.rules_path.as_deref().filter(|p| p.exists()) else {
+        return Ok(ControlState::from_config(cfg));
+    };
+    let mut state =
+        ControlState::new(&Services::default(), cfg.local_addrs.clone(), cfg.conn_table_size, cfg.worker_lcores.len())
+            .with_timeouts(cfg.timeouts.clone());
+    load_rules(rules, &mut state)?;
+    Ok(state)
+}
+
+/// Replaces the file at `path` with `text` atomically: a temporary file in the same directory,
+/// written and synced, renamed over it, and the directory synced, so a crash leaves the old file or
+/// the new one, never a part.
+pub fn write_rules(path: &Path, text: &str) -> io::Result<()> {
+    let name = path.file_name().ok_or_else(|| io::Error::other("the rules path names no file"))?;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
+    let written = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written?;
+    fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+#[path = "save_tests.rs"]
+mod tests;
