@@ -209,11 +209,9 @@ fn the_hold_queue_is_bounded() {
     assert_eq!(h.poller.worker.stats.dropped(DropReason::NeighTimeout), 256);
 }
 
-#[test]
-fn removing_a_real_server_at_runtime_keeps_open_connections_and_steers_new_ones_away() {
-    use dataplane::lb::{Service, Services};
-    use std::sync::Arc;
-
+/// One started worker with a connection to rs1 (client port 40000) and one to rs2 (40001) of the
+/// TCP service, their SYNs checked.
+fn two_connections() -> (Harness<Vec<u8>>, MemIo, std::sync::Arc<dataplane::snapshot::Snapshot>, Flow, Flow) {
     let snap = fixtures::snapshot();
     let mut h = Harness::new(&snap, 0, 1, redirect_mesh(1, 4).pop().unwrap());
     let mut io = MemIo::new(2);
@@ -226,8 +224,12 @@ fn removing_a_real_server_at_runtime_keeps_open_connections_and_steers_new_ones_
         h.run(&mut io, 0);
         assert_frames("SYN", &sent(&mut io), &step.expect.frames());
     }
-    // The operator deletes the second real server (10.1.0.12) of the TCP service.
-    let services: Vec<Service> = snap
+    (h, io, snap, to_rs1, to_rs2)
+}
+
+/// The demo's services without rs2 (10.1.0.12) in the TCP service on port 80.
+fn without_rs2(snap: &dataplane::snapshot::Snapshot) -> dataplane::lb::Services {
+    let services = snap
         .services
         .iter()
         .map(|s| {
@@ -236,7 +238,16 @@ fn removing_a_real_server_at_runtime_keeps_open_connections_and_steers_new_ones_
             s
         })
         .collect();
-    h.publish(Arc::new(snap.with_services(Services::new(services).unwrap())));
+    dataplane::lb::Services::new(services).unwrap()
+}
+
+#[test]
+fn removing_a_real_server_at_runtime_keeps_open_connections_and_steers_new_ones_away() {
+    use std::sync::Arc;
+
+    let (mut h, mut io, snap, to_rs1, to_rs2) = two_connections();
+    // The operator deletes the second real server (10.1.0.12) of the TCP service.
+    h.publish(Arc::new(snap.with_services(without_rs2(&snap))));
     h.run(&mut io, 1);
     // Both open connections keep working in both directions, the one to the removed server too
     // (as IPVS does by default: it lives until it ends or expires).
@@ -316,32 +327,11 @@ fn the_load_board_sums_the_connections_of_every_worker() {
 
 #[test]
 fn with_expire_nodest_conn_a_removed_real_servers_connections_end_at_their_next_packet() {
-    use dataplane::lb::{Service, Services};
     use dataplane::snapshot::Snapshot;
     use std::sync::Arc;
 
-    let snap = fixtures::snapshot();
-    let mut h = Harness::new(&snap, 0, 1, redirect_mesh(1, 4).pop().unwrap());
-    let mut io = MemIo::new(2);
-    h.run(&mut io, 0);
-    sent(&mut io);
-    let to_rs1 = Flow::tcp(40000, 0, FIRST_LPORT);
-    let to_rs2 = Flow::tcp(40001, 1, FIRST_LPORT + 1);
-    for step in [to_rs1.tcp_in(0, TcpFlags::SYN, 1, 0, b""), to_rs2.tcp_in(0, TcpFlags::SYN, 1, 0, b"")] {
-        io.push_rx(step.port, step.frame);
-        h.run(&mut io, 0);
-        assert_frames("SYN", &sent(&mut io), &step.expect.frames());
-    }
-    let services: Vec<Service> = snap
-        .services
-        .iter()
-        .map(|s| {
-            let mut s = s.clone();
-            s.dests.retain(|d| d.addr != fixtures::RS[1] || s.key.vport != 80);
-            s
-        })
-        .collect();
-    let changed = snap.with_services(Services::new(services).unwrap());
+    let (mut h, mut io, snap, to_rs1, to_rs2) = two_connections();
+    let changed = snap.with_services(without_rs2(&snap));
     h.publish(Arc::new(Snapshot { expire_nodest_conn: true, ..changed }));
     h.run(&mut io, 1);
     // The connection to the deleted rs2 ends at its next packet, which is dropped...
