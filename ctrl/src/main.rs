@@ -22,7 +22,7 @@ use std::time::Duration;
 use dataplane::control::save::restore_commands;
 use dataplane::control::{Client, Command, PROTOCOL_VERSION, Reply, Request};
 
-use dataplane::control::cli::{self, Action, Op, PortNames, UsageError};
+use dataplane::control::cli::{self, Action, Columns, Op, PortNames, UsageError};
 
 /// How long fnatctl waits for fnatd (the control file's lock included).
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -43,9 +43,12 @@ Usage:
   fnatctl -a|e -t|u|f service-address -r server-address [-b|-m|-g|-i] [-w weight]
           [-x upper] [-y lower]
   fnatctl -d -t|u|f service-address -r server-address
-  fnatctl -L|l [-n] [--nosort] [--thresholds] [-t|u|f service-address]
+  fnatctl -L|l [-n] [--nosort] [--stats] [--rate] [--thresholds] [--exact]
+          [-t|u|f service-address]
   fnatctl -L|l -c [-n] [-t|u|f service-address]
   fnatctl -L|l --timeout
+  fnatctl -Z [-t|u|f service-address]
+  fnatctl --counters
   fnatctl --set tcp tcpfin udp
   fnatctl --add-laddr|--del-laddr -t|u|f service-address -z local-address
   fnatctl --get-laddr [-t|u|f service-address]
@@ -66,6 +69,10 @@ Either long or short options are allowed.
   --edit-server     -e        edit real server with options
   --delete-server   -d        delete real server
   --list            -L|-l     list the table
+  --zero            -Z        zero counters and rates of a service and its real
+                              servers, or of everything
+  --counters                  print every port's and worker's counters (drops
+                              by reason) and the gateway's traffic totals
   --set tcp tcpfin udp        set connection timeout values (seconds, at most 31 days;
                               0 keeps a value): ESTABLISHED, FIN_WAIT and UDP
   --add-laddr       -P        add a local address to a FULLNAT service
@@ -142,6 +149,13 @@ Options:
                                       for the other methods)
   --timeout                           output of timeout (tcp tcpfin udp)
   --thresholds                        output of thresholds information
+  --stats                             output of statistics information: connections,
+                                      packets and bytes in and out since the start
+                                      or the last -Z (K, M, G, T: thousands,
+                                      millions, ... from 100 million up)
+  --rate                              output of rate information (per second,
+                                      estimated every 2 s as IPVS does)
+  --exact        -X                   expand numbers (display exact values)
   --numeric      -n                   numeric output of ports (addresses are always
                                       numeric: fnatctl does no DNS lookups, which
                                       could hang; port names come from /etc/services)
@@ -149,8 +163,8 @@ Options:
   --ctl PATH                          fnatd's control file (default: $FNAT_CTL, or
                                       /dev/shm/fnat.ctl)
 
-Not supported yet: -Z, -o, -6, --stats, --rate, --exact,
---persistent-conn, --daemon, --start-daemon, --stop-daemon.
+Not supported yet: -o, -6, --persistent-conn, --daemon, --start-daemon,
+--stop-daemon.
 Ports may be given by name from /etc/services (10.0.0.1:http). Host names are not resolved.
 With no argument, fnatctl lists the table (like ipvsadm).
 Exit status: 0 success, 1 a listing failed, 2 bad command line or fnatd unreachable,
@@ -230,9 +244,14 @@ fn run(args: &[String], env_ctl: Option<&str>, input: Input) -> Outcome {
     };
     let commands = match &op {
         Op::Change(c) => vec![c.clone()],
-        Op::List { svc, .. } | Op::GetLaddr { svc } => vec![Command::List { svc: *svc }],
+        Op::List { svc, format } => {
+            vec![Command::List { svc: *svc, traffic: matches!(format.columns, Columns::Stats | Columns::Rate) }]
+        }
+        Op::GetLaddr { svc } => vec![Command::List { svc: *svc, traffic: false }],
         Op::Conns { svc, .. } => vec![Command::ListConns { svc: *svc }],
         Op::Timeouts => vec![Command::GetTimeouts],
+        Op::Zero { svc } => vec![Command::Zero { svc: *svc }],
+        Op::Counters => vec![Command::Counters],
         Op::Marks => vec![Command::ListMarks],
         Op::Save => return save(&mut client),
         // All the lines in one request: one transaction.
@@ -243,16 +262,14 @@ fn run(args: &[String], env_ctl: Option<&str>, input: Input) -> Outcome {
         Err(e) => return Outcome::fail(USAGE, e),
     };
     match (op, reply) {
-        (Op::Change(_) | Op::Restore, Reply::Done) => Outcome::ok(String::new()),
-        (Op::List { svc, numeric, sort, thresholds }, Reply::Listing(l)) => {
-            let format = output::ListFormat { numeric, sort, thresholds };
-            Outcome::ok(output::list(&l, svc.is_none(), format, &names))
-        }
+        (Op::Change(_) | Op::Restore | Op::Zero { .. }, Reply::Done) => Outcome::ok(String::new()),
+        (Op::List { svc, format }, Reply::Listing(l)) => Outcome::ok(output::list(&l, svc.is_none(), format, &names)),
+        (Op::Counters, Reply::Counters(r)) => Outcome::ok(output::counters(&r)),
         (Op::GetLaddr { .. }, Reply::Listing(l)) => Outcome::ok(output::laddrs(&l)),
         (Op::Conns { numeric, .. }, Reply::Conns(l)) => Outcome::ok(output::conns(&l, numeric, &names)),
         (Op::Timeouts, Reply::Timeouts { tcp, tcpfin, udp }) => Outcome::ok(output::timeouts(tcp, tcpfin, udp)),
         (Op::Marks, Reply::Marks(rules)) => Outcome::ok(marks::list(&rules)),
-        (Op::Change(_), Reply::Error(e)) => Outcome::fail(REFUSED, e),
+        (Op::Change(_) | Op::Zero { .. }, Reply::Error(e)) => Outcome::fail(REFUSED, e),
         (Op::Restore, Reply::Error(e)) => Outcome::fail(REFUSED, format!("restore refused, nothing changed: {e}")),
         (_, Reply::Error(e)) => Outcome::fail(LIST_FAILED, e),
         (_, other) => Outcome::fail(USAGE, format!("unexpected reply from fnatd: {other:?}")),
@@ -261,7 +278,7 @@ fn run(args: &[String], env_ctl: Option<&str>, input: Input) -> Outcome {
 
 /// `-S`: the services, then the classifier's rules (two requests), printed as ipvsadm-save does.
 fn save(client: &mut Client) -> Outcome {
-    let listing = match client.call(&Request::new(vec![Command::List { svc: None }]), TIMEOUT) {
+    let listing = match client.call(&Request::new(vec![Command::List { svc: None, traffic: false }]), TIMEOUT) {
         Ok(Reply::Listing(l)) => l,
         Ok(Reply::Error(e)) => return Outcome::fail(LIST_FAILED, e),
         Ok(other) => return Outcome::fail(USAGE, format!("unexpected reply from fnatd: {other:?}")),
@@ -295,7 +312,8 @@ mod tests {
         assert!(help.stdout.contains("no DNS lookups"));
         assert!(help.stdout.contains("--set tcp tcpfin udp"));
         assert!(!help.stdout.contains("(not supported yet)"), "-m, -g and -i work now");
-        assert!(help.stdout.contains("Not supported yet: -Z, -o"));
+        assert!(help.stdout.contains("Not supported yet: -o, -6"));
+        assert!(help.stdout.contains("--zero            -Z") && help.stdout.contains("--exact        -X"));
         assert!(help.stdout.contains("--persistent   -p [timeout]") && help.stdout.contains("--netmask      -M"));
         assert!(help.stdout.contains("the default scheduler is wlc"));
         assert!(help.stdout.contains("--sched-flags  -b flags") && help.stdout.contains("--thresholds"));
@@ -303,7 +321,7 @@ mod tests {
         assert_eq!(v.code, 0);
         assert_eq!(
             v.stdout,
-            format!("fnatctl {} (fnat control protocol 5; ipvsadm-compatible)\n", env!("CARGO_PKG_VERSION"))
+            format!("fnatctl {} (fnat control protocol 6; ipvsadm-compatible)\n", env!("CARGO_PKG_VERSION"))
         );
     }
 

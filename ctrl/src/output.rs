@@ -1,4 +1,5 @@
-//! What fnatctl prints: `-L` and `-L --thresholds` in ipvsadm's exact layout (column widths,
+//! What fnatctl prints: `-L`, `-L --thresholds`, `-L --stats` and `-L --rate` (with `--exact`) in
+//! ipvsadm's exact layout (column widths,
 //! truncation, sort order, scheduler flags, trailing blanks included), `-L --timeout` and `-L -c` as ipvsadm prints them (with a local-address
 //! column for FULLNAT connections, see [`conns`]), and `--get-laddr` in a DPVS-like table.
 
@@ -8,7 +9,9 @@ use std::net::SocketAddrV4;
 use dataplane::control::{ConnListing, Listing, ServiceView, sched_flags_suffix};
 use dataplane::lb::{FwdMethod, Protocol, ServiceKey};
 
-use dataplane::control::cli::PortNames;
+use dataplane::control::cli::{Columns, ListFormat, PortNames};
+use dataplane::control::stats::Counters;
+use dataplane::control::{CounterReport, PortCounters};
 
 /// The IPVS version ipvsadm prints in its first line (the kernel's, 1.2.1 for years).
 const IPVS_VERSION: &str = "1.2.1";
@@ -48,15 +51,31 @@ fn ordered(listing: &Listing, sort: bool) -> Vec<ServiceView> {
     services
 }
 
-/// How `-L` shows the services.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ListFormat {
-    /// `-n`: ports as numbers.
-    pub numeric: bool,
-    /// Not `--nosort`: services and real servers in ipvsadm's order.
-    pub sort: bool,
-    /// `--thresholds`: each real server's thresholds instead of its method and weight.
-    pub thresholds: bool,
+/// A counter as ipvsadm's `print_largenum` writes it after a column: right-aligned in 9
+/// characters, scaled to K, M, G or T (thousands, truncated) from 100 million up; with `--exact`
+/// unscaled, one blank before it at least.
+fn largenum(out: &mut String, n: u64, exact: bool) {
+    let _ = if exact {
+        let len = n.to_string().len();
+        write!(out, "{n:>w$}", w = if len <= 8 { 9 } else { len + 1 })
+    } else if n < 100_000_000 {
+        write!(out, "{n:>9}")
+    } else if n < 1_000_000_000 {
+        write!(out, "{:>8}K", n / 1_000)
+    } else if n < 100_000_000_000 {
+        write!(out, "{:>8}M", n / 1_000_000)
+    } else if n < 100_000_000_000_000 {
+        write!(out, "{:>8}G", n / 1_000_000_000)
+    } else {
+        write!(out, "{:>8}T", n / 1_000_000_000_000)
+    };
+}
+
+/// The five counters of `--stats`.
+fn stats_columns(out: &mut String, c: &Counters, exact: bool) {
+    for n in [c.conns, c.inpkts, c.outpkts, c.inbytes, c.outbytes] {
+        largenum(out, n, exact);
+    }
 }
 
 /// `-L`: with `whole` the version line first (ipvsadm prints it for the whole table, not for
@@ -73,17 +92,28 @@ pub fn list(listing: &Listing, whole: bool, format: ListFormat, names: &PortName
     if whole {
         let _ = writeln!(out, "IP Virtual Server version {IPVS_VERSION} (size={})", listing.conn_table_size);
     }
-    if format.thresholds {
-        let _ = writeln!(
-            out,
-            "{:<33} {:<10} {:<10} {:<10} {:<10}",
-            "Prot LocalAddress:Port", "Uthreshold", "Lthreshold", "ActiveConn", "InActConn"
-        );
+    let title = |out: &mut String, columns: [&str; 5]| {
+        let [a, b, c, d, e] = columns;
+        let _ = writeln!(out, "{:<33} {a:>8} {b:>8} {c:>8} {d:>8} {e:>8}", "Prot LocalAddress:Port");
         out.push_str("  -> RemoteAddress:Port\n");
-    } else {
-        out.push_str("Prot LocalAddress:Port Scheduler Flags\n");
-        out.push_str("  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n");
+    };
+    match format.columns {
+        Columns::Stats => title(&mut out, ["Conns", "InPkts", "OutPkts", "InBytes", "OutBytes"]),
+        Columns::Rate => title(&mut out, ["CPS", "InPPS", "OutPPS", "InBPS", "OutBPS"]),
+        Columns::Thresholds => {
+            let _ = writeln!(
+                out,
+                "{:<33} {:<10} {:<10} {:<10} {:<10}",
+                "Prot LocalAddress:Port", "Uthreshold", "Lthreshold", "ActiveConn", "InActConn"
+            );
+            out.push_str("  -> RemoteAddress:Port\n");
+        }
+        Columns::Plain => {
+            out.push_str("Prot LocalAddress:Port Scheduler Flags\n");
+            out.push_str("  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n");
+        }
     }
+    let exact = format.exact;
     let numeric = format.numeric;
     for s in ordered(listing, format.sort) {
         let k = s.spec.key;
@@ -92,36 +122,102 @@ pub fn list(listing: &Listing, whole: bool, format: ListFormat, names: &PortName
         } else {
             cut(format!("{}  {}", k.protocol, addr_port(k.vip, k.vport, k.protocol, numeric, names)), 33)
         };
-        let sched = s.spec.scheduler;
-        let _ = write!(out, "{name} {sched}{}", sched_flags_suffix(sched, s.spec.flags));
-        if let Some(p) = s.spec.persistence {
-            // ipvsadm: " persistent %u", then " mask %s" unless the mask is 255.255.255.255.
-            let _ = write!(out, " persistent {}", p.timeout_secs());
-            if p.netmask != 32 {
-                let _ = write!(out, " mask {}", p.mask());
+        match format.columns {
+            Columns::Stats => {
+                let _ = write!(out, "{name:<33}");
+                stats_columns(&mut out, &s.stats, exact);
+            }
+            Columns::Rate => {
+                let _ = write!(out, "{name:<33}");
+                let r = s.rates;
+                for n in [r.cps, r.inpps, r.outpps, r.inbps, r.outbps] {
+                    largenum(&mut out, n, exact);
+                }
+            }
+            Columns::Plain | Columns::Thresholds => {
+                let sched = s.spec.scheduler;
+                let _ = write!(out, "{name} {sched}{}", sched_flags_suffix(sched, s.spec.flags));
+                if let Some(p) = s.spec.persistence {
+                    // ipvsadm: " persistent %u", then " mask %s" unless the mask is 255.255.255.255.
+                    let _ = write!(out, " persistent {}", p.timeout_secs());
+                    if p.netmask != 32 {
+                        let _ = write!(out, " mask {}", p.mask());
+                    }
+                }
             }
         }
         out.push('\n');
         for d in &s.dests {
             let dname = cut(addr_port(d.spec.addr, d.spec.port, k.protocol, numeric, names), 28);
-            let _ = if format.thresholds {
-                writeln!(
+            let _ = match format.columns {
+                Columns::Stats => {
+                    let _ = write!(out, "  -> {dname:<28}");
+                    stats_columns(&mut out, &d.stats, exact);
+                    writeln!(out)
+                }
+                Columns::Rate => {
+                    // ipvsadm prints a real server's CPS and PPS plainly, its BPS as counters.
+                    let r = d.rates;
+                    let _ = write!(out, "  -> {dname:<28} {:>8} {:>8} {:>8}", r.cps, r.inpps, r.outpps);
+                    largenum(&mut out, r.inbps, exact);
+                    largenum(&mut out, r.outbps, exact);
+                    writeln!(out)
+                }
+                Columns::Thresholds => writeln!(
                     out,
                     "  -> {dname:<28} {:<10} {:<10} {:<10} {:<10}",
                     d.spec.upper, d.spec.lower, d.active, d.inactive
-                )
-            } else {
-                writeln!(
+                ),
+                Columns::Plain => writeln!(
                     out,
                     "  -> {dname:<28} {:<7} {:<6} {:<10} {:<10}",
                     d.spec.method.ipvs_name(),
                     d.spec.weight,
                     d.active,
                     d.inactive
-                )
+                ),
             };
         }
     }
+    out
+}
+
+/// `--counters` (fnat's own): a table of the ports' driver counters, then each worker's counters
+/// by name and its drops by reason (only those it counted), then the gateway's traffic totals and
+/// rates as `--stats` and `--rate` name them.
+pub fn counters(r: &CounterReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<12} {:>12} {:>12} {:>14} {:>14} {:>10} {:>10} {:>10} {:>10}",
+        "Port", "RX", "TX", "RXBytes", "TXBytes", "Missed", "RXErrors", "TXErrors", "RXNoMbuf"
+    );
+    for p in &r.ports {
+        let PortCounters { name, rx, tx, rx_bytes, tx_bytes, missed, rx_errors, tx_errors, rx_nombuf } = p;
+        let _ = writeln!(
+            out,
+            "{name:<12} {rx:>12} {tx:>12} {rx_bytes:>14} {tx_bytes:>14} {missed:>10} {rx_errors:>10} {tx_errors:>10} \
+             {rx_nombuf:>10}"
+        );
+    }
+    for (i, w) in r.workers.iter().enumerate() {
+        let _ = write!(out, "Worker {i} (lcore {}):", w.lcore);
+        for (name, n) in &w.counters {
+            let _ = write!(out, " {name} {n}");
+        }
+        let total: u64 = w.drops.iter().map(|(_, n)| n).sum();
+        let _ = write!(out, "\n  drops {total}");
+        for (reason, n) in w.drops.iter().filter(|(_, n)| *n > 0) {
+            let _ = write!(out, " {reason}={n}");
+        }
+        out.push('\n');
+    }
+    let (t, rt) = (&r.total, &r.rates);
+    let _ = writeln!(
+        out,
+        "Total: Conns {} InPkts {} OutPkts {} InBytes {} OutBytes {}\n       CPS {} InPPS {} OutPPS {} InBPS {} OutBPS {}",
+        t.conns, t.inpkts, t.outpkts, t.inbytes, t.outbytes, rt.cps, rt.inpps, rt.outpps, rt.inbps, rt.outbps
+    );
     out
 }
 
@@ -210,7 +306,8 @@ pub fn laddrs(listing: &Listing) -> String {
 mod tests {
     use std::net::Ipv4Addr;
 
-    use dataplane::control::{ConnView, DestSpec, DestView, ServiceSpec};
+    use dataplane::control::stats::Rates;
+    use dataplane::control::{ConnView, DestSpec, DestView, ServiceSpec, WorkerCounters};
     use dataplane::lb::{DestId, Persistence, SchedFlags, SchedKind};
 
     use super::*;
@@ -234,6 +331,14 @@ mod tests {
                 .iter()
                 .zip(1..)
                 .map(|(&(addr, port, weight, active, inactive), id)| DestView {
+                    stats: traffic(u64::from(id) * u64::from(weight)),
+                    rates: Rates {
+                        cps: u64::from(active),
+                        inpps: u64::from(inactive),
+                        outpps: u64::from(weight),
+                        inbps: u64::from(weight) * 1_000_003,
+                        outbps: u64::from(active) * 999,
+                    },
                     id: DestId(id),
                     spec: DestSpec {
                         addr: Ipv4Addr::from(addr),
@@ -247,6 +352,19 @@ mod tests {
                     inactive,
                 })
                 .collect(),
+            stats: traffic(u64::from(vport) * 1000),
+            rates: Rates { cps: u64::from(vport), inpps: 1, outpps: 2, inbps: 123_456_789_012, outbps: 0 },
+        }
+    }
+
+    /// Made-up counters from one number, spread over every scale ipvsadm prints.
+    fn traffic(n: u64) -> Counters {
+        Counters {
+            conns: n,
+            inpkts: n * 1_000,
+            outpkts: n * 1_000_003,
+            inbytes: n * 1_000_000_007,
+            outbytes: n.saturating_mul(1_000_000_000_039),
         }
     }
 
@@ -272,9 +390,11 @@ mod tests {
         }
     }
 
-    const NUMERIC: ListFormat = ListFormat { numeric: true, sort: true, thresholds: false };
+    const NUMERIC: ListFormat = ListFormat { numeric: true, sort: true, columns: Columns::Plain, exact: false };
     const NAMED: ListFormat = ListFormat { numeric: false, ..NUMERIC };
-    const THRESHOLDS: ListFormat = ListFormat { thresholds: true, ..NUMERIC };
+    const THRESHOLDS: ListFormat = ListFormat { columns: Columns::Thresholds, ..NUMERIC };
+    const STATS: ListFormat = ListFormat { columns: Columns::Stats, ..NUMERIC };
+    const RATE: ListFormat = ListFormat { columns: Columns::Rate, ..NUMERIC };
 
     fn names() -> PortNames {
         PortNames::parse("domain 53/tcp\ndomain 53/udp\nhttp 80/tcp www\nhttps 443/tcp\nhttp-alt 8080/tcp\n")
@@ -424,7 +544,7 @@ UDP  10.0.0.100:53 rr
         let mut one = l.clone();
         one.services.truncate(2);
         one.services.remove(0);
-        let got = list(&one, false, ListFormat { numeric: false, sort: false, thresholds: true }, &names());
+        let got = list(&one, false, ListFormat { numeric: false, sort: false, ..THRESHOLDS }, &names());
         let want = "\
 Prot LocalAddress:Port            Uthreshold Lthreshold ActiveConn InActConn 
   -> RemoteAddress:Port
@@ -460,7 +580,7 @@ UDP  10.0.0.100:53 rr persistent 360
 ";
         assert_eq!(got, want);
         // Port 0 is printed as a number even without -n; the thresholds layout has the same line.
-        let got = list(&l, false, ListFormat { numeric: false, sort: true, thresholds: true }, &names());
+        let got = list(&l, false, ListFormat { numeric: false, ..THRESHOLDS }, &names());
         assert!(got.contains("\nTCP  9.0.0.1:0 wlc persistent 2678400 mask 0.0.0.0\n"), "{got}");
         assert!(got.contains("\nTCP  10.0.0.100:http wrr (flag-1) persistent 600 mask 255.255.255.0\n"), "{got}");
     }
@@ -682,5 +802,114 @@ UDP  10.0.0.100:53         2
                                     10.1.0.11
 ";
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn stats_and_rates_are_ipvsadms_layout() {
+        // Counters below 100 million in full, then in thousands (K), millions (M), billions (G) and
+        // trillions (T), right-aligned in 9 columns; --exact in full, a column wider when needed.
+        let l = sample();
+        let exact = |f: ListFormat| ListFormat { exact: true, ..f };
+        assert_eq!(
+            list(&l, true, STATS, &names()),
+            concat!(
+                "IP Virtual Server version 1.2.1 (size=1048576)\n",
+                "Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes\n",
+                "  -> RemoteAddress:Port\n",
+                "TCP  9.0.0.1:443                    443000  443000K     443G     443T  443000T\n",
+                "TCP  10.0.0.100:80                   80000 80000000   80000M   80000G   80000T\n",
+                "  -> 10.1.0.11:80                   196605  196605K     196G     196T  196605T\n",
+                "  -> 10.1.0.11:8080                      2     2000  2000006    2000M    2000G\n",
+                "  -> 10.1.0.12:8080                      3     3000  3000009    3000M    3000G\n",
+                "UDP  10.0.0.100:53                   53000 53000000   53000M   53000G   53000T\n",
+                "  -> 10.1.0.21:53                        1     1000  1000003    1000M    1000G\n",
+            )
+        );
+        assert_eq!(
+            list(&l, true, exact(STATS), &names()),
+            concat!(
+                "IP Virtual Server version 1.2.1 (size=1048576)\n",
+                "Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes\n",
+                "  -> RemoteAddress:Port\n",
+                "TCP  9.0.0.1:443                    443000 443000000 443001329000 443000003101000 443000000017277000\n",
+                "TCP  10.0.0.100:80                   80000 80000000 80000240000 80000000560000 80000000003120000\n",
+                "  -> 10.1.0.11:80                   196605 196605000 196605589815 196605001376235 196605000007667595\n",
+                "  -> 10.1.0.11:8080                      2     2000  2000006 2000000014 2000000000078\n",
+                "  -> 10.1.0.12:8080                      3     3000  3000009 3000000021 3000000000117\n",
+                "UDP  10.0.0.100:53                   53000 53000000 53000159000 53000000371000 53000000002067000\n",
+                "  -> 10.1.0.21:53                        1     1000  1000003 1000000007 1000000000039\n",
+            )
+        );
+        // A real server's CPS and PPS are printed plainly (%8u), its BPS as counters.
+        assert_eq!(
+            list(&l, true, RATE, &names()),
+            concat!(
+                "IP Virtual Server version 1.2.1 (size=1048576)\n",
+                "Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS\n",
+                "  -> RemoteAddress:Port\n",
+                "TCP  9.0.0.1:443                       443        1        2     123G        0\n",
+                "TCP  10.0.0.100:80                      80        1        2     123G        0\n",
+                "  -> 10.1.0.11:80                  1234567        0    65535   65535M    1233M\n",
+                "  -> 10.1.0.11:8080                      0        0        1  1000003        0\n",
+                "  -> 10.1.0.12:8080                     12       40        3  3000009    11988\n",
+                "UDP  10.0.0.100:53                      53        1        2     123G        0\n",
+                "  -> 10.1.0.21:53                        0        7        1  1000003        0\n",
+            )
+        );
+        assert_eq!(
+            list(&l, true, exact(RATE), &names()),
+            concat!(
+                "IP Virtual Server version 1.2.1 (size=1048576)\n",
+                "Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS\n",
+                "  -> RemoteAddress:Port\n",
+                "TCP  9.0.0.1:443                       443        1        2 123456789012        0\n",
+                "TCP  10.0.0.100:80                      80        1        2 123456789012        0\n",
+                "  -> 10.1.0.11:80                  1234567        0    65535 65535196605 1233332433\n",
+                "  -> 10.1.0.11:8080                      0        0        1  1000003        0\n",
+                "  -> 10.1.0.12:8080                     12       40        3  3000009    11988\n",
+                "UDP  10.0.0.100:53                      53        1        2 123456789012        0\n",
+                "  -> 10.1.0.21:53                        0        7        1  1000003        0\n",
+            )
+        );
+        // One service, names for ports: no version line, the same columns.
+        let one = Listing { services: vec![l.services[0].clone()], ..l };
+        assert_eq!(
+            list(&one, false, ListFormat { numeric: false, ..STATS }, &names()),
+            concat!(
+                "Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes\n",
+                "  -> RemoteAddress:Port\n",
+                "UDP  10.0.0.100:domain               53000 53000000   53000M   53000G   53000T\n",
+                "  -> 10.1.0.21:domain                    1     1000  1000003    1000M    1000G\n",
+            )
+        );
+    }
+
+    #[test]
+    fn counters_show_ports_workers_and_totals() {
+        let r = CounterReport {
+            ports: vec![
+                PortCounters { name: "lan".into(), rx: 10, tx: 9, rx_bytes: 1000, tx_bytes: 900, ..Default::default() },
+                PortCounters { name: "dmz".into(), missed: 3, rx_nombuf: 1, ..Default::default() },
+            ],
+            workers: vec![WorkerCounters {
+                lcore: 1,
+                counters: vec![("rx".into(), 10), ("fwd_in".into(), 5)],
+                drops: vec![("no_conn".into(), 0), ("land".into(), 2), ("vlan".into(), 1)],
+            }],
+            total: traffic(1),
+            rates: Rates { cps: 4, ..Rates::default() },
+        };
+        assert_eq!(
+            counters(&r),
+            concat!(
+                "Port                   RX           TX        RXBytes        TXBytes     Missed   RXErrors   TXErrors   RXNoMbuf\n",
+                "lan                    10            9           1000            900          0          0          0          0\n",
+                "dmz                     0            0              0              0          3          0          0          1\n",
+                "Worker 0 (lcore 1): rx 10 fwd_in 5\n",
+                "  drops 3 land=2 vlan=1\n",
+                "Total: Conns 1 InPkts 1000 OutPkts 1000003 InBytes 1000000007 OutBytes 1000000000039\n",
+                "       CPS 4 InPPS 0 OutPPS 0 InBPS 0 OutBPS 0\n",
+            )
+        );
     }
 }

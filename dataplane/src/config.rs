@@ -144,6 +144,9 @@ pub struct Config {
     /// The rules file (`[control] rules`, optional): fnatd applies it at start, after the
     /// services above, and rewrites it (as `fnatctl -S` prints) after every change.
     pub rules_path: Option<PathBuf>,
+    /// The management address fnatd serves its Prometheus metrics on (`[control] metrics`,
+    /// `ADDRESS:PORT`, optional: no endpoint without it).
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// Where fnatd and fnatctl meet when `[control] path` is not set: a file on the shared-memory tmpfs.
@@ -249,6 +252,16 @@ impl Validator<'_> {
         let services = self.services(raw.services, &local_addrs, worker_lcores.len())?.with_marks(marks);
         let control_path = self.control_path(&raw.control)?;
         let rules_path = raw.control.rules.as_deref().map(|r| self.rules_path(r)).transpose()?;
+        let metrics_addr = raw
+            .control
+            .metrics
+            .as_deref()
+            .map(|m| {
+                m.parse::<std::net::SocketAddr>().map_err(|_| {
+                    self.err("control.metrics", format_args!("'{m}' is not an address and port (e.g. 127.0.0.1:9542)"))
+                })
+            })
+            .transpose()?;
         Ok(Config {
             file: self.file.to_owned(),
             eal,
@@ -265,6 +278,7 @@ impl Validator<'_> {
             services,
             control_path,
             rules_path,
+            metrics_addr,
         })
     }
 

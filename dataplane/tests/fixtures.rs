@@ -272,6 +272,60 @@ fn removing_a_real_server_at_runtime_keeps_open_connections_and_steers_new_ones_
 }
 
 #[test]
+fn traffic_is_counted_per_real_server_and_kept_when_it_is_removed() {
+    use std::sync::Arc;
+
+    use dataplane::control::stats::{Counters, Source};
+    use dataplane::lb::{Protocol, ServiceKey};
+
+    let (mut h, mut io, snap, _, to_rs2) = two_connections();
+    let key = ServiceKey { protocol: Protocol::Tcp, vip: fixtures::VIP, vport: 80, fwmark: 0 };
+    let dests = &snap.services.find(&key).unwrap().1.dests;
+    let (rs1, rs2) = (dests[0].id, dests[1].id);
+    let traffic = |h: &Harness<Vec<u8>>, src: Source| {
+        h.poller.worker.traffic().find(|(s, _)| *s == src).map(|(_, c)| c).unwrap_or_default()
+    };
+    // Each SYN: one connection, one packet in of 40 bytes (20 IP + 20 TCP).
+    let syn = Counters { conns: 1, inpkts: 1, inbytes: 40, ..Counters::default() };
+    assert_eq!(traffic(&h, Source::Dest(rs1, key)), syn);
+    // rs2: a reply of 3 bytes of data (43) and a segment in of 4 (44).
+    for step in [to_rs2.tcp_out(1, TcpFlags::ACK, 5, 2, b"two"), to_rs2.tcp_in(1, TcpFlags::ACK, 2, 6, b"more")] {
+        io.push_rx(step.port, step.frame);
+        h.run(&mut io, 1);
+        assert_frames("rs2 traffic", &sent(&mut io), &step.expect.frames());
+    }
+    let rs2_seen = Counters { conns: 1, inpkts: 2, outpkts: 1, inbytes: 84, outbytes: 43 };
+    assert_eq!(traffic(&h, Source::Dest(rs2, key)), rs2_seen);
+    // A dropped packet counts nowhere: the sums over the servers are the worker's forwarded packets.
+    let sum = h.poller.worker.traffic().fold(Counters::default(), |mut t, (_, c)| {
+        t.add(&c);
+        t
+    });
+    let stats = &h.poller.worker.stats;
+    assert_eq!((sum.inpkts, sum.outpkts, sum.conns), (stats.fwd_in, stats.fwd_out, stats.conns_created));
+    // rs2 is deleted: its open connection keeps counting under it; once that connection is gone,
+    // its figures stay with the service (retired), nothing lost.
+    h.publish(Arc::new(snap.with_services(without_rs2(&snap))));
+    h.run(&mut io, 2);
+    let step = to_rs2.tcp_in(2, TcpFlags::RST, 6, 0, b"");
+    io.push_rx(step.port, step.frame);
+    h.run(&mut io, 2);
+    sent(&mut io);
+    let rs2_all = Counters { inpkts: 3, inbytes: 124, ..rs2_seen };
+    assert_eq!(traffic(&h, Source::Dest(rs2, key)), rs2_all);
+    // The RST leaves CLOSE (10 s); after it expires (the sweep takes a bounded number of entries
+    // per poll) and a new snapshot comes, rs2 is freed.
+    while h.poller.worker.conns().len() > 1 {
+        h.run(&mut io, 2 + 10_001);
+    }
+    h.publish(Arc::new(snap.with_services(without_rs2(&snap))));
+    h.run(&mut io, 2 + 10_002);
+    assert!(h.poller.worker.traffic().all(|(s, _)| s != Source::Dest(rs2, key)), "rs2 is forgotten");
+    assert_eq!(traffic(&h, Source::Retired(key)), rs2_all);
+    assert_eq!(traffic(&h, Source::Dest(rs1, key)), syn, "rs1 untouched");
+}
+
+#[test]
 fn active_and_inactive_counts_follow_the_tcp_state() {
     use dataplane::lb::{Protocol, ServiceKey};
 

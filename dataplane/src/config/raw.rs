@@ -44,11 +44,12 @@ pub struct Ipvs {
 pub struct Control {
     pub path: String,
     pub rules: Option<String>,
+    pub metrics: Option<String>,
 }
 
 impl Default for Control {
     fn default() -> Self {
-        Self { path: super::DEFAULT_CONTROL_PATH.into(), rules: None }
+        Self { path: super::DEFAULT_CONTROL_PATH.into(), rules: None, metrics: None }
     }
 }
 

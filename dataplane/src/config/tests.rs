@@ -300,6 +300,20 @@ fn the_control_path_defaults_to_shared_memory_and_must_be_absolute() {
 }
 
 #[test]
+fn the_metrics_endpoint_is_an_address_and_port() {
+    assert_eq!(parse(GOOD).unwrap().metrics_addr, None);
+    let with = |m: &str| parse(&format!("{GOOD}\n[control]\nmetrics = \"{m}\"\n"));
+    assert_eq!(with("127.0.0.1:9542").unwrap().metrics_addr, Some("127.0.0.1:9542".parse().unwrap()));
+    for bad in ["127.0.0.1", "localhost:9542", ":9542", "10.0.0.1:99999", ""] {
+        let got = with(bad).unwrap_err().to_string();
+        assert_eq!(
+            got,
+            format!("fnatd.toml: control.metrics: '{bad}' is not an address and port (e.g. 127.0.0.1:9542)")
+        );
+    }
+}
+
+#[test]
 fn every_forwarding_method_is_accepted() {
     // One worker (NAT needs it); DR and TUN take the service's port, given or not.
     let text = GOOD.replacen("lcores = [1, 2]", "lcores = [1]", 1).replacen(

@@ -57,16 +57,18 @@
 //! error.
 
 pub mod cli;
+pub mod metrics;
 pub mod msg;
 pub mod save;
 pub mod sched_flags;
 pub mod shm;
 pub mod state;
+pub mod stats;
 pub mod templates;
 
 pub use msg::{
-    Command, ConnListing, ConnView, CtrlError, DestSpec, DestView, Listing, PROTOCOL_VERSION, Reply, Request,
-    ServiceSpec, ServiceView,
+    Command, ConnListing, ConnView, CounterReport, CtrlError, DestSpec, DestView, Listing, PROTOCOL_VERSION,
+    PortCounters, Reply, Request, ServiceSpec, ServiceView, WorkerCounters,
 };
 pub use sched_flags::{DEFAULT_SCHEDULER, SchedFlagError, parse_sched_flags, sched_flag_names, sched_flags_suffix};
 pub use shm::{CallError, Client, ConnectError, Incoming, Server};

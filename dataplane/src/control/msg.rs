@@ -16,12 +16,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use super::stats::{Counters, Rates};
 use crate::lb::fwmark::MarkRule;
 use crate::lb::{DestId, FwdMethod, Persistence, Protocol, SchedFlags, SchedKind, ServiceKey};
 
 /// The version of the control protocol: the shared file's layout, the framing and these messages.
 /// Bump it on any incompatible change; fnatctl and fnatd refuse to talk across versions.
-pub const PROTOCOL_VERSION: u16 = 5;
+pub const PROTOCOL_VERSION: u16 = 6;
 
 /// A virtual service as ipvsadm's `-A`/`-E` describe it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +70,14 @@ fn no_flags(f: &SchedFlags) -> bool {
 }
 
 /// Whether a threshold is 0, none (left out of the JSON).
+fn is_false(v: &bool) -> bool {
+    !v
+}
+
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
 fn is_zero(v: &u32) -> bool {
     *v == 0
 }
@@ -126,6 +135,11 @@ pub enum Command {
     List {
         /// Only this service.
         svc: Option<ServiceKey>,
+        /// With the traffic counters and rates of every service and real server (`--stats`,
+        /// `--rate`); without, they are zero and left out of the reply, which keeps a listing of a
+        /// large table small.
+        #[serde(default, skip_serializing_if = "is_false")]
+        traffic: bool,
     },
     /// `--set tcp tcpfin udp`: the ESTABLISHED, FIN_WAIT and UDP timeouts, in seconds; 0 keeps a
     /// value as it is. Each is at most 31 days (ipvsadm's limit). The workers use the new values
@@ -151,6 +165,15 @@ pub enum Command {
     DelMark(MarkRule),
     /// `--list-marks`: the classifier's rules in order, answered with [`Reply::Marks`].
     ListMarks,
+    /// `-Z`: zero the traffic counters and rates, of one service and its real servers or of
+    /// everything (the gateway's total too). Not a configuration change: nothing is saved.
+    Zero {
+        /// Only this service (which must exist).
+        svc: Option<ServiceKey>,
+    },
+    /// `--counters`: the counters of every port and worker and the gateway's traffic, answered
+    /// with [`Reply::Counters`].
+    Counters,
 }
 
 impl Command {
@@ -162,7 +185,15 @@ impl Command {
 
     /// Whether the command asks for an answer rather than changing anything.
     pub fn is_query(&self) -> bool {
-        matches!(self, Self::List { .. } | Self::GetTimeouts | Self::ListConns { .. } | Self::ListMarks)
+        matches!(
+            self,
+            Self::List { .. }
+                | Self::GetTimeouts
+                | Self::ListConns { .. }
+                | Self::ListMarks
+                | Self::Zero { .. }
+                | Self::Counters
+        )
     }
 }
 
@@ -210,6 +241,8 @@ pub enum Reply {
     Conns(ConnListing),
     /// The answer to [`Command::ListMarks`]: the classifier's rules in order.
     Marks(Vec<MarkRule>),
+    /// The answer to [`Command::Counters`].
+    Counters(CounterReport),
     /// Nothing was applied, for this reason.
     Error(CtrlError),
 }
@@ -234,6 +267,12 @@ pub struct ServiceView {
     pub laddrs: Vec<Ipv4Addr>,
     /// Real servers in the order they were added.
     pub dests: Vec<DestView>,
+    /// Traffic through the service (`-L --stats`), when the listing asked for it.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub stats: Counters,
+    /// Its rates (`-L --rate`), when the listing asked for them.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub rates: Rates,
 }
 
 /// One real server of a [`ServiceView`].
@@ -248,6 +287,63 @@ pub struct DestView {
     pub active: u32,
     /// All other connections, summed over the workers.
     pub inactive: u32,
+    /// Traffic through the real server (`-L --stats`), when the listing asked for it.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub stats: Counters,
+    /// Its rates (`-L --rate`), when the listing asked for them.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub rates: Rates,
+}
+
+/// The answer to [`Command::Counters`]: what every port and worker counted, and the gateway's
+/// traffic.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CounterReport {
+    /// Every port, in configuration order.
+    pub ports: Vec<PortCounters>,
+    /// Every worker, in lcore order.
+    pub workers: Vec<WorkerCounters>,
+    /// The gateway's traffic through its services (IPVS's totals).
+    pub total: Counters,
+    /// Its rates.
+    pub rates: Rates,
+}
+
+/// What a port's driver counted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortCounters {
+    /// The port's name in the configuration.
+    pub name: String,
+    /// Packets received.
+    pub rx: u64,
+    /// Packets sent.
+    pub tx: u64,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Bytes sent.
+    pub tx_bytes: u64,
+    /// Packets the NIC dropped because the receive queues were full.
+    pub missed: u64,
+    /// Receive errors.
+    pub rx_errors: u64,
+    /// Send errors.
+    pub tx_errors: u64,
+    /// Receive failures for lack of mbufs.
+    pub rx_nombuf: u64,
+}
+
+/// What a worker counted: packets by verdict and drops by reason (every reason, zeros included).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerCounters {
+    /// The worker's lcore.
+    pub lcore: u32,
+    /// Counters by name (`rx`, `tx`, `fwd_in`, ...).
+    pub counters: Vec<(String, u64)>,
+    /// Drops by reason.
+    pub drops: Vec<(String, u64)>,
 }
 
 /// The connections fnatd's workers hold, as `-L -c` shows them. A listing is bounded so that its

@@ -84,7 +84,7 @@ fn laddrs_given_with_the_service_in_one_request_replace_the_defaults() {
 fn restore_names_the_line_of_the_first_error_and_skips_comments() {
     let parse = |words: &[String]| match words[0].as_str() {
         "-C" => Ok(Command::Clear),
-        "-L" => Ok(Command::List { svc: None }),
+        "-L" => Ok(Command::List { svc: None, traffic: false }),
         other => Err(format!("unknown '{other}'")),
     };
     assert_eq!(restore_commands("# saved\n\n  -C  \n-C\n", parse).unwrap(), vec![Command::Clear, Command::Clear]);

@@ -37,9 +37,11 @@ use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 
 use super::msg::{
-    Command, ConnListing, CtrlError, DestSpec, DestView, Listing, Reply, Request, ServiceSpec, ServiceView,
+    Command, ConnListing, CounterReport, CtrlError, DestSpec, DestView, Listing, Reply, Request, ServiceSpec,
+    ServiceView,
 };
 use super::shm::DEFAULT_MAX_PAYLOAD;
+use super::stats::{Counters, Rates};
 use crate::config::Config;
 mod marks;
 
@@ -56,6 +58,20 @@ pub trait Gateway {
     fn conn_counts(&self, dest: DestId) -> (u32, u32);
     /// Up to `max` connections (of one service, or all), and how many more there were.
     fn connections(&self, svc: Option<ServiceKey>, max: usize) -> ConnListing;
+    /// A real server's traffic counters and rates, summed over the workers.
+    fn dest_stats(&self, _dest: DestId) -> (Counters, Rates) {
+        Default::default()
+    }
+    /// A service's traffic counters and rates.
+    fn service_stats(&self, _svc: &ServiceKey) -> (Counters, Rates) {
+        Default::default()
+    }
+    /// Zeroes the traffic counters and rates of one service and its real servers, or of everything.
+    fn zero(&self, _svc: Option<(ServiceKey, &[DestId])>) {}
+    /// The counters of every port and worker, and the gateway's traffic.
+    fn counters(&self) -> CounterReport {
+        CounterReport::default()
+    }
 }
 
 /// A gateway without connections: every count is zero, every connection listing empty (tools,
@@ -205,6 +221,10 @@ impl ControlState {
             // One command, a query: no copy needed.
             return req.commands.first().map_or(Ok(Reply::Done), |q| self.query(q, gw));
         }
+        if req.commands.iter().any(|c| matches!(c, Command::Zero { .. })) {
+            // Zeroing acts at once; within a transaction a later failure could not undo it.
+            return Err(CtrlError::Invalid("zeroing counters is a request of its own, without changes".into()));
+        }
         let mut work = self.clone();
         work.fresh.clear();
         let mut reply = Reply::Done;
@@ -230,7 +250,7 @@ impl ControlState {
     /// The answer to a query.
     fn query(&self, cmd: &Command, gw: &dyn Gateway) -> Result<Reply, CtrlError> {
         match *cmd {
-            Command::List { svc } => self.listing(svc, gw).map(Reply::Listing),
+            Command::List { svc, traffic } => self.listing_with(svc, traffic, gw).map(Reply::Listing),
             Command::GetTimeouts => {
                 let secs = |ms: u64| u32::try_from(ms / 1000).unwrap_or(u32::MAX);
                 let t = &self.timeouts;
@@ -242,6 +262,17 @@ impl ControlState {
             }
             Command::ListConns { svc } => self.connections(svc, gw).map(Reply::Conns),
             Command::ListMarks => Ok(Reply::Marks(self.marks.rules().to_vec())),
+            Command::Zero { svc: None } => {
+                gw.zero(None);
+                Ok(Reply::Done)
+            }
+            Command::Zero { svc: Some(key) } => {
+                let e = self.services.get(&key).ok_or(CtrlError::NoSuchService(key))?;
+                let dests: Vec<DestId> = e.svc.dests.iter().map(|d| d.id).collect();
+                gw.zero(Some((key, &dests)));
+                Ok(Reply::Done)
+            }
+            Command::Counters => Ok(Reply::Counters(gw.counters())),
             _ => Ok(Reply::Done),
         }
     }
@@ -319,7 +350,12 @@ impl ControlState {
             Command::SetTimeouts { tcp, tcpfin, udp } => self.set_timeouts(tcp, tcpfin, udp),
             Command::AddMark(ref rule) => self.add_mark(rule),
             Command::DelMark(ref rule) => self.del_mark(rule),
-            Command::List { .. } | Command::GetTimeouts | Command::ListConns { .. } | Command::ListMarks => Ok(()),
+            Command::List { .. }
+            | Command::GetTimeouts
+            | Command::ListConns { .. }
+            | Command::ListMarks
+            | Command::Zero { .. }
+            | Command::Counters => Ok(()),
         }
     }
 
@@ -451,29 +487,43 @@ impl ControlState {
     /// The services (all, or only `svc`) as fnatctl lists them, in creation order, with each real
     /// server's connection counts from `gw`.
     pub fn listing(&self, svc: Option<ServiceKey>, gw: &dyn Gateway) -> Result<Listing, CtrlError> {
-        let view = |s: &Service| ServiceView {
-            spec: ServiceSpec { key: s.key, scheduler: s.scheduler, flags: s.flags, persistence: s.persistence },
-            laddrs: s.laddrs.clone(),
-            dests: s
-                .dests
-                .iter()
-                .map(|d| {
-                    let (active, inactive) = gw.conn_counts(d.id);
-                    DestView {
-                        id: d.id,
-                        spec: DestSpec {
-                            addr: d.addr,
-                            port: d.port,
-                            weight: d.weight,
-                            method: d.method,
-                            upper: d.upper,
-                            lower: d.lower,
-                        },
-                        active,
-                        inactive,
-                    }
-                })
-                .collect(),
+        self.listing_with(svc, false, gw)
+    }
+
+    /// [`ControlState::listing`], with every service's and real server's traffic counters and
+    /// rates when `traffic` is set.
+    pub fn listing_with(&self, svc: Option<ServiceKey>, traffic: bool, gw: &dyn Gateway) -> Result<Listing, CtrlError> {
+        let view = |s: &Service| {
+            let (stats, rates) = if traffic { gw.service_stats(&s.key) } else { Default::default() };
+            ServiceView {
+                spec: ServiceSpec { key: s.key, scheduler: s.scheduler, flags: s.flags, persistence: s.persistence },
+                laddrs: s.laddrs.clone(),
+                dests: s
+                    .dests
+                    .iter()
+                    .map(|d| {
+                        let (active, inactive) = gw.conn_counts(d.id);
+                        let (stats, rates) = if traffic { gw.dest_stats(d.id) } else { Default::default() };
+                        DestView {
+                            id: d.id,
+                            spec: DestSpec {
+                                addr: d.addr,
+                                port: d.port,
+                                weight: d.weight,
+                                method: d.method,
+                                upper: d.upper,
+                                lower: d.lower,
+                            },
+                            active,
+                            inactive,
+                            stats,
+                            rates,
+                        }
+                    })
+                    .collect(),
+                stats,
+                rates,
+            }
         };
         let services = match svc {
             Some(key) => {

@@ -334,7 +334,7 @@ fn the_generation_moves_only_on_committed_changes() {
     assert_eq!(st.generation(), 0);
     run(&mut st, vec![add(80)]).unwrap();
     assert_eq!(st.generation(), 1);
-    run(&mut st, vec![Command::List { svc: None }]).unwrap();
+    run(&mut st, vec![Command::List { svc: None, traffic: false }]).unwrap();
     assert_eq!(st.generation(), 1);
     run(&mut st, vec![add(80)]).unwrap_err();
     assert_eq!(st.generation(), 1);
@@ -344,21 +344,25 @@ fn the_generation_moves_only_on_committed_changes() {
 fn list_shows_counts_and_filters() {
     let mut st = empty();
     run(&mut st, vec![add(80), add(81), add_rs(80, 1), add_rs(80, 2)]).unwrap();
-    let Reply::Listing(l) =
-        st.apply(&Request { id: 3, commands: vec![Command::List { svc: Some(key(80)) }] }, &Counts).unwrap()
+    let Reply::Listing(l) = st
+        .apply(&Request { id: 3, commands: vec![Command::List { svc: Some(key(80)), traffic: false }] }, &Counts)
+        .unwrap()
     else {
         panic!("expected a listing");
     };
     assert_eq!(l.services.len(), 1);
     let d = &l.services[0].dests;
     assert_eq!((d[1].active, d[1].inactive), (10, 6));
-    assert_eq!(run(&mut st, vec![Command::List { svc: Some(key(82)) }]), Err(CtrlError::NoSuchService(key(82))));
+    assert_eq!(
+        run(&mut st, vec![Command::List { svc: Some(key(82)), traffic: false }]),
+        Err(CtrlError::NoSuchService(key(82)))
+    );
 }
 
 #[test]
 fn a_list_inside_a_request_sees_the_commands_before_it() {
     let mut st = empty();
-    let l = run(&mut st, vec![add(80), Command::List { svc: None }, add(81)]).unwrap().unwrap();
+    let l = run(&mut st, vec![add(80), Command::List { svc: None, traffic: false }, add(81)]).unwrap().unwrap();
     assert_eq!(l.services.len(), 1);
     assert_eq!(st.len(), 2);
 }
@@ -367,7 +371,7 @@ fn a_list_inside_a_request_sees_the_commands_before_it() {
 fn empty_requests_and_double_lists_are_refused() {
     let mut st = empty();
     assert_eq!(run(&mut st, vec![]), Err(CtrlError::Invalid("empty request: no command".into())));
-    let list = Command::List { svc: None };
+    let list = Command::List { svc: None, traffic: false };
     let two = CtrlError::Invalid("a request holds at most one query (List, GetTimeouts or ListConns)".into());
     assert_eq!(run(&mut st, vec![list.clone(), list.clone()]), Err(two.clone()));
     assert_eq!(ask(&mut st, vec![list, Command::GetTimeouts]), Err(two.clone()));
@@ -394,7 +398,7 @@ fn answer_turns_results_into_replies() {
     let req = |commands| Request { id: 9, commands };
     assert_eq!(st.answer(Ok(req(vec![add(80)])), &NoConnections), Reply::Done);
     assert!(matches!(
-        st.answer(Ok(req(vec![Command::List { svc: None }])), &NoConnections),
+        st.answer(Ok(req(vec![Command::List { svc: None, traffic: false }])), &NoConnections),
         Reply::Listing(l) if l.services.len() == 1
     ));
     assert_eq!(st.answer(Ok(req(vec![add(80)])), &NoConnections), Reply::Error(CtrlError::ServiceExists(key(80))));

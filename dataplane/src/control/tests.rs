@@ -9,6 +9,7 @@ use std::thread::JoinHandle;
 use super::*;
 use crate::control::msg::{Command, ConnListing, ConnView, DestSpec, DestView, Listing, ServiceSpec, ServiceView};
 use crate::control::state::{ControlState, Gateway, NoConnections};
+use crate::control::stats::{Counters, Rates};
 use crate::lb::{DestId, FwdMethod, Protocol, SchedFlags, SchedKind, ServiceKey, Services};
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -162,8 +163,8 @@ fn every_command_and_reply_makes_the_round_trip() {
         Command::DelDest { svc, addr: dest(1).addr, port: 8080 },
         Command::AddLaddr { svc, addr: Ipv4Addr::new(10, 1, 0, 10) },
         Command::DelLaddr { svc, addr: Ipv4Addr::new(10, 1, 0, 10) },
-        Command::List { svc: None },
-        Command::List { svc: Some(svc) },
+        Command::List { svc: None, traffic: false },
+        Command::List { svc: Some(svc), traffic: false },
         Command::SetTimeouts { tcp: 900, tcpfin: 0, udp: 2_678_400 },
         Command::GetTimeouts,
         Command::ListConns { svc: None },
@@ -199,7 +200,11 @@ fn every_command_and_reply_makes_the_round_trip() {
                 spec: DestSpec { upper: 100, lower: 75, ..dest(3) },
                 active: 1,
                 inactive: 2,
+                stats: Counters { conns: 1, inpkts: 2, outpkts: 3, inbytes: 4, outbytes: u64::MAX },
+                rates: Rates { cps: 5, inpps: 6, outpps: 7, inbps: 8, outbps: 9 },
             }],
+            stats: Counters { conns: 10, ..Counters::default() },
+            rates: Rates { outbps: 11, ..Rates::default() },
         }],
     };
     let conns = ConnListing { conns: vec![conn(1, Some(2)), conn(3, None)], omitted: 12 };
@@ -298,7 +303,7 @@ fn a_committed_request_of_a_client_that_died_is_applied_and_its_reply_discarded(
     let p = path.clone();
     let client = std::thread::spawn(move || {
         let mut client = Client::connect(&p).unwrap();
-        client.call(&req(vec![Command::List { svc: None }]), 5 * SECOND)
+        client.call(&req(vec![Command::List { svc: None, traffic: false }]), 5 * SECOND)
     });
     while raw.slot(field::REQ_TAIL) == committed {
         std::thread::sleep(Duration::from_millis(1));
@@ -447,7 +452,7 @@ fn frames_wrap_around_the_ring_end() {
     // Requests of growing size, so frames start and end at every place in the ring.
     for i in 0..200u16 {
         let commands = (0..(i % 13)).map(|j| add(1000 + i * 16 + j)).collect();
-        let commands: Vec<Command> = [commands, vec![Command::List { svc: None }]].concat();
+        let commands: Vec<Command> = [commands, vec![Command::List { svc: None, traffic: false }]].concat();
         let n = commands.len();
         let Reply::Listing(l) = client.call(&req(commands), 5 * SECOND).unwrap() else {
             panic!("expected a listing");
@@ -475,7 +480,7 @@ fn messages_beyond_the_limit_are_refused_on_both_sides() {
         let cmds = (0..10).map(|j| add(100 + i * 10 + j)).collect();
         assert_eq!(client.call(&req(cmds), 5 * SECOND).unwrap(), Reply::Done);
     }
-    let reply = client.call(&req(vec![Command::List { svc: None }]), 5 * SECOND).unwrap();
+    let reply = client.call(&req(vec![Command::List { svc: None, traffic: false }]), 5 * SECOND).unwrap();
     assert!(matches!(reply, Reply::Error(CtrlError::TooLarge { max: m, .. }) if m == max), "{reply:?}");
     daemon.stop();
 }
@@ -544,7 +549,7 @@ fn ten_thousand_services_with_ten_real_servers_fit_in_one_request() {
             commands.push(Command::AddDest { svc, dest });
         }
     }
-    commands.push(Command::List { svc: None });
+    commands.push(Command::List { svc: None, traffic: false });
     let big = req(commands);
     let Reply::Listing(l) = client.call(&big, 60 * SECOND).unwrap() else {
         panic!("expected a listing");

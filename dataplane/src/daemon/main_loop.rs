@@ -4,6 +4,7 @@
 //! are swept about every second, a bounded number at a time; counters and connections (templates
 //! included) are gathered on request. Nothing here runs on a worker lcore.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 use std::net::SocketAddrV4;
 
 use crate::control::msg::{ConnListing, ConnView};
+use crate::control::stats::{ESTIMATE_MS, Source, StatsBook};
 use crate::control::templates::{forget_templates, list_templates};
 use crate::lb::persist::SweepCursor;
 use crate::lb::{Conn, DestId, FwdMethod, Protocol, ServiceKey, TcpState, Templates};
@@ -43,6 +45,10 @@ pub struct MainLoop {
     templates: Arc<Templates>,
     sweep: SweepCursor,
     next_sweep: u64,
+    /// Traffic statistics, folded in whenever the workers publish (a `RefCell`: the main lcore is
+    /// one thread, and gathering is a read of the workers that updates the book).
+    stats: RefCell<StatsBook>,
+    next_estimate: u64,
 }
 
 impl MainLoop {
@@ -56,6 +62,7 @@ impl MainLoop {
         templates: Arc<Templates>,
     ) -> Self {
         let pending = links.iter().map(|_| None).collect();
+        let workers = links.len();
         Self {
             start,
             links,
@@ -66,6 +73,8 @@ impl MainLoop {
             templates,
             sweep: SweepCursor::default(),
             next_sweep: TEMPLATE_SWEEP_MS,
+            stats: RefCell::new(StatsBook::new(workers)),
+            next_estimate: ESTIMATE_MS,
         }
     }
 
@@ -87,6 +96,11 @@ impl MainLoop {
             self.templates.sweep(&mut self.sweep, now, TEMPLATE_SWEEP_BUDGET);
             self.next_sweep = now + TEMPLATE_SWEEP_MS;
         }
+        if now >= self.next_estimate {
+            self.gather();
+            self.stats.borrow_mut().estimate();
+            self.next_estimate += ESTIMATE_MS;
+        }
         shared::serve_neighbours(&mut self.neigh, &mut self.links, now);
         for (link, pending) in self.links.iter_mut().zip(self.pending.iter_mut()) {
             if let Some(s) = pending.take()
@@ -105,6 +119,7 @@ impl MainLoop {
     /// snapshot at every use, so the next connection on the new snapshot reschedules.
     pub fn publish(&mut self, snap: Arc<Snapshot>) {
         forget_templates(&self.templates, &snap.services);
+        self.stats.borrow_mut().retain(|id| snap.services.slot_of(id).is_some(), |k| snap.services.find(k).is_some());
         snap.services.carry_cursors(&self.snap.services);
         let old = std::mem::replace(&mut self.snap, Arc::clone(&snap));
         self.retired.push(old);
@@ -119,11 +134,27 @@ impl MainLoop {
         }
     }
 
-    /// Asks every worker for its counters and waits (briefly) for them.
+    /// Asks every worker for its counters and waits (briefly) for them; folds their traffic into
+    /// the statistics.
     pub fn gather(&self) -> Vec<Published> {
         let tickets: Vec<u64> = self.links.iter().map(|l| l.shared.request()).collect();
         self.wait(&tickets);
-        self.links.iter().map(|l| l.shared.published()).collect()
+        let all: Vec<Published> = self.links.iter().map(|l| l.shared.published()).collect();
+        let services = &self.snap.services;
+        let configured = |src: Source| match src {
+            Source::Dest(id, k) => (services.slot_of(id).is_some(), services.find(&k).is_some()),
+            Source::Retired(k) => (false, services.find(&k).is_some()),
+        };
+        let mut book = self.stats.borrow_mut();
+        for (i, p) in all.iter().enumerate() {
+            book.fold(i, p.traffic.iter().copied(), configured);
+        }
+        all
+    }
+
+    /// The traffic statistics, as of the last gathering.
+    pub fn stats_book(&self) -> std::cell::RefMut<'_, StatsBook> {
+        self.stats.borrow_mut()
     }
 
     /// Waits until every worker served its ticket, or [`PUBLISH_WAIT`] passed.

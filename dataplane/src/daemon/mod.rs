@@ -13,14 +13,17 @@ use std::time::{Duration, Instant};
 
 mod io;
 mod main_loop;
+mod metrics;
 
 pub use io::DpdkIo;
 pub use main_loop::MainLoop;
+pub use metrics::MetricsServer;
 
 use std::collections::HashMap;
 
 use crate::config::{Config, PortDevice};
-use crate::control::{Command, ControlState, Server};
+use crate::control::stats::{Counters, Rates};
+use crate::control::{Command, ControlState, CounterReport, PortCounters, Server, WorkerCounters};
 use crate::dpdk::{Eal, LcoreId, Mbuf, Mempool, Port, PortConf, PortStats};
 use crate::lb::{ConnTable, LocalAddrPool, Templates};
 use crate::net::{NeighManager, NeighTimers};
@@ -29,7 +32,7 @@ use crate::snapshot::Snapshot;
 use crate::worker::DestConns;
 use crate::worker::poll::{BURST, Poller, redirect_mesh};
 use crate::worker::shared;
-use crate::worker::{Worker, WorkerId, WorkerStats};
+use crate::worker::{DropReason, Worker, WorkerId, WorkerStats};
 
 /// Frames each redirect ring holds.
 const REDIRECT_RING: usize = 1024;
@@ -82,36 +85,83 @@ fn pool_size(cfg: &Config) -> u32 {
     u32::try_from(need.next_power_of_two() - 1).unwrap_or(u32::MAX)
 }
 
-/// Answers the requests fnatctl left in the control file and hands the workers the new
-/// configuration (services and timeouts) when one changed it, and rewrites the rules file, if any.
+/// The workers and ports as the control state sees them.
+struct Gateway<'a> {
+    main: &'a MainLoop,
+    /// Per-real-server connection counts, gathered once per request that lists services (a round
+    /// trip to every worker, which also folds their traffic into the statistics).
+    counts: HashMap<crate::lb::DestId, DestConns>,
+    ports: &'a [(String, Port)],
+    lcores: &'a [u32],
+}
+
+impl<'a> Gateway<'a> {
+    fn new(main: &'a MainLoop, gathered: bool, ports: &'a [(String, Port)], lcores: &'a [u32]) -> Self {
+        let counts = if gathered { main.dest_conns() } else { HashMap::new() };
+        Self { main, counts, ports, lcores }
+    }
+}
+
+impl crate::control::Gateway for Gateway<'_> {
+    fn conn_counts(&self, dest: crate::lb::DestId) -> (u32, u32) {
+        self.counts.get(&dest).map_or((0, 0), |c| (c.active, c.inactive))
+    }
+
+    fn connections(&self, svc: Option<crate::lb::ServiceKey>, max: usize) -> crate::control::ConnListing {
+        self.main.connections(svc, max)
+    }
+
+    fn dest_stats(&self, dest: crate::lb::DestId) -> (Counters, Rates) {
+        self.main.stats_book().dest(dest)
+    }
+
+    fn service_stats(&self, svc: &crate::lb::ServiceKey) -> (Counters, Rates) {
+        self.main.stats_book().service(svc)
+    }
+
+    fn zero(&self, svc: Option<(crate::lb::ServiceKey, &[crate::lb::DestId])>) {
+        // What the workers counted so far is folded in first, so that it is zeroed too.
+        self.main.gather();
+        self.main.stats_book().zero(svc);
+    }
+
+    fn counters(&self) -> CounterReport {
+        let published = self.main.gather();
+        let (total, rates) = self.main.stats_book().total();
+        let ports = self.ports.iter().map(|(name, port)| port_counters(name, &port.stats().unwrap_or_default()));
+        let workers = published.iter().zip(self.lcores).map(|(p, &lcore)| WorkerCounters {
+            lcore,
+            counters: p.stats.named().iter().map(|&(n, v)| (n.to_owned(), v)).collect(),
+            drops: DropReason::ALL.iter().map(|&r| (r.label().to_owned(), p.stats.dropped(r))).collect(),
+        });
+        CounterReport { ports: ports.collect(), workers: workers.collect(), total, rates }
+    }
+}
+
+fn port_counters(name: &str, p: &PortStats) -> PortCounters {
+    PortCounters {
+        name: name.to_owned(),
+        rx: p.ipackets,
+        tx: p.opackets,
+        rx_bytes: p.ibytes,
+        tx_bytes: p.obytes,
+        missed: p.imissed,
+        rx_errors: p.ierrors,
+        tx_errors: p.oerrors,
+        rx_nombuf: p.rx_nombuf,
+    }
+}
+
+/// Answers the requests fnatctl left in the control file and the waiting metrics scrape, hands the
+/// workers the new configuration (services and timeouts) when a request changed it, and rewrites
+/// the rules file, if any.
 fn serve_control(
     server: &mut Server,
     state: &mut ControlState,
     main: &mut MainLoop,
-    rules: Option<&std::path::Path>,
+    io: &ControlIo<'_>,
 ) -> Result<(), Error> {
     use anyhow::Context as _;
-
-    use crate::control::{ConnListing, Gateway};
-    use crate::lb::{DestId, ServiceKey};
-
-    /// The workers as the control state sees them: per-real-server counts gathered once for the
-    /// request (a round trip to every worker, so only when it lists services), connections asked
-    /// for when a request lists them.
-    struct Workers<'a> {
-        main: &'a MainLoop,
-        counts: HashMap<DestId, DestConns>,
-    }
-
-    impl Gateway for Workers<'_> {
-        fn conn_counts(&self, dest: DestId) -> (u32, u32) {
-            self.counts.get(&dest).map_or((0, 0), |c| (c.active, c.inactive))
-        }
-
-        fn connections(&self, svc: Option<ServiceKey>, max: usize) -> ConnListing {
-            self.main.connections(svc, max)
-        }
-    }
 
     // Connection listings are cut to fit this file's replies.
     state.set_max_payload(server.max_payload());
@@ -119,15 +169,23 @@ fn serve_control(
     while let Some(incoming) = server.poll() {
         let lists =
             incoming.request.as_ref().is_ok_and(|r| r.commands.iter().any(|c| matches!(c, Command::List { .. })));
-        let counts = if lists { main.dest_conns() } else { HashMap::new() };
-        let reply = state.answer(incoming.request, &Workers { main, counts });
+        let reply = state.answer(incoming.request, &Gateway::new(main, lists, io.ports, io.lcores));
         server.reply(incoming.seq, &reply).context("answering fnatctl")?;
+    }
+    if let Some(scrape) = io.metrics.and_then(MetricsServer::pending) {
+        let gw = Gateway::new(main, true, io.ports, io.lcores);
+        let text = state
+            .listing_with(None, true, &gw)
+            .map(|l| crate::control::metrics::render(&l, &crate::control::Gateway::counters(&gw)))
+            .unwrap_or_default();
+        // The scrape may have given up waiting.
+        let _ = scrape.send(text);
     }
     if state.generation() != before {
         let services = state.services().context("building the new configuration")?;
         let snap = Arc::new(main.snapshot().with_config(services, state.timeouts().clone()));
         main.publish(snap);
-        if let Some(path) = rules {
+        if let Some(path) = io.rules {
             // The change is applied already; a rules file that cannot be written is reported, and
             // the next change tries again.
             let written = crate::control::save::save_state(state)
@@ -139,6 +197,14 @@ fn serve_control(
         }
     }
     Ok(())
+}
+
+/// What the control duty reaches besides the control file and the state.
+struct ControlIo<'a> {
+    ports: &'a [(String, Port)],
+    lcores: &'a [u32],
+    rules: Option<&'a std::path::Path>,
+    metrics: Option<&'a MetricsServer>,
 }
 
 /// What a run ends with.
@@ -279,13 +345,35 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
     drop(tx_stats);
     control.reverse();
     let mut main = MainLoop::new(start, control, neigh, snap, templates);
+    let metrics = match cfg.metrics_addr {
+        Some(addr) => {
+            let m = MetricsServer::start(addr);
+            if m.is_err() {
+                main.stop_workers();
+                for &l in &launched {
+                    eal.wait(l);
+                }
+            }
+            let m = m.with_context(|| format!("serving metrics on {addr}"))?;
+            println!("fnatd: metrics on http://{}/metrics", m.addr());
+            Some(m)
+        }
+        None => None,
+    };
+    let ports: Vec<(String, Port)> = cfg.ports.iter().map(|p| p.name.clone()).zip(ports).collect();
+    let io = ControlIo {
+        ports: &ports,
+        lcores: &cfg.worker_lcores,
+        rules: cfg.rules_path.as_deref(),
+        metrics: metrics.as_ref(),
+    };
 
     let summary: Vec<String> =
         cfg.ports.iter().zip(&macs).map(|(p, m)| format!("{} ({}, {m})", p.name, p.device.dpdk_name())).collect();
     on_ready(&format!("{workers} worker(s) on lcores {:?}; ports {}", cfg.worker_lcores, summary.join(", ")));
     while !stop.load(Ordering::Relaxed) {
         main.tick();
-        serve_control(&mut server, &mut state, &mut main, cfg.rules_path.as_deref())?;
+        serve_control(&mut server, &mut state, &mut main, &io)?;
         std::thread::sleep(Duration::from_millis(1));
     }
     main.stop_workers();
@@ -296,13 +384,14 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
     let mut report =
         Report { ports: Vec::new(), workers: rx_stats.iter().map(|(i, s)| (cfg.worker_lcores[i], s)).collect() };
     report.workers.sort_by_key(|(lcore, _)| *lcore);
-    for (pc, port) in cfg.ports.iter().zip(&ports) {
-        report.ports.push((pc.name.clone(), port.stats().unwrap_or_default()));
+    drop(metrics);
+    for (name, port) in &ports {
+        report.ports.push((name.clone(), port.stats().unwrap_or_default()));
     }
     drop(queues);
-    for (pc, port) in cfg.ports.iter().zip(&ports) {
-        port.stop().with_context(|| format!("port {}: stopping", pc.name))?;
-        port.close().with_context(|| format!("port {}: closing", pc.name))?;
+    for (name, port) in &ports {
+        port.stop().with_context(|| format!("port {name}: stopping"))?;
+        port.close().with_context(|| format!("port {name}: closing"))?;
     }
     drop(pool);
     drop(eal);

@@ -94,6 +94,9 @@ pub struct Conn {
     /// The persistence template the connection uses ([`NO_TEMPLATE`] for none), released when the
     /// connection is removed.
     pub tmpl: TmplHandle,
+    /// The slot of its real server's tally on the owning worker (counters per packet without a
+    /// lookup); `u32::MAX` for none.
+    pub tally: u32,
 }
 
 /// The entry is in use.
@@ -118,6 +121,7 @@ impl Conn {
         flags: 0,
         method: FwdMethod::FullNat,
         tmpl: NO_TEMPLATE,
+        tally: u32::MAX,
     };
 
     /// The flow key of packets travelling in `dir`.
@@ -362,6 +366,7 @@ mod tests {
             flags: 0,
             method: FwdMethod::FullNat,
             tmpl: NO_TEMPLATE,
+            tally: u32::MAX,
         }
     }
 

@@ -27,6 +27,7 @@ pub use l2::Outgoing;
 pub use shared::{DestConns, Learned};
 pub use stats::{DropReason, WorkerStats};
 
+use crate::control::stats::{Counters, Source};
 use crate::lb::conn::{CONN_F_NO_OUTPUT, ConnIdx};
 use crate::lb::laddr::lport_owner;
 use crate::lb::rewrite::{self, Endpoints};
@@ -92,6 +93,8 @@ const IPV4_HLEN: usize = 20;
 struct Parsed {
     key: FlowKey,
     tcp_flags: TcpFlags,
+    /// The IPv4 total length (what the statistics count as bytes).
+    len: u16,
 }
 
 /// What the IPv4 checks found.
@@ -149,7 +152,13 @@ impl Worker {
 
     /// Connections per real server on this worker.
     pub fn dest_conns(&self) -> impl Iterator<Item = (DestId, DestConns)> + '_ {
-        self.dest_conns.iter()
+        self.dest_conns.conns()
+    }
+
+    /// What this worker counted per real server (and for the real servers it no longer tracks, per
+    /// service) since it started.
+    pub fn traffic(&self) -> impl Iterator<Item = (Source, Counters)> + '_ {
+        self.dest_conns.traffic()
     }
 
     /// Switches to a new configuration. Connections stay as they are: a connection keeps its real
@@ -267,6 +276,7 @@ impl Worker {
             Dir::In => self.stats.fwd_in += 1,
             Dir::Out => self.stats.fwd_out += 1,
         }
+        self.dest_conns.packet(conn.tally, dir, p.len);
         self.transmit(buf, &conn, dir, now)
     }
 
@@ -371,7 +381,11 @@ impl Worker {
         if ip.ttl() <= 1 {
             return Err(DropReason::TtlExpired);
         }
-        Ok(Ipv4Kind::Transport(Parsed { key: FlowKey { src, dst, sport, dport, proto }, tcp_flags }))
+        Ok(Ipv4Kind::Transport(Parsed {
+            key: FlowKey { src, dst, sport, dport, proto },
+            tcp_flags,
+            len: ip.total_len(),
+        }))
     }
 
     /// Moves the TCP state machine, keeps the per-server active/inactive counts, and pushes the
@@ -395,15 +409,7 @@ impl Worker {
                 conn.state = state as u8;
                 let (was, is) = (old == TcpState::Established, state == TcpState::Established);
                 if was != is {
-                    dest_conns.change(snap, conn.dest, |c| {
-                        if is {
-                            c.active += 1;
-                            c.inactive = c.inactive.saturating_sub(1);
-                        } else {
-                            c.active = c.active.saturating_sub(1);
-                            c.inactive += 1;
-                        }
-                    });
+                    dest_conns.established(snap, conn.tally, is);
                 }
                 timeouts.tcp(state)
             }

@@ -138,6 +138,7 @@ impl Worker {
             flags: if matches!(dest.method, FwdMethod::Dr | FwdMethod::Tun) { CONN_F_NO_OUTPUT } else { 0 },
             method: dest.method,
             tmpl,
+            tally: self.dest_conns.slot(dest.id),
         };
         // Without a local port the reply's flow (RIP:rport -> CIP:cport) may already belong to
         // another connection (the same client port to two VIPs sharing a real server).
@@ -150,7 +151,7 @@ impl Worker {
         match inserted {
             Ok(idx) => {
                 self.stats.conns_created += 1;
-                self.dest_conns.change(&self.snap, dest.id, |c| c.inactive += 1);
+                self.dest_conns.open(&self.snap, conn.tally);
                 Ok((idx, Dir::In))
             }
             Err(e) => {

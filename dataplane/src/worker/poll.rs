@@ -270,6 +270,8 @@ impl<B: PacketBuf> Poller<B> {
                 p.conns = w.conns().len();
                 p.dests.clear();
                 p.dests.extend(w.dest_conns());
+                p.traffic.clear();
+                p.traffic.extend(w.traffic());
                 p.conn_list.clear();
                 p.conn_omitted = 0;
                 if let Some(q) = query {

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use rtrb::{Consumer, Producer, RingBuffer};
 
 use super::WorkerStats;
+use crate::control::stats::{Counters, Source};
 use crate::lb::{Conn, DestId, ServiceKey};
 use crate::net::{NeighManager, NeighTable, PortIdx};
 use crate::packet::MacAddr;
@@ -64,6 +65,9 @@ pub struct Published {
     pub stats: WorkerStats,
     /// Connections per real server.
     pub dests: Vec<(DestId, DestConns)>,
+    /// Traffic per real server (and per service for those the worker no longer tracks), counted
+    /// since the worker started.
+    pub traffic: Vec<(Source, Counters)>,
     /// Connections in the table.
     pub conns: usize,
     /// The connections asked for with [`WorkerShared::request_conns`] (empty otherwise).

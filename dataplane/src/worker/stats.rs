@@ -200,6 +200,30 @@ impl WorkerStats {
         self.drops.iter().sum()
     }
 
+    /// The counters other than drops, by name, in field order.
+    pub fn named(&self) -> [(&'static str, u64); 18] {
+        [
+            ("rx", self.rx),
+            ("tx", self.tx),
+            ("fwd_in", self.fwd_in),
+            ("fwd_out", self.fwd_out),
+            ("redirected_out", self.redirected_out),
+            ("redirected_in", self.redirected_in),
+            ("conns_created", self.conns_created),
+            ("conns_expired", self.conns_expired),
+            ("arp_replies", self.arp_replies),
+            ("arp_requests", self.arp_requests),
+            ("icmp_echo", self.icmp_echo),
+            ("held", self.held),
+            ("released", self.released),
+            ("tunnelled", self.tunnelled),
+            ("icmp_translated", self.icmp_translated),
+            ("icmp_frag_needed", self.icmp_frag_needed),
+            ("persist_followed", self.persist_followed),
+            ("persist_untracked", self.persist_untracked),
+        ]
+    }
+
     /// Adds another worker's counters (for gateway-wide totals).
     pub fn add(&mut self, o: &WorkerStats) {
         self.rx += o.rx;
@@ -228,31 +252,11 @@ impl WorkerStats {
 
 impl fmt::Display for WorkerStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "rx {} tx {} fwd_in {} fwd_out {} redirected_out {} redirected_in {} conns_created {} conns_expired {} \
-             arp_replies {} arp_requests {} icmp_echo {} held {} released {} tunnelled {} icmp_translated {} \
-             icmp_frag_needed {} persist_followed {} persist_untracked {} drops {}",
-            self.rx,
-            self.tx,
-            self.fwd_in,
-            self.fwd_out,
-            self.redirected_out,
-            self.redirected_in,
-            self.conns_created,
-            self.conns_expired,
-            self.arp_replies,
-            self.arp_requests,
-            self.icmp_echo,
-            self.held,
-            self.released,
-            self.tunnelled,
-            self.icmp_translated,
-            self.icmp_frag_needed,
-            self.persist_followed,
-            self.persist_untracked,
-            self.total_drops()
-        )?;
+        for (i, (name, n)) in self.named().iter().enumerate() {
+            let sep = if i == 0 { "" } else { " " };
+            write!(f, "{sep}{name} {n}")?;
+        }
+        write!(f, " drops {}", self.total_drops())?;
         for r in DropReason::ALL {
             let n = self.dropped(*r);
             if n > 0 {

@@ -60,18 +60,20 @@ pub enum Op {
     Change(Command),
     /// `--list-marks`: the firewall-mark classifier's rules.
     Marks,
-    /// `-L`: list services (all, or one), numerically or with port names, sorted or not, with the
-    /// forwarding method and weight of each real server or (`--thresholds`) its thresholds.
+    /// `-L`: list services (all, or one) as `format` says.
     List {
         /// Only this service.
         svc: Option<ServiceKey>,
-        /// `-n`.
-        numeric: bool,
-        /// Not `--nosort`.
-        sort: bool,
-        /// `--thresholds`.
-        thresholds: bool,
+        /// How.
+        format: ListFormat,
     },
+    /// `-Z`: zero the traffic counters (of one service and its real servers, or all).
+    Zero {
+        /// Only this service.
+        svc: Option<ServiceKey>,
+    },
+    /// `--counters`: every port's and worker's counters and the gateway's traffic.
+    Counters,
     /// `--get-laddr`: list local addresses (all services, or one).
     GetLaddr {
         /// Only this service.
@@ -90,6 +92,33 @@ pub enum Op {
     Save,
     /// `-R`: apply the commands read from stdin, one a line, as one transaction.
     Restore,
+}
+
+/// How `-L` shows the services.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ListFormat {
+    /// `-n`: ports as numbers.
+    pub numeric: bool,
+    /// Not `--nosort`: services and real servers in ipvsadm's order.
+    pub sort: bool,
+    /// What follows each service and real server.
+    pub columns: Columns,
+    /// `--exact`: counters and rates unscaled.
+    pub exact: bool,
+}
+
+/// The columns of a `-L` listing; ipvsadm's precedence when several are asked for: `--stats`,
+/// then `--rate`, then `--thresholds`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Columns {
+    /// Scheduler and flags; forwarding method, weight and connections.
+    Plain,
+    /// `--thresholds`: each real server's thresholds and connections.
+    Thresholds,
+    /// `--stats`: Conns InPkts OutPkts InBytes OutBytes.
+    Stats,
+    /// `--rate`: CPS InPPS OutPPS InBPS OutBPS.
+    Rate,
 }
 
 /// Why the command line was refused.
@@ -128,6 +157,8 @@ enum Cmd {
     ListMarks,
     Save,
     Restore,
+    Zero,
+    Counters,
     Help,
     Version,
 }
@@ -152,6 +183,8 @@ impl Cmd {
             Self::ListMarks => "list-marks",
             Self::Save => "save",
             Self::Restore => "restore",
+            Self::Zero => "zero",
+            Self::Counters => "counters",
             Self::Help => "help",
             Self::Version => "version",
         }
@@ -180,11 +213,14 @@ enum Opt {
     Dst,
     Proto,
     Dports,
+    Stats,
+    Rate,
+    Exact,
     Ctl,
 }
 
 impl Opt {
-    const ALL: [Opt; 20] = [
+    const ALL: [Opt; 23] = [
         Opt::Service,
         Opt::Scheduler,
         Opt::Server,
@@ -204,6 +240,9 @@ impl Opt {
         Opt::Dst,
         Opt::Proto,
         Opt::Dports,
+        Opt::Stats,
+        Opt::Rate,
+        Opt::Exact,
         Opt::Ctl,
     ];
 
@@ -228,6 +267,9 @@ impl Opt {
             Self::Dst => "dst",
             Self::Proto => "proto",
             Self::Dports => "dports",
+            Self::Stats => "stats",
+            Self::Rate => "rate",
+            Self::Exact => "exact",
             Self::Ctl => "ctl",
         }
     }
@@ -237,19 +279,20 @@ impl Opt {
         use Cmd::*;
         let row = match cmd {
             // Columns: svc -s -r fwd -w -n -z nosort -c timeout -x -y thresholds -b(sched-flags) -p -M
-            // --dst --proto --dports
-            Add | Edit => "+ xxxxxxxxxxx   xxx",
-            Del => "+xxxxxxxxxxxxxxxxxx",
-            Clear | Set | ListMarks => "xxxxxxxxxxxxxxxxxxx",
-            List => " xxxx x   xx xxxxxx",
-            AddDest | EditDest => "+x+  xxxxx  xxxxxxx",
-            DelDest => "+x+xxxxxxxxxxxxxxxx",
-            AddLaddr | DelLaddr => "+xxxxx+xxxxxxxxxxxx",
-            GetLaddr => " xxxx xxxxxxxxxxxxx",
-            AddMark | DelMark => "+xxxxxxxxxxxxxxx+  ",
-            Save => "xxxxx xxxxxxxxxxxxx",
-            Restore => "xxxxxxxxxxxxxxxxxxx",
-            Help | Version => "                   ",
+            // --dst --proto --dports --stats --rate --exact
+            Add | Edit => "+ xxxxxxxxxxx   xxxxxx",
+            Del => "+xxxxxxxxxxxxxxxxxxxxx",
+            Clear | Set | ListMarks | Counters => "xxxxxxxxxxxxxxxxxxxxxx",
+            List => " xxxx x   xx xxxxxx   ",
+            Zero => " xxxxxxxxxxxxxxxxxxxxx",
+            AddDest | EditDest => "+x+  xxxxx  xxxxxxxxxx",
+            DelDest => "+x+xxxxxxxxxxxxxxxxxxx",
+            AddLaddr | DelLaddr => "+xxxxx+xxxxxxxxxxxxxxx",
+            GetLaddr => " xxxx xxxxxxxxxxxxxxxx",
+            AddMark | DelMark => "+xxxxxxxxxxxxxxx+  xxx",
+            Save => "xxxxx xxxxxxxxxxxxxxxx",
+            Restore => "xxxxxxxxxxxxxxxxxxxxxx",
+            Help | Version => "                      ",
         };
         let i = match self {
             Self::Service => 0,
@@ -271,6 +314,9 @@ impl Opt {
             Self::Dst => 16,
             Self::Proto => 17,
             Self::Dports => 18,
+            Self::Stats => 19,
+            Self::Rate => 20,
+            Self::Exact => 21,
             Self::Ctl => return ' ',
         };
         row.as_bytes().get(i).map_or(' ', |&b| char::from(b))
@@ -304,6 +350,9 @@ enum Meaning {
     SchedFlags,
     Persistent,
     Netmask,
+    Stats,
+    Rate,
+    Exact,
     /// `-b`: full NAT after `-a`/`-e` (and the other commands), scheduler flags after `-A`/`-E`.
     FullNatOrSchedFlags,
     /// An ipvsadm command or option fnat does not support yet, by what it does.
@@ -367,7 +416,8 @@ const OPTIONS: &[(&str, Option<char>, Meaning, Arg)] = &[
     ("u-threshold", Some('x'), Meaning::UThreshold, Arg::Yes),
     ("l-threshold", Some('y'), Meaning::LThreshold, Arg::Yes),
     ("thresholds", None, Meaning::Thresholds, Arg::No),
-    ("zero", Some('Z'), Meaning::NotYet("zeroing counters (--zero)"), Arg::No),
+    ("zero", Some('Z'), Meaning::Cmd(Cmd::Zero), Arg::No),
+    ("counters", None, Meaning::Cmd(Cmd::Counters), Arg::No),
     ("save", Some('S'), Meaning::Cmd(Cmd::Save), Arg::No),
     ("restore", Some('R'), Meaning::Cmd(Cmd::Restore), Arg::No),
     ("start-daemon", None, Meaning::NotYet("the connection sync daemon (--start-daemon)"), Arg::No),
@@ -376,10 +426,10 @@ const OPTIONS: &[(&str, Option<char>, Meaning, Arg)] = &[
     ("netmask", Some('M'), Meaning::Netmask, Arg::Yes),
     ("fwmark-service", Some('f'), Meaning::Fwmark, Arg::Yes),
     ("daemon", None, Meaning::NotYet("listing the sync daemon (--daemon)"), Arg::No),
-    ("stats", None, Meaning::NotYet("statistics (--stats)"), Arg::No),
-    ("rate", None, Meaning::NotYet("rates (--rate)"), Arg::No),
+    ("stats", None, Meaning::Stats, Arg::No),
+    ("rate", None, Meaning::Rate, Arg::No),
     ("persistent-conn", None, Meaning::NotYet("persistent connections (--persistent-conn)"), Arg::No),
-    ("exact", Some('X'), Meaning::NotYet("exact counters (--exact)"), Arg::No),
+    ("exact", Some('X'), Meaning::Exact, Arg::No),
     ("ipv6", Some('6'), Meaning::NotYet("IPv6 (-6)"), Arg::No),
     ("ops", Some('o'), Meaning::NotYet("one-packet scheduling (-o)"), Arg::No),
     ("mcast-interface", None, Meaning::NotYet("the connection sync daemon (--mcast-interface)"), Arg::No),
@@ -408,6 +458,9 @@ struct Words {
     upper: Option<String>,
     lower: Option<String>,
     thresholds: bool,
+    stats: bool,
+    rate: bool,
+    exact: bool,
     sched_flags: Option<String>,
     /// `-p`, with its value if it had one.
     persistent: Option<Option<String>>,
@@ -510,6 +563,18 @@ impl Words {
             Meaning::Thresholds => {
                 self.option(Opt::Thresholds)?;
                 self.thresholds = true;
+            }
+            Meaning::Stats => {
+                self.option(Opt::Stats)?;
+                self.stats = true;
+            }
+            Meaning::Rate => {
+                self.option(Opt::Rate)?;
+                self.rate = true;
+            }
+            Meaning::Exact => {
+                self.option(Opt::Exact)?;
+                self.exact = true;
             }
             Meaning::SchedFlags => {
                 self.option(Opt::SchedFlags)?;
@@ -708,18 +773,31 @@ fn build(w: Words, env_ctl: Option<&str>, names: &PortNames, no_args: bool) -> R
                     cmd.name()
                 )));
             }
-            if w.thresholds {
+            if w.thresholds || w.stats || w.rate {
                 return Err(invalid("options conflicts in the list command"));
             }
             Op::Timeouts
         }
         Cmd::List if w.connection => {
-            if w.thresholds {
+            if w.thresholds || w.stats || w.rate {
                 return Err(invalid("options conflicts in the list command"));
             }
             Op::Conns { svc, numeric: w.numeric }
         }
-        Cmd::List => Op::List { svc, numeric: w.numeric, sort: !w.nosort, thresholds: w.thresholds },
+        Cmd::List => {
+            let columns = if w.stats {
+                Columns::Stats
+            } else if w.rate {
+                Columns::Rate
+            } else if w.thresholds {
+                Columns::Thresholds
+            } else {
+                Columns::Plain
+            };
+            Op::List { svc, format: ListFormat { numeric: w.numeric, sort: !w.nosort, columns, exact: w.exact } }
+        }
+        Cmd::Zero => Op::Zero { svc },
+        Cmd::Counters => Op::Counters,
         Cmd::Set => {
             let [tcp, tcpfin, udp] = [0, 1, 2].map(|i| timeout(&w.args[i]));
             Op::Change(Command::SetTimeouts { tcp: tcp?, tcpfin: tcpfin?, udp: udp? })

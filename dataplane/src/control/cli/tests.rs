@@ -144,18 +144,57 @@ fn every_forwarding_method_is_parsed() {
 
 #[test]
 fn list() {
-    assert_eq!(op("-L"), Op::List { svc: None, numeric: false, sort: true, thresholds: false });
-    assert_eq!(op("-l"), Op::List { svc: None, numeric: false, sort: true, thresholds: false });
-    assert_eq!(op("-Ln"), Op::List { svc: None, numeric: true, sort: true, thresholds: false });
-    assert_eq!(op("--list --numeric --nosort"), Op::List { svc: None, numeric: true, sort: false, thresholds: false });
-    assert_eq!(op("-L -n --sort"), Op::List { svc: None, numeric: true, sort: true, thresholds: false });
+    assert_eq!(
+        op("-L"),
+        Op::List {
+            svc: None,
+            format: ListFormat { numeric: false, sort: true, columns: Columns::Plain, exact: false }
+        }
+    );
+    assert_eq!(
+        op("-l"),
+        Op::List {
+            svc: None,
+            format: ListFormat { numeric: false, sort: true, columns: Columns::Plain, exact: false }
+        }
+    );
+    assert_eq!(
+        op("-Ln"),
+        Op::List { svc: None, format: ListFormat { numeric: true, sort: true, columns: Columns::Plain, exact: false } }
+    );
+    assert_eq!(
+        op("--list --numeric --nosort"),
+        Op::List {
+            svc: None,
+            format: ListFormat { numeric: true, sort: false, columns: Columns::Plain, exact: false }
+        }
+    );
+    assert_eq!(
+        op("-L -n --sort"),
+        Op::List { svc: None, format: ListFormat { numeric: true, sort: true, columns: Columns::Plain, exact: false } }
+    );
     assert_eq!(
         op("-L -n -t 10.0.0.100:80"),
-        Op::List { svc: Some(tcp(VIP, 80)), numeric: true, sort: true, thresholds: false }
+        Op::List {
+            svc: Some(tcp(VIP, 80)),
+            format: ListFormat { numeric: true, sort: true, columns: Columns::Plain, exact: false }
+        }
     );
     // No argument at all lists the table, as ipvsadm does; so does --ctl alone.
-    assert_eq!(op(""), Op::List { svc: None, numeric: false, sort: true, thresholds: false });
-    assert_eq!(op("--ctl /tmp/x.ctl"), Op::List { svc: None, numeric: false, sort: true, thresholds: false });
+    assert_eq!(
+        op(""),
+        Op::List {
+            svc: None,
+            format: ListFormat { numeric: false, sort: true, columns: Columns::Plain, exact: false }
+        }
+    );
+    assert_eq!(
+        op("--ctl /tmp/x.ctl"),
+        Op::List {
+            svc: None,
+            format: ListFormat { numeric: false, sort: true, columns: Columns::Plain, exact: false }
+        }
+    );
 }
 
 #[test]
@@ -351,7 +390,10 @@ fn thresholds_on_add_and_edit_server() {
 
 #[test]
 fn list_thresholds() {
-    let list = |svc, numeric, sort| Op::List { svc, numeric, sort, thresholds: true };
+    let list = |svc, numeric, sort| Op::List {
+        svc,
+        format: ListFormat { numeric, sort, columns: Columns::Thresholds, exact: false },
+    };
     assert_eq!(op("-L --thresholds"), list(None, false, true));
     assert_eq!(op("-Ln --thresholds --nosort"), list(None, true, false));
     assert_eq!(op("--list --thresholds -n -t 10.0.0.100:80"), list(Some(tcp(VIP, 80)), true, true));
@@ -454,16 +496,59 @@ fn commands_and_options_combine_as_in_ipvsadm() {
 }
 
 #[test]
+fn stats_rate_exact_and_their_precedence() {
+    let list =
+        |svc, numeric, columns, exact| Op::List { svc, format: ListFormat { numeric, sort: true, columns, exact } };
+    assert_eq!(op("-L --stats"), list(None, false, Columns::Stats, false));
+    assert_eq!(op("-Ln --rate"), list(None, true, Columns::Rate, false));
+    assert_eq!(op("-L -n --stats --exact"), list(None, true, Columns::Stats, true));
+    assert_eq!(op("-LnX --rate"), list(None, true, Columns::Rate, true));
+    assert_eq!(op("--list --exact"), list(None, false, Columns::Plain, true));
+    assert_eq!(op("-L --stats -t 10.0.0.100:80"), list(Some(tcp(VIP, 80)), false, Columns::Stats, false));
+    // ipvsadm's precedence: --stats, then --rate, then --thresholds.
+    assert_eq!(op("-L --rate --stats --thresholds"), list(None, false, Columns::Stats, false));
+    assert_eq!(op("-L --thresholds --rate"), list(None, false, Columns::Rate, false));
+    for (line, msg) in [
+        ("-L -c --stats", "options conflicts in the list command"),
+        ("-L --timeout --rate", "options conflicts in the list command"),
+        ("-L --stats --stats", "multiple 'stats' options specified"),
+        ("-L --rate=1", "option '--rate' takes no value"),
+        ("-L -X -X", "multiple 'exact' options specified"),
+        ("-A -t 10.0.0.1:80 --stats", "Illegal 'stats' option with the 'add-service' command"),
+        ("-a -t 10.0.0.1:80 -r 10.1.0.1 --rate", "Illegal 'rate' option with the 'add-server' command"),
+        ("-S --exact", "Illegal 'exact' option with the 'save' command"),
+        ("-Z --stats", "Illegal 'stats' option with the 'zero' command"),
+    ] {
+        assert_eq!(invalid_msg(line), msg, "{line}");
+    }
+}
+
+#[test]
+fn zero_and_counters() {
+    assert_eq!(op("-Z"), Op::Zero { svc: None });
+    assert_eq!(op("--zero -t 10.0.0.100:80"), Op::Zero { svc: Some(tcp(VIP, 80)) });
+    assert_eq!(op("-Z -f 7"), Op::Zero { svc: Some(ServiceKey::mark(7)) });
+    assert_eq!(op("--counters"), Op::Counters);
+    for (line, msg) in [
+        ("-Z -n", "Illegal 'numeric' option with the 'zero' command"),
+        ("-Z -t 10.0.0.100:80 -r 10.1.0.1", "Illegal 'real-server' option with the 'zero' command"),
+        ("-Z -L", "multiple commands specified"),
+        ("-Z -t 10.0.0.300:80", "invalid address '10.0.0.300:80'"),
+        ("--counters -n", "Illegal 'numeric' option with the 'counters' command"),
+        ("--counters -t 10.0.0.100:80", "Illegal 'service-address' option with the 'counters' command"),
+        ("-Z extra", "unexpected argument extra"),
+    ] {
+        assert_eq!(invalid_msg(line), msg, "{line}");
+    }
+}
+
+#[test]
 fn ipvsadm_features_fnat_lacks_are_named() {
     for (line, msg) in [
-        ("-Z", "zeroing counters (--zero) is not supported yet"),
         ("--start-daemon master", "the connection sync daemon (--start-daemon) is not supported yet"),
         ("--stop-daemon master", "the connection sync daemon (--stop-daemon) is not supported yet"),
         ("-L --daemon", "listing the sync daemon (--daemon) is not supported yet"),
-        ("-L --stats", "statistics (--stats) is not supported yet"),
-        ("-L --rate", "rates (--rate) is not supported yet"),
         ("-L --persistent-conn", "persistent connections (--persistent-conn) is not supported yet"),
-        ("-L --exact", "exact counters (--exact) is not supported yet"),
         ("-A -f 1 -6", "IPv6 (-6) is not supported yet"),
         ("-A -u 10.0.0.1:53 -s rr -o", "one-packet scheduling (-o) is not supported yet"),
         ("--start-daemon=master", "the connection sync daemon (--start-daemon) is not supported yet"),
@@ -656,7 +741,13 @@ fn fwmark_services_work_wherever_tcp_and_udp_services_do() {
     assert_eq!(op("-d -f 1 -r 10.1.0.11"), Op::Change(Command::DelDest { svc: fwm, addr: RIP, port: 0 }));
     let laddr = Ipv4Addr::new(192, 168, 0, 1);
     assert_eq!(op("--add-laddr -f 1 -z 192.168.0.1"), Op::Change(Command::AddLaddr { svc: fwm, addr: laddr }));
-    assert_eq!(op("-L -n -f 1"), Op::List { svc: Some(fwm), numeric: true, sort: true, thresholds: false });
+    assert_eq!(
+        op("-L -n -f 1"),
+        Op::List {
+            svc: Some(fwm),
+            format: ListFormat { numeric: true, sort: true, columns: Columns::Plain, exact: false }
+        }
+    );
     assert_eq!(op("-L -c -f 1"), Op::Conns { svc: Some(fwm), numeric: false });
     for bad in ["0", "x", "-1", "4294967296", "10.0.0.1"] {
         assert_eq!(invalid_msg(&format!("-D -f {bad}")), format!("invalid firewall mark '{bad}' (1 to 4294967295)"));

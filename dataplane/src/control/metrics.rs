@@ -1,0 +1,240 @@
+//! The Prometheus text exposition of fnatd's counters (format 0.0.4): per service and real server
+//! the traffic IPVS counts and the connection counts, per port what the driver counted, per worker
+//! its packets by verdict and drops by reason, and the gateway's totals. Rendered on the main
+//! lcore from the same figures `fnatctl -L --stats` and `fnatctl --counters` show.
+
+use std::fmt::Write as _;
+
+use super::msg::{CounterReport, DestView, Listing, PortCounters};
+use super::stats::Counters;
+use crate::lb::{Protocol, ServiceKey};
+
+/// The `service` label of a service: `tcp/VIP:PORT`, `udp/VIP:PORT` or `fwm/MARK`.
+pub fn service_label(k: &ServiceKey) -> String {
+    match (k.fwmark, k.protocol) {
+        (0, Protocol::Tcp) => format!("tcp/{}:{}", k.vip, k.vport),
+        (0, Protocol::Udp) => format!("udp/{}:{}", k.vip, k.vport),
+        (m, _) => format!("fwm/{m}"),
+    }
+}
+
+/// One metric family: its help and type lines, then its samples.
+struct Family<'a> {
+    out: &'a mut String,
+}
+
+impl<'a> Family<'a> {
+    fn new(out: &'a mut String, name: &str, kind: &str, help: &str) -> Self {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        Self { out }
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: u64) {
+        self.out.push_str(name);
+        if !labels.is_empty() {
+            self.out.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                let sep = if i == 0 { "" } else { "," };
+                // Label values here are addresses, names and numbers: nothing to escape.
+                let _ = write!(self.out, "{sep}{k}=\"{v}\"");
+            }
+            self.out.push('}');
+        }
+        let _ = writeln!(self.out, " {value}");
+    }
+}
+
+/// Writes the three traffic families (connections, packets, bytes) of `prefix` for every entry.
+fn traffic(out: &mut String, prefix: &str, what: &str, rows: &[(Vec<(&str, &str)>, Counters)]) {
+    let name = format!("{prefix}_connections_total");
+    let mut f = Family::new(out, &name, "counter", &format!("Connections scheduled to the {what}."));
+    for (labels, c) in rows {
+        f.sample(&name, labels, c.conns);
+    }
+    for (unit, help, values) in [
+        ("packets", "Packets", [|c: &Counters| c.inpkts, |c: &Counters| c.outpkts]),
+        ("bytes", "Bytes (IP length)", [|c: &Counters| c.inbytes, |c: &Counters| c.outbytes]),
+    ] {
+        let name = format!("{prefix}_{unit}_total");
+        let help = format!("{help} through the {what}, in (from clients) and out (from real servers).");
+        let mut f = Family::new(out, &name, "counter", &help);
+        for (labels, c) in rows {
+            for (dir, value) in ["in", "out"].iter().zip(values) {
+                let mut l = labels.clone();
+                l.push(("direction", dir));
+                f.sample(&name, &l, value(c));
+            }
+        }
+    }
+}
+
+/// The whole exposition.
+pub fn render(listing: &Listing, counters: &CounterReport) -> String {
+    let mut out = String::new();
+    let labels: Vec<(String, Vec<(String, DestView)>)> = listing
+        .services
+        .iter()
+        .map(|s| {
+            let dests = s.dests.iter().map(|d| (format!("{}:{}", d.spec.addr, d.spec.port), *d)).collect();
+            (service_label(&s.spec.key), dests)
+        })
+        .collect();
+
+    let rows: Vec<(Vec<(&str, &str)>, Counters)> = listing
+        .services
+        .iter()
+        .zip(&labels)
+        .map(|(s, (name, _))| (vec![("service", name.as_str())], s.stats))
+        .collect();
+    traffic(&mut out, "fnat_service", "virtual service", &rows);
+
+    let dest_rows: Vec<(Vec<(&str, &str)>, Counters)> = labels
+        .iter()
+        .flat_map(|(svc, dests)| {
+            dests.iter().map(move |(server, d)| (vec![("service", svc.as_str()), ("server", server.as_str())], d.stats))
+        })
+        .collect();
+    traffic(&mut out, "fnat_real_server", "real server", &dest_rows);
+    type DestField = fn(&DestView) -> u64;
+    let gauges: [(&str, &str, DestField); 3] = [
+        ("fnat_real_server_active_connections", "Established TCP connections.", |d| u64::from(d.active)),
+        ("fnat_real_server_inactive_connections", "Connections in any other state, UDP included.", |d| {
+            u64::from(d.inactive)
+        }),
+        ("fnat_real_server_weight", "The real server's weight.", |d| u64::from(d.spec.weight)),
+    ];
+    for (name, help, value) in gauges {
+        let mut f = Family::new(&mut out, name, "gauge", help);
+        for (svc, dests) in &labels {
+            for (server, d) in dests {
+                f.sample(name, &[("service", svc), ("server", server)], value(d));
+            }
+        }
+    }
+
+    traffic(&mut out, "fnat", "gateway's services", &[(Vec::new(), counters.total)]);
+
+    /// A family of port counters: name, help, and the value of each direction (or the one value).
+    type PortFamily<'a> = (&'a str, &'a str, &'a [(&'a str, fn(&PortCounters) -> u64)]);
+    let port_families: [PortFamily; 5] = [
+        ("fnat_port_packets_total", "Packets the port received and sent.", &[("rx", |p| p.rx), ("tx", |p| p.tx)]),
+        (
+            "fnat_port_bytes_total",
+            "Bytes the port received and sent.",
+            &[("rx", |p| p.rx_bytes), ("tx", |p| p.tx_bytes)],
+        ),
+        ("fnat_port_errors_total", "Receive and send errors.", &[("rx", |p| p.rx_errors), ("tx", |p| p.tx_errors)]),
+        ("fnat_port_missed_total", "Packets dropped by the NIC: receive queues full.", &[("rx", |p| p.missed)]),
+        ("fnat_port_rx_nombuf_total", "Receive failures for lack of mbufs.", &[("rx", |p| p.rx_nombuf)]),
+    ];
+    for (name, help, fields) in port_families {
+        let mut f = Family::new(&mut out, name, "counter", help);
+        for p in &counters.ports {
+            for (dir, value) in fields {
+                if fields.len() == 1 {
+                    f.sample(name, &[("port", &p.name)], value(p));
+                } else {
+                    f.sample(name, &[("port", &p.name), ("direction", dir)], value(p));
+                }
+            }
+        }
+    }
+
+    let workers: Vec<(String, String)> =
+        counters.workers.iter().enumerate().map(|(i, w)| (i.to_string(), w.lcore.to_string())).collect();
+    let counter_names: Vec<&str> =
+        counters.workers.first().map(|w| w.counters.iter().map(|(n, _)| n.as_str()).collect()).unwrap_or_default();
+    for (k, counter) in counter_names.iter().enumerate() {
+        let name = format!("fnat_worker_{counter}_total");
+        let mut f = Family::new(&mut out, &name, "counter", &format!("Worker counter {counter}."));
+        for (w, (idx, lcore)) in counters.workers.iter().zip(&workers) {
+            if let Some((_, v)) = w.counters.get(k) {
+                f.sample(&name, &[("worker", idx), ("lcore", lcore)], *v);
+            }
+        }
+    }
+    let name = "fnat_worker_drops_total";
+    let mut f = Family::new(&mut out, name, "counter", "Packets dropped, by reason.");
+    for (w, (idx, lcore)) in counters.workers.iter().zip(&workers) {
+        for (reason, v) in &w.drops {
+            f.sample(name, &[("worker", idx), ("lcore", lcore), ("reason", reason)], *v);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+    use crate::control::msg::{DestSpec, ServiceSpec, ServiceView, WorkerCounters};
+    use crate::control::stats::Rates;
+    use crate::lb::{DestId, FwdMethod, SchedFlags, SchedKind};
+
+    #[test]
+    fn renders_every_family_with_its_labels() {
+        let key = ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::new(10, 0, 0, 100), vport: 80, fwmark: 0 };
+        let stats = Counters { conns: 3, inpkts: 30, outpkts: 20, inbytes: 3000, outbytes: 9000 };
+        let listing = Listing {
+            conn_table_size: 4096,
+            services: vec![ServiceView {
+                spec: ServiceSpec { key, scheduler: SchedKind::Rr, flags: SchedFlags::default(), persistence: None },
+                laddrs: vec![],
+                dests: vec![DestView {
+                    id: DestId(1),
+                    spec: DestSpec {
+                        addr: Ipv4Addr::new(10, 1, 0, 11),
+                        port: 8080,
+                        weight: 2,
+                        method: FwdMethod::FullNat,
+                        upper: 0,
+                        lower: 0,
+                    },
+                    active: 1,
+                    inactive: 2,
+                    stats,
+                    rates: Rates::default(),
+                }],
+                stats,
+                rates: Rates::default(),
+            }],
+        };
+        let counters = CounterReport {
+            ports: vec![PortCounters { name: "lan".into(), rx: 7, tx: 5, missed: 1, ..PortCounters::default() }],
+            workers: vec![WorkerCounters {
+                lcore: 1,
+                counters: vec![("rx".into(), 7), ("fwd_in".into(), 4)],
+                drops: vec![("no_conn".into(), 2)],
+            }],
+            total: stats,
+            rates: Rates::default(),
+        };
+        let text = render(&listing, &counters);
+        for line in [
+            "# TYPE fnat_service_connections_total counter",
+            "fnat_service_connections_total{service=\"tcp/10.0.0.100:80\"} 3",
+            "fnat_service_packets_total{service=\"tcp/10.0.0.100:80\",direction=\"out\"} 20",
+            "fnat_real_server_bytes_total{service=\"tcp/10.0.0.100:80\",server=\"10.1.0.11:8080\",direction=\"in\"} 3000",
+            "fnat_real_server_active_connections{service=\"tcp/10.0.0.100:80\",server=\"10.1.0.11:8080\"} 1",
+            "fnat_real_server_weight{service=\"tcp/10.0.0.100:80\",server=\"10.1.0.11:8080\"} 2",
+            "fnat_connections_total 3",
+            "fnat_bytes_total{direction=\"out\"} 9000",
+            "fnat_port_packets_total{port=\"lan\",direction=\"rx\"} 7",
+            "fnat_port_missed_total{port=\"lan\"} 1",
+            "fnat_worker_fwd_in_total{worker=\"0\",lcore=\"1\"} 4",
+            "fnat_worker_drops_total{worker=\"0\",lcore=\"1\",reason=\"no_conn\"} 2",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+        }
+        // Every sample line is `name{labels} value` or `name value`, every family typed once.
+        for l in text.lines().filter(|l| !l.starts_with('#')) {
+            let (_, v) = l.rsplit_once(' ').unwrap();
+            v.parse::<u64>().unwrap();
+        }
+        let types = text.lines().filter(|l| l.starts_with("# TYPE ")).count();
+        let helps = text.lines().filter(|l| l.starts_with("# HELP ")).count();
+        assert_eq!(types, helps);
+        assert_eq!(service_label(&ServiceKey { fwmark: 7, ..key }), "fwm/7");
+    }
+}
