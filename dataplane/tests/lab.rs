@@ -51,17 +51,23 @@ struct Lab {
     _lock: File,
     fnatd: Option<Child>,
     log: PathBuf,
+    config: PathBuf,
 }
 
 impl Lab {
     fn up() -> Lab {
+        Lab::up_with(repo().join("configs/lab.toml"))
+    }
+
+    /// The lab with fnatd on `config`.
+    fn up_with(config: PathBuf) -> Lab {
         require_root();
         let lock = File::create("/run/fnat-lab.test.lock").expect("lab lock file");
         lock.lock().expect("lab lock");
         let out = run(Command::new(repo().join("scripts/lab.sh")).arg("up"));
         assert!(out.status.success(), "lab.sh up failed:\n{}{}", text(&out.stdout), text(&out.stderr));
         let log = std::env::temp_dir().join(format!("fnat-lab-fnatd-{}.log", std::process::id()));
-        let mut lab = Lab { _lock: lock, fnatd: None, log };
+        let mut lab = Lab { _lock: lock, fnatd: None, log, config };
         lab.start_fnatd();
         lab
     }
@@ -72,7 +78,7 @@ impl Lab {
             .args(["netns", "exec", "fnat-gw"])
             .arg(env!("CARGO_BIN_EXE_fnatd"))
             .arg("--config")
-            .arg(repo().join("configs/lab.toml"))
+            .arg(&self.config)
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
@@ -112,6 +118,15 @@ impl Lab {
             }
         }
         self.fnatd_log()
+    }
+
+    /// Kills fnatd with SIGKILL, as a crash would, and waits for it to be gone.
+    fn kill_fnatd(&mut self) {
+        if let Some(mut c) = self.fnatd.take() {
+            c.kill().expect("SIGKILL fnatd");
+            let status = c.wait().expect("reap fnatd");
+            assert!(!status.success(), "fnatd was killed: {status}");
+        }
     }
 
     /// Runs fnatctl and insists that it succeeds; returns its output.
@@ -468,4 +483,129 @@ fn a_persistent_fwmark_service_keeps_a_client_on_one_server_across_its_ports() {
     assert!(saw(":443") && saw(":80"), "the server saw both ports: {log}");
     let conns = lab.ctl(&["-L", "-n", "-c"]);
     assert!(conns.lines().any(|l| l.starts_with("IP ") && l.contains("0.0.0.1:0")), "the fwmark template: {conns}");
+}
+
+/// `fnatctl -L -n --stats --exact` of one service, as (service line, real server lines) of numbers:
+/// Conns InPkts OutPkts InBytes OutBytes.
+fn stats_of(lab: &Lab, svc: &[&str]) -> Vec<(String, [u64; 5])> {
+    let mut args = vec!["-L", "-n", "--stats", "--exact"];
+    args.extend_from_slice(svc);
+    let out = lab.ctl(&args);
+    out.lines()
+        .skip(2)
+        .map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let (name, nums) = words.split_at(words.len() - 5);
+            let nums: Vec<u64> = nums.iter().map(|n| n.parse().unwrap_or_else(|_| panic!("{l:?} in\n{out}"))).collect();
+            (name.join(" "), [nums[0], nums[1], nums[2], nums[3], nums[4]])
+        })
+        .collect()
+}
+
+/// A metric's value in the Prometheus text fnatd serves (in the gateway's namespace).
+fn metric(text: &str, sample: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(sample).and_then(|v| v.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("no {sample} in\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn counters_match_the_traffic_prometheus_agrees_and_rules_survive_sigkill() {
+    let dir = std::env::temp_dir().join(format!("fnat-lab-stats-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rules = dir.join("fnatd.rules");
+    let lab_toml = std::fs::read_to_string(repo().join("configs/lab.toml")).unwrap();
+    let config = lab_toml.replacen("[control]\n", &format!("[control]\nrules = \"{}\"\n", rules.display()), 1);
+    assert_ne!(config, lab_toml, "configs/lab.toml has a [control] table");
+    std::fs::write(dir.join("fnatd.toml"), config).unwrap();
+    let mut lab = Lab::up_with(dir.join("fnatd.toml"));
+    lab.service("-u", 53, 5353);
+    lab.service("-t", 80, 8080);
+    let udp = ["-u", "10.0.0.100:53"];
+
+    // A bounded run: two UDP flows (two client ports) of 10 requests each. rr sends the first to
+    // rs1 and the second to rs2. A request "hello N" is 20 + 8 + 7 bytes of IP; the answer
+    // "rsK hello N" 4 bytes more.
+    for sport in ["40001", "40002"] {
+        let out = lab.probe(&["udp", VIP, "53", "hello", "--count", "10", "--sport", sport]);
+        assert!(out.status.success(), "UDP: {}{}", text(&out.stdout), text(&out.stderr));
+    }
+    let flow = [1, 10, 10, 350, 390];
+    let two = [2, 20, 20, 700, 780];
+    let got = stats_of(&lab, &udp);
+    assert_eq!(
+        got,
+        vec![
+            ("UDP 10.0.0.100:53".to_owned(), two),
+            ("-> 10.1.0.11:5353".to_owned(), flow),
+            ("-> 10.1.0.12:5353".to_owned(), flow),
+            ("-> 10.1.0.13:5353".to_owned(), [0; 5]),
+        ]
+    );
+    // Ten HTTP requests: ten connections, spread 4/3/3.
+    for _ in 0..10 {
+        let out = lab.client(&["curl", "-s", "--max-time", "5", &format!("http://{VIP}/")]);
+        assert!(out.status.success(), "curl: {}", text(&out.stderr));
+    }
+    let http = stats_of(&lab, &["-t", "10.0.0.100:80"]);
+    let conns: Vec<u64> = http.iter().map(|(_, n)| n[0]).collect();
+    assert_eq!(conns, [10, 4, 3, 3], "{http:?}");
+    assert!(http[0].1[1] >= 30 && http[0].1[2] >= 30, "at least SYN, request and FIN each way: {http:?}");
+
+    // The Prometheus endpoint answers the same figures.
+    let scrape = || {
+        let out = run(Command::new("ip")
+            .args(["netns", "exec", "fnat-gw", "curl", "-s", "--max-time", "5"])
+            .arg("http://127.0.0.1:9542/metrics"));
+        assert!(out.status.success(), "metrics: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let m = scrape();
+    let svc = "service=\"udp/10.0.0.100:53\"";
+    assert_eq!(metric(&m, &format!("fnat_service_connections_total{{{svc}}}")), 2);
+    assert_eq!(metric(&m, &format!("fnat_service_packets_total{{{svc},direction=\"in\"}}")), 20);
+    assert_eq!(metric(&m, &format!("fnat_service_bytes_total{{{svc},direction=\"out\"}}")), 780);
+    let rs1 = "server=\"10.1.0.11:5353\"";
+    assert_eq!(metric(&m, &format!("fnat_real_server_packets_total{{{svc},{rs1},direction=\"out\"}}")), 10);
+    assert_eq!(metric(&m, "fnat_service_connections_total{service=\"tcp/10.0.0.100:80\"}"), 10);
+    let fwd_in = metric(&m, "fnat_worker_fwd_in_total{worker=\"0\",lcore=\"1\"}");
+    assert!(fwd_in >= 20 + http[0].1[1], "every forwarded packet: {fwd_in}");
+    assert!(metric(&m, "fnat_port_packets_total{port=\"lan\",direction=\"rx\"}") >= fwd_in);
+    // fnatctl --counters shows the same ports and workers.
+    let counters = lab.ctl(&["--counters"]);
+    assert!(
+        counters.lines().any(|l| l.starts_with("lan ")) && counters.contains("Worker 0 (lcore 1): rx "),
+        "{counters}"
+    );
+
+    // Rates: estimated every 2 s from the counters.
+    std::thread::sleep(Duration::from_millis(2500));
+    let rate = lab.ctl(&["-L", "-n", "--rate", "-u", "10.0.0.100:53"]);
+    let line = rate.lines().find(|l| l.starts_with("UDP ")).unwrap_or_default().to_owned();
+    let inpps: u64 = line.split_whitespace().nth(3).and_then(|v| v.parse().ok()).unwrap_or(0);
+    assert!(inpps > 0, "an input packet rate: {rate}");
+
+    // -Z of one service zeroes it and its real servers only; -Z zeroes everything.
+    lab.ctl(&["-Z", "-u", "10.0.0.100:53"]);
+    assert!(stats_of(&lab, &udp).iter().all(|(_, n)| *n == [0; 5]));
+    assert_eq!(stats_of(&lab, &["-t", "10.0.0.100:80"])[0].1[0], 10);
+    lab.ctl(&["-Z"]);
+    assert_eq!(stats_of(&lab, &["-t", "10.0.0.100:80"])[0].1, [0; 5]);
+
+    // SIGKILL: fnatd comes back from its rules file with the same rules, and clients recover.
+    let saved = lab.ctl(&["-S", "-n"]);
+    assert_eq!(std::fs::read_to_string(&rules).unwrap(), saved, "the rules file is current");
+    lab.kill_fnatd();
+    lab.start_fnatd();
+    assert_eq!(lab.ctl(&["-S", "-n"]), saved, "the same rules after the restart");
+    let out = lab.probe(&["udp", VIP, "53", "again", "--count", "3", "--sport", "40001"]);
+    assert!(out.status.success(), "UDP after the restart: {}{}", text(&out.stdout), text(&out.stderr));
+    let out = lab.client(&["curl", "-s", "--max-time", "5", &format!("http://{VIP}/")]);
+    assert!(out.status.success(), "HTTP after the restart: {}", text(&out.stderr));
+    // A fresh fnatd counts from zero.
+    assert_eq!(stats_of(&lab, &udp)[0].1, [1, 3, 3, 3 * 35, 3 * 39]);
+    drop(lab);
+    let _ = std::fs::remove_dir_all(&dir);
 }
