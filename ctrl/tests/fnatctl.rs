@@ -10,13 +10,14 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use dataplane::control::stats::{Counters, Rates};
 use dataplane::control::{ConnListing, ConnView, ControlState, Gateway, Server};
 use dataplane::lb::{DestId, FwdMethod, Protocol, SchedFlags, ServiceKey, Services};
 
 /// The workers as the test wants them: connection counts made up from the real server's id, and
 /// the connections the test sets (plus a number of others that did not fit).
 #[derive(Clone, Default)]
-struct FakeGateway(Arc<Mutex<(Vec<ConnView>, u64)>>);
+struct FakeGateway(Arc<Mutex<(Vec<ConnView>, u64)>>, Arc<Mutex<Vec<Option<(ServiceKey, Vec<DestId>)>>>>);
 
 impl FakeGateway {
     fn set(&self, conns: Vec<ConnView>, more: u64) {
@@ -27,6 +28,21 @@ impl FakeGateway {
 impl Gateway for FakeGateway {
     fn conn_counts(&self, id: DestId) -> (u32, u32) {
         (id.0 * 2, id.0 * 3 + 1)
+    }
+
+    /// Traffic made up from the real server's id (ids start at 0).
+    fn dest_stats(&self, id: DestId) -> (Counters, Rates) {
+        let n = u64::from(id.0) + 1;
+        let c = Counters { conns: n, inpkts: n * 10, outpkts: n * 9, inbytes: n * 1_000_000_000, outbytes: n };
+        (c, Rates { cps: n, ..Rates::default() })
+    }
+
+    fn service_stats(&self, _: &ServiceKey) -> (Counters, Rates) {
+        (Counters { conns: 77, ..Counters::default() }, Rates { inbps: 5, ..Rates::default() })
+    }
+
+    fn zero(&self, svc: Option<(ServiceKey, &[DestId])>) {
+        self.1.lock().unwrap().push(svc.map(|(k, d)| (k, d.to_vec())));
     }
 
     fn connections(&self, svc: Option<ServiceKey>, max: usize) -> ConnListing {
@@ -747,4 +763,54 @@ FWM  1 rr persistent 360
         "Mark       Destination        Proto Ports\n1          10.0.0.100/32      tcp   80,443\n"
     );
     assert!(d.finish().is_empty());
+}
+
+#[test]
+fn stats_rates_and_zero_reach_fnatd_and_print_like_ipvsadm() {
+    let d = Fnatd::start("stats");
+    ok(&d, "-A -t 10.0.0.100:80 -s rr");
+    ok(&d, "-a -t 10.0.0.100:80 -r 10.1.0.11:8080");
+    ok(&d, "-a -t 10.0.0.100:80 -r 10.1.0.12:8080");
+    let stats = concat!(
+        "Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes\n",
+        "  -> RemoteAddress:Port\n",
+        "TCP  10.0.0.100:80                      77        0        0        0        0\n",
+        "  -> 10.1.0.11:8080                      1       10        9    1000M        1\n",
+        "  -> 10.1.0.12:8080                      2       20       18    2000M        2\n",
+    );
+    assert_eq!(ok(&d, "-L -n --stats -t 10.0.0.100:80"), stats);
+    let exact = ok(&d, "-L -n --stats --exact -t 10.0.0.100:80");
+    assert!(
+        exact.contains("  -> 10.1.0.12:8080                      2       20       18 2000000000        2\n"),
+        "{exact}"
+    );
+    let rate = ok(&d, "-Ln --rate");
+    assert!(
+        rate.starts_with("IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port                 CPS")
+    );
+    assert!(
+        rate.contains("TCP  10.0.0.100:80                       0        0        0        5        0\n"),
+        "{rate}"
+    );
+    assert!(
+        rate.contains("  -> 10.1.0.12:8080                      2        0        0        0        0\n"),
+        "{rate}"
+    );
+    // -Z: everything, or one service with its real servers; an unknown service is refused.
+    ok(&d, "-Z");
+    ok(&d, "--zero -t 10.0.0.100:80");
+    fails(&d, "-Z -t 10.0.0.100:81", 255, "No such service");
+    fails(&d, "-Z -n", 2, "Illegal 'numeric' option with the 'zero' command");
+    let zeroed = d.gateway.1.lock().unwrap().clone();
+    let key = dataplane::lb::ServiceKey {
+        protocol: dataplane::lb::Protocol::Tcp,
+        vip: Ipv4Addr::new(10, 0, 0, 100),
+        vport: 80,
+        fwmark: 0,
+    };
+    assert_eq!(zeroed.len(), 2, "{zeroed:?}");
+    assert_eq!(zeroed[0], None);
+    assert_eq!(zeroed[1].as_ref().map(|(k, d)| (*k, d.len())), Some((key, 2)));
+    // Zeroing is not a configuration change.
+    assert_eq!(d.finish().generation(), 3);
 }
