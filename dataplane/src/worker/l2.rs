@@ -8,7 +8,7 @@
 //! the control lcore. Both lists have a fixed capacity and never grow: what does not fit is sent
 //! again on a later packet.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::net::Ipv4Addr;
 
 use super::{DropReason, Learned, Verdict, Worker};
@@ -54,7 +54,8 @@ pub(super) struct L2State {
     learned: Vec<Learned>,
     memo: [(Ipv4Addr, u64); SOLICIT_MEMO],
     memo_next: usize,
-    announced: Vec<Ipv4Addr>,
+    /// Every VIP announced so far (a set: a configuration of many VIPs is checked in linear time).
+    announced: HashSet<Ipv4Addr>,
     to_announce: VecDeque<Outgoing>,
     ident: u16,
 }
@@ -66,7 +67,7 @@ impl Default for L2State {
             learned: Vec::with_capacity(LEARNED),
             memo: [(Ipv4Addr::UNSPECIFIED, 0); SOLICIT_MEMO],
             memo_next: 0,
-            announced: Vec::new(),
+            announced: HashSet::new(),
             to_announce: VecDeque::new(),
             ident: 0,
         }
@@ -84,7 +85,8 @@ impl L2State {
     /// it (every port when none does).
     pub(super) fn announce_new_vips(&mut self, snap: &Snapshot) {
         let mut vips: Vec<Ipv4Addr> = snap.services.vips().filter(|v| !self.announced.contains(v)).collect();
-        vips.sort();
+        vips.sort_unstable();
+        vips.dedup();
         for vip in vips {
             let on_link: Vec<usize> =
                 (0..snap.ifaces.len()).filter(|&i| snap.ifaces[i].addrs.iter().any(|n| n.contains(vip))).collect();
@@ -94,7 +96,7 @@ impl L2State {
                     self.to_announce.push_back(Outgoing::Announce { port, addr: vip });
                 }
             }
-            self.announced.push(vip);
+            self.announced.insert(vip);
         }
     }
 
