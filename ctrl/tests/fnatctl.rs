@@ -17,7 +17,10 @@ use dataplane::lb::{DestId, FwdMethod, Protocol, SchedFlags, ServiceKey, Service
 /// The workers as the test wants them: connection counts made up from the real server's id, and
 /// the connections the test sets (plus a number of others that did not fit).
 #[derive(Clone, Default)]
-struct FakeGateway(Arc<Mutex<(Vec<ConnView>, u64)>>, Arc<Mutex<Vec<Option<(ServiceKey, Vec<DestId>)>>>>);
+struct FakeGateway(Arc<Mutex<(Vec<ConnView>, u64)>>, Arc<Mutex<Vec<Zeroed>>>);
+
+/// What one `-Z` asked the gateway to zero: everything, or a service with its real servers.
+type Zeroed = Option<(ServiceKey, Vec<DestId>)>;
 
 impl FakeGateway {
     fn set(&self, conns: Vec<ConnView>, more: u64) {
