@@ -76,6 +76,10 @@ echo "== fnatctl -L -n"
 "$ctl" -L -n
 echo "== fnatctl --get-laddr"
 "$ctl" --get-laddr
+echo "== fnatctl -L -n --stats (traffic per service and real server since the start)"
+"$ctl" -L -n --stats
+echo "== fnatd's Prometheus endpoint (in the gateway namespace): the UDP service"
+ip netns exec fnat-gw curl -s --max-time 5 http://127.0.0.1:9542/metrics | grep 'service="udp/'
 
 echo "== Stopping fnatd (SIGTERM): its counters"
 kill -TERM "$fnatd_pid"
