@@ -29,6 +29,8 @@ struct Tally {
     svc: ServiceKey,
     /// Its slot on the current snapshot's load board, while it is configured.
     board: Option<usize>,
+    /// The rebind that last found it configured.
+    epoch: u32,
 }
 
 type Map<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
@@ -41,6 +43,13 @@ pub(super) struct DestCounts {
     by_id: Map<DestId, u32>,
     /// Traffic of freed tallies, by service.
     retired: Map<ServiceKey, Counters>,
+    /// Counts rebinds, to tell the tallies a snapshot has from those it dropped.
+    epoch: u32,
+    /// The real servers of the last snapshot in its order, with their slots: a new snapshot mostly
+    /// lists the same servers at the same places, found here without a lookup.
+    by_pos: Vec<(DestId, u32)>,
+    /// The previous `by_pos`, kept for its allocation.
+    spare: Vec<(DestId, u32)>,
     worker: usize,
 }
 
@@ -53,10 +62,16 @@ impl DestCounts {
     /// packet path never allocates), the board slots of the new snapshot with this worker's counts
     /// stored there, and servers that are gone and hold no connection here freed.
     pub(super) fn rebind(&mut self, snap: &Snapshot) {
-        for s in snap.services.iter() {
-            for d in &s.dests {
-                let slot = match self.by_id.get(&d.id) {
-                    Some(&slot) => slot,
+        self.epoch = self.epoch.wrapping_add(1);
+        let epoch = self.epoch;
+        let mut by_pos = std::mem::take(&mut self.spare);
+        by_pos.clear();
+        for (si, s) in snap.services.iter().enumerate() {
+            let si = u32::try_from(si).unwrap_or(u32::MAX);
+            for (j, d) in s.dests.iter().enumerate() {
+                let known = self.by_pos.get(by_pos.len()).filter(|(id, _)| *id == d.id).map(|&(_, slot)| slot);
+                let slot = match known.or_else(|| self.by_id.get(&d.id).copied()) {
+                    Some(slot) => slot,
                     None => {
                         let slot = match self.free.pop() {
                             Some(slot) => slot,
@@ -69,28 +84,32 @@ impl DestCounts {
                         slot
                     }
                 };
+                by_pos.push((d.id, slot));
+                let board = Some(snap.services.dest_slot(si, j));
                 if let Some(t) = self.slots.get_mut(slot as usize) {
-                    let traffic = t.map(|t| t.traffic).unwrap_or_default();
-                    let conns = t.map(|t| t.conns).unwrap_or_default();
-                    *t = Some(Tally { traffic, conns, id: d.id, svc: s.key, board: None });
+                    let (traffic, conns) = t.map(|t| (t.traffic, t.conns)).unwrap_or_default();
+                    *t = Some(Tally { traffic, conns, id: d.id, svc: s.key, board, epoch });
                 }
             }
         }
-        let Self { slots, free, by_id, retired, .. } = self;
-        by_id.retain(|id, slot| {
-            let Some(Some(t)) = slots.get_mut(*slot as usize) else {
-                return false;
-            };
-            t.board = snap.services.slot_of(*id);
-            if t.board.is_some() || t.conns.active + t.conns.inactive > 0 {
-                return true;
+        self.spare = std::mem::replace(&mut self.by_pos, by_pos);
+        // In slot order (sequential memory), not the index's: a large configuration has a
+        // hundred thousand tallies, and this runs on the worker between bursts.
+        for (i, entry) in self.slots.iter_mut().enumerate() {
+            let Some(t) = entry else { continue };
+            if t.epoch == epoch {
+                continue;
             }
-            retired.entry(t.svc).or_default().add(&t.traffic);
-            slots[*slot as usize] = None;
-            free.push(*slot);
-            false
-        });
-        retired.retain(|k, _| snap.services.find(k).is_some());
+            t.board = None;
+            if t.conns.active + t.conns.inactive > 0 {
+                continue;
+            }
+            self.retired.entry(t.svc).or_default().add(&t.traffic);
+            self.by_id.remove(&t.id);
+            *entry = None;
+            self.free.push(u32::try_from(i).unwrap_or(NO_TALLY));
+        }
+        self.retired.retain(|k, _| snap.services.find(k).is_some());
         for t in self.slots.iter().flatten() {
             if let Some(s) = t.board {
                 snap.loads.store(self.worker, s, Load { active: t.conns.active, inactive: t.conns.inactive });

@@ -795,3 +795,40 @@ fn mark_rules_are_added_deleted_and_listed() {
         "invalid --dports: '0' is not a port from 1 to 65535"
     );
 }
+
+#[test]
+fn every_long_option_means_its_short_one() {
+    for (long, short) in [
+        (
+            "--add-service --tcp-service 10.0.0.100:80 --scheduler wrr --persistent 600 --netmask 255.255.255.0",
+            "-A -t 10.0.0.100:80 -s wrr -p 600 -M 255.255.255.0",
+        ),
+        ("--edit-service --udp-service=10.0.0.100:53 --scheduler=rr", "-E -u 10.0.0.100:53 -s rr"),
+        ("--delete-service --fwmark-service 3", "-D -f 3"),
+        ("--clear", "-C"),
+        (
+            "--add-server -t 10.0.0.100:80 --real-server 10.1.0.11:8080 --masquerading --weight 3 --u-threshold 9 --l-threshold 4",
+            "-a -t 10.0.0.100:80 -r 10.1.0.11:8080 -m -w 3 -x 9 -y 4",
+        ),
+        ("--edit-server -t 10.0.0.100:80 -r 10.1.0.11 --gatewaying", "-e -t 10.0.0.100:80 -r 10.1.0.11 -g"),
+        ("--edit-server -t 10.0.0.100:80 -r 10.1.0.11 --ipip", "-e -t 10.0.0.100:80 -r 10.1.0.11 -i"),
+        ("--edit-server -t 10.0.0.100:80 -r 10.1.0.11:8080 --fullnat", "-e -t 10.0.0.100:80 -r 10.1.0.11:8080 -b"),
+        ("--delete-server -t 10.0.0.100:80 -r 10.1.0.11:8080", "-d -t 10.0.0.100:80 -r 10.1.0.11:8080"),
+        ("--list --numeric --stats --exact", "-L -n --stats -X"),
+        ("--list --numeric --rate -t 10.0.0.100:80", "-Ln --rate -t 10.0.0.100:80"),
+        ("--list --connection --numeric", "-L -c -n"),
+        ("--list --timeout", "-L --timeout"),
+        ("--zero --tcp-service 10.0.0.100:80", "-Z -t 10.0.0.100:80"),
+        ("--save --numeric", "-S -n"),
+        ("--restore", "-R"),
+        ("--set 900 120 300", "--set 900 120 300"),
+        ("--add-laddr -t 10.0.0.100:80 --laddr 10.1.0.10", "-P -t 10.0.0.100:80 -z 10.1.0.10"),
+        ("--del-laddr -t 10.0.0.100:80 --laddr 10.1.0.10", "-Q -t 10.0.0.100:80 -z 10.1.0.10"),
+        ("--get-laddr", "-G"),
+        ("--help", "-h"),
+        ("--version", "-v"),
+    ] {
+        assert_eq!(parse_str(long), parse_str(short), "{long}");
+        assert!(parse_str(long).is_ok(), "{long}: {:?}", parse_str(long));
+    }
+}
