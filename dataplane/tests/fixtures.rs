@@ -58,6 +58,10 @@ fn run(s: &Scenario) {
         }
         let received = u64::from(!step.frame.is_empty());
         assert_eq!(stats.rx, before.rx + received, "{what}: frames received");
+        // Every packet of a connection, forwarded or an ICMP error about it, counts once for its
+        // real server, as IPVS counts them.
+        let counted: u64 = h.poller.worker.traffic().map(|(_, c)| c.inpkts + c.outpkts).sum();
+        assert_eq!(counted, stats.fwd_in + stats.fwd_out + stats.icmp_translated, "{what}: traffic counters");
     }
 }
 

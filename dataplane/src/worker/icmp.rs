@@ -60,7 +60,7 @@ impl Worker {
     /// Translates an ICMP error about a packet of a tracked connection.
     fn icmp_error<B: PacketBuf>(&mut self, buf: &mut B, now: u64) -> Result<Verdict, DropReason> {
         let ip = Ipv4Packet::new_unchecked(&buf.data()[ETH_HLEN..]);
-        let ttl = ip.ttl();
+        let (ttl, len) = (ip.ttl(), ip.total_len());
         let icmp = Icmpv4Packet::new_unchecked(ip.payload());
         if !icmp.verify_checksum() {
             return Err(DropReason::IcmpMalformed);
@@ -88,6 +88,8 @@ impl Worker {
             return Err(DropReason::TtlExpired);
         }
         let conn = *self.conns.get(idx);
+        // As IPVS: an error about a connection counts as one of its packets.
+        self.dest_conns.packet(conn.tally, dir, len);
         let Some(to) = Endpoints::of(&conn, dir) else {
             // DR, TUN: the real server gets the error as it gets the connection's packets.
             self.stats.icmp_translated += 1;
