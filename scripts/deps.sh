@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what fnat needs to build and run, if missing: DPDK 22.11 (libdpdk-dev, and dpdk for
-# dpdk-testpmd), libclang-dev for bindgen, pkg-config, libpcap-dev for net_pcap, and the live lab's
+# Installs what fnat needs to build and run, if missing: DPDK 22.11 (libdpdk-dev, dpdk, and
+# dpdk-dev for dpdk-testpmd, the benchmarks' ceiling), libclang-dev for bindgen, pkg-config, libpcap-dev for net_pcap, and the live lab's
 # tools (iproute2, ethtool, python3, curl, wrk, tcpdump, ping). Safe to run again; does nothing
 # when all is there.
 set -euo pipefail
@@ -8,6 +8,7 @@ set -euo pipefail
 need=()
 dpkg -s libdpdk-dev >/dev/null 2>&1 || need+=(libdpdk-dev)
 dpkg -s dpdk >/dev/null 2>&1 || need+=(dpdk)
+dpkg -s dpdk-dev >/dev/null 2>&1 || need+=(dpdk-dev)
 dpkg -s libclang-dev >/dev/null 2>&1 || need+=(libclang-dev)
 dpkg -s pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 dpkg -s libpcap-dev >/dev/null 2>&1 || need+=(libpcap-dev)

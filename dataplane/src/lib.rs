@@ -2,7 +2,7 @@
 //!
 //! The sans-IO core (`packet`, `lb`, `net`, `snapshot`, `worker`, `config`) has no DPDK types and no
 //! clocks: packets come in as bytes, time comes in as `now`, decisions come out as values. `dpdk` is
-//! the only module with `unsafe` (besides the `dpdk-sys` crate).
+//! the only module with `unsafe` (besides the `dpdk-sys` crate), but for `prefetch`, one cache hint.
 
 #![deny(unsafe_code)]
 
@@ -18,5 +18,7 @@ pub mod lb;
 pub mod net;
 pub mod packet;
 pub mod pcap;
+#[allow(unsafe_code)]
+pub mod prefetch;
 pub mod snapshot;
 pub mod worker;

@@ -228,6 +228,25 @@ impl ConnTable {
         hash as usize & self.mask
     }
 
+    /// First stage of a burst's lookups: starts loading the index slot where `key`'s search
+    /// begins, and returns the hash for [`ConnTable::prefetch_conn`].
+    #[inline]
+    pub fn prefetch_slot(&self, key: &FlowKey) -> u32 {
+        let h = self.hash(key);
+        crate::prefetch::read(&self.slots[self.home(h)]);
+        h
+    }
+
+    /// Second stage: once the slot is loaded, starts loading the connection it names if its hash
+    /// matches (the usual case: the first slot holds the flow).
+    #[inline]
+    pub fn prefetch_conn(&self, hash: u32) {
+        let s = self.slots[self.home(hash)];
+        if s.entry != EMPTY && s.hash == hash {
+            crate::prefetch::read(&self.conns[(s.entry >> 1) as usize]);
+        }
+    }
+
     /// The connection a packet with flow `key` belongs to, and the direction it travels in.
     /// The entry may have expired: check [`ConnTable::is_expired`].
     #[inline]

@@ -219,6 +219,24 @@ impl Worker {
         r.unwrap_or_else(Verdict::Drop)
     }
 
+    /// Starts loading what a burst's frames will look up, in two stages (the index slots, then the
+    /// connections they name), so that the cache misses of a large table overlap instead of
+    /// following one another. A hint only: frames that are not plain IPv4 TCP/UDP are skipped, and
+    /// nothing is checked or changed.
+    pub fn prefetch<B: PacketBuf>(&self, bufs: &[B]) {
+        let mut hashes = [0u32; poll::BURST];
+        let mut n = 0;
+        for b in bufs.iter().take(poll::BURST) {
+            if let Some(k) = flow_hint(b.data()) {
+                hashes[n] = self.conns.prefetch_slot(&k);
+                n += 1;
+            }
+        }
+        for &h in &hashes[..n] {
+            self.conns.prefetch_conn(h);
+        }
+    }
+
     /// Removes up to `budget` expired connections, releasing their local ports and templates.
     pub fn expire(&mut self, now: u64, budget: usize) -> usize {
         let Self { conns, laddr, stats, dest_conns, snap, templates, .. } = self;
@@ -450,6 +468,20 @@ impl Worker {
     }
 }
 
+/// The flow key of a plain IPv4 TCP/UDP frame (no options), read without any check: a prefetch
+/// hint, never a decision.
+#[inline]
+fn flow_hint(f: &[u8]) -> Option<FlowKey> {
+    let h = f.get(..ETH_HLEN + IPV4_HLEN + 4)?;
+    if h[12..14] != [0x08, 0x00] || h[14] != 0x45 {
+        return None;
+    }
+    let proto = Protocol::from_ip_proto(h[23])?;
+    let addr = |i: usize| Ipv4Addr::new(h[i], h[i + 1], h[i + 2], h[i + 3]);
+    let port = |i: usize| u16::from_be_bytes([h[i], h[i + 1]]);
+    Some(FlowKey { src: addr(26), dst: addr(30), sport: port(34), dport: port(36), proto })
+}
+
 /// A TCP segment that may open a connection: SYN without ACK, RST or FIN.
 #[inline]
 fn is_lone_syn(f: TcpFlags) -> bool {
@@ -460,4 +492,29 @@ fn is_lone_syn(f: TcpFlags) -> bool {
 #[inline]
 fn is_martian(a: Ipv4Addr) -> bool {
     a.octets()[0] == 0 || a.is_loopback() || a.is_multicast() || a.is_broadcast()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::MacAddr;
+    use crate::packet::builder::{FrameSpec, TcpSpec};
+
+    #[test]
+    fn the_prefetch_hint_reads_the_flow_of_plain_frames_only() {
+        let (a, b) = (Ipv4Addr::new(198, 18, 0, 7), Ipv4Addr::new(10, 0, 0, 100));
+        let spec = FrameSpec::new((MacAddr([2, 0, 0, 0, 0, 1]), MacAddr([2, 0, 0, 0, 0, 2])), a, b);
+        let tcp = spec.tcp(TcpSpec::new(40000, 80, TcpFlags::SYN), b"");
+        let key = FlowKey { src: a, dst: b, sport: 40000, dport: 80, proto: Protocol::Tcp };
+        assert_eq!(flow_hint(&tcp), Some(key));
+        let udp = spec.udp(5353, 53, b"x");
+        assert_eq!(flow_hint(&udp), Some(FlowKey { sport: 5353, dport: 53, proto: Protocol::Udp, ..key }));
+        assert_eq!(flow_hint(&tcp[..37]), None, "cut short");
+        let mut options = tcp.clone();
+        options[14] = 0x46;
+        assert_eq!(flow_hint(&options), None, "IP options");
+        let mut arp = tcp;
+        arp[12..14].copy_from_slice(&[0x08, 0x06]);
+        assert_eq!(flow_hint(&arp), None);
+    }
 }

@@ -173,6 +173,7 @@ impl<B: PacketBuf> Poller<B> {
             handled += self.rx.len();
             // Taking the vector out keeps it (and its capacity) while `dispatch` borrows `self`.
             let mut rx = std::mem::take(&mut self.rx);
+            self.worker.prefetch(&rx);
             for buf in rx.drain(..) {
                 self.dispatch(io, buf, port, now, false);
             }

@@ -1,0 +1,831 @@
+//! `fnat-gen`: a pktgen-style traffic generator for fnatd over net_memif, with the I/O ceiling
+//! beside it.
+//!
+//! The generator is both ends of the gateway: on the LAN link it is the clients (behind a router,
+//! 198.18.0.0/15), on the DMZ link it is every real server, answering as real servers would. So
+//! both directions of a FULLNAT service are measured: client to real server ("in") and back
+//! ("out"). It starts the target itself, in a run directory it removes afterwards: fnatd with a
+//! configuration written for the run, or `dpdk-testpmd` forwarding between the same two memif
+//! ports in io mode (the ceiling: the same link and the same generator with a gateway that only
+//! moves frames). `--compare` runs both, one after the other, and prints fnatd's figures as a
+//! share of testpmd's.
+//!
+//! Traffic:
+//! - `established`: every flow first does a TCP handshake (SYN, SYN-ACK from the "real server",
+//!   ACK) or, for UDP, one request the real server side learns the flow from; then, for the
+//!   measured time, frames of each flow go both ways, round robin over the flows.
+//! - `new`: each frame opens a new connection (a SYN of the next flow, answered with a SYN-ACK
+//!   and acknowledged); the figure is completed handshakes per second.
+//!
+//! Every frame carries its send time (TSC) in its payload, so the other side measures the latency
+//! (the generator runs on one lcore and reads one TSC). One frame in 64 is checked in full on
+//! arrival: the addresses and ports fnatd must have written (the local address and port, the real
+//! server; the VIP back to the client), TTL decremented, IPv4 and TCP/UDP checksums valid.
+//!
+//! Bounded: the measurement lasts at most 60 s, the setup at most 30 s. Needs root (DPDK) and
+//! `dpdk-testpmd` (Debian's `dpdk-dev`) for the ceiling.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail, ensure};
+use bench::pktgen::frames::{self, Hdr};
+use bench::pktgen::report::{Flowing, Report};
+use bench::pktgen::target::{self, TCP_RPORT, TCP_VPORT, UDP_RPORT, UDP_VPORT};
+use bench::pktgen::topo::{GEN_DMZ_MAC, GEN_LAN_MAC, GW_DMZ_MAC, GW_LAN_MAC, Topo, VIP};
+use clap::{Parser, ValueEnum};
+use dataplane::dpdk::{Eal, Mbuf, Mempool, Port, PortConf, RxQueue, TxQueue, tsc_cycles};
+use dataplane::lb::Protocol;
+use dataplane::packet::TcpFlags;
+use hdrhistogram::Histogram;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum TargetKind {
+    /// fnatd, configured for the run.
+    Fnatd,
+    /// dpdk-testpmd in io mode: the ceiling.
+    Testpmd,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Traffic {
+    /// Established flows, frames both ways.
+    Established,
+    /// A new connection per frame (a handshake each).
+    New,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Proto {
+    Tcp,
+    Udp,
+}
+
+/// A pktgen-style generator for fnatd over net_memif (see the module docs).
+#[derive(Parser, Debug, Clone)]
+#[command(name = "fnat-gen")]
+struct Args {
+    /// The gateway under test.
+    #[arg(long, value_enum, default_value = "fnatd")]
+    target: TargetKind,
+    /// Run testpmd then fnatd with the same options and print fnatd's figures as a share of
+    /// testpmd's.
+    #[arg(long)]
+    compare: bool,
+    /// Established flows, or a new connection per frame.
+    #[arg(long, value_enum, default_value = "established")]
+    traffic: Traffic,
+    /// TCP or UDP.
+    #[arg(long, value_enum, default_value = "tcp")]
+    proto: Proto,
+    /// Flows (client address and port pairs); a new-connection run opens at most this many.
+    #[arg(long, default_value_t = 100_000)]
+    flows: u32,
+    /// Client addresses the flows come from.
+    #[arg(long, default_value_t = 256)]
+    clients: u32,
+    /// Real servers.
+    #[arg(long, default_value_t = 4)]
+    servers: u32,
+    /// Frame size on the wire, FCS included (64 to 1518).
+    #[arg(long, default_value_t = 64)]
+    size: usize,
+    /// Offered rate in frames per second, both directions together (0: as fast as possible).
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// Seconds of measurement (at most 60).
+    #[arg(long, default_value_t = 5.0)]
+    duration: f64,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// fnatd's binary (default: next to this one).
+    #[arg(long)]
+    fnatd: Option<PathBuf>,
+    /// dpdk-testpmd's binary.
+    #[arg(long, default_value = "dpdk-testpmd")]
+    testpmd: PathBuf,
+    /// fnatd's connection-table size (default: enough for the flows, at least 65536).
+    #[arg(long)]
+    conn_table: Option<u32>,
+}
+
+/// Frames per burst.
+const BURST: usize = 32;
+/// One frame in this many is checked in full.
+const CHECK_EVERY: u64 = 64;
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let result = if args.compare { compare(&args) } else { run_one(&args).map(|r| print(&args, &r)) };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fnat-gen: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print(args: &Args, r: &Report) {
+    if args.json {
+        println!("{}", r.json());
+    } else {
+        print!("{}", r.table());
+    }
+}
+
+/// `--compare`: this binary twice (its DPDK state is one per process), against testpmd then
+/// fnatd, and the ratios.
+fn compare(args: &Args) -> Result<()> {
+    let me = std::env::current_exe().context("finding fnat-gen's own path")?;
+    let mut results = Vec::new();
+    for target in ["testpmd", "fnatd"] {
+        let mut cmd = Command::new(&me);
+        cmd.args(std::env::args().skip(1).filter(|a| a != "--compare" && a != "--json"));
+        cmd.args(["--target", target, "--json"]);
+        let out =
+            cmd.stderr(Stdio::inherit()).output().with_context(|| format!("running fnat-gen against {target}"))?;
+        ensure!(out.status.success(), "the run against {target} failed");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("reading its JSON")?;
+        results.push(v);
+    }
+    let (ceiling, fnat) = (&results[0], &results[1]);
+    let ratio = |k: &str| {
+        let (a, b) = (fnat[k].as_f64().unwrap_or(0.0), ceiling[k].as_f64().unwrap_or(0.0));
+        if b > 0.0 { a / b } else { 0.0 }
+    };
+    let summary = serde_json::json!({
+        "testpmd": ceiling, "fnatd": fnat,
+        "ratio": {"mpps": ratio("mpps"), "cps": ratio("cps")},
+    });
+    if args.json {
+        println!("{summary}");
+    } else {
+        for (name, v) in [("testpmd (ceiling)", ceiling), ("fnatd", fnat)] {
+            let lat = &v["latency_ns"];
+            println!(
+                "{name:<18} {:>8.3} Mpps {:>7.3} Gbit/s  loss in {:.3}% out {:.3}%  p50 {:.1} us p99 {:.1} us p99.9 {:.1} us{}",
+                v["mpps"].as_f64().unwrap_or(0.0),
+                v["gbps"].as_f64().unwrap_or(0.0),
+                v["in"]["loss"].as_f64().unwrap_or(0.0) * 100.0,
+                v["out"]["loss"].as_f64().unwrap_or(0.0) * 100.0,
+                lat["p50"].as_f64().unwrap_or(0.0) / 1e3,
+                lat["p99"].as_f64().unwrap_or(0.0) / 1e3,
+                lat["p999"].as_f64().unwrap_or(0.0) / 1e3,
+                if args.traffic == Traffic::New {
+                    format!("  {:.0} conn/s", v["cps"].as_f64().unwrap_or(0.0))
+                } else {
+                    String::new()
+                }
+            );
+        }
+        println!(
+            "fnatd / testpmd: {:.1}% of the frames per second{}",
+            ratio("mpps") * 100.0,
+            if args.traffic == Traffic::New {
+                format!(", {:.1}% of the connections", ratio("cps") * 100.0)
+            } else {
+                String::new()
+            }
+        );
+        if fnat["wrong"].as_u64().unwrap_or(1) != 0 {
+            bail!("fnatd wrote wrong frames: {}", fnat["first_wrong"]);
+        }
+    }
+    Ok(())
+}
+
+/// The run directory and the target process, removed and stopped on drop.
+struct Run {
+    dir: PathBuf,
+    prefix: String,
+    child: Option<Child>,
+    gen_prefix: String,
+}
+
+impl Run {
+    /// Stops the target (SIGTERM, then SIGKILL after 10 s).
+    fn stop_target(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let pid = c.id().to_string();
+            let _ = Command::new("kill").args(["-TERM", &pid]).status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while c.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        self.stop_target();
+        let _ = std::fs::remove_dir_all(&self.dir);
+        for p in [&self.prefix, &self.gen_prefix] {
+            let _ = std::fs::remove_dir_all(Path::new("/var/run/dpdk").join(p));
+        }
+    }
+}
+
+fn run_one(args: &Args) -> Result<Report> {
+    ensure!(frames::SIZES.contains(&args.size), "--size must be 64 to 1518 (a frame on the wire, FCS included)");
+    ensure!(args.duration > 0.0 && args.duration <= 60.0, "--duration must be more than 0 and at most 60 s");
+    let topo = Topo { flows: args.flows, clients: args.clients, servers: args.servers, laddrs: 0 };
+    // FULLNAT needs a local port per connection: 64,512 per local address.
+    let topo = Topo { laddrs: args.flows.div_ceil(60_000).max(1), ..topo };
+    topo.check().map_err(anyhow::Error::msg)?;
+    let pid = std::process::id();
+    let dir = std::env::temp_dir().join(format!("fnat-gen-{pid}"));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut run = Run {
+        dir: dir.clone(),
+        prefix: format!("fnat-gen-t{pid}"),
+        child: None,
+        gen_prefix: format!("fnat-gen-g{pid}"),
+    };
+    run.child = Some(start_target(args, &topo, &run)?);
+
+    let eal_args: Vec<String> = [
+        "fnat-gen",
+        "-l",
+        "0",
+        "--no-huge",
+        "-m",
+        "1024",
+        "--file-prefix",
+        &run.gen_prefix,
+        "--no-pci",
+        "--log-level=*:warning",
+        "--no-telemetry",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .chain([
+        format!("--vdev={}", target::memif(0, "lan", &dir, false, Some(GEN_LAN_MAC))),
+        format!("--vdev={}", target::memif(1, "dmz", &dir, false, Some(GEN_DMZ_MAC))),
+    ])
+    .collect();
+    let eal = Eal::init(&eal_args).context("starting the generator's EAL")?;
+    let pool = Mempool::pktmbuf("gen_pool", 65535, 256, 2048 + 128, eal.socket_id()).context("the mbuf pool")?;
+    let mut queues = Vec::new();
+    let mut ports = Vec::new();
+    for name in ["net_memif0", "net_memif1"] {
+        let port = Port::by_name(name).with_context(|| format!("no port {name}"))?;
+        let conf = PortConf { rx_queues: 1, tx_queues: 1, rx_desc: 1024, tx_desc: 1024, ..PortConf::default() };
+        port.configure(&conf, &pool).with_context(|| format!("configuring {name}"))?;
+        let mut q = port.start().with_context(|| format!("starting {name}"))?;
+        queues.push((q.rx.pop().context("rx queue")?, q.tx.pop().context("tx queue")?));
+        ports.push(port);
+    }
+    let measured = (|| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !ports.iter().all(|p| p.link().is_ok_and(|l| l.up)) {
+            ensure!(Instant::now() < deadline, "the memif links did not come up within 20 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let (dmz, lan) = (queues.pop().context("dmz queues")?, queues.pop().context("lan queues")?);
+        Gen::new(args, topo, eal.tsc_hz(), pool, lan, dmz).run()
+    })();
+    // Whatever happened, the ports stop before the EAL goes (memif's interrupt handlers with it).
+    drop(queues);
+    for p in &ports {
+        let _ = p.stop();
+        let _ = p.close();
+    }
+    drop(ports);
+    drop(eal);
+    if measured.is_err() {
+        run.stop_target();
+        let log = std::fs::read_to_string(run.dir.join("target.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(12).collect();
+        eprintln!("fnat-gen: the target's last words:");
+        for l in tail.iter().rev() {
+            eprintln!("  {l}");
+        }
+    }
+    drop(run);
+    measured
+}
+
+/// Starts the target and waits until it serves the memif sockets.
+fn start_target(args: &Args, topo: &Topo, run: &Run) -> Result<Child> {
+    let log = std::fs::File::create(run.dir.join("target.log"))?;
+    let mut child = match args.target {
+        TargetKind::Fnatd => {
+            let fnatd = match &args.fnatd {
+                Some(p) => p.clone(),
+                None => std::env::current_exe()?.with_file_name("fnatd"),
+            };
+            let table = args.conn_table.unwrap_or_else(|| (args.flows.saturating_mul(2)).max(65_536));
+            let cfg = target::fnatd_config(&run.dir, topo, table, &run.prefix);
+            let path = run.dir.join("fnatd.toml");
+            std::fs::write(&path, cfg)?;
+            Command::new(&fnatd)
+                .arg("--config")
+                .arg(&path)
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .spawn()
+                .with_context(|| format!("starting {}", fnatd.display()))?
+        }
+        TargetKind::Testpmd => Command::new(&args.testpmd)
+            .args(target::testpmd_args(&run.dir, &run.prefix))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {} (Debian: apt-get install dpdk-dev)", args.testpmd.display()))?,
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let ready = || match args.target {
+        TargetKind::Fnatd => {
+            std::fs::read_to_string(run.dir.join("target.log")).is_ok_and(|l| l.contains("fnatd: ready"))
+        }
+        TargetKind::Testpmd => run.dir.join("lan.sock").exists() && run.dir.join("dmz.sock").exists(),
+    };
+    while !ready() {
+        if let Some(status) = child.try_wait()? {
+            let log = std::fs::read_to_string(run.dir.join("target.log")).unwrap_or_default();
+            bail!("the target exited with {status}:\n{log}");
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            bail!("the target did not get ready within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(child)
+}
+
+/// What the real-server side learned of a flow: the frame it received (for FULLNAT, from the local
+/// address and port to the real server).
+#[derive(Clone, Copy)]
+struct Seen {
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    sport: u16,
+    dport: u16,
+}
+
+impl Seen {
+    const NONE: Seen = Seen { src: Ipv4Addr::UNSPECIFIED, dst: Ipv4Addr::UNSPECIFIED, sport: 0, dport: 0 };
+}
+
+/// The generator on one lcore.
+struct Gen {
+    args: Args,
+    topo: Topo,
+    proto: Protocol,
+    vport: u16,
+    rport: u16,
+    hz: u64,
+    pool: Mempool,
+    lan: (RxQueue, TxQueue),
+    dmz: (RxQueue, TxQueue),
+    /// Per flow, what the real-server side received (learned in the setup, or from the SYN).
+    learned: Vec<Seen>,
+    /// Per flow, whether the client side has its SYN-ACK (or UDP answer).
+    up: Vec<bool>,
+    /// How many are.
+    up_count: u64,
+    rx: Vec<Mbuf>,
+    tx: Vec<Mbuf>,
+    /// Frames the other side must answer (ACKs to SYN-ACKs, SYN-ACKs to SYNs) before new ones.
+    acks: Vec<(Hdr, u64)>,
+    synacks: Vec<(Hdr, u64)>,
+    inbound: Flowing,
+    outbound: Flowing,
+    latency: Histogram<u64>,
+    handshakes: u64,
+    checked: u64,
+    wrong: u64,
+    first_wrong: Option<String>,
+    measuring: bool,
+}
+
+impl Gen {
+    fn new(args: &Args, topo: Topo, hz: u64, pool: Mempool, lan: (RxQueue, TxQueue), dmz: (RxQueue, TxQueue)) -> Self {
+        let (proto, vport, rport) = match args.proto {
+            Proto::Tcp => (Protocol::Tcp, TCP_VPORT, TCP_RPORT),
+            Proto::Udp => (Protocol::Udp, UDP_VPORT, UDP_RPORT),
+        };
+        let n = topo.flows as usize;
+        Self {
+            args: args.clone(),
+            topo,
+            proto,
+            vport,
+            rport,
+            hz,
+            pool,
+            lan,
+            dmz,
+            learned: vec![Seen::NONE; n],
+            up: vec![false; n],
+            up_count: 0,
+            rx: Vec::with_capacity(BURST),
+            tx: Vec::with_capacity(BURST),
+            acks: Vec::with_capacity(4 * BURST),
+            synacks: Vec::with_capacity(4 * BURST),
+            inbound: Flowing::default(),
+            outbound: Flowing::default(),
+            latency: Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("histogram bounds"),
+            handshakes: 0,
+            checked: 0,
+            wrong: 0,
+            first_wrong: None,
+            measuring: false,
+        }
+    }
+
+    fn ceiling(&self) -> bool {
+        self.args.target == TargetKind::Testpmd
+    }
+
+    fn now_ns(&self, since: u64) -> u64 {
+        let cycles = tsc_cycles().wrapping_sub(since) & ((1 << 48) - 1);
+        u64::try_from(u128::from(cycles) * 1_000_000_000 / u128::from(self.hz)).unwrap_or(u64::MAX)
+    }
+
+    /// The client's frame of flow `f` towards the VIP.
+    fn client_hdr(&self, f: u32, flags: TcpFlags) -> Hdr {
+        let (cip, cport) = self.topo.client(f);
+        Hdr {
+            src_mac: GEN_LAN_MAC,
+            dst_mac: GW_LAN_MAC,
+            src: cip,
+            dst: VIP,
+            sport: cport,
+            dport: self.vport,
+            proto: self.proto,
+            flags,
+            flow: f,
+            ack: 0,
+        }
+    }
+
+    /// The real server's frame of flow `f` back: the reverse of what it received.
+    fn server_hdr(&self, f: u32, flags: TcpFlags) -> Hdr {
+        let s = self.learned[f as usize];
+        Hdr {
+            src_mac: GEN_DMZ_MAC,
+            dst_mac: GW_DMZ_MAC,
+            src: s.dst,
+            dst: s.src,
+            sport: s.dport,
+            dport: s.sport,
+            proto: self.proto,
+            flags,
+            flow: f,
+            ack: f.wrapping_add(1),
+        }
+    }
+
+    /// Fills `self.tx` with frames made by `make` (up to `n`), sends them on the LAN (`lan`) or
+    /// DMZ side; returns how many went out.
+    fn send(&mut self, lan: bool, n: usize, mut make: impl FnMut(&mut Self) -> Option<(Hdr, u64)>) -> usize {
+        let len = frames::buf_len(self.args.size);
+        let mut tx = std::mem::take(&mut self.tx);
+        for _ in 0..n {
+            let Some((h, stamp)) = make(self) else { break };
+            let Some(mut m) = self.pool.alloc() else { break };
+            let Some(buf) = m.append(len) else { break };
+            frames::write(buf, &h, stamp);
+            tx.push(m);
+        }
+        let want = tx.len();
+        let sent = if lan { self.lan.1.tx_burst(&mut tx) } else { self.dmz.1.tx_burst(&mut tx) };
+        let refused = want - sent;
+        tx.clear();
+        self.tx = tx;
+        if self.measuring {
+            let f = if lan { &mut self.inbound } else { &mut self.outbound };
+            f.sent += sent as u64;
+            f.refused += refused as u64;
+        }
+        sent
+    }
+
+    fn note_wrong(&mut self, what: String) {
+        self.wrong += 1;
+        if self.first_wrong.is_none() {
+            self.first_wrong = Some(what);
+        }
+    }
+
+    /// Takes what arrived on both sides: the real-server side learns flows and answers SYNs, the
+    /// client side acknowledges SYN-ACKs; data frames are counted, timed and sampled.
+    fn receive(&mut self) {
+        for lan in [false, true] {
+            let mut rx = std::mem::take(&mut self.rx);
+            if lan {
+                self.lan.0.rx_burst(&mut rx, BURST);
+            } else {
+                self.dmz.0.rx_burst(&mut rx, BURST);
+            }
+            for m in rx.drain(..) {
+                let frame = m.data();
+                let Some(seen) = frames::read(frame) else { continue };
+                let h = seen.hdr;
+                if lan {
+                    self.at_client(&h, seen.stamp, seen.ttl, frame);
+                } else {
+                    self.at_server(&h, seen.stamp, seen.ttl, frame);
+                }
+            }
+            self.rx = rx;
+        }
+    }
+
+    fn at_server(&mut self, h: &Hdr, stamp: u64, ttl: u8, frame: &[u8]) {
+        let f = h.flow;
+        let Some(slot) = self.learned.get_mut(f as usize) else { return };
+        let tcp = self.proto == Protocol::Tcp;
+        let syn = tcp && h.flags.contains(TcpFlags::SYN);
+        if syn || slot.src.is_unspecified() {
+            *slot = Seen { src: h.src, dst: h.dst, sport: h.sport, dport: h.dport };
+        }
+        if self.measuring {
+            self.inbound.received += 1;
+        }
+        // A handshake: a SYN, or a UDP flow's request while setting up or opening flows.
+        if syn || (!tcp && (self.args.traffic == Traffic::New || !self.measuring)) {
+            let flags = if tcp { TcpFlags::SYN | TcpFlags::ACK } else { TcpFlags::empty() };
+            self.synacks.push((self.server_hdr(f, flags), stamp));
+            return;
+        }
+        if !self.measuring || (tcp && !h.flags.contains(TcpFlags::PSH)) {
+            return;
+        }
+        let _ = self.latency.record(self.now_ns(stamp).max(1));
+        if self.inbound.received.is_multiple_of(CHECK_EVERY) && !self.ceiling() {
+            self.check_in(h, ttl, frame);
+        }
+    }
+
+    fn at_client(&mut self, h: &Hdr, stamp: u64, ttl: u8, frame: &[u8]) {
+        let Some(f) = self.topo.flow_of(h.dst, h.dport) else { return };
+        let tcp = self.proto == Protocol::Tcp;
+        if self.measuring {
+            self.outbound.received += 1;
+        }
+        let answer = if tcp {
+            h.flags.contains(TcpFlags::SYN | TcpFlags::ACK)
+        } else {
+            self.args.traffic == Traffic::New || !self.measuring
+        };
+        if answer {
+            if let Some(u) = self.up.get_mut(f as usize)
+                && !*u
+            {
+                *u = true;
+                self.up_count += 1;
+            }
+            if tcp {
+                self.acks.push((self.client_hdr(f, TcpFlags::ACK), stamp));
+            }
+            if self.measuring {
+                self.handshakes += 1;
+                let _ = self.latency.record(self.now_ns(stamp).max(1));
+                if self.handshakes.is_multiple_of(CHECK_EVERY) && !self.ceiling() {
+                    self.check_out(h, f, ttl, frame);
+                }
+            }
+            return;
+        }
+        if !self.measuring {
+            return;
+        }
+        let _ = self.latency.record(self.now_ns(stamp).max(1));
+        if self.outbound.received.is_multiple_of(CHECK_EVERY) && !self.ceiling() {
+            self.check_out(h, f, ttl, frame);
+        }
+    }
+
+    /// A client's frame as the real server got it: from a local address and port of this run, to
+    /// a real server's port, TTL decremented, checksums valid, the same local port all along.
+    fn check_in(&mut self, h: &Hdr, ttl: u8, frame: &[u8]) {
+        self.checked += 1;
+        let l = u32::from(h.src).wrapping_sub(u32::from(self.topo.laddr(0)));
+        let r = u32::from(h.dst).wrapping_sub(u32::from(self.topo.server(0)));
+        let s = self.learned[h.flow as usize];
+        let ok = l < self.topo.laddrs
+            && r < self.topo.servers
+            && h.dport == self.rport
+            && ttl == 63
+            && (s.src, s.sport) == (h.src, h.sport)
+            && frames::checksums_ok(frame);
+        if !ok {
+            self.note_wrong(format!("in, flow {}: {h:?} ttl {ttl}, learned {}:{}", h.flow, s.src, s.sport));
+        }
+    }
+
+    /// A real server's frame as the client got it: from the VIP and its port to the flow's client,
+    /// TTL decremented, checksums valid.
+    fn check_out(&mut self, h: &Hdr, f: u32, ttl: u8, frame: &[u8]) {
+        self.checked += 1;
+        let ok = h.src == VIP && h.sport == self.vport && h.flow == f && ttl == 63 && frames::checksums_ok(frame);
+        if !ok {
+            self.note_wrong(format!("out, flow {f}: {h:?} ttl {ttl}"));
+        }
+    }
+
+    /// Sends the answers that are due (SYN-ACKs from the servers, ACKs from the clients).
+    fn answer(&mut self) {
+        while !self.synacks.is_empty() {
+            let mut pending = std::mem::take(&mut self.synacks);
+            let n = pending.len().min(BURST);
+            let mut it = pending.drain(..n);
+            self.send(false, n, |_| it.next());
+            drop(it);
+            self.synacks = pending;
+            if n < BURST {
+                break;
+            }
+        }
+        while !self.acks.is_empty() {
+            let mut pending = std::mem::take(&mut self.acks);
+            let n = pending.len().min(BURST);
+            let mut it = pending.drain(..n);
+            self.send(true, n, |_| it.next());
+            drop(it);
+            self.acks = pending;
+            if n < BURST {
+                break;
+            }
+        }
+    }
+
+    /// Established runs: every flow does its handshake (TCP) or first request (UDP) first, at
+    /// most 30 s, retrying what got lost.
+    fn setup(&mut self) -> Result<(u64, f64)> {
+        let start = Instant::now();
+        if self.ceiling() {
+            // testpmd passes frames untouched: the real-server side answers the client directly.
+            for f in 0..self.topo.flows {
+                let (cip, cport) = self.topo.client(f);
+                self.learned[f as usize] = Seen { src: cip, dst: VIP, sport: cport, dport: self.vport };
+                self.up[f as usize] = true;
+            }
+            self.up_count = u64::from(self.topo.flows);
+            return Ok((self.up_count, 0.0));
+        }
+        let flags = if self.proto == Protocol::Tcp { TcpFlags::SYN } else { TcpFlags::empty() };
+        // At most this many handshakes under way: a blast of a million SYNs would only overflow
+        // the rings, and every lost one costs a round.
+        const WINDOW: u64 = 4096;
+        for round in 0..30 {
+            let round_start = Instant::now();
+            let mut next = 0u32;
+            let (mut opened, up_before) = (0u64, self.up_count);
+            let mut stalled = Instant::now();
+            let mut made = Vec::with_capacity(BURST);
+            while next < self.topo.flows {
+                let done = self.up_count - up_before;
+                if stalled.elapsed() > Duration::from_millis(20) {
+                    // Nothing came back for a while: what is still under way was lost (it is
+                    // retried in the next round).
+                    opened = done;
+                }
+                if opened.saturating_sub(done) < WINDOW {
+                    made.clear();
+                    let n = self.send(true, BURST, |g| {
+                        while next < g.topo.flows && g.up[next as usize] {
+                            next += 1;
+                        }
+                        if next >= g.topo.flows {
+                            return None;
+                        }
+                        made.push(next);
+                        next += 1;
+                        Some((g.client_hdr(next - 1, flags), tsc_cycles()))
+                    });
+                    // What the ring refused goes again first.
+                    if let Some(&f) = made.get(n) {
+                        next = f;
+                    }
+                    opened += n as u64;
+                    if n > 0 {
+                        stalled = Instant::now();
+                    }
+                }
+                self.receive();
+                self.answer();
+                ensure!(start.elapsed() < Duration::from_secs(30), "the setup did not finish within 30 s");
+            }
+            // Let the answers come back.
+            while round_start.elapsed() < Duration::from_millis(100)
+                || !self.synacks.is_empty()
+                || !self.acks.is_empty()
+            {
+                self.receive();
+                self.answer();
+                if round_start.elapsed() > Duration::from_secs(3) {
+                    break;
+                }
+            }
+            if self.up_count == u64::from(self.topo.flows) {
+                return Ok((self.up_count, start.elapsed().as_secs_f64()));
+            }
+            if round == 29 {
+                bail!("only {} of {} flows set up", self.up_count, self.topo.flows);
+            }
+        }
+        unreachable!("the loop returns or fails")
+    }
+
+    // The rate arithmetic is in floating point: cycles and frame counts are far below 2^52, and a
+    // credit is never negative when it is turned into frames.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+    fn run(&mut self) -> Result<Report> {
+        let setup = if self.args.traffic == Traffic::Established { Some(self.setup()?) } else { None };
+        let hz = self.hz;
+        let rate = self.args.rate;
+        let start = tsc_cycles();
+        let end = start + (self.args.duration * hz as f64) as u64;
+        self.measuring = true;
+        let mut credit = 0.0f64;
+        let mut last = start;
+        let mut next_flow = 0u32;
+        let mut next_out = 0u32;
+        let mut opened = 0u64;
+        let both = self.args.traffic == Traffic::Established;
+        let mut turn = false;
+        loop {
+            let now = tsc_cycles();
+            if now >= end {
+                break;
+            }
+            let due = if rate == 0 {
+                BURST
+            } else {
+                credit += (now - last) as f64 * rate as f64 / hz as f64;
+                last = now;
+                credit = credit.min((4 * BURST) as f64);
+                (credit as usize).min(BURST)
+            };
+            if due > 0 {
+                turn = !turn;
+                let lan = !both || turn;
+                let sent = if lan {
+                    let flags = match (self.proto, self.args.traffic) {
+                        (Protocol::Tcp, Traffic::Established) => TcpFlags::ACK | TcpFlags::PSH,
+                        (Protocol::Tcp, Traffic::New) => TcpFlags::SYN,
+                        _ => TcpFlags::empty(),
+                    };
+                    if !both && opened >= u64::from(self.topo.flows) {
+                        // Every flow opened: a new-connection run ends here (more would reuse them).
+                        break;
+                    }
+                    let n = self.send(true, due, |g| {
+                        let f = next_flow;
+                        next_flow = (next_flow + 1) % g.topo.flows;
+                        Some((g.client_hdr(f, flags), tsc_cycles()))
+                    });
+                    opened += n as u64;
+                    n
+                } else {
+                    self.send(false, due, |g| {
+                        let f = next_out;
+                        next_out = (next_out + 1) % g.topo.flows;
+                        Some((g.server_hdr(f, TcpFlags::ACK | TcpFlags::PSH), tsc_cycles()))
+                    })
+                };
+                if rate != 0 {
+                    credit -= sent as f64;
+                }
+            }
+            self.receive();
+            self.answer();
+        }
+        let seconds = (tsc_cycles() - start) as f64 / hz as f64;
+        // What is still in flight comes back within a few milliseconds; wait 200.
+        let drain = Instant::now();
+        while drain.elapsed() < Duration::from_millis(200) {
+            self.receive();
+            self.answer();
+        }
+        Ok(Report {
+            target: format!("{:?}", self.args.target).to_lowercase(),
+            traffic: format!("{:?}", self.args.traffic).to_lowercase(),
+            proto: format!("{:?}", self.args.proto).to_lowercase(),
+            size: self.args.size,
+            flows: self.topo.flows,
+            offered: rate,
+            seconds,
+            inbound: self.inbound,
+            outbound: self.outbound,
+            latency: self.latency.clone(),
+            handshakes: self.handshakes,
+            checked: self.checked,
+            wrong: self.wrong,
+            setup,
+            first_wrong: self.first_wrong.clone(),
+        })
+    }
+}

@@ -1,0 +1,164 @@
+//! The gateway under test and the generator's side of the link: fnatd with a configuration written
+//! for the run, or dpdk-testpmd forwarding between the same two memif ports (the I/O ceiling).
+//!
+//! Both sit on two net_memif links whose server ends they own (sockets in the run directory); the
+//! generator is the client end of both. The target runs its poll loop on lcore 1, its main lcore
+//! on 0; the generator runs on lcore 0 too (fnatd's main lcore sleeps between 1 ms ticks,
+//! testpmd's waits for its stats period).
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::topo::{GEN_DMZ_MAC, GEN_LAN_MAC, GW_DMZ_MAC, GW_LAN_MAC, ROUTER, Topo, VIP};
+
+/// The virtual ports of the TCP and UDP services, and the real servers' ports.
+pub const TCP_VPORT: u16 = 80;
+/// The UDP service's port.
+pub const UDP_VPORT: u16 = 53;
+/// The real servers' TCP port.
+pub const TCP_RPORT: u16 = 8080;
+/// The real servers' UDP port.
+pub const UDP_RPORT: u16 = 5353;
+
+fn mac(m: [u8; 6]) -> String {
+    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+}
+
+/// The memif device string of one end of link `name` (`lan` or `dmz`) in `dir`.
+pub fn memif(index: u8, name: &str, dir: &Path, server: bool, mac_addr: Option<[u8; 6]>) -> String {
+    let role = if server { "server" } else { "client" };
+    let mut s = format!("net_memif{index},role={role},socket={}/{name}.sock,socket-abstract=no,id=0", dir.display());
+    if let Some(m) = mac_addr {
+        let _ = write!(s, ",mac={}", mac(m));
+    }
+    s
+}
+
+/// fnatd's configuration for a run: two memif ports, the clients' router and the real servers as
+/// static neighbours, a TCP and a UDP FULLNAT service (rr) over every real server, and enough
+/// local addresses and table entries for the flows.
+pub fn fnatd_config(dir: &Path, topo: &Topo, conn_table: u32, prefix: &str) -> String {
+    let laddrs: Vec<String> = (0..topo.laddrs).map(|i| format!("\"{}\"", topo.laddr(i))).collect();
+    let mut s = format!(
+        r#"# Written by fnat-gen for one benchmark run.
+[eal]
+main_lcore = 0
+no_huge = true
+memory_mb = 1024
+file_prefix = "{prefix}"
+extra_args = ["--log-level=*:warning", "--no-telemetry"]
+
+[workers]
+lcores = [1]
+
+[control]
+path = "{dir}/fnatd.ctl"
+
+[conn_table]
+size = {conn_table}
+
+[[port]]
+name = "lan"
+device = "{lan}"
+mac = "{gw_lan}"
+addresses = ["10.0.0.1/24"]
+
+[[port]]
+name = "dmz"
+device = "{dmz}"
+mac = "{gw_dmz}"
+addresses = ["10.1.0.1/16"]
+
+[local]
+addresses = [{laddrs}]
+ports = "1024-65535"
+
+[[route]]
+prefix = "198.18.0.0/15"
+via = "{ROUTER}"
+port = "lan"
+
+[[neighbour]]
+address = "{ROUTER}"
+mac = "{gen_lan}"
+port = "lan"
+"#,
+        dir = dir.display(),
+        lan = memif(0, "lan", dir, true, None),
+        dmz = memif(1, "dmz", dir, true, None),
+        gw_lan = mac(GW_LAN_MAC),
+        gw_dmz = mac(GW_DMZ_MAC),
+        gen_lan = mac(GEN_LAN_MAC),
+        laddrs = laddrs.join(", "),
+    );
+    for i in 0..topo.servers {
+        let _ = write!(
+            s,
+            "\n[[neighbour]]\naddress = \"{}\"\nmac = \"{}\"\nport = \"dmz\"\n",
+            topo.server(i),
+            mac(GEN_DMZ_MAC)
+        );
+    }
+    for (proto, vport, rport) in [("tcp", TCP_VPORT, TCP_RPORT), ("udp", UDP_VPORT, UDP_RPORT)] {
+        let _ =
+            write!(s, "\n[[service]]\nprotocol = \"{proto}\"\nvip = \"{VIP}\"\nport = {vport}\nscheduler = \"rr\"\n");
+        for i in 0..topo.servers {
+            let _ = write!(s, "\n  [[service.real_server]]\n  address = \"{}\"\n  port = {rport}\n", topo.server(i));
+        }
+    }
+    s
+}
+
+/// dpdk-testpmd's arguments: io forwarding between the two memif ports (what arrives on one leaves
+/// on the other, untouched), polled on lcore 1, statistics every 5 s until a signal stops it.
+pub fn testpmd_args(dir: &Path, prefix: &str) -> Vec<String> {
+    [
+        "-l",
+        "0,1",
+        "--main-lcore",
+        "0",
+        "--no-huge",
+        "-m",
+        "1024",
+        "--file-prefix",
+        prefix,
+        "--no-pci",
+        "--log-level=*:warning",
+        "--no-telemetry",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .chain([
+        format!("--vdev={}", memif(0, "lan", dir, true, None)),
+        format!("--vdev={}", memif(1, "dmz", dir, true, None)),
+    ])
+    .chain(
+        ["--", "--forward-mode=io", "--auto-start", "--stats-period=5", "--no-mlockall", "--total-num-mbufs=32768"]
+            .iter()
+            .map(|s| (*s).to_owned()),
+    )
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fnatd_configuration_is_valid() {
+        let dir = std::env::temp_dir().join(format!("fnat-gen-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let topo = Topo { flows: 1000, clients: 16, servers: 3, laddrs: 4 };
+        let text = fnatd_config(&dir, &topo, 65536, "fnat-bench-x");
+        let path = dir.join("fnatd.toml");
+        std::fs::write(&path, &text).unwrap();
+        let cfg = dataplane::config::Config::load(&path).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(cfg.services.len(), 2);
+        assert_eq!(cfg.local_addrs.len(), 4);
+        assert_eq!(cfg.neighbours.len(), 4);
+        std::fs::remove_dir_all(&dir).unwrap();
+        let args = testpmd_args(&dir, "p");
+        assert!(args.iter().any(|a| a == "--forward-mode=io"));
+        assert!(args.iter().any(|a| a.starts_with("--vdev=net_memif1,role=server,socket=")));
+    }
+}

@@ -1,0 +1,59 @@
+//! fnat-gen against the real fnatd and dpdk-testpmd over net_memif, short and at a modest rate:
+//! the frames sent come back (at most 0.1% lost to a stall of the shared machine), the sampled frames are rewritten exactly as FULLNAT must, and the
+//! new-connection mode completes its handshakes. Needs root and DPDK (CI runs as root); the
+//! throughput figures themselves are scripts/bench.sh's business, not a test's.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+
+fn fnat_gen(args: &[&str]) -> Value {
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_fnat-gen"));
+    let fnatd = bin.with_file_name("fnatd");
+    assert!(fnatd.exists(), "{} is missing: build the workspace (cargo build --workspace) first", fnatd.display());
+    let out = Command::new(&bin).arg("--fnatd").arg(&fnatd).args(args).arg("--json").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "fnat-gen {args:?} failed:\n{stderr}");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("fnat-gen {args:?}: {e}\n{stderr}"))
+}
+
+fn n(v: &Value, path: &[&str]) -> u64 {
+    path.iter().fold(v, |v, k| &v[*k]).as_u64().unwrap_or_else(|| panic!("{path:?} in {v}"))
+}
+
+#[test]
+fn established_tcp_and_udp_through_fnatd_lose_nothing_and_are_rewritten_right() {
+    for proto in ["tcp", "udp"] {
+        let r =
+            fnat_gen(&["--target", "fnatd", "--proto", proto, "--flows", "2000", "--duration", "1", "--rate", "50000"]);
+        let what = format!("{proto}: {r}");
+        assert_eq!(n(&r, &["setup", "flows"]), 2000, "{what}");
+        for dir in ["in", "out"] {
+            let (sent, received) = (n(&r, &[dir, "sent"]), n(&r, &[dir, "received"]));
+            assert!(sent > 10_000, "{what}");
+            // At this rate nothing is lost unless the machine stalls fnatd for tens of
+            // milliseconds (the memif rings hold 1024 frames); allow for that, not more.
+            assert!(received * 1000 >= sent * 999, "{dir}: {received} of {sent} came back: {what}");
+        }
+        assert!(n(&r, &["checked"]) > 300, "{what}");
+        assert_eq!(n(&r, &["wrong"]), 0, "{what}");
+        assert!(n(&r, &["latency_ns", "samples"]) > 0, "{what}");
+    }
+}
+
+#[test]
+fn new_connections_through_fnatd_complete_their_handshakes() {
+    let r =
+        fnat_gen(&["--target", "fnatd", "--traffic", "new", "--flows", "20000", "--duration", "2", "--rate", "20000"]);
+    assert!(n(&r, &["handshakes"]) >= 19_900, "{r}");
+    assert_eq!(n(&r, &["wrong"]), 0, "{r}");
+}
+
+#[test]
+fn the_ceiling_is_testpmd_on_the_same_link() {
+    let r = fnat_gen(&["--target", "testpmd", "--flows", "1000", "--duration", "1", "--rate", "50000"]);
+    assert_eq!(r["target"], "testpmd");
+    assert!(n(&r, &["in", "received"]) * 1000 >= n(&r, &["in", "sent"]) * 999, "{r}");
+    assert!(n(&r, &["out", "received"]) > 10_000, "{r}");
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The benchmark set of docs/PERFORMANCE.md, as root: fnatd against the I/O ceiling (dpdk-testpmd in
+# io mode on the same memif link) with the fnat-gen generator, the criterion microbenchmarks of the
+# fast path, and the restore benchmark. Results (JSON) go to bench-results/<date>/.
+#
+#   scripts/bench.sh            the whole set (about 10 minutes)
+#   scripts/bench.sh --quick    shorter runs, fewer flows (about 3 minutes)
+#
+# Every run is bounded in time; fnat-gen starts and stops its targets itself and removes its run
+# directory, so nothing is left behind. Timings on a shared machine are noisy: compare the ratios
+# measured in the same run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=0
+[[ ${1:-} == --quick ]] && quick=1
+scripts/deps.sh
+cargo build --release -p dataplane --bin fnatd -p ctrl -p bench --bins
+gen=target/release/fnat-gen
+out=bench-results/$(date +%Y%m%d-%H%M%S)
+mkdir -p "$out"
+
+secs=5 flows=1000000 conns=2000000
+if ((quick)); then secs=2 flows=100000 conns=400000; fi
+
+run() { # name, fnat-gen arguments...
+    local name=$1
+    shift
+    echo "== $name: fnat-gen $*"
+    "$gen" "$@" --json >"$out/$name.json"
+    python3 - "$out/$name.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+for name in ("testpmd", "fnatd"):
+    v = r[name]
+    lat = v["latency_ns"]
+    extra = f"  {v['cps']:.0f} conn/s" if v["traffic"] == "new" else ""
+    print(f"  {name:<8} {v['mpps']:7.3f} Mpps {v['gbps']:7.3f} Gbit/s  loss in {v['in']['loss']*100:.3f}% "
+          f"out {v['out']['loss']*100:.3f}%  p50 {lat['p50']/1e3:.1f} us p99 {lat['p99']/1e3:.1f} us "
+          f"p99.9 {lat['p999']/1e3:.1f} us{extra}  wrong {v['wrong']}")
+print(f"  fnatd / testpmd: {r['ratio']['mpps']*100:.1f}% of the frames per second"
+      + (f", {r['ratio']['cps']*100:.1f}% of the connections" if r['fnatd']['traffic'] == 'new' else ""))
+PY
+}
+
+run established-tcp-64 --compare --flows "$flows" --clients 1024 --size 64 --duration "$secs"
+run established-udp-64 --compare --proto udp --flows "$flows" --clients 1024 --size 64 --duration "$secs"
+run established-tcp-1518 --compare --flows 10000 --size 1518 --duration "$secs"
+run new-tcp-64 --compare --traffic new --flows "$conns" --clients 4096 --size 64 --duration "$secs"
+
+# Latency at half of fnatd's maximum rate (both targets offered the same rate).
+half=$(python3 -c "import json; print(int(json.load(open('$out/established-tcp-64.json'))['fnatd']['mpps'] * 1e6 / 2))")
+run established-tcp-64-half-rate --compare --flows "$flows" --clients 1024 --size 64 --duration "$secs" --rate "$half"
+
+echo "== criterion: the fast path"
+cargo bench -p bench --bench fastpath 2>&1 | tee "$out/fastpath.txt" | grep -E "^[a-z_0-9/]+ +time:|bytes per connection" || true
+
+echo "== restore: 10,000 services x 10 real servers"
+target/release/fnat-restore-bench | tee "$out/restore.txt"
+echo "bench: results in $out"
