@@ -53,7 +53,7 @@ half=$(python3 -c "import json; print(int(json.load(open('$out/established-tcp-6
 run established-tcp-64-half-rate --compare --flows "$flows" --clients 1024 --size 64 --duration "$secs" --rate "$half"
 
 echo "== criterion: the fast path"
-cargo bench -p bench --bench fastpath 2>&1 | tee "$out/fastpath.txt" | grep -E "^[a-z_0-9/]+ +time:|bytes per connection" || true
+cargo bench -p bench --bench fastpath 2>&1 | tee "$out/fastpath.txt" | grep -E "^fastpath/|^ +time:|^ +thrpt:|bytes per connection" | grep -v "%" || true
 
 echo "== restore: 10,000 services x 10 real servers"
 target/release/fnat-restore-bench | tee "$out/restore.txt"

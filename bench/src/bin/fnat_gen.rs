@@ -754,6 +754,14 @@ impl Gen {
         let mut next_flow = 0u32;
         let mut next_out = 0u32;
         let mut opened = 0u64;
+        // Established flows are visited in a scattered order (a stride coprime with their number,
+        // so each comes once per cycle): in creation order their connections would sit next to one
+        // another in fnatd's table and the benchmark would measure the CPU's prefetcher.
+        let flows = u64::from(self.topo.flows);
+        let mut stride = 0x9e37_79b1 % flows;
+        while gcd(stride, flows) != 1 {
+            stride += 1;
+        }
         let both = self.args.traffic == Traffic::Established;
         let mut turn = false;
         loop {
@@ -784,7 +792,11 @@ impl Gen {
                     }
                     let n = self.send(true, due, |g| {
                         let f = next_flow;
-                        next_flow = (next_flow + 1) % g.topo.flows;
+                        next_flow = match g.args.traffic {
+                            // A new connection per frame: every flow once, in order.
+                            Traffic::New => (next_flow + 1) % g.topo.flows,
+                            Traffic::Established => ((u64::from(next_flow) + stride) % u64::from(g.topo.flows)) as u32,
+                        };
                         Some((g.client_hdr(f, flags), tsc_cycles()))
                     });
                     opened += n as u64;
@@ -792,7 +804,7 @@ impl Gen {
                 } else {
                     self.send(false, due, |g| {
                         let f = next_out;
-                        next_out = (next_out + 1) % g.topo.flows;
+                        next_out = ((u64::from(next_out) + stride) % u64::from(g.topo.flows)) as u32;
                         Some((g.server_hdr(f, TcpFlags::ACK | TcpFlags::PSH), tsc_cycles()))
                     })
                 };
@@ -828,4 +840,11 @@ impl Gen {
             first_wrong: self.first_wrong.clone(),
         })
     }
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
 }
