@@ -3,8 +3,8 @@
 # io mode on the same memif link) with the fnat-gen generator, the criterion microbenchmarks of the
 # fast path, and the restore benchmark. Results (JSON) go to bench-results/<date>/.
 #
-#   scripts/bench.sh            the whole set (about 10 minutes)
-#   scripts/bench.sh --quick    shorter runs, fewer flows (about 3 minutes)
+#   scripts/bench.sh            the whole set (about 20 minutes)
+#   scripts/bench.sh --quick    shorter runs, fewer flows (about 6 minutes)
 #
 # Every run is bounded in time; fnat-gen starts and stops its targets itself and removes its run
 # directory, so nothing is left behind. Timings on a shared machine are noisy: compare the ratios
@@ -23,23 +23,34 @@ mkdir -p "$out"
 secs=5 flows=1000000 conns=2000000
 if ((quick)); then secs=2 flows=100000 conns=400000; fi
 
+# Each comparison runs three times (this shared machine has slow spells); the run with the median
+# fnatd/testpmd ratio is kept as NAME.json, all three as NAME.1.json to NAME.3.json.
 run() { # name, fnat-gen arguments...
     local name=$1
     shift
     echo "== $name: fnat-gen $*"
-    "$gen" "$@" --json >"$out/$name.json"
-    python3 - "$out/$name.json" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))
-for name in ("testpmd", "fnatd"):
-    v = r[name]
-    lat = v["latency_ns"]
-    extra = f"  {v['cps']:.0f} conn/s" if v["traffic"] == "new" else ""
-    print(f"  {name:<8} {v['mpps']:7.3f} Mpps {v['gbps']:7.3f} Gbit/s  loss in {v['in']['loss']*100:.3f}% "
-          f"out {v['out']['loss']*100:.3f}%  p50 {lat['p50']/1e3:.1f} us p99 {lat['p99']/1e3:.1f} us "
-          f"p99.9 {lat['p999']/1e3:.1f} us{extra}  wrong {v['wrong']}")
-print(f"  fnatd / testpmd: {r['ratio']['mpps']*100:.1f}% of the frames per second"
-      + (f", {r['ratio']['cps']*100:.1f}% of the connections" if r['fnatd']['traffic'] == 'new' else ""))
+    for i in 1 2 3; do
+        "$gen" "$@" --json >"$out/$name.$i.json"
+    done
+    python3 - "$out" "$name" <<'PY'
+import json, shutil, sys
+out, name = sys.argv[1], sys.argv[2]
+runs = [json.load(open(f"{out}/{name}.{i}.json")) for i in (1, 2, 3)]
+key = "cps" if runs[0]["fnatd"]["traffic"] == "new" else "mpps"
+order = sorted(range(3), key=lambda i: runs[i]["ratio"][key])
+for i, r in enumerate(runs):
+    for target in ("testpmd", "fnatd"):
+        v = r[target]
+        lat = v["latency_ns"]
+        extra = f"  {v['cps']:.0f} conn/s" if v["traffic"] == "new" else ""
+        print(f"  run {i + 1} {target:<8} {v['mpps']:7.3f} Mpps {v['gbps']:7.3f} Gbit/s  loss in {v['in']['loss']*100:.3f}% "
+              f"out {v['out']['loss']*100:.3f}%  p50 {lat['p50']/1e3:.1f} us p99 {lat['p99']/1e3:.1f} us "
+              f"p99.9 {lat['p999']/1e3:.1f} us{extra}  wrong {v['wrong']}")
+    print(f"  run {i + 1} fnatd / testpmd: {r['ratio']['mpps']*100:.1f}% of the frames per second"
+          + (f", {r['ratio']['cps']*100:.1f}% of the connections" if key == "cps" else ""))
+median = order[1]
+shutil.copy(f"{out}/{name}.{median + 1}.json", f"{out}/{name}.json")
+print(f"  median: run {median + 1}, {runs[median]['ratio'][key]*100:.1f}%")
 PY
 }
 

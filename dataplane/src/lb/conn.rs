@@ -237,13 +237,24 @@ impl ConnTable {
         h
     }
 
-    /// Second stage: once the slot is loaded, starts loading the connection it names if its hash
-    /// matches (the usual case: the first slot holds the flow).
+    /// Second stage: once the slot is loaded, starts loading the connection of the first of the
+    /// next few slots (eight share a cache line) whose hash matches. A 48-byte entry may straddle
+    /// two cache lines: both are asked for.
     #[inline]
     pub fn prefetch_conn(&self, hash: u32) {
-        let s = self.slots[self.home(hash)];
-        if s.entry != EMPTY && s.hash == hash {
-            crate::prefetch::read(&self.conns[(s.entry >> 1) as usize]);
+        let mut i = self.home(hash);
+        for _ in 0..4 {
+            let s = self.slots[i];
+            if s.entry == EMPTY {
+                return;
+            }
+            if s.hash == hash {
+                let c = &self.conns[(s.entry >> 1) as usize];
+                crate::prefetch::read(c);
+                crate::prefetch::read(&c.tally);
+                return;
+            }
+            i = (i + 1) & self.mask;
         }
     }
 
