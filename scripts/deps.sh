@@ -31,3 +31,9 @@ if ! command -v cargo >/dev/null 2>&1; then
     echo "deps: cargo not found: install the Rust toolchain (rustup) first" >&2
     exit 1
 fi
+
+# cargo-fuzz for the fuzz targets (dataplane/fuzz); built from crates.io once.
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "deps: installing cargo-fuzz"
+    cargo install cargo-fuzz --locked --quiet
+fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, and every test (unit, fixtures, proptests, DPDK on
-# net_pcap). Installs what it needs first. DPDK tests need root, as CI has.
+# net_pcap and memif, the live lab), then a short run of each fuzz target. Installs what it needs
+# first. DPDK tests need root, as CI has.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,3 +15,5 @@ else
     cargo test --workspace --no-fail-fast --lib --bins --tests
 fi
 cargo test --workspace --doc --exclude dpdk-sys
+# A short run of each fuzz target (the long runs: docs/RELIABILITY.md).
+scripts/fuzz.sh smoke

@@ -57,6 +57,7 @@
 //! error.
 
 pub mod cli;
+pub mod fuzz;
 pub mod metrics;
 pub mod msg;
 pub mod save;

@@ -18,7 +18,7 @@ use crate::lb::laddr::lport_owner;
 use crate::lb::rewrite::{Endpoints, translates_src};
 use crate::lb::{FlowKey, Protocol};
 use crate::packet::icmp::{code, msg_type};
-use crate::packet::{Icmpv4Packet, Ipv4Packet, checksum, icmp, ipv4};
+use crate::packet::{Icmpv4Packet, Ipv4Packet, icmp, ipv4};
 
 /// Bytes of the offending packet an ICMP error the gateway sends quotes: its header and 8 bytes.
 const QUOTE: usize = IPV4_HLEN + 8;
@@ -43,16 +43,15 @@ impl Worker {
         if !icmp.verify_checksum() {
             return Err(DropReason::IcmpMalformed);
         }
-        let csum = icmp.checksum();
         ip.set_src_addr(dst);
         ip.set_dst_addr(src);
         ip.set_ttl(64);
         ip.fill_checksum();
         let mut icmp = Icmpv4Packet::new_unchecked(ip.payload_mut());
         icmp.set_msg_type(msg_type::ECHO_REPLY);
-        let old = u16::from_be_bytes([msg_type::ECHO_REQUEST, 0]);
-        let new = u16::from_be_bytes([msg_type::ECHO_REPLY, 0]);
-        icmp.set_checksum(checksum::update_u16(csum, old, new));
+        // Computed afresh, not patched: an echo of all zeros (id, sequence and data) sums to zero
+        // as a reply, whose checksum must be 0xffff; an incremental update gives 0x0000 there.
+        icmp.fill_checksum();
         self.stats.icmp_echo += 1;
         self.send_to(frame, src, now)
     }
