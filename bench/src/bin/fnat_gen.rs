@@ -110,6 +110,72 @@ struct Args {
     /// fnatd's connection-table size (default: enough for the flows, at least 65536).
     #[arg(long)]
     conn_table: Option<u32>,
+    /// fnatd only: this many fnatctl changes per second while the measurement runs (a real server
+    /// added to the measured service and deleted again, weights of its servers changed, a second
+    /// service added and deleted), none of which takes a flow's real server away.
+    #[arg(long, default_value_t = 0)]
+    churn: u32,
+}
+
+/// fnatctl changes on a thread of their own while traffic flows (`--churn`).
+struct Churn {
+    fnatctl: PathBuf,
+    ctl: PathBuf,
+    rate: u32,
+    first_server: Ipv4Addr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<(u64, u64, Option<String>)>>,
+}
+
+impl Churn {
+    fn start(&mut self) {
+        let (fnatctl, ctl, rate, stop) = (self.fnatctl.clone(), self.ctl.clone(), self.rate, self.stop.clone());
+        let rs = format!("{}:{TCP_RPORT}", self.first_server);
+        self.thread = Some(std::thread::spawn(move || {
+            let vip = format!("{VIP}:{TCP_VPORT}");
+            let cycle: Vec<Vec<String>> = [
+                vec!["-a", "-t", &vip, "-r", "10.1.1.250:8080", "-b", "-w", "1"],
+                vec!["-e", "-t", &vip, "-r", &rs, "-b", "-w", "5"],
+                vec!["-A", "-t", "10.0.0.101:80", "-s", "wlc"],
+                vec!["-a", "-t", "10.0.0.101:80", "-r", "10.1.1.251:8080", "-b"],
+                vec!["-d", "-t", &vip, "-r", "10.1.1.250:8080"],
+                vec!["-e", "-t", &vip, "-r", &rs, "-b", "-w", "1"],
+                vec!["-D", "-t", "10.0.0.101:80"],
+            ]
+            .iter()
+            .map(|c| c.iter().map(|w| (*w).to_owned()).collect())
+            .collect();
+            let (mut applied, mut failed, mut first) = (0u64, 0u64, None);
+            let period = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
+            let mut next = Instant::now();
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let out = Command::new(&fnatctl).arg("--ctl").arg(&ctl).args(&cycle[i % cycle.len()]).output();
+                match out {
+                    Ok(o) if o.status.success() => applied += 1,
+                    Ok(o) => {
+                        failed += 1;
+                        first.get_or_insert_with(|| String::from_utf8_lossy(&o.stderr).trim().to_owned());
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        first.get_or_insert_with(|| e.to_string());
+                    }
+                }
+                i += 1;
+                next += period;
+                if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+            }
+            (applied, failed, first)
+        }));
+    }
+
+    fn finish(&mut self) -> Option<(u64, u64, Option<String>)> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.take().and_then(|t| t.join().ok())
+    }
 }
 
 /// Frames per burst.
@@ -289,7 +355,21 @@ fn run_one(args: &Args) -> Result<Report> {
             std::thread::sleep(Duration::from_millis(50));
         }
         let (dmz, lan) = (queues.pop().context("dmz queues")?, queues.pop().context("lan queues")?);
-        Gen::new(args, topo, eal.tsc_hz(), pool, lan, dmz).run()
+        let mut g = Gen::new(args, topo, eal.tsc_hz(), pool, lan, dmz);
+        if args.churn > 0 {
+            ensure!(args.target == TargetKind::Fnatd, "--churn changes fnatd's configuration: it needs --target fnatd");
+            let fnatd =
+                args.fnatd.clone().map_or_else(|| std::env::current_exe().map(|p| p.with_file_name("fnatd")), Ok)?;
+            g.churn = Some(Churn {
+                fnatctl: fnatd.with_file_name("fnatctl"),
+                ctl: dir.join("fnatd.ctl"),
+                rate: args.churn,
+                first_server: topo.server(0),
+                stop: std::sync::Arc::default(),
+                thread: None,
+            });
+        }
+        g.run()
     })();
     // Whatever happened, the ports stop before the EAL goes (memif's interrupt handlers with it).
     drop(queues);
@@ -299,9 +379,14 @@ fn run_one(args: &Args) -> Result<Report> {
     }
     drop(ports);
     drop(eal);
+    run.stop_target();
+    let log = std::fs::read_to_string(run.dir.join("target.log")).unwrap_or_default();
+    let measured = measured.map(|mut r| {
+        // fnatd prints its counters when it stops: the workers' total, drops by reason included.
+        r.target_counters = log.lines().find_map(|l| l.strip_prefix("workers total: ")).map(str::to_owned);
+        r
+    });
     if measured.is_err() {
-        run.stop_target();
-        let log = std::fs::read_to_string(run.dir.join("target.log")).unwrap_or_default();
         let tail: Vec<&str> = log.lines().rev().take(12).collect();
         eprintln!("fnat-gen: the target's last words:");
         for l in tail.iter().rev() {
@@ -406,6 +491,7 @@ struct Gen {
     wrong: u64,
     first_wrong: Option<String>,
     measuring: bool,
+    churn: Option<Churn>,
 }
 
 impl Gen {
@@ -440,6 +526,7 @@ impl Gen {
             wrong: 0,
             first_wrong: None,
             measuring: false,
+            churn: None,
         }
     }
 
@@ -744,6 +831,9 @@ impl Gen {
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
     fn run(&mut self) -> Result<Report> {
         let setup = if self.args.traffic == Traffic::Established { Some(self.setup()?) } else { None };
+        if let Some(c) = self.churn.as_mut() {
+            c.start();
+        }
         let hz = self.hz;
         let rate = self.args.rate;
         let start = tsc_cycles();
@@ -816,6 +906,7 @@ impl Gen {
             self.answer();
         }
         let seconds = (tsc_cycles() - start) as f64 / hz as f64;
+        let churn = self.churn.as_mut().and_then(Churn::finish);
         // What is still in flight comes back within a few milliseconds; wait 200.
         let drain = Instant::now();
         while drain.elapsed() < Duration::from_millis(200) {
@@ -838,6 +929,8 @@ impl Gen {
             wrong: self.wrong,
             setup,
             first_wrong: self.first_wrong.clone(),
+            churn,
+            target_counters: None,
         })
     }
 }

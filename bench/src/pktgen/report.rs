@@ -59,6 +59,10 @@ pub struct Report {
     pub setup: Option<(u64, f64)>,
     /// The first wrong frame, described.
     pub first_wrong: Option<String>,
+    /// fnatctl changes made during the measurement: applied, failed, the first failure's message.
+    pub churn: Option<(u64, u64, Option<String>)>,
+    /// fnatd's counters when it stopped (its "workers total" line), drops by reason included.
+    pub target_counters: Option<String>,
 }
 
 impl Report {
@@ -98,6 +102,8 @@ impl Report {
             "handshakes": self.handshakes, "cps": self.cps(),
             "checked": self.checked, "wrong": self.wrong, "first_wrong": self.first_wrong,
             "setup": self.setup.map(|(n, s)| json!({"flows": n, "seconds": s})),
+            "fnatd_counters": self.target_counters,
+            "churn": self.churn.as_ref().map(|(a, f, e)| json!({"applied": a, "failed": f, "first_failure": e})),
         })
     }
 
@@ -139,6 +145,16 @@ impl Report {
             self.latency.len()
         );
         let _ = writeln!(s, "  checked {} frames in full: {} wrong", self.checked, self.wrong);
+        if let Some(c) = &self.target_counters {
+            let _ = writeln!(s, "  fnatd's counters: {c}");
+        }
+        if let Some((applied, failed, first)) = &self.churn {
+            let _ = writeln!(
+                s,
+                "  fnatctl changes meanwhile: {applied} applied, {failed} failed{}",
+                first.as_ref().map(|e| format!(" (first: {e})")).unwrap_or_default()
+            );
+        }
         if let Some(w) = &self.first_wrong {
             let _ = writeln!(s, "  first wrong frame: {w}");
         }
