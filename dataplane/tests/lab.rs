@@ -609,3 +609,31 @@ fn counters_match_the_traffic_prometheus_agrees_and_rules_survive_sigkill() {
     drop(lab);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_port_whose_link_drops_and_comes_back_resumes_forwarding() {
+    let lab = Lab::up();
+    lab.service("-t", 80, 8080);
+    let url = format!("http://{VIP}/");
+    assert!(lab.client(&["curl", "-s", "--max-time", "5", &url]).status.success(), "before the link drops");
+    // The LAN port's link goes down under fnatd (its veth end in the gateway's namespace), then up.
+    let link = |state: &str| {
+        let out = run(Command::new("ip").args(["netns", "exec", "fnat-gw", "ip", "link", "set", "lan0", state]));
+        assert!(out.status.success(), "ip link set lan0 {state}: {}", text(&out.stderr));
+    };
+    link("down");
+    let out = lab.client(&["curl", "-s", "--max-time", "2", &url]);
+    assert!(!out.status.success(), "nothing passes while the link is down");
+    link("up");
+    // Back within a few seconds: fnatd keeps polling the port; ARP and connections carry on.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut ok = 0;
+    while ok < 10 {
+        assert!(Instant::now() < deadline, "forwarding did not resume within 15 s of the link coming back");
+        if lab.client(&["curl", "-s", "--max-time", "2", &url]).status.success() {
+            ok += 1;
+        } else {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
