@@ -79,3 +79,37 @@ fn reconfiguration_under_load_takes_no_flow_off_its_real_server() {
         assert!(received * 1000 >= sent * 999, "{dir}: {received} of {sent}: {r}");
     }
 }
+
+#[test]
+fn a_syn_flood_leaves_the_table_bounded_memory_flat_and_established_flows_flowing() {
+    // Spoofed SYNs as fast as the generator sends them (beside 2,000 established flows at 20,000
+    // frames a second) for 10 s: they fill fnatd's local ports and table, which stay bounded
+    // (preallocated); the new SYNs are then dropped and counted, and every established flow's
+    // frames still get through.
+    let r = fnat_gen(&[
+        "--target",
+        "fnatd",
+        "--flows",
+        "2000",
+        "--duration",
+        "10",
+        "--rate",
+        "20000",
+        "--flood",
+        "4000000",
+    ]);
+    let syns = n(&r, &["flood", "syns"]);
+    assert!(syns > 1_000_000, "a flood: {r}");
+    let (before, after) = (n(&r, &["flood", "rss_kib_before"]), n(&r, &["flood", "rss_kib_after"]));
+    assert!(before > 0 && after <= before + 1024, "fnatd's memory stays flat: {before} KiB -> {after} KiB");
+    let counters = r["fnatd_counters"].as_str().unwrap_or_else(|| panic!("fnatd's counters: {r}"));
+    let drops: Vec<&str> = counters.split_whitespace().filter(|w| w.contains('=')).collect();
+    assert!(drops.iter().any(|d| d.starts_with("no_local_port=") || d.starts_with("conn_table_full=")), "{counters}");
+    let allowed = ["no_local_port=", "conn_table_full=", "tx_full="];
+    assert!(drops.iter().all(|d| allowed.iter().any(|a| d.starts_with(a))), "unexpected drops: {counters}");
+    for dir in ["in", "out"] {
+        let (sent, received) = (n(&r, &[dir, "sent"]), n(&r, &[dir, "received"]));
+        assert!(sent > 50_000, "{dir}: established traffic offered: {r}");
+        assert!(received * 1000 >= sent * 999, "{dir}: {received} of {sent} established frames: {r}");
+    }
+}

@@ -115,6 +115,11 @@ struct Args {
     /// service added and deleted), none of which takes a flow's real server away.
     #[arg(long, default_value_t = 0)]
     churn: u32,
+    /// A SYN flood beside the measured traffic: this many SYNs a second (0: none) to the TCP
+    /// service from random spoofed sources (100.64.0.0/10, random ports) that never complete their
+    /// handshake. Not counted in the measured traffic; fnatd's memory is reported before and after.
+    #[arg(long, default_value_t = 0)]
+    flood: u64,
 }
 
 /// fnatctl changes on a thread of their own while traffic flows (`--churn`).
@@ -356,6 +361,7 @@ fn run_one(args: &Args) -> Result<Report> {
         }
         let (dmz, lan) = (queues.pop().context("dmz queues")?, queues.pop().context("lan queues")?);
         let mut g = Gen::new(args, topo, eal.tsc_hz(), pool, lan, dmz);
+        g.target_pid = run.child.as_ref().map(Child::id);
         if args.churn > 0 {
             ensure!(args.target == TargetKind::Fnatd, "--churn changes fnatd's configuration: it needs --target fnatd");
             let fnatd =
@@ -492,6 +498,9 @@ struct Gen {
     first_wrong: Option<String>,
     measuring: bool,
     churn: Option<Churn>,
+    target_pid: Option<u32>,
+    flood_sent: u64,
+    seed: u64,
 }
 
 impl Gen {
@@ -527,6 +536,9 @@ impl Gen {
             first_wrong: None,
             measuring: false,
             churn: None,
+            target_pid: None,
+            flood_sent: 0,
+            seed: 0x9e37_79b9_7f4a_7c15,
         }
     }
 
@@ -571,6 +583,40 @@ impl Gen {
             flow: f,
             ack: f.wrapping_add(1),
         }
+    }
+
+    /// Sends `n` SYNs of the flood: random spoofed clients, a sequence number no flow has (the
+    /// real-server side ignores them). Returns how many went out; they count as flood, not traffic.
+    fn flood(&mut self, n: usize) -> usize {
+        let refused = self.inbound.refused;
+        let sent = self.send(true, n, |g| {
+            g.seed ^= g.seed << 13;
+            g.seed ^= g.seed >> 7;
+            g.seed ^= g.seed << 17;
+            let r = g.seed;
+            let src = Ipv4Addr::from(0x6440_0000 | (u32::try_from(r & 0x003f_ffff).unwrap_or(0)));
+            let sport = 1024 + u16::try_from((r >> 32) % 64_000).unwrap_or(0);
+            let mut h = g.client_hdr(0, TcpFlags::SYN);
+            (h.src, h.sport, h.flow, h.dport) = (src, sport, u32::MAX, TCP_VPORT);
+            Some((h, 0))
+        });
+        if self.measuring {
+            self.inbound.sent -= sent as u64;
+            self.inbound.refused = refused;
+        }
+        self.flood_sent += sent as u64;
+        sent
+    }
+
+    /// The target's resident memory (VmRSS), in KiB.
+    fn target_rss_kib(&self) -> u64 {
+        let status = self.target_pid.and_then(|p| std::fs::read_to_string(format!("/proc/{p}/status")).ok());
+        status
+            .and_then(|s| {
+                s.lines().find_map(|l| l.strip_prefix("VmRSS:").map(|v| v.trim().trim_end_matches(" kB").to_owned()))
+            })
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
     }
 
     /// Fills `self.tx` with frames made by `make` (up to `n`), sends them on the LAN (`lan`) or
@@ -854,6 +900,8 @@ impl Gen {
         }
         let both = self.args.traffic == Traffic::Established;
         let mut turn = false;
+        let rss_before = self.target_rss_kib();
+        let (mut flood_credit, mut flood_last) = (0.0f64, start);
         loop {
             let now = tsc_cycles();
             if now >= end {
@@ -902,11 +950,22 @@ impl Gen {
                     credit -= sent as f64;
                 }
             }
+            // The flood takes what the ring has left after the measured traffic.
+            if self.args.flood > 0 {
+                flood_credit += (now - flood_last) as f64 * self.args.flood as f64 / hz as f64;
+                flood_last = now;
+                flood_credit = flood_credit.min((4 * BURST) as f64);
+                let n = (flood_credit as usize).min(BURST);
+                if n > 0 {
+                    flood_credit -= self.flood(n) as f64;
+                }
+            }
             self.receive();
             self.answer();
         }
         let seconds = (tsc_cycles() - start) as f64 / hz as f64;
         let churn = self.churn.as_mut().and_then(Churn::finish);
+        let flood = (self.args.flood > 0).then(|| (self.flood_sent, rss_before, self.target_rss_kib()));
         // What is still in flight comes back within a few milliseconds; wait 200.
         let drain = Instant::now();
         while drain.elapsed() < Duration::from_millis(200) {
@@ -931,6 +990,7 @@ impl Gen {
             first_wrong: self.first_wrong.clone(),
             churn,
             target_counters: None,
+            flood,
         })
     }
 }

@@ -63,6 +63,8 @@ pub struct Report {
     pub churn: Option<(u64, u64, Option<String>)>,
     /// fnatd's counters when it stopped (its "workers total" line), drops by reason included.
     pub target_counters: Option<String>,
+    /// A SYN flood beside the traffic: SYNs sent, and the target's VmRSS (KiB) before and after.
+    pub flood: Option<(u64, u64, u64)>,
 }
 
 impl Report {
@@ -103,6 +105,7 @@ impl Report {
             "checked": self.checked, "wrong": self.wrong, "first_wrong": self.first_wrong,
             "setup": self.setup.map(|(n, s)| json!({"flows": n, "seconds": s})),
             "fnatd_counters": self.target_counters,
+            "flood": self.flood.map(|(n, before, after)| json!({"syns": n, "rss_kib_before": before, "rss_kib_after": after})),
             "churn": self.churn.as_ref().map(|(a, f, e)| json!({"applied": a, "failed": f, "first_failure": e})),
         })
     }
@@ -145,6 +148,12 @@ impl Report {
             self.latency.len()
         );
         let _ = writeln!(s, "  checked {} frames in full: {} wrong", self.checked, self.wrong);
+        if let Some((n, before, after)) = self.flood {
+            let _ = writeln!(
+                s,
+                "  SYN flood beside it: {n} SYNs; the target's memory {before} KiB before, {after} KiB after"
+            );
+        }
         if let Some(c) = &self.target_counters {
             let _ = writeln!(s, "  fnatd's counters: {c}");
         }
