@@ -407,3 +407,77 @@ fn with_expire_nodest_conn_a_removed_real_servers_connections_end_at_their_next_
     h.run(&mut io, 4);
     assert_frames("rs1's connection", &sent(&mut io), &step.expect.frames());
 }
+
+#[test]
+fn an_arp_flood_is_answered_and_the_neighbour_table_stays_bounded() {
+    use dataplane::net::neigh::MAX_LEARNED;
+    use dataplane::packet::MacAddr;
+    use std::net::Ipv4Addr;
+
+    let snap = fixtures::snapshot();
+    let mut h = Harness::new(&snap, 0, 1, redirect_mesh(1, 4).pop().unwrap());
+    let mut io = MemIo::new(2);
+    h.run(&mut io, 0);
+    sent(&mut io);
+    // 100,000 ARP requests for the VIP, each from another sender (10.0.0.0/8, another MAC).
+    let n = 100_000u32;
+    for i in 0..n {
+        let b = (i + 3).to_be_bytes();
+        let mac = MacAddr([2, 0xaa, b[0], b[1], b[2], b[3]]);
+        io.push_rx(LAN, fixtures::arp_request(mac, Ipv4Addr::new(10, b[1], b[2], b[3]), fixtures::VIP));
+        if i % 16 == 15 {
+            h.run(&mut io, u64::from(i / 1000));
+            sent(&mut io);
+        }
+    }
+    h.run(&mut io, 200);
+    sent(&mut io);
+    let w = &h.poller.worker;
+    // Every request was answered or counted as a drop; the table the workers read stays bounded.
+    assert_eq!(w.stats.rx, u64::from(n));
+    assert_eq!(w.stats.arp_replies + w.stats.total_drops(), u64::from(n), "{}", w.stats);
+    let statics = 8;
+    assert!(w.neigh_len() <= MAX_LEARNED + statics, "{} neighbours", w.neigh_len());
+}
+
+#[test]
+fn a_flood_towards_unresolved_next_hops_stays_in_the_bounded_hold_queue() {
+    use dataplane::packet::builder::FrameSpec;
+    use dataplane::packet::icmp::msg_type;
+    use std::net::Ipv4Addr;
+
+    let snap = fixtures::snapshot();
+    let mut h = Harness::new(&snap, 0, 1, redirect_mesh(1, 4).pop().unwrap());
+    let mut io = MemIo::new(2);
+    h.run(&mut io, 0);
+    sent(&mut io);
+    // 10,000 pings to the VIP from 60 on-link clients nobody has resolved (10.0.0.20 to .79):
+    // every answer waits for its client's MAC address.
+    let announcements = h.poller.worker.stats.arp_requests;
+    let n = 10_000u16;
+    for i in 0..n {
+        let client = Ipv4Addr::new(10, 0, 0, 20 + u8::try_from(i % 60).unwrap());
+        let mac = dataplane::packet::MacAddr([2, 0xbb, 0, 0, 0, u8::try_from(i % 60).unwrap()]);
+        let frame = FrameSpec::new((mac, fixtures::LAN_MAC), client, fixtures::VIP).icmp_echo(
+            msg_type::ECHO_REQUEST,
+            i,
+            1,
+            b"flood",
+        );
+        io.push_rx(LAN, frame);
+        h.run(&mut io, 1);
+        // What leaves meanwhile is ARP requests only, one per client at most (rate-limited).
+        for f in io.take_tx(LAN) {
+            assert_eq!(&f[12..14], &[0x08, 0x06], "only ARP leaves while nobody answers");
+        }
+    }
+    let s = h.poller.worker.stats.clone();
+    assert_eq!(s.rx, u64::from(n));
+    assert_eq!(s.arp_requests - announcements, 60, "one ARP request per neighbour and second: {s}");
+    assert_eq!(s.held + s.dropped(DropReason::HoldFull), u64::from(n), "each held or dropped: {s}");
+    assert!(s.dropped(DropReason::HoldFull) >= u64::from(n) - 256, "at most 256 held: {s}");
+    // After 3 s the held frames give up, counted.
+    h.run(&mut io, 3_100);
+    let s = &h.poller.worker.stats;
+    assert_eq!(s.dropped(DropReason::NeighTimeout), s.held, "{s}");
+}

@@ -39,8 +39,10 @@ pub enum Outgoing {
 
 /// Requests to one neighbour are sent at most this often.
 const SOLICIT_INTERVAL_MS: u64 = 1000;
-/// Neighbours remembered for rate limiting.
-const SOLICIT_MEMO: usize = 64;
+/// Neighbours remembered for rate limiting: a direct-mapped table (a power of two), so that a
+/// flood towards many unresolved neighbours costs one lookup per packet and at most one request
+/// per neighbour per interval unless two neighbours share a slot.
+const SOLICIT_MEMO: usize = 4096;
 /// Frames that may wait in the outbox.
 const OUTBOX: usize = 64;
 /// Learned neighbours that may wait for the poll loop.
@@ -52,8 +54,7 @@ pub(super) const ANNOUNCE_PER_POLL: usize = 16;
 pub(super) struct L2State {
     outbox: Vec<Outgoing>,
     learned: Vec<Learned>,
-    memo: [(Ipv4Addr, u64); SOLICIT_MEMO],
-    memo_next: usize,
+    memo: Box<[(Ipv4Addr, u64); SOLICIT_MEMO]>,
     /// Every VIP announced so far (a set: a configuration of many VIPs is checked in linear time).
     announced: HashSet<Ipv4Addr>,
     to_announce: VecDeque<Outgoing>,
@@ -65,8 +66,7 @@ impl Default for L2State {
         Self {
             outbox: Vec::with_capacity(OUTBOX),
             learned: Vec::with_capacity(LEARNED),
-            memo: [(Ipv4Addr::UNSPECIFIED, 0); SOLICIT_MEMO],
-            memo_next: 0,
+            memo: Box::new([(Ipv4Addr::UNSPECIFIED, 0); SOLICIT_MEMO]),
             announced: HashSet::new(),
             to_announce: VecDeque::new(),
             ident: 0,
@@ -102,15 +102,13 @@ impl L2State {
 
     /// Whether a request to `target` may go out now (and records it if so).
     fn may_solicit(&mut self, target: Ipv4Addr, now: u64) -> bool {
-        if let Some(slot) = self.memo.iter_mut().find(|(a, _)| *a == target) {
-            if now.saturating_sub(slot.1) < SOLICIT_INTERVAL_MS && slot.1 != 0 {
-                return false;
-            }
-            slot.1 = now.max(1);
-            return true;
+        // Fibonacci hashing of the address picks the slot; the top bits are the best mixed.
+        let i = (u32::from(target).wrapping_mul(0x9e37_79b1) >> (32 - SOLICIT_MEMO.trailing_zeros())) as usize;
+        let slot = &mut self.memo[i % SOLICIT_MEMO];
+        if slot.0 == target && slot.1 != 0 && now.saturating_sub(slot.1) < SOLICIT_INTERVAL_MS {
+            return false;
         }
-        self.memo[self.memo_next] = (target, now.max(1));
-        self.memo_next = (self.memo_next + 1) % SOLICIT_MEMO;
+        *slot = (target, now.max(1));
         true
     }
 }

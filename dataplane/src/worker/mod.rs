@@ -140,6 +140,11 @@ impl Worker {
         &self.conns
     }
 
+    /// The neighbours in the table this worker reads (static and learned).
+    pub fn neigh_len(&self) -> usize {
+        self.neigh.len()
+    }
+
     /// The local-port pool of this worker.
     pub fn local_addrs(&self) -> &LocalAddrPool {
         &self.laddr
