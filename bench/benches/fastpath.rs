@@ -70,8 +70,7 @@ use std::time::{Duration, Instant};
 use criterion::{Bencher, Criterion, Throughput, criterion_group, criterion_main};
 use dataplane::config::Config;
 use dataplane::fixtures::{self, DMZ, DMZ_MAC, Expect, Flow, LAN, LAN_MAC, ROUTER_MAC, RS, RS_MAC, Step, VIP};
-use dataplane::lb::persist::NO_TEMPLATE;
-use dataplane::lb::{Conn, ConnTable, DestId, Dir, FlowKey, FwdMethod, LocalAddrPool, Protocol, TcpState};
+use dataplane::lb::{Conn, ConnTable, Dir, FlowKey, LocalAddrPool, Protocol, TcpState};
 use dataplane::net::{NeighTable, PortIdx};
 use dataplane::packet::TcpFlags;
 use dataplane::packet::builder::{FrameSpec, TcpSpec};
@@ -309,29 +308,6 @@ fn fresh_demo_worker() -> Worker {
     fixtures::worker(&fixtures::snapshot(), 0, 1, &fixtures::templates())
 }
 
-/// Connection `i` of the lookup tables: distinct in both directions (LIP 10.2.x.y by `i >> 16`,
-/// local port `i & 0xffff`).
-fn lookup_conn(i: u32) -> Conn {
-    Conn {
-        cip: Ipv4Addr::from(0x1400_0000 + i),
-        vip: VIP,
-        lip: Ipv4Addr::from(0x0a02_0000 + (i >> 16)),
-        rip: RS[(i % 3) as usize],
-        cport: 1024 + u16::try_from(i % 60_000).expect("port"),
-        vport: 80,
-        lport: u16::try_from(i & 0xffff).expect("port"),
-        rport: 8080,
-        expires: u64::MAX,
-        dest: DestId(1),
-        proto: Protocol::Tcp,
-        state: TcpState::Established as u8,
-        flags: 0,
-        method: FwdMethod::FullNat,
-        tmpl: NO_TEMPLATE,
-        tally: u32::MAX,
-    }
-}
-
 /// A full table of `n` connections and `LOOKUP_KEYS` random keys of them (either direction); prints
 /// the memory per connection.
 struct Lookup {
@@ -344,7 +320,7 @@ fn lookup_table(name: &str, n: u32) -> Lookup {
     eprintln!("{name}: filling a table of {n} connections...");
     let mut table = ConnTable::with_seed(n as usize, [0x1234, 0x5678]);
     for i in 0..n {
-        let idx = table.insert(lookup_conn(i)).expect("room for every connection");
+        let idx = table.insert(bench::synthetic_conn(i)).expect("room for every connection");
         debug_assert_eq!(idx, i);
         if (i + 1) % 2_000_000 == 0 {
             eprintln!("  {} inserted, {:.1} s", i + 1, t0.elapsed().as_secs_f64());
@@ -368,7 +344,7 @@ fn lookup_table(name: &str, n: u32) -> Lookup {
         .map(|_| {
             let i = rng.below(n);
             let dir = if rng.next() & 1 == 0 { Dir::In } else { Dir::Out };
-            let key = lookup_conn(i).key(dir);
+            let key = bench::synthetic_conn(i).key(dir);
             assert_eq!(table.lookup(&key), Some((i, dir)));
             key
         })

@@ -10,40 +10,15 @@
 //!
 //! Run: `cargo run --release -p bench --bin fnat-conn-memory [COUNT...]`.
 
-use std::net::Ipv4Addr;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use dataplane::fixtures::{RS, VIP};
-use dataplane::lb::persist::NO_TEMPLATE;
-use dataplane::lb::{Conn, ConnTable, DestId, Dir, FwdMethod, Protocol, TcpState};
+use dataplane::lb::{Conn, ConnTable, Dir};
 
 /// The target, both directions indexed.
 const TARGET: f64 = 128.0;
 /// Bytes of one index slot (`(u32 hash, u32 entry)`).
 const SLOT_BYTES: usize = 8;
-
-/// Connection `i`: distinct in both directions (LIP 10.2.x.y by `i >> 16`, local port `i & 0xffff`).
-fn conn(i: u32) -> Conn {
-    Conn {
-        cip: Ipv4Addr::from(0x1400_0000 + i),
-        vip: VIP,
-        lip: Ipv4Addr::from(0x0a02_0000 + (i >> 16)),
-        rip: RS[(i % 3) as usize],
-        cport: 1024 + u16::try_from(i % 60_000).unwrap_or(0),
-        vport: 80,
-        lport: u16::try_from(i & 0xffff).unwrap_or(0),
-        rport: 8080,
-        expires: u64::MAX,
-        dest: DestId(1),
-        proto: Protocol::Tcp,
-        state: TcpState::Established as u8,
-        flags: 0,
-        method: FwdMethod::FullNat,
-        tmpl: NO_TEMPLATE,
-        tally: u32::MAX,
-    }
-}
 
 /// Resident bytes of this process: `/proc/self/statm`'s second field (pages) times the page size.
 fn rss_bytes() -> Result<u64, String> {
@@ -76,12 +51,12 @@ fn measure(n: u32) -> Result<bool, String> {
     let before = rss_bytes()?;
     let mut table = ConnTable::with_seed(n as usize, [0x1234, 0x5678]);
     for i in 0..n {
-        table.insert(conn(i)).map_err(|_| format!("table full at {i} of {n}"))?;
+        table.insert(bench::synthetic_conn(i)).map_err(|_| format!("table full at {i} of {n}"))?;
     }
     let after = rss_bytes()?;
     // Every connection is reachable both ways (a sample, to keep the run short).
     for i in (0..n).step_by(997) {
-        let c = conn(i);
+        let c = bench::synthetic_conn(i);
         for dir in [Dir::In, Dir::Out] {
             if table.lookup(&c.key(dir)) != Some((i, dir)) {
                 return Err(format!("connection {i} not found {dir:?}"));

@@ -130,22 +130,7 @@ fn rules_text(n: usize, m: usize) -> String {
 fn config_text(run_dir: &Path, prefix: &str) -> String {
     format!(
         r#"# fnat-restore-bench: fnatd on two net_null ports that receive nothing.
-[eal]
-main_lcore = 0
-no_huge = true
-memory_mb = 512
-file_prefix = "{prefix}"
-extra_args = ["--log-level=*:warning", "--no-telemetry"]
-
-[workers]
-lcores = [1]
-
-[control]
-path = "{dir}/fnatd.ctl"
-
-[conn_table]
-size = 65536
-
+{base}
 [[port]]
 name = "lan"
 device = "net_null0,no-rx=1"
@@ -162,7 +147,7 @@ addresses = ["10.1.0.1/16"]
 addresses = ["{LIP}"]
 ports = "1024-65535"
 "#,
-        dir = run_dir.display()
+        base = bench::pktgen::target::fnatd_base(run_dir, prefix, 512, 65536)
     )
 }
 

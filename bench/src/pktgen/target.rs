@@ -34,17 +34,14 @@ pub fn memif(index: u8, name: &str, dir: &Path, server: bool, mac_addr: Option<[
     s
 }
 
-/// fnatd's configuration for a run: two memif ports, the clients' router and the real servers as
-/// static neighbours, a TCP and a UDP FULLNAT service (rr) over every real server, and enough
-/// local addresses and table entries for the flows.
-pub fn fnatd_config(dir: &Path, topo: &Topo, conn_table: u32, prefix: &str) -> String {
-    let laddrs: Vec<String> = (0..topo.laddrs).map(|i| format!("\"{}\"", topo.laddr(i))).collect();
-    let mut s = format!(
-        r#"# Written by fnat-gen for one benchmark run.
-[eal]
+/// The part of a benchmark's fnatd configuration every benchmark shares: `--no-huge`, the main
+/// lcore on 0 and one worker on lcore 1, the control file in `dir`, a table of `conn_table`.
+pub fn fnatd_base(dir: &Path, prefix: &str, memory_mb: u32, conn_table: u32) -> String {
+    format!(
+        r#"[eal]
 main_lcore = 0
 no_huge = true
-memory_mb = 1024
+memory_mb = {memory_mb}
 file_prefix = "{prefix}"
 extra_args = ["--log-level=*:warning", "--no-telemetry"]
 
@@ -56,7 +53,19 @@ path = "{dir}/fnatd.ctl"
 
 [conn_table]
 size = {conn_table}
+"#,
+        dir = dir.display()
+    )
+}
 
+/// fnatd's configuration for a run: two memif ports, the clients' router and the real servers as
+/// static neighbours, a TCP and a UDP FULLNAT service (rr) over every real server, and enough
+/// local addresses and table entries for the flows.
+pub fn fnatd_config(dir: &Path, topo: &Topo, conn_table: u32, prefix: &str) -> String {
+    let laddrs: Vec<String> = (0..topo.laddrs).map(|i| format!("\"{}\"", topo.laddr(i))).collect();
+    let mut s = format!(
+        r#"# Written by fnat-gen for one benchmark run.
+{base}
 [[port]]
 name = "lan"
 device = "{lan}"
@@ -83,7 +92,7 @@ address = "{ROUTER}"
 mac = "{gen_lan}"
 port = "lan"
 "#,
-        dir = dir.display(),
+        base = fnatd_base(dir, prefix, 1024, conn_table),
         lan = memif(0, "lan", dir, true, None),
         dmz = memif(1, "dmz", dir, true, None),
         gw_lan = mac(GW_LAN_MAC),
