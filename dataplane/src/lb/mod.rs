@@ -17,6 +17,7 @@ pub mod loads;
 pub mod persist;
 mod probe;
 pub mod rewrite;
+pub mod rss;
 pub mod sched;
 pub mod service;
 pub mod tcp_state;
