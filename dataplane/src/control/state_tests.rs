@@ -776,3 +776,58 @@ scheduler_flags = ["flag-2", "flag-3"]
     assert_eq!(l.services[0].spec.flags, flags(false, true, true));
     assert_eq!((l.services[0].dests[0].spec.upper, l.services[0].dests[0].spec.lower), (100, 60));
 }
+
+/// The address counts recomputed from the services, to compare with the ones kept on the way.
+/// Services per address, sorted.
+type AddrCounts = Vec<(Ipv4Addr, u32)>;
+
+fn uses_from_scratch(st: &ControlState) -> (AddrCounts, AddrCounts) {
+    let mut u = Uses::default();
+    for e in st.services.values() {
+        u.service(&e.svc, true);
+    }
+    (sorted_counts(&u.vips), sorted_counts(&u.laddrs))
+}
+
+fn sorted_counts(m: &HashMap<Ipv4Addr, u32>) -> AddrCounts {
+    let mut v: AddrCounts = m.iter().map(|(a, n)| (*a, *n)).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn the_address_counts_follow_every_change() {
+    let mut st = empty();
+    let la = |last| Ipv4Addr::new(10, 1, 0, last);
+    let vip2 = ServiceKey { vip: Ipv4Addr::new(10, 0, 0, 102), ..key(80) };
+    let steps: Vec<Vec<Command>> = vec![
+        vec![add(80), add(81)],
+        vec![Command::AddService(ServiceSpec { key: vip2, ..spec(80, SchedKind::Rr) })],
+        vec![Command::AddLaddr { svc: key(80), addr: la(20) }, Command::AddLaddr { svc: key(81), addr: la(21) }],
+        // A new service's first --add-laddr replaces its default local addresses.
+        vec![add(82), Command::AddLaddr { svc: key(82), addr: la(22) }],
+        vec![Command::DelLaddr { svc: key(80), addr: la(20) }],
+        vec![Command::DelService(key(81))],
+        // Refused as a whole: nothing counted.
+        vec![add(83), Command::AddLaddr { svc: key(83), addr: Ipv4Addr::new(10, 0, 0, 102) }],
+        vec![Command::Clear],
+        vec![add(80), Command::AddLaddr { svc: key(80), addr: la(23) }],
+    ];
+    for (i, commands) in steps.into_iter().enumerate() {
+        let _ = run(&mut st, commands);
+        let kept = (sorted_counts(&st.uses.vips), sorted_counts(&st.uses.laddrs));
+        assert_eq!(kept, uses_from_scratch(&st), "after step {i}");
+    }
+    // The checks read them: a local address of one service cannot become a VIP, and back.
+    assert!(
+        run(
+            &mut st,
+            vec![Command::AddService(ServiceSpec {
+                key: ServiceKey { vip: la(23), ..key(80) },
+                ..spec(80, SchedKind::Rr)
+            })]
+        )
+        .is_err()
+    );
+    assert!(run(&mut st, vec![Command::AddLaddr { svc: key(80), addr: Ipv4Addr::new(10, 0, 0, 100) }]).is_err());
+}
