@@ -31,6 +31,7 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};
+use bench::pktgen::churn::Churn;
 use bench::pktgen::frames::{self, Hdr};
 use bench::pktgen::report::{Flowing, Report};
 use bench::pktgen::target::{self, TCP_RPORT, TCP_VPORT, UDP_RPORT, UDP_VPORT};
@@ -120,67 +121,6 @@ struct Args {
     /// handshake. Not counted in the measured traffic; fnatd's memory is reported before and after.
     #[arg(long, default_value_t = 0)]
     flood: u64,
-}
-
-/// fnatctl changes on a thread of their own while traffic flows (`--churn`).
-struct Churn {
-    fnatctl: PathBuf,
-    ctl: PathBuf,
-    rate: u32,
-    first_server: Ipv4Addr,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    thread: Option<std::thread::JoinHandle<(u64, u64, Option<String>)>>,
-}
-
-impl Churn {
-    fn start(&mut self) {
-        let (fnatctl, ctl, rate, stop) = (self.fnatctl.clone(), self.ctl.clone(), self.rate, self.stop.clone());
-        let rs = format!("{}:{TCP_RPORT}", self.first_server);
-        self.thread = Some(std::thread::spawn(move || {
-            let vip = format!("{VIP}:{TCP_VPORT}");
-            let cycle: Vec<Vec<String>> = [
-                vec!["-a", "-t", &vip, "-r", "10.1.1.250:8080", "-b", "-w", "1"],
-                vec!["-e", "-t", &vip, "-r", &rs, "-b", "-w", "5"],
-                vec!["-A", "-t", "10.0.0.101:80", "-s", "wlc"],
-                vec!["-a", "-t", "10.0.0.101:80", "-r", "10.1.1.251:8080", "-b"],
-                vec!["-d", "-t", &vip, "-r", "10.1.1.250:8080"],
-                vec!["-e", "-t", &vip, "-r", &rs, "-b", "-w", "1"],
-                vec!["-D", "-t", "10.0.0.101:80"],
-            ]
-            .iter()
-            .map(|c| c.iter().map(|w| (*w).to_owned()).collect())
-            .collect();
-            let (mut applied, mut failed, mut first) = (0u64, 0u64, None);
-            let period = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
-            let mut next = Instant::now();
-            let mut i = 0;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let out = Command::new(&fnatctl).arg("--ctl").arg(&ctl).args(&cycle[i % cycle.len()]).output();
-                match out {
-                    Ok(o) if o.status.success() => applied += 1,
-                    Ok(o) => {
-                        failed += 1;
-                        first.get_or_insert_with(|| String::from_utf8_lossy(&o.stderr).trim().to_owned());
-                    }
-                    Err(e) => {
-                        failed += 1;
-                        first.get_or_insert_with(|| e.to_string());
-                    }
-                }
-                i += 1;
-                next += period;
-                if let Some(wait) = next.checked_duration_since(Instant::now()) {
-                    std::thread::sleep(wait);
-                }
-            }
-            (applied, failed, first)
-        }));
-    }
-
-    fn finish(&mut self) -> Option<(u64, u64, Option<String>)> {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        self.thread.take().and_then(|t| t.join().ok())
-    }
 }
 
 /// Frames per burst.
@@ -770,28 +710,21 @@ impl Gen {
 
     /// Sends the answers that are due (SYN-ACKs from the servers, ACKs from the clients).
     fn answer(&mut self) {
-        while !self.synacks.is_empty() {
-            let mut pending = std::mem::take(&mut self.synacks);
+        let synacks = std::mem::take(&mut self.synacks);
+        self.synacks = self.send_all(synacks, false);
+        let acks = std::mem::take(&mut self.acks);
+        self.acks = self.send_all(acks, true);
+    }
+
+    /// Sends every frame of `pending`, a burst at a time, on the LAN (`lan`) or DMZ side (what the
+    /// ring refuses is lost, as on a wire); hands the emptied vector back for its capacity.
+    fn send_all(&mut self, mut pending: Vec<(Hdr, u64)>, lan: bool) -> Vec<(Hdr, u64)> {
+        while !pending.is_empty() {
             let n = pending.len().min(BURST);
             let mut it = pending.drain(..n);
-            self.send(false, n, |_| it.next());
-            drop(it);
-            self.synacks = pending;
-            if n < BURST {
-                break;
-            }
+            self.send(lan, n, |_| it.next());
         }
-        while !self.acks.is_empty() {
-            let mut pending = std::mem::take(&mut self.acks);
-            let n = pending.len().min(BURST);
-            let mut it = pending.drain(..n);
-            self.send(true, n, |_| it.next());
-            drop(it);
-            self.acks = pending;
-            if n < BURST {
-                break;
-            }
-        }
+        pending
     }
 
     /// Established runs: every flow does its handshake (TCP) or first request (UDP) first, at

@@ -187,11 +187,11 @@ impl MainLoop {
         out
     }
 
-    /// Connections per real server, summed over the workers.
-    pub fn dest_conns(&self) -> HashMap<DestId, DestConns> {
+    /// Connections per real server, summed over what the workers published.
+    pub fn dest_conns(published: &[Published]) -> HashMap<DestId, DestConns> {
         let mut total: HashMap<DestId, DestConns> = HashMap::new();
-        for p in self.gather() {
-            for (id, c) in p.dests {
+        for p in published {
+            for &(id, c) in &p.dests {
                 let t = total.entry(id).or_default();
                 t.active += c.active;
                 t.inactive += c.inactive;

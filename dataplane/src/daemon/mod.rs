@@ -88,17 +88,20 @@ fn pool_size(cfg: &Config) -> u32 {
 /// The workers and ports as the control state sees them.
 struct Gateway<'a> {
     main: &'a MainLoop,
-    /// Per-real-server connection counts, gathered once per request that lists services (a round
-    /// trip to every worker, which also folds their traffic into the statistics).
+    /// What the workers published, gathered once for a request that lists services or a scrape (a
+    /// round trip to every worker, which also folds their traffic into the statistics).
+    published: Option<Vec<shared::Published>>,
+    /// Per-real-server connection counts, summed from it.
     counts: HashMap<crate::lb::DestId, DestConns>,
     ports: &'a [(String, Port)],
     lcores: &'a [u32],
 }
 
 impl<'a> Gateway<'a> {
-    fn new(main: &'a MainLoop, gathered: bool, ports: &'a [(String, Port)], lcores: &'a [u32]) -> Self {
-        let counts = if gathered { main.dest_conns() } else { HashMap::new() };
-        Self { main, counts, ports, lcores }
+    fn new(main: &'a MainLoop, gather: bool, ports: &'a [(String, Port)], lcores: &'a [u32]) -> Self {
+        let published = gather.then(|| main.gather());
+        let counts = published.as_deref().map(MainLoop::dest_conns).unwrap_or_default();
+        Self { main, published, counts, ports, lcores }
     }
 }
 
@@ -126,7 +129,14 @@ impl crate::control::Gateway for Gateway<'_> {
     }
 
     fn counters(&self) -> CounterReport {
-        let published = self.main.gather();
+        let fresh;
+        let published = match &self.published {
+            Some(p) => p,
+            None => {
+                fresh = self.main.gather();
+                &fresh
+            }
+        };
         let (total, rates) = self.main.stats_book().total();
         let ports = self.ports.iter().map(|(name, port)| port_counters(name, &port.stats().unwrap_or_default()));
         let workers = published.iter().zip(self.lcores).map(|(p, &lcore)| WorkerCounters {
