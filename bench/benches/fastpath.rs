@@ -224,7 +224,7 @@ fn worker_for(cfg: &Config) -> Worker {
         snap,
         Arc::new(NeighTable::new(&cfg.neighbours)),
         ConnTable::with_seed(cfg.conn_table_size, [0x1234, 0x5678]),
-        LocalAddrPool::new(&cfg.local_addrs, cfg.local_ports.clone(), 0, 1),
+        LocalAddrPool::new(cfg.local_ports.clone(), 0, 1),
         fixtures::templates(),
     )
 }

@@ -12,7 +12,7 @@ use dataplane::lb::Services;
 use dataplane::control::cli::{self, PortNames};
 
 fn state() -> ControlState {
-    ControlState::new(&Services::default(), vec![Ipv4Addr::new(10, 1, 0, 10)], 4096, 1)
+    ControlState::new(&Services::default(), vec![Ipv4Addr::new(10, 1, 0, 10)], 4096)
 }
 
 fn commands(text: &str) -> Result<Vec<Command>, RestoreError> {

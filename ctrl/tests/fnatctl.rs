@@ -70,10 +70,6 @@ struct Fnatd {
 
 impl Fnatd {
     fn start(name: &str) -> Self {
-        Self::with_workers(name, 1)
-    }
-
-    fn with_workers(name: &str, workers: usize) -> Self {
         static N: AtomicU32 = AtomicU32::new(0);
         let path = std::env::temp_dir().join(format!(
             "fnatctl-test-{}-{name}-{}.ctl",
@@ -88,7 +84,7 @@ impl Fnatd {
         let (flag, count, keep, gw) = (stop.clone(), requests.clone(), state.clone(), gateway.clone());
         let thread = std::thread::spawn(move || {
             let laddrs = vec![Ipv4Addr::new(10, 1, 0, 10)];
-            let mut st = ControlState::new(&Services::default(), laddrs, 4096, workers);
+            let mut st = ControlState::new(&Services::default(), laddrs, 4096);
             st.set_max_payload(server.max_payload());
             while !flag.load(Ordering::Relaxed) {
                 while let Some(incoming) = server.poll() {
@@ -391,17 +387,6 @@ TCP  10.0.0.100:80 rr
         255,
         "service TCP 10.0.0.100:80 has FULLNAT real servers but no local address",
     );
-}
-
-#[test]
-fn nat_is_refused_when_fnatd_runs_several_workers() {
-    let d = Fnatd::with_workers("nat-workers", 2);
-    ok(&d, "-A -t 10.0.0.100:80 -s rr");
-    ok(&d, "-a -t 10.0.0.100:80 -r 10.1.0.11:8080");
-    let why = "NAT with more than one worker is not supported yet: replies need symmetric RSS";
-    fails(&d, "-a -t 10.0.0.100:80 -r 10.1.0.12:8080 -m", 255, why);
-    fails(&d, "-e -t 10.0.0.100:80 -r 10.1.0.11:8080 -m", 255, why);
-    ok(&d, "-a -t 10.0.0.100:80 -r 10.1.0.13 -g");
 }
 
 #[test]

@@ -249,7 +249,7 @@ impl Validator<'_> {
             .collect::<Result<Vec<_>, _>>()?;
         let timeouts = self.timeouts(&raw.timeouts)?;
         let marks = self.marks(&raw.fwmarks)?;
-        let services = self.services(raw.services, &local_addrs, worker_lcores.len())?.with_marks(marks);
+        let services = self.services(raw.services, &local_addrs)?.with_marks(marks);
         let control_path = self.control_path(&raw.control)?;
         let rules_path = raw.control.rules.as_deref().map(|r| self.rules_path(r)).transpose()?;
         let metrics_addr = raw
@@ -449,15 +449,10 @@ impl Validator<'_> {
     }
 
     /// The services, their real servers checked as fnatctl's are ([`check_method`],
-    /// [`check_thresholds`]): direct routing and tunnelling cannot map ports, NAT needs a single
-    /// worker, FULLNAT needs local addresses. A service without `scheduler` gets ipvsadm's default,
+    /// [`check_thresholds`]): direct routing and tunnelling cannot map ports, FULLNAT needs local
+    /// addresses. A service without `scheduler` gets ipvsadm's default,
     /// wlc ([`DEFAULT_SCHEDULER`]).
-    fn services(
-        &self,
-        raw: Vec<raw::Service>,
-        local_addrs: &[Ipv4Addr],
-        workers: usize,
-    ) -> Result<Services, ConfigError> {
+    fn services(&self, raw: Vec<raw::Service>, local_addrs: &[Ipv4Addr]) -> Result<Services, ConfigError> {
         let mut list: Vec<Service> = Vec::with_capacity(raw.len());
         let mut next_id = 0u32;
         for (i, s) in raw.into_iter().enumerate() {
@@ -522,7 +517,7 @@ impl Validator<'_> {
                         ));
                     }
                 };
-                if let Err(why) = check_method(method, port, vport, workers) {
+                if let Err(why) = check_method(method, port, vport) {
                     // A port DR or TUN cannot map is the port's fault; NAT's worker count, the method's.
                     let field = if method == FwdMethod::Nat { "forward" } else { "port" };
                     return Err(self.err(format_args!("{rf}.{field}"), why));

@@ -9,7 +9,10 @@
 use std::net::Ipv4Addr;
 
 use crate::config::Config;
+use std::sync::Arc;
+
 use crate::lb::loads::LoadBoard;
+use crate::lb::rss::{PortSteering, Steering};
 use crate::lb::{Services, Timeouts};
 use crate::net::{Interface, Route, RouteTable};
 use crate::packet::MacAddr;
@@ -37,6 +40,9 @@ pub struct Snapshot {
     pub expire_quiescent_template: bool,
     /// Gateway-wide connection counts of its real servers (one row per worker).
     pub loads: LoadBoard,
+    /// How each port's replies reach their worker, indexed by `PortIdx` (decided at start; empty:
+    /// no port is steered by RSS).
+    pub steering: Arc<[PortSteering]>,
 }
 
 impl Snapshot {
@@ -60,6 +66,7 @@ impl Snapshot {
             loads,
             expire_nodest_conn: false,
             expire_quiescent_template: false,
+            steering: Arc::new([]),
         }
     }
 
@@ -90,8 +97,35 @@ impl Snapshot {
         Self {
             expire_nodest_conn: self.expire_nodest_conn,
             expire_quiescent_template: self.expire_quiescent_template,
+            steering: Arc::clone(&self.steering),
             ..s
         }
+    }
+
+    /// The same snapshot with the ports' steering.
+    #[must_use]
+    pub fn with_steering(self, steering: Vec<PortSteering>) -> Self {
+        Self { steering: steering.into(), ..self }
+    }
+
+    /// The port's steering where the packets to `addr` leave (and so, on a symmetric network,
+    /// where the packets from `addr` arrive).
+    #[inline]
+    fn steering_toward(&self, addr: Ipv4Addr) -> Option<&PortSteering> {
+        let (port, _) = self.routes.lookup(addr)?;
+        self.steering.get(usize::from(port))
+    }
+
+    /// The RSS by which the FULLNAT ports of local address `lip` are chosen, if they are: the
+    /// steering of the port where replies to it arrive.
+    pub fn lip_steering(&self, lip: Ipv4Addr) -> Option<&Arc<Steering>> {
+        self.steering_toward(lip)?.port_choice()
+    }
+
+    /// The RSS of the port where the packets of `client` arrive, when fnatd knows it.
+    #[inline]
+    pub fn client_rss(&self, client: Ipv4Addr) -> Option<&Steering> {
+        self.steering_toward(client)?.rss.as_deref()
     }
 
     /// Whether `addr` is one of the gateway's own addresses: a VIP, a local address, or a port's.

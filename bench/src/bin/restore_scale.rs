@@ -517,7 +517,7 @@ fn new_worker(cfg: &Config, snap: &Arc<Snapshot>, neigh: &NeighManager, template
         Arc::clone(snap),
         neigh.current(),
         ConnTable::new(cfg.conn_table_size),
-        LocalAddrPool::new(&cfg.local_addrs, cfg.local_ports.clone(), id.index, id.count),
+        LocalAddrPool::new(cfg.local_ports.clone(), id.index, id.count),
         Arc::clone(templates),
     )
 }

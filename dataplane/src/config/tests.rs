@@ -210,12 +210,6 @@ fn errors_name_the_file_the_field_and_the_problem() {
         ),
         (
             "weight = 3",
-            "weight = 3\n  forward = \"nat\"",
-            "fnatd.toml: service[0].real_server[0].forward: NAT with more than one worker is not supported yet: \
-             replies need symmetric RSS",
-        ),
-        (
-            "weight = 3",
             "weight = 3\n  forward = \"NAT\"",
             "fnatd.toml: service[0].real_server[0].forward: 'NAT' is not fullnat, nat, dr or tun",
         ),
@@ -315,8 +309,8 @@ fn the_metrics_endpoint_is_an_address_and_port() {
 
 #[test]
 fn every_forwarding_method_is_accepted() {
-    // One worker (NAT needs it); DR and TUN take the service's port, given or not.
-    let text = GOOD.replacen("lcores = [1, 2]", "lcores = [1]", 1).replacen(
+    // On two workers; DR and TUN take the service's port, given or not.
+    let text = GOOD.replacen(
         "  [[service.real_server]]\n  address = \"10.1.0.3\"\n",
         "  [[service.real_server]]\n  address = \"10.1.0.3\"\n  forward = \"nat\"\n\
          \n  [[service.real_server]]\n  address = \"10.1.0.4\"\n  forward = \"dr\"\n\

@@ -13,7 +13,7 @@ use crate::lb::{FwdMethod, Protocol, SchedFlags, SchedKind, ServiceKey, Services
 
 /// A state with a little of everything to change: two services, one with real servers.
 pub fn sample_state() -> ControlState {
-    let mut st = ControlState::new(&Services::default(), vec![Ipv4Addr::new(10, 1, 0, 10)], 4096, 1);
+    let mut st = ControlState::new(&Services::default(), vec![Ipv4Addr::new(10, 1, 0, 10)], 4096);
     let key = |vport| ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::new(10, 0, 0, 100), vport, fwmark: 0 };
     let spec = |vport| ServiceSpec {
         key: key(vport),

@@ -187,9 +187,8 @@ pub fn initial_state(cfg: &Config) -> Result<ControlState, String> {
     let Some(rules) = cfg.rules_path.as_deref().filter(|p| p.exists()) else {
         return Ok(ControlState::from_config(cfg));
     };
-    let mut state =
-        ControlState::new(&Services::default(), cfg.local_addrs.clone(), cfg.conn_table_size, cfg.worker_lcores.len())
-            .with_timeouts(cfg.timeouts.clone());
+    let mut state = ControlState::new(&Services::default(), cfg.local_addrs.clone(), cfg.conn_table_size)
+        .with_timeouts(cfg.timeouts.clone());
     load_rules(rules, &mut state)?;
     Ok(state)
 }

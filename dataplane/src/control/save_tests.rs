@@ -19,7 +19,7 @@ fn apply(st: &mut ControlState, commands: Vec<Command>) {
 
 #[test]
 fn save_is_ipvsadm_save_n_in_ipvsadms_order_with_fnats_lines_after() {
-    let mut st = ControlState::new(&Services::default(), vec![Ipv4Addr::new(10, 1, 0, 10)], 4096, 1);
+    let mut st = ControlState::new(&Services::default(), vec![Ipv4Addr::new(10, 1, 0, 10)], 4096);
     let udp = key(Protocol::Udp, 1, 53);
     let tcp = key(Protocol::Tcp, 2, 80);
     let fwm = ServiceKey::mark(7);
@@ -67,7 +67,7 @@ fn save_is_ipvsadm_save_n_in_ipvsadms_order_with_fnats_lines_after() {
 
 #[test]
 fn laddrs_given_with_the_service_in_one_request_replace_the_defaults() {
-    let mut st = ControlState::new(&Services::default(), vec![Ipv4Addr::new(10, 1, 0, 10)], 4096, 1);
+    let mut st = ControlState::new(&Services::default(), vec![Ipv4Addr::new(10, 1, 0, 10)], 4096);
     let tcp = key(Protocol::Tcp, 2, 80);
     let spec = ServiceSpec { key: tcp, scheduler: SchedKind::Rr, flags: SchedFlags::default(), persistence: None };
     let laddr = |last| Command::AddLaddr { svc: tcp, addr: Ipv4Addr::new(10, 1, 0, last) };
@@ -164,7 +164,7 @@ fn the_rules_file_is_rewritten_after_a_change_and_read_back_at_start() {
 
 #[test]
 fn clear_then_restore_of_a_saved_file_rebuilds_the_same_table() {
-    let mut st = ControlState::new(&Services::default(), vec![Ipv4Addr::new(10, 1, 0, 10)], 1024, 1);
+    let mut st = ControlState::new(&Services::default(), vec![Ipv4Addr::new(10, 1, 0, 10)], 1024);
     let text = "-A -t 10.0.0.100:80 -s rr\n-a -t 10.0.0.100:80 -r 10.1.0.11:8080 -b -w 1\n-A -f 1 -s rr -p 360\n\
                 -a -f 1 -r 10.1.0.11:0 -b -w 1\n--add-mark -f 1 --dst 10.0.0.106/32 --proto tcp --dports 80,443\n";
     st.apply(&Request::new(parse_rules(text).unwrap()), &NoConnections).unwrap();

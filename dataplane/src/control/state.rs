@@ -24,9 +24,7 @@
 //! threshold is 0 to 2147483647 (ipvsadm's `INT_MAX`) and, as IPVS, the lower one may not be above
 //! the upper one.
 //!
-//! fnat-specific: NAT only with one worker (the replies of a NAT connection come back addressed to
-//! the client, and nothing yet steers them to the worker that owns the connection: that needs
-//! symmetric RSS); a service created at runtime gets the default local addresses (`[local]
+//! fnat-specific: a service created at runtime gets the default local addresses (`[local]
 //! addresses`); a service with FULLNAT real servers must keep at least one local address; an address
 //! is never both a VIP and a local address.
 //!
@@ -138,7 +136,6 @@ pub struct ControlState {
     next_dest_id: u32,
     default_laddrs: Vec<Ipv4Addr>,
     conn_table_size: usize,
-    workers: usize,
     timeouts: Timeouts,
     max_payload: u64,
     generation: u64,
@@ -157,16 +154,14 @@ impl ControlState {
     }
 
     /// The state a configuration starts with: its services, its `[local] addresses` as the default
-    /// local addresses of new services, its per-worker connection-table size, its number of workers
-    /// and its timeouts.
+    /// local addresses of new services, its per-worker connection-table size and its timeouts.
     pub fn from_config(cfg: &Config) -> Self {
-        Self::new(&cfg.services, cfg.local_addrs.clone(), cfg.conn_table_size, cfg.worker_lcores.len())
-            .with_timeouts(cfg.timeouts.clone())
+        Self::new(&cfg.services, cfg.local_addrs.clone(), cfg.conn_table_size).with_timeouts(cfg.timeouts.clone())
     }
 
-    /// A state holding `services`, with `default_laddrs` for services created later, for a gateway
-    /// of `workers` workers (NAT needs exactly one), with IPVS's default timeouts.
-    pub fn new(services: &Services, default_laddrs: Vec<Ipv4Addr>, conn_table_size: usize, workers: usize) -> Self {
+    /// A state holding `services`, with `default_laddrs` for services created later, with IPVS's
+    /// default timeouts.
+    pub fn new(services: &Services, default_laddrs: Vec<Ipv4Addr>, conn_table_size: usize) -> Self {
         let mut state = Self {
             services: HashMap::with_capacity(services.len()),
             uses: Uses::default(),
@@ -174,7 +169,6 @@ impl ControlState {
             next_dest_id: 0,
             default_laddrs,
             conn_table_size,
-            workers,
             timeouts: Timeouts::default(),
             max_payload: DEFAULT_MAX_PAYLOAD,
             generation: 0,
@@ -359,9 +353,8 @@ impl ControlState {
             }
             Command::AddDest { svc, dest } => self.add_dest(svc, dest),
             Command::EditDest { svc, dest } => {
-                let workers = self.workers;
                 let s = self.service_mut(svc)?;
-                check_dest(svc, &dest, workers)?;
+                check_dest(svc, &dest)?;
                 let d = s
                     .dests
                     .iter_mut()
@@ -458,9 +451,8 @@ impl ControlState {
 
     fn add_dest(&mut self, svc: ServiceKey, dest: DestSpec) -> Result<(), CtrlError> {
         let id = DestId(self.next_dest_id);
-        let workers = self.workers;
         let s = self.service_mut(svc)?;
-        check_dest(svc, &dest, workers)?;
+        check_dest(svc, &dest)?;
         if s.dests.iter().any(|d| d.addr == dest.addr && d.port == dest.port) {
             return Err(CtrlError::DestExists { svc, addr: dest.addr, port: dest.port });
         }
@@ -610,7 +602,7 @@ fn check_persistence(spec: &ServiceSpec) -> Result<(), CtrlError> {
 /// A real server's values: weight 0..=65535, port 1..=65535 (0, and only 0, in a port-0 service:
 /// each connection keeps its port), thresholds (see [`check_thresholds`]), a unicast address, and
 /// what its forwarding method allows (see [`check_method`]).
-fn check_dest(svc: ServiceKey, d: &DestSpec, workers: usize) -> Result<(), CtrlError> {
+fn check_dest(svc: ServiceKey, d: &DestSpec) -> Result<(), CtrlError> {
     if d.weight > 65535 {
         return Err(CtrlError::Invalid(format!("weight {} is out of range (0 to 65535)", d.weight)));
     }
@@ -626,7 +618,7 @@ fn check_dest(svc: ServiceKey, d: &DestSpec, workers: usize) -> Result<(), CtrlE
         return Err(CtrlError::Invalid("real server port 0 is out of range (1 to 65535)".into()));
     }
     check_unicast("real server address", d.addr)?;
-    check_method(d.method, d.port, svc.vport, workers).map_err(CtrlError::Invalid)
+    check_method(d.method, d.port, svc.vport).map_err(CtrlError::Invalid)
 }
 
 /// The largest connection threshold ipvsadm's `-x`/`-y` accept (`INT_MAX`).
@@ -648,17 +640,12 @@ pub fn check_thresholds(upper: u32, lower: u32) -> Result<(), String> {
 }
 
 /// What a forwarding method allows: direct routing and tunnelling leave the packet's destination
-/// port alone, so the real server's port must be the service's; NAT needs a single worker (its
-/// replies come back to the client's address, and only symmetric RSS would bring them to the worker
-/// that owns the connection). FULLNAT's local addresses are checked per service, after the whole
-/// transaction. The error is the one-line reason, shared with the configuration file's checks.
-pub fn check_method(method: FwdMethod, port: u16, vport: u16, workers: usize) -> Result<(), String> {
+/// port alone, so the real server's port must be the service's. FULLNAT's local addresses are
+/// checked per service, after the whole transaction. (NAT works on any number of workers: see
+/// `lb::nat_owner`.) The error is the one-line reason, shared with the configuration file's checks.
+pub fn check_method(method: FwdMethod, port: u16, vport: u16) -> Result<(), String> {
     let name = match method {
-        FwdMethod::FullNat => return Ok(()),
-        FwdMethod::Nat if workers > 1 => {
-            return Err("NAT with more than one worker is not supported yet: replies need symmetric RSS".into());
-        }
-        FwdMethod::Nat => return Ok(()),
+        FwdMethod::FullNat | FwdMethod::Nat => return Ok(()),
         FwdMethod::Dr => "route (DR)",
         FwdMethod::Tun => "tunnel (TUN)",
     };

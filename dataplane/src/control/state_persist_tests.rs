@@ -18,7 +18,7 @@ fn rs(last: u8, port: u16) -> DestSpec {
 }
 
 fn empty() -> ControlState {
-    ControlState::new(&Services::default(), vec![Ipv4Addr::new(10, 1, 0, 10)], 4096, 1)
+    ControlState::new(&Services::default(), vec![Ipv4Addr::new(10, 1, 0, 10)], 4096)
 }
 
 fn run(st: &mut ControlState, commands: Vec<Command>) -> Result<(), CtrlError> {

@@ -30,7 +30,7 @@ fn add_rs(vport: u16, last: u8) -> Command {
 }
 
 fn empty() -> ControlState {
-    ControlState::new(&Services::default(), vec![LIP1, LIP2], 4096, 1)
+    ControlState::new(&Services::default(), vec![LIP1, LIP2], 4096)
 }
 
 /// Applies `commands` as one request; the listing if it held a `List`.
@@ -293,7 +293,7 @@ fn local_addresses_are_added_and_removed_per_service() {
 
 #[test]
 fn a_fullnat_service_keeps_at_least_one_local_address() {
-    let mut st = ControlState::new(&Services::default(), vec![], 64, 1);
+    let mut st = ControlState::new(&Services::default(), vec![], 64);
     let svc = key(80);
     let no_laddr =
         Err(CtrlError::Invalid("service TCP 10.0.0.100:80 has FULLNAT real servers but no local address".into()));
@@ -470,27 +470,21 @@ fn direct_routing_and_tunnelling_cannot_map_ports() {
 }
 
 #[test]
-fn nat_is_refused_with_more_than_one_worker() {
-    let mut st = ControlState::new(&Services::default(), vec![LIP1], 4096, 2);
+fn nat_mixes_with_the_other_methods() {
+    // NAT works on any number of workers (lb::nat_owner): the state has no worker count to check.
+    let mut st = ControlState::new(&Services::default(), vec![LIP1], 4096);
     let svc = key(80);
     run(&mut st, vec![add(80), Command::AddDest { svc, dest: dest_with(1, 8080, FwdMethod::FullNat) }]).unwrap();
-    let why = "NAT with more than one worker is not supported yet: replies need symmetric RSS";
-    let nat = dest_with(2, 8080, FwdMethod::Nat);
-    assert_eq!(run(&mut st, vec![Command::AddDest { svc, dest: nat }]).unwrap_err().to_string(), why);
-    let to_nat = dest_with(1, 8080, FwdMethod::Nat);
-    assert_eq!(run(&mut st, vec![Command::EditDest { svc, dest: to_nat }]).unwrap_err().to_string(), why);
-    // The other methods work with several workers.
+    run(&mut st, vec![Command::AddDest { svc, dest: dest_with(2, 8080, FwdMethod::Nat) }]).unwrap();
+    run(&mut st, vec![Command::EditDest { svc, dest: dest_with(1, 8080, FwdMethod::Nat) }]).unwrap();
     run(&mut st, vec![Command::AddDest { svc, dest: dest_with(3, 80, FwdMethod::Dr) }]).unwrap();
     run(&mut st, vec![Command::AddDest { svc, dest: dest_with(4, 80, FwdMethod::Tun) }]).unwrap();
-    assert_eq!(methods(&st, 80).len(), 3);
-    // One worker: NAT is fine.
-    let mut one = empty();
-    run(&mut one, vec![add(80), Command::AddDest { svc, dest: nat }]).unwrap();
+    assert_eq!(methods(&st, 80).len(), 4);
 }
 
 #[test]
 fn an_edit_may_change_the_method_and_keeps_the_identity() {
-    let mut st = ControlState::new(&Services::default(), vec![], 4096, 1);
+    let mut st = ControlState::new(&Services::default(), vec![], 4096);
     let svc = key(80);
     let lip = Command::AddLaddr { svc, addr: LIP1 };
     run(&mut st, vec![add(80), lip, Command::AddDest { svc, dest: dest_with(1, 80, FwdMethod::FullNat) }]).unwrap();
@@ -577,21 +571,13 @@ fn timeouts_are_bounded_to_31_days_and_a_refused_request_changes_none() {
 }
 
 #[test]
-fn the_config_gives_timeouts_and_the_worker_count() {
-    let text = |lcores: &str| {
-        format!(
-            "[workers]\nlcores = {lcores}\n[[port]]\nname = \"lan\"\ndevice = \"net_null0\"\n\
-             [timeouts]\ntcp = 600\ntcpfin = 60\n"
-        )
-    };
-    let cfg = Config::parse(Path::new("fnatd.toml"), &text("[1, 2]")).unwrap();
+fn the_config_gives_timeouts_and_nat_works_on_several_workers() {
+    let text = "[workers]\nlcores = [1, 2]\n[[port]]\nname = \"lan\"\ndevice = \"net_null0\"\n\
+                [timeouts]\ntcp = 600\ntcpfin = 60\n";
+    let cfg = Config::parse(Path::new("fnatd.toml"), text).unwrap();
     let mut st = ControlState::from_config(&cfg);
     assert_eq!(get_timeouts(&mut st), Reply::Timeouts { tcp: 600, tcpfin: 60, udp: 300 });
     let nat = Command::AddDest { svc: key(80), dest: dest_with(1, 80, FwdMethod::Nat) };
-    let err = ask(&mut st, vec![add(80), nat.clone()]).unwrap_err();
-    assert!(err.to_string().starts_with("NAT with more than one worker"), "{err}");
-    let cfg = Config::parse(Path::new("fnatd.toml"), &text("[1]")).unwrap();
-    let mut st = ControlState::from_config(&cfg);
     ask(&mut st, vec![add(80), nat]).unwrap();
 }
 

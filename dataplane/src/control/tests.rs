@@ -75,7 +75,7 @@ impl Daemon {
         let flag = stop.clone();
         let handle = std::thread::spawn(move || {
             let mut server = server;
-            let mut state = ControlState::new(&Services::default(), vec![Ipv4Addr::new(10, 1, 0, 10)], 4096, 1);
+            let mut state = ControlState::new(&Services::default(), vec![Ipv4Addr::new(10, 1, 0, 10)], 4096);
             while !flag.load(Ordering::Relaxed) {
                 while let Some(incoming) = server.poll() {
                     let reply = state.answer(incoming.request, &NoConnections);
@@ -285,7 +285,7 @@ fn a_committed_request_of_a_client_that_died_is_applied_and_its_reply_discarded(
     let path = temp_path("dead");
     let mut server = Server::with_ring_capacity(&path, 4096).unwrap();
     let raw = Raw::open(&path);
-    let mut state = ControlState::new(&Services::default(), vec![], 64, 1);
+    let mut state = ControlState::new(&Services::default(), vec![], 64);
 
     // Died after committing; fnatd answers while no one waits: the reply stays in the ring.
     let dead = req(vec![add(1)]);
@@ -504,7 +504,7 @@ impl Gateway for ManyConns {
 fn a_connection_listing_is_cut_to_fit_the_transport() {
     let path = temp_path("conns");
     let mut server = Server::with_ring_capacity(&path, 64 << 10).unwrap();
-    let mut state = ControlState::new(&Services::default(), vec![], 64, 1);
+    let mut state = ControlState::new(&Services::default(), vec![], 64);
     state.set_max_payload(server.max_payload());
     let max = state.max_conns();
     assert_eq!(max, ConnListing::max_entries(server.max_payload()));

@@ -324,7 +324,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
             Arc::clone(&snap),
             neigh.current(),
             ConnTable::new(cfg.conn_table_size),
-            LocalAddrPool::new(&cfg.local_addrs, cfg.local_ports.clone(), id.index, id.count),
+            LocalAddrPool::new(cfg.local_ports.clone(), id.index, id.count),
             Arc::clone(&templates),
         );
         let (ctl, wl) = shared::links(64, 1024);

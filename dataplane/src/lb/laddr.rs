@@ -1,36 +1,50 @@
-//! Local addresses (LIPs) and the local ports a worker owns on them, for FULLNAT.
+//! Local addresses (LIPs) and the local ports a worker takes on them, for FULLNAT.
 //!
-//! Worker `w` of `n` owns exactly the local ports `p` with `p % n == w` on every LIP, so the owner of a
-//! reply addressed to `LIP:lport` follows from the port alone ([`lport_owner`]) and the sets of ports
-//! of different workers never meet. Each worker keeps its own ports in a FIFO per LIP: a released port
-//! goes to the back, so a port is reused as late as possible (the real server may still hold the old
-//! connection in TIME_WAIT). Owned by one worker core; no allocation after `new`.
+//! A FULLNAT reply comes back addressed to `LIP:lport`, and only the worker that opened the
+//! connection holds it, so the local port must tell which worker that is. Two ways, per LIP:
+//!
+//! - By RSS (`SteerMode::Rss`/`PeerRss` on the port where the LIP's replies arrive): every worker
+//!   keeps every port, bucketed by what the port adds to the reply's Toeplitz hash
+//!   ([`SteeredPorts`]), and takes for a connection to `RIP:rport` a port whose reply the NIC
+//!   delivers to its own queue. The owner of a reply is the queue its hash names
+//!   ([`LocalAddrPool::owner`]), which is the worker that receives it.
+//! - By the port's remainder otherwise: worker `w` of `n` owns the ports `p % n == w`
+//!   ([`lport_owner`]); a reply that reaches another worker is passed to the owner through a ring.
+//!
+//! Either way, the ports of one worker are kept FIFO: a released port goes to the back, so it is
+//! reused as late as possible (the real server may still hold the old connection in TIME_WAIT).
+//! Owned by one worker core; no allocation after an address is added.
 
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 use std::ops::RangeInclusive;
+use std::sync::Arc;
 
-/// The worker that owns local port `lport` when there are `workers` workers.
+use super::rss::{SteeredPorts, Steering};
+
+/// The worker that owns local port `lport` when there are `workers` workers and the port's LIP is
+/// not steered by RSS.
 #[inline]
 pub fn lport_owner(lport: u16, workers: u16) -> u16 {
     lport % workers.max(1)
 }
 
 #[derive(Debug)]
+enum Ports {
+    /// This worker's share of the range, `port % workers == worker`.
+    Modulo { free: VecDeque<u16>, owned: usize },
+    /// Every port of the range, chosen per real server by the LIP's port's RSS; `free` has a bit
+    /// per port of the range (set while the port is free), so a double release is refused.
+    Steered { ports: SteeredPorts, steering: Arc<Steering>, free: Box<[u64]> },
+}
+
+#[derive(Debug)]
 struct Lip {
     addr: Ipv4Addr,
-    free: VecDeque<u16>,
-    owned: usize,
+    ports: Ports,
 }
 
-impl Lip {
-    fn new(addr: Ipv4Addr, range: &RangeInclusive<u16>, worker: u16, workers: u16) -> Self {
-        let free: VecDeque<u16> = range.clone().filter(|&p| lport_owner(p, workers) == worker).collect();
-        Self { addr, owned: free.len(), free }
-    }
-}
-
-/// One worker's share of the local ports on every LIP.
+/// One worker's local ports on every LIP.
 #[derive(Debug)]
 pub struct LocalAddrPool {
     lips: Vec<Lip>,
@@ -41,21 +55,58 @@ pub struct LocalAddrPool {
 }
 
 impl LocalAddrPool {
-    /// The ports in `range` owned by `worker` (of `workers`) on each address of `addrs`.
-    pub fn new(addrs: &[Ipv4Addr], range: RangeInclusive<u16>, worker: u16, workers: u16) -> Self {
-        let workers = workers.max(1);
-        let lips = addrs.iter().map(|&addr| Lip::new(addr, &range, worker, workers)).collect();
-        Self { lips, next: 0, worker, workers, range }
+    /// A pool of the ports in `range` for `worker` (of `workers`), with no address yet.
+    pub fn new(range: RangeInclusive<u16>, worker: u16, workers: u16) -> Self {
+        Self { lips: Vec::new(), next: 0, worker, workers: workers.max(1), range }
     }
 
-    /// Takes a free port on one of `lips` (a service's local addresses), cycling over them; `None`
-    /// when all are in use or none is known to this pool.
+    /// Adds a local address unless the pool has it already: with all the ports of the range chosen
+    /// by `steering` (the RSS of the port where the address's replies arrive) when there is one and
+    /// more than one worker, else with this worker's share of them. Addresses are never removed:
+    /// connections still holding ports on a removed address return them.
+    pub fn add(&mut self, addr: Ipv4Addr, steering: Option<&Arc<Steering>>) {
+        if self.is_local(addr) {
+            return;
+        }
+        let ports = match steering.filter(|_| self.workers > 1) {
+            Some(s) => {
+                let bits = self.range.len().div_ceil(64);
+                let mut free = vec![0u64; bits].into_boxed_slice();
+                for i in 0..self.range.len() {
+                    free[i / 64] |= 1 << (i % 64);
+                }
+                Ports::Steered {
+                    ports: SteeredPorts::new(s, self.range.clone(), self.worker),
+                    steering: Arc::clone(s),
+                    free,
+                }
+            }
+            None => {
+                let free: VecDeque<u16> =
+                    self.range.clone().filter(|&p| lport_owner(p, self.workers) == self.worker).collect();
+                Ports::Modulo { owned: free.len(), free }
+            }
+        };
+        self.lips.push(Lip { addr, ports });
+    }
+
+    /// Takes a free port on one of `lips` (a service's local addresses), cycling over them, for a
+    /// connection to the real server `rip:rport`; `None` when none is left or none is known here.
     #[inline]
-    pub fn acquire(&mut self, lips: &[Ipv4Addr]) -> Option<(Ipv4Addr, u16)> {
+    pub fn acquire(&mut self, lips: &[Ipv4Addr], rip: Ipv4Addr, rport: u16) -> Option<(Ipv4Addr, u16)> {
         let n = lips.len();
+        let first = *self.range.start();
         for k in 0..n {
             let addr = lips[(self.next + k) % n];
-            if let Some(port) = self.lips.iter_mut().find(|l| l.addr == addr).and_then(|l| l.free.pop_front()) {
+            let Some(lip) = self.lips.iter_mut().find(|l| l.addr == addr) else { continue };
+            let port = match &mut lip.ports {
+                Ports::Modulo { free, .. } => free.pop_front(),
+                Ports::Steered { ports, steering, free } => ports.acquire(steering, rip, rport, addr).inspect(|&p| {
+                    let i = usize::from(p - first);
+                    free[i / 64] &= !(1 << (i % 64));
+                }),
+            };
+            if let Some(port) = port {
                 self.next = (self.next + k + 1) % n;
                 return Some((addr, port));
             }
@@ -63,28 +114,44 @@ impl LocalAddrPool {
         None
     }
 
-    /// Adds a local address (with this worker's share of its ports) unless the pool has it already.
-    /// Addresses are never removed: connections still holding ports on a removed address return them.
-    pub fn add(&mut self, addr: Ipv4Addr) {
-        if !self.is_local(addr) {
-            self.lips.push(Lip::new(addr, &self.range, self.worker, self.workers));
-        }
-    }
-
     /// Gives a port back. Returns false (and keeps nothing) for an address or port this worker does
-    /// not own, or when the LIP already holds all of its ports (a double release).
+    /// not own, or a port that is free already (a double release).
     pub fn release(&mut self, addr: Ipv4Addr, port: u16) -> bool {
-        if !self.range.contains(&port) || lport_owner(port, self.workers) != self.worker {
+        if !self.range.contains(&port) {
             return false;
         }
+        let (worker, workers, first) = (self.worker, self.workers, *self.range.start());
         let Some(lip) = self.lips.iter_mut().find(|l| l.addr == addr) else {
             return false;
         };
-        if lip.free.len() >= lip.owned {
-            return false;
+        match &mut lip.ports {
+            Ports::Modulo { free, owned } => {
+                if lport_owner(port, workers) != worker || free.len() >= *owned {
+                    return false;
+                }
+                free.push_back(port);
+            }
+            Ports::Steered { ports, steering, free } => {
+                let (word, bit) = (usize::from(port - first) / 64, 1u64 << (usize::from(port - first) % 64));
+                if free[word] & bit != 0 {
+                    return false;
+                }
+                free[word] |= bit;
+                ports.release(steering, port);
+            }
         }
-        lip.free.push_back(port);
         true
+    }
+
+    /// The worker that holds the connection, if any, of a reply from `rip:rport` to the local
+    /// `addr:lport`; `None` when `addr` is not one of the local addresses.
+    #[inline]
+    pub fn owner(&self, addr: Ipv4Addr, rip: Ipv4Addr, rport: u16, lport: u16) -> Option<u16> {
+        let lip = self.lips.iter().find(|l| l.addr == addr)?;
+        Some(match &lip.ports {
+            Ports::Modulo { .. } => lport_owner(lport, self.workers),
+            Ports::Steered { steering, .. } => steering.reply_queue(rip, rport, addr, lport),
+        })
     }
 
     /// Whether `addr` is one of the local addresses.
@@ -93,9 +160,20 @@ impl LocalAddrPool {
         self.lips.iter().any(|l| l.addr == addr)
     }
 
+    /// Whether the ports of `addr` are chosen by RSS.
+    pub fn is_steered(&self, addr: Ipv4Addr) -> bool {
+        self.lips.iter().any(|l| l.addr == addr && matches!(l.ports, Ports::Steered { .. }))
+    }
+
     /// Free ports left, over all LIPs.
     pub fn available(&self) -> usize {
-        self.lips.iter().map(|l| l.free.len()).sum()
+        self.lips
+            .iter()
+            .map(|l| match &l.ports {
+                Ports::Modulo { free, .. } => free.len(),
+                Ports::Steered { ports, .. } => ports.available(),
+            })
+            .sum()
     }
 
     /// This worker's index.
@@ -112,56 +190,102 @@ impl LocalAddrPool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lb::rss::DEFAULT_KEY;
 
     const A: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 10);
     const B: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 11);
+    const RIP: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 21);
+
+    fn pool(addrs: &[Ipv4Addr], range: RangeInclusive<u16>, worker: u16, workers: u16) -> LocalAddrPool {
+        let mut p = LocalAddrPool::new(range, worker, workers);
+        for &a in addrs {
+            p.add(a, None);
+        }
+        p
+    }
 
     #[test]
     fn workers_own_disjoint_ports() {
-        let pools: Vec<LocalAddrPool> = (0..3).map(|w| LocalAddrPool::new(&[A], 1024..=65535, w, 3)).collect();
+        let pools: Vec<LocalAddrPool> = (0..3).map(|w| pool(&[A], 1024..=65535, w, 3)).collect();
         let total: usize = pools.iter().map(LocalAddrPool::available).sum();
         assert_eq!(total, 65535 - 1024 + 1);
         for (w, mut p) in pools.into_iter().enumerate() {
-            while let Some((_, port)) = p.acquire(&[A]) {
+            while let Some((_, port)) = p.acquire(&[A], RIP, 80) {
                 assert_eq!(usize::from(lport_owner(port, 3)), w);
+                assert_eq!(p.owner(A, RIP, 80, port).map(usize::from), Some(w));
             }
         }
     }
 
     #[test]
     fn acquire_cycles_over_lips_and_exhausts() {
-        let mut p = LocalAddrPool::new(&[A, B], 2000..=2003, 0, 2);
-        assert_eq!(p.acquire(&[A, B]), Some((A, 2000)));
-        assert_eq!(p.acquire(&[A, B]), Some((B, 2000)));
-        assert_eq!(p.acquire(&[A, B]), Some((A, 2002)));
-        assert_eq!(p.acquire(&[A, B]), Some((B, 2002)));
-        assert_eq!(p.acquire(&[A, B]), None);
+        let mut p = pool(&[A, B], 2000..=2003, 0, 2);
+        assert_eq!(p.acquire(&[A, B], RIP, 80), Some((A, 2000)));
+        assert_eq!(p.acquire(&[A, B], RIP, 80), Some((B, 2000)));
+        assert_eq!(p.acquire(&[A, B], RIP, 80), Some((A, 2002)));
+        assert_eq!(p.acquire(&[A, B], RIP, 80), Some((B, 2002)));
+        assert_eq!(p.acquire(&[A, B], RIP, 80), None);
         assert!(p.release(A, 2000));
-        assert_eq!(p.acquire(&[A, B]), Some((A, 2000)));
-        assert_eq!(p.acquire(&[]), None);
+        assert_eq!(p.acquire(&[A, B], RIP, 80), Some((A, 2000)));
+        assert_eq!(p.acquire(&[], RIP, 80), None);
     }
 
     #[test]
     fn released_ports_are_reused_last() {
-        let mut p = LocalAddrPool::new(&[A], 3000..=3003, 0, 1);
-        let first = p.acquire(&[A]).unwrap();
+        let mut p = pool(&[A], 3000..=3003, 0, 1);
+        let first = p.acquire(&[A], RIP, 80).unwrap();
         assert!(p.release(first.0, first.1));
-        assert_eq!(p.acquire(&[A]), Some((A, 3001)));
+        assert_eq!(p.acquire(&[A], RIP, 80), Some((A, 3001)));
     }
 
     #[test]
     fn foreign_and_double_releases_are_refused() {
-        let mut p = LocalAddrPool::new(&[A], 3000..=3003, 1, 2);
+        let mut p = pool(&[A], 3000..=3003, 1, 2);
         assert!(!p.release(A, 3000), "owned by worker 0");
         assert!(!p.release(A, 5001), "outside the range");
         assert!(!p.release(B, 3001), "not a local address");
         assert!(!p.release(A, 3001), "already free");
         assert!(p.is_local(A) && !p.is_local(B));
-        let mut empty = LocalAddrPool::new(&[], 1..=10, 0, 1);
-        assert_eq!(empty.acquire(&[A]), None, "an address the pool does not know");
-        empty.add(A);
-        empty.add(A);
+        assert_eq!(p.owner(B, RIP, 80, 3001), None);
+        let mut empty = pool(&[], 1..=10, 0, 1);
+        assert_eq!(empty.acquire(&[A], RIP, 80), None, "an address the pool does not know");
+        empty.add(A, None);
+        empty.add(A, None);
         assert_eq!(empty.available(), 10);
-        assert_eq!(empty.acquire(&[A]), Some((A, 1)));
+        assert_eq!(empty.acquire(&[A], RIP, 80), Some((A, 1)));
+    }
+
+    #[test]
+    fn steered_ports_bring_replies_to_their_worker_and_come_back_once() {
+        let s = Arc::new(Steering::round_robin(&DEFAULT_KEY, 128, 2).unwrap());
+        let mut pools: Vec<LocalAddrPool> = (0..2)
+            .map(|w| {
+                let mut p = LocalAddrPool::new(1024..=65535, w, 2);
+                p.add(A, Some(&s));
+                p
+            })
+            .collect();
+        for (w, p) in pools.iter_mut().enumerate() {
+            assert!(p.is_steered(A));
+            assert_eq!(p.available(), 64_512, "every worker keeps every port");
+            let mut taken = Vec::new();
+            for i in 0..1000u32 {
+                let (rip, rport) = (Ipv4Addr::from(0x0a01_0100 + i % 5), 8080 + u16::try_from(i % 2).unwrap());
+                let (lip, port) = p.acquire(&[A], rip, rport).expect("a port");
+                assert_eq!(usize::from(s.reply_queue(rip, rport, lip, port)), w);
+                assert_eq!(p.owner(lip, rip, rport, port), Some(u16::try_from(w).unwrap()));
+                taken.push(port);
+            }
+            for &port in &taken {
+                assert!(p.release(A, port));
+                assert!(!p.release(A, port), "a double release");
+            }
+            assert_eq!(p.available(), 64_512);
+        }
+        // One worker: nothing to steer, every port by remainder.
+        let mut one = LocalAddrPool::new(1024..=1027, 0, 1);
+        one.add(A, Some(&s));
+        assert!(!one.is_steered(A));
+        assert_eq!(one.available(), 4);
     }
 }

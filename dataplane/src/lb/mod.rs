@@ -14,6 +14,7 @@ pub mod conn;
 pub mod fwmark;
 pub mod laddr;
 pub mod loads;
+pub mod nat_owner;
 pub mod persist;
 mod probe;
 pub mod rewrite;

@@ -20,6 +20,82 @@ pub const DEFAULT_KEY: [u8; 40] = [
     0x01, 0xfa,
 ];
 
+/// A symmetric key (the 16-bit pattern 0x6d5a repeated): a flow and its reverse hash alike,
+/// whatever the addresses and ports.
+pub const SYMMETRIC_KEY: [u8; 40] = [
+    0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d,
+    0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a,
+    0x6d, 0x5a,
+];
+
+/// Reads a key as the configuration writes it: `default`, `symmetric`, or 16 to 64 bytes of hex
+/// (pairs of digits, optionally separated by `:`).
+pub fn parse_key(text: &str) -> Result<Vec<u8>, String> {
+    match text {
+        "default" => return Ok(DEFAULT_KEY.to_vec()),
+        "symmetric" => return Ok(SYMMETRIC_KEY.to_vec()),
+        _ => {}
+    }
+    let digits: String = text.chars().filter(|&c| c != ':').collect();
+    let bad = || format!("'{text}' is not 'default', 'symmetric' or 16 to 64 bytes of hex");
+    if !digits.len().is_multiple_of(2) || !(32..=128).contains(&digits.len()) {
+        return Err(bad());
+    }
+    (0..digits.len())
+        .step_by(2)
+        .map(|i| digits.get(i..i + 2).and_then(|d| u8::from_str_radix(d, 16).ok()).ok_or_else(bad))
+        .collect()
+}
+
+/// How the replies of a port's connections reach the worker that owns them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SteerMode {
+    /// One worker: there is nothing to steer.
+    Single,
+    /// FULLNAT local ports chosen by the port's own RSS (key and redirection table read from the
+    /// device): replies reach their owner with no rule and no redirect.
+    Rss,
+    /// As `Rss`, with the hashing of the port's peer as configured (a virtual port whose other end
+    /// spreads frames over the queues by Toeplitz, such as memif in the benchmarks).
+    PeerRss,
+    /// One rte_flow rule per local address and worker: the destination port's low bits name the
+    /// queue (the worker owns the local ports `port % workers`).
+    Flow,
+    /// No steering: a reply may reach any worker, which passes it to the owner (`port % workers`)
+    /// through a ring.
+    Redirect,
+}
+
+impl SteerMode {
+    /// The mode's name, as fnatctl and the start message show it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Single => "single",
+            Self::Rss => "rss",
+            Self::PeerRss => "rss-peer",
+            Self::Flow => "flow",
+            Self::Redirect => "redirect",
+        }
+    }
+}
+
+/// What the workers know about one port's steering: its mode, and its RSS when known (also in
+/// `Flow` and `Redirect` modes, where it still tells which worker a client's packets reach).
+#[derive(Clone, Debug)]
+pub struct PortSteering {
+    /// How replies reach their owner.
+    pub mode: SteerMode,
+    /// The port's RSS (key and redirection table), when fnatd knows it.
+    pub rss: Option<std::sync::Arc<Steering>>,
+}
+
+impl PortSteering {
+    /// The RSS by which FULLNAT local ports are chosen, in the modes that choose them so.
+    pub fn port_choice(&self) -> Option<&std::sync::Arc<Steering>> {
+        self.rss.as_ref().filter(|_| matches!(self.mode, SteerMode::Rss | SteerMode::PeerRss))
+    }
+}
+
 /// A Toeplitz hasher over one key: the key's 32-bit window at every bit position of a 12-byte
 /// input (an IPv4 4-tuple), precomputed per input byte and value, so that hashing takes 12 table
 /// lookups and XORs.
@@ -101,16 +177,38 @@ impl Steering {
         Ok(Self { hasher: Toeplitz::new(key), reta, mask })
     }
 
+    /// A table of `size` entries naming `queues` queues in turn, as DPDK fills one by default.
+    pub fn round_robin(key: &[u8], size: usize, queues: u16) -> Result<Self, String> {
+        let queues = queues.max(1);
+        Self::new(key, (0..size).map(|i| u16::try_from(i % usize::from(queues)).unwrap_or(0)).collect())
+    }
+
+    /// Whether every queue below `queues` has at least one entry (each worker gets traffic).
+    pub fn covers(&self, queues: u16) -> bool {
+        (0..queues).all(|q| self.reta.contains(&q))
+    }
+
+    /// The redirection table.
+    pub fn reta(&self) -> &[u16] {
+        &self.reta
+    }
+
     /// The queue the NIC delivers a packet with RSS hash `hash` to.
     #[inline]
     pub fn queue(&self, hash: u32) -> u16 {
         self.reta[(hash & self.mask) as usize]
     }
 
+    /// The queue of the TCP/UDP packets from `src:sport` to `dst:dport`.
+    #[inline]
+    pub fn flow_queue(&self, src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16) -> u16 {
+        self.queue(self.hasher.ipv4_tuple(src, dst, sport, dport))
+    }
+
     /// The queue of a FULLNAT reply from the real server `rip:rport` to the local `lip:lport`.
     #[inline]
     pub fn reply_queue(&self, rip: Ipv4Addr, rport: u16, lip: Ipv4Addr, lport: u16) -> u16 {
-        self.queue(self.hasher.ipv4_tuple(rip, lip, rport, lport))
+        self.flow_queue(rip, rport, lip, lport)
     }
 
     /// The hasher.

@@ -12,6 +12,7 @@ use std::net::Ipv4Addr;
 use serde::{Deserialize, Serialize};
 
 use super::fwmark::Classifier;
+use super::nat_owner::NatIndex;
 use super::sched::{Cursor, SchedFlags, SchedKind};
 
 /// The transport protocol of a virtual service.
@@ -248,6 +249,8 @@ pub struct Services {
     cursors: Box<[Cursor]>,
     /// The firewall-mark classifier of the fwmark services.
     marks: Classifier,
+    /// The NAT real servers, for finding the owner of a reply when there are several workers.
+    nat: NatIndex,
 }
 
 impl Services {
@@ -279,7 +282,8 @@ impl Services {
             laddrs.extend(svc.laddrs.iter().copied());
         }
         let cursors = list.iter().map(|_| Cursor::default()).collect();
-        Ok(Self { list, by_key, vips, laddrs, dest_base, dest_slot, cursors, marks: Classifier::default() })
+        let nat = NatIndex::new(&list);
+        Ok(Self { list, by_key, vips, laddrs, dest_base, dest_slot, cursors, marks: Classifier::default(), nat })
     }
 
     /// The same services with this firewall-mark classifier; the addresses of its /32 rules become
@@ -391,6 +395,12 @@ impl Services {
     #[inline]
     pub fn is_laddr(&self, addr: Ipv4Addr) -> bool {
         self.laddrs.contains(&addr)
+    }
+
+    /// The NAT real servers (see `lb::nat_owner`).
+    #[inline]
+    pub fn nat(&self) -> &NatIndex {
+        &self.nat
     }
 
     /// The distinct local addresses of all services.

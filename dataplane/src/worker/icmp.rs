@@ -14,7 +14,6 @@ use std::net::Ipv4Addr;
 
 use super::poll::PacketBuf;
 use super::{DropReason, ETH_HLEN, IPV4_HLEN, Verdict, Worker};
-use crate::lb::laddr::lport_owner;
 use crate::lb::rewrite::{Endpoints, translates_src};
 use crate::lb::{FlowKey, Protocol};
 use crate::packet::icmp::{code, msg_type};
@@ -78,10 +77,14 @@ impl Worker {
             Some((idx, dir)) if !self.conns.is_expired(idx, now) => (idx, dir),
             _ if self.snap.services.is_laddr(qsrc) => {
                 // About a packet sent from a local port: the port's owner holds the connection.
-                let owner = lport_owner(qsport, self.id.count);
-                return if owner == self.id.index { Err(DropReason::IcmpNoConn) } else { Ok(Verdict::Redirect(owner)) };
+                let owner = self.laddr.owner(qsrc, qdst, qdport, qsport).unwrap_or(self.id.index);
+                return self.at_owner(owner, DropReason::IcmpNoConn);
             }
-            _ => return Err(DropReason::IcmpNoConn),
+            _ => {
+                // About a NAT connection on several workers: its owner follows from the flow.
+                let owner = self.nat_owner(&rev).unwrap_or(self.id.index);
+                return self.at_owner(owner, DropReason::IcmpNoConn);
+            }
         };
         if ttl <= 1 {
             return Err(DropReason::TtlExpired);

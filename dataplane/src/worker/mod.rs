@@ -29,7 +29,6 @@ pub use stats::{DropReason, WorkerStats};
 
 use crate::control::stats::{Counters, Source};
 use crate::lb::conn::{CONN_F_NO_OUTPUT, ConnIdx};
-use crate::lb::laddr::lport_owner;
 use crate::lb::rewrite::{self, Endpoints};
 use crate::lb::tcp_state::{StateDir, next_state};
 use crate::lb::{Conn, ConnTable, DestId, Dir, FlowKey, LocalAddrPool, Protocol, SchedState, TcpState};
@@ -195,7 +194,7 @@ impl Worker {
             .collect();
         for s in snap.services.iter() {
             for &a in &s.laddrs {
-                self.laddr.add(a);
+                self.laddr.add(a, snap.lip_steering(a));
             }
         }
         self.dest_conns.rebind(snap);
@@ -287,11 +286,15 @@ impl Worker {
         let (idx, dir) = match hit {
             Some(h) => h,
             None if self.snap.services.is_laddr(p.key.dst) => {
-                // A reply to a local port: only the owner of the port can hold its connection.
-                let owner = lport_owner(p.key.dport, self.id.count);
-                return if owner == self.id.index { Err(DropReason::NoConn) } else { Ok(Verdict::Redirect(owner)) };
+                // A reply to a local port: only the worker that chose the port can hold its connection.
+                let k = p.key;
+                let owner = self.laddr.owner(k.dst, k.src, k.sport, k.dport).unwrap_or(self.id.index);
+                return self.at_owner(owner, DropReason::NoConn);
             }
-            None => self.open(&p, now)?,
+            None => match self.open(&p, now)? {
+                open::Opened::Here(idx, dir) => (idx, dir),
+                open::Opened::Elsewhere(owner) => return self.at_owner(owner, DropReason::NoConn),
+            },
         };
         self.update_state(idx, dir, p.tcp_flags, now);
         let conn = *self.conns.get(idx);
@@ -301,6 +304,13 @@ impl Worker {
         }
         self.dest_conns.packet(conn.tally, dir, p.len);
         self.transmit(buf, &conn, dir, now)
+    }
+
+    /// For a packet with no connection here: passed to `owner` when that is another worker, else
+    /// dropped for `reason` (the owner has no connection for it either).
+    #[inline]
+    fn at_owner(&self, owner: u16, reason: DropReason) -> Result<Verdict, DropReason> {
+        if owner == self.id.index { Err(reason) } else { Ok(Verdict::Redirect(owner)) }
     }
 
     /// Sends a packet of `conn` travelling in `dir` the way the connection's method says: FULLNAT and

@@ -15,34 +15,94 @@
 //! takes it.
 
 use crate::lb::conn::{CONN_F_NO_OUTPUT, ConnIdx};
+use crate::lb::nat_owner::{NatOrigin, NatScheme, mixed_owner};
 use crate::lb::persist::{Acquired, NO_TEMPLATE, Pick, TemplateDest, TmplHandle};
 use crate::lb::sched::SchedCtx;
 use crate::lb::service::ServiceIdx;
-use crate::lb::{Conn, Dir, FwdMethod, Protocol, RealServer, Service, TcpState, TemplateKey};
+use crate::lb::{Conn, Dir, FlowKey, FwdMethod, Protocol, RealServer, Service, TcpState, TemplateKey};
 
 use super::{DropReason, Parsed, Worker, is_lone_syn};
 
+/// What became of a packet that found no connection.
+pub(super) enum Opened {
+    /// A connection opened on this worker.
+    Here(ConnIdx, Dir),
+    /// The connection, if any, belongs to this other worker (NAT on several workers, see
+    /// `lb::nat_owner`).
+    Elsewhere(u16),
+}
+
 impl Worker {
-    /// Opens a connection for a packet to a virtual service, if it may open one.
-    pub(super) fn open(&mut self, p: &Parsed, now: u64) -> Result<(ConnIdx, Dir), DropReason> {
-        let (sidx, dest, tmpl) = self.choose(p, now)?;
+    /// Opens a connection for a packet to a virtual service, if it may open one here.
+    pub(super) fn open(&mut self, p: &Parsed, now: u64) -> Result<Opened, DropReason> {
+        let k = p.key;
+        let Some((sidx, _)) = self.snap.services.find_for_packet(k.proto, k.dst, k.dport) else {
+            if let Some(owner) = self.nat_reply_owner(&k) {
+                return Ok(Opened::Elsewhere(owner));
+            }
+            return Err(if self.snap.services.is_vip(k.dst) { DropReason::NoService } else { DropReason::NotForUs });
+        };
+        if let Some(owner) = self.nat_request_owner(sidx, &k).filter(|&o| o != self.id.index) {
+            return Ok(Opened::Elsewhere(owner));
+        }
+        if k.proto == Protocol::Tcp && !is_lone_syn(p.tcp_flags) {
+            return Err(DropReason::NoConn);
+        }
+        let (dest, tmpl) = self.choose(sidx, p, now)?;
         let opened = self.connect(p, now, sidx, &dest, tmpl);
         if opened.is_err() {
             self.templates.release(tmpl, now);
         }
-        opened
+        opened.map(|(idx, dir)| Opened::Here(idx, dir))
     }
 
-    /// The service and real server of a new connection, with the template it holds (if any).
-    fn choose(&mut self, p: &Parsed, now: u64) -> Result<(ServiceIdx, RealServer, TmplHandle), DropReason> {
+    /// The owner of the connections of service `sidx` that `k` (client to VIP) would open or
+    /// belongs to, when the service has NAT real servers and there are several workers.
+    #[inline]
+    fn nat_request_owner(&self, sidx: ServiceIdx, k: &FlowKey) -> Option<u16> {
+        if self.id.count < 2 {
+            return None;
+        }
+        let rss = match self.snap.services.nat().scheme(sidx)? {
+            NatScheme::ClientRss => self.snap.client_rss(k.src),
+            NatScheme::Mixed => None,
+        };
+        Some(match rss {
+            Some(rss) => rss.flow_queue(k.src, k.sport, k.dst, k.dport),
+            None => mixed_owner(k.src, k.sport, self.id.count),
+        })
+    }
+
+    /// The owner of the NAT connection that `k` (from a NAT real server to a client) is a reply of,
+    /// when there are several workers.
+    pub(super) fn nat_reply_owner(&self, k: &FlowKey) -> Option<u16> {
+        if self.id.count < 2 {
+            return None;
+        }
+        let rss = match self.snap.services.nat().origin(k.proto, k.src, k.sport)? {
+            NatOrigin::Vip(vip, vport) => self.snap.client_rss(k.dst).map(|rss| (rss, vip, vport)),
+            NatOrigin::Mixed => None,
+        };
+        Some(match rss {
+            Some((rss, vip, vport)) => rss.flow_queue(k.dst, k.dport, vip, vport),
+            None => mixed_owner(k.dst, k.dport, self.id.count),
+        })
+    }
+
+    /// The owner of the NAT connection of a flow in either direction (client to VIP, or real
+    /// server to client), when there are several workers.
+    pub(super) fn nat_owner(&self, k: &FlowKey) -> Option<u16> {
+        match self.snap.services.find_for_packet(k.proto, k.dst, k.dport) {
+            Some((sidx, _)) => self.nat_request_owner(sidx, k),
+            None => self.nat_reply_owner(k),
+        }
+    }
+
+    /// The real server of a new connection to service `sidx`, with the template it holds (if any).
+    fn choose(&mut self, sidx: ServiceIdx, p: &Parsed, now: u64) -> Result<(RealServer, TmplHandle), DropReason> {
         let k = p.key;
         let snap = &*self.snap;
-        let Some((sidx, svc)) = snap.services.find_for_packet(k.proto, k.dst, k.dport) else {
-            return Err(if snap.services.is_vip(k.dst) { DropReason::NoService } else { DropReason::NotForUs });
-        };
-        if k.proto == Protocol::Tcp && !is_lone_syn(p.tcp_flags) {
-            return Err(DropReason::NoConn);
-        }
+        let svc = snap.services.get(sidx).ok_or(DropReason::NoService)?;
         let sched = self.sched.get_mut(sidx as usize).ok_or(DropReason::NoDest)?;
         // The gateway's counts of this service's real servers, from the snapshot's load board.
         let loads = |j: usize| snap.loads.total(snap.services.dest_slot(sidx, j));
@@ -50,7 +110,7 @@ impl Worker {
             SchedCtx { src: k.src, sport: k.sport, dst: k.dst, now, loads: &loads, cursor: snap.services.cursor(sidx) };
         let Some(pers) = svc.persistence else {
             let dest = sched.pick(&svc.dests, &ctx).and_then(|i| svc.dests.get(i)).ok_or(DropReason::NoDest)?;
-            return Ok((sidx, *dest, NO_TEMPLATE));
+            return Ok((*dest, NO_TEMPLATE));
         };
         let client = pers.client_net(k.src);
         let key = if svc.key.is_mark() {
@@ -87,7 +147,7 @@ impl Worker {
                 if followed {
                     self.stats.persist_followed += 1;
                 }
-                Ok((sidx, *dest, tmpl))
+                Ok((*dest, tmpl))
             }
             None => {
                 self.templates.release(tmpl, now);
@@ -112,11 +172,13 @@ impl Worker {
         if dest.method == FwdMethod::Dr && nh != dest.addr {
             return Err(DropReason::DrNotOnLink);
         }
+        // A real server of port 0 (port-0 services) takes each connection on its own port.
+        let rport = if dest.port == 0 { k.dport } else { dest.port };
         // FULLNAT takes a local port; the other methods keep the client's address and port.
         let (lip, lport) = match dest.method {
             FwdMethod::FullNat => {
                 let laddrs = snap.services.get(sidx).map_or(&[][..], |s: &Service| &s.laddrs);
-                self.laddr.acquire(laddrs).ok_or(DropReason::NoLocalPort)?
+                self.laddr.acquire(laddrs, dest.addr, rport).ok_or(DropReason::NoLocalPort)?
             }
             _ => (k.src, k.sport),
         };
@@ -128,8 +190,7 @@ impl Worker {
             cport: k.sport,
             vport: k.dport,
             lport,
-            // A real server of port 0 (port-0 services) takes each connection on its own port.
-            rport: if dest.port == 0 { k.dport } else { dest.port },
+            rport,
             expires: now,
             dest: dest.id,
             proto: k.proto,

@@ -72,7 +72,7 @@ mod tests {
 
     #[test]
     fn mark_rules_reach_the_snapshot_in_order() {
-        let mut st = ControlState::new(&Services::default(), vec![Ipv4Addr::new(10, 1, 0, 10)], 4096, 1);
+        let mut st = ControlState::new(&Services::default(), vec![Ipv4Addr::new(10, 1, 0, 10)], 4096);
         let web = rule(1, vec![(80, 80), (443, 443)]);
         let all = MarkRule { dst: Ipv4Addr::new(10, 0, 0, 0), prefix: 24, proto: None, ..rule(2, vec![]) };
         run(&mut st, vec![Command::AddMark(web.clone()), Command::AddMark(all.clone())]).unwrap();
@@ -99,7 +99,7 @@ mod tests {
 
     #[test]
     fn fwmark_services_need_no_persistence_and_keep_or_map_ports() {
-        let mut st = ControlState::new(&Services::default(), vec![Ipv4Addr::new(10, 1, 0, 10)], 4096, 1);
+        let mut st = ControlState::new(&Services::default(), vec![Ipv4Addr::new(10, 1, 0, 10)], 4096);
         let svc = ServiceKey::mark(1);
         run(&mut st, vec![Command::AddService(fwm(1, None))]).unwrap();
         run(&mut st, vec![Command::EditService(fwm(1, Some(Persistence::secs(360))))]).unwrap();
