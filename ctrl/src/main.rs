@@ -321,7 +321,7 @@ mod tests {
         assert_eq!(v.code, 0);
         assert_eq!(
             v.stdout,
-            format!("fnatctl {} (fnat control protocol 6; ipvsadm-compatible)\n", env!("CARGO_PKG_VERSION"))
+            format!("fnatctl {} (fnat control protocol 7; ipvsadm-compatible)\n", env!("CARGO_PKG_VERSION"))
         );
     }
 

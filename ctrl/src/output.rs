@@ -182,22 +182,23 @@ pub fn list(listing: &Listing, whole: bool, format: ListFormat, names: &PortName
     out
 }
 
-/// `--counters` (fnat's own): a table of the ports' driver counters, then each worker's counters
+/// `--counters` (fnat's own): a table of the ports' driver counters with each port's steering
+/// (how replies reach the worker that owns their connection), then each worker's counters
 /// by name and its drops by reason (only those it counted), then the gateway's traffic totals and
 /// rates as `--stats` and `--rate` name them.
 pub fn counters(r: &CounterReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<12} {:>12} {:>12} {:>14} {:>14} {:>10} {:>10} {:>10} {:>10}",
+        "{:<12} {:>12} {:>12} {:>14} {:>14} {:>10} {:>10} {:>10} {:>10} Steering",
         "Port", "RX", "TX", "RXBytes", "TXBytes", "Missed", "RXErrors", "TXErrors", "RXNoMbuf"
     );
     for p in &r.ports {
-        let PortCounters { name, rx, tx, rx_bytes, tx_bytes, missed, rx_errors, tx_errors, rx_nombuf } = p;
+        let PortCounters { name, steering, rx, tx, rx_bytes, tx_bytes, missed, rx_errors, tx_errors, rx_nombuf } = p;
         let _ = writeln!(
             out,
             "{name:<12} {rx:>12} {tx:>12} {rx_bytes:>14} {tx_bytes:>14} {missed:>10} {rx_errors:>10} {tx_errors:>10} \
-             {rx_nombuf:>10}"
+             {rx_nombuf:>10} {steering}"
         );
     }
     for (i, w) in r.workers.iter().enumerate() {
@@ -888,8 +889,22 @@ UDP  10.0.0.100:53         2
     fn counters_show_ports_workers_and_totals() {
         let r = CounterReport {
             ports: vec![
-                PortCounters { name: "lan".into(), rx: 10, tx: 9, rx_bytes: 1000, tx_bytes: 900, ..Default::default() },
-                PortCounters { name: "dmz".into(), missed: 3, rx_nombuf: 1, ..Default::default() },
+                PortCounters {
+                    name: "lan".into(),
+                    steering: "rss".into(),
+                    rx: 10,
+                    tx: 9,
+                    rx_bytes: 1000,
+                    tx_bytes: 900,
+                    ..Default::default()
+                },
+                PortCounters {
+                    name: "dmz".into(),
+                    steering: "redirect".into(),
+                    missed: 3,
+                    rx_nombuf: 1,
+                    ..Default::default()
+                },
             ],
             workers: vec![WorkerCounters {
                 lcore: 1,
@@ -902,9 +917,9 @@ UDP  10.0.0.100:53         2
         assert_eq!(
             counters(&r),
             concat!(
-                "Port                   RX           TX        RXBytes        TXBytes     Missed   RXErrors   TXErrors   RXNoMbuf\n",
-                "lan                    10            9           1000            900          0          0          0          0\n",
-                "dmz                     0            0              0              0          3          0          0          1\n",
+                "Port                   RX           TX        RXBytes        TXBytes     Missed   RXErrors   TXErrors   RXNoMbuf Steering\n",
+                "lan                    10            9           1000            900          0          0          0          0 rss\n",
+                "dmz                     0            0              0              0          3          0          0          1 redirect\n",
                 "Worker 0 (lcore 1): rx 10 fwd_in 5\n",
                 "  drops 3 land=2 vlan=1\n",
                 "Total: Conns 1 InPkts 1000 OutPkts 1000003 InBytes 1000000007 OutBytes 1000000000039\n",

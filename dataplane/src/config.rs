@@ -91,6 +91,32 @@ pub struct PortConfig {
     /// The MTU set on the device, when configured; the forwarding code uses it (or 1500) to know
     /// what fits once tunnelled.
     pub mtu: Option<u16>,
+    /// How replies to the local addresses behind this port reach the worker that owns their
+    /// connection (`steering`, default `auto`).
+    pub steering: SteerChoice,
+    /// The RSS key (`rss_key`): set on a device that does RSS; on a device without RSS, the key
+    /// its peer spreads frames by (with `peer_reta_size`). `None`: the device's own key, or the
+    /// default key for a peer.
+    pub rss_key: Option<Vec<u8>>,
+    /// For a device without RSS whose peer spreads frames over the queues by the Toeplitz hash
+    /// (memif with fnat-gen): the peer's redirection table size, its entries naming the queues
+    /// in turn.
+    pub peer_reta_size: Option<usize>,
+}
+
+/// What the configuration asks of a port's steering (see `lb::rss::SteerMode` for what each
+/// does; fnatd says at start what it got).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SteerChoice {
+    /// RSS where fnatd knows the port's hashing, else rte_flow rules where the device takes them,
+    /// else the redirect ring.
+    Auto,
+    /// RSS, else the redirect ring.
+    Rss,
+    /// rte_flow rules, else the redirect ring.
+    Flow,
+    /// The redirect ring only.
+    Redirect,
 }
 
 /// EAL settings.
@@ -117,6 +143,9 @@ pub struct Config {
     pub eal: EalConfig,
     /// The lcores that run one poll-mode worker each.
     pub worker_lcores: Vec<u32>,
+    /// The CPU each worker's lcore runs on (`[workers] cpus`), when not the CPU of its number:
+    /// several lcores may share a CPU (tests and benchmarks on small machines).
+    pub worker_cpus: Option<Vec<u32>>,
     /// Connection-table capacity per worker.
     pub conn_table_size: usize,
     /// Ports in configuration order (index = `PortIdx`).
@@ -211,6 +240,15 @@ impl Validator<'_> {
     fn validate(&self, raw: raw::File) -> Result<Config, ConfigError> {
         let eal = self.eal(raw.eal)?;
         let worker_lcores = self.workers(&raw.workers, eal.main_lcore)?;
+        let worker_cpus = match &raw.workers.cpus {
+            Some(cpus) if cpus.len() != worker_lcores.len() => {
+                return Err(self.err("workers.cpus", "name one CPU per lcore of workers.lcores"));
+            }
+            Some(cpus) if cpus.iter().any(|&c| c >= 1024) => {
+                return Err(self.err("workers.cpus", "CPU numbers are below 1024"));
+            }
+            cpus => cpus.clone(),
+        };
         let conn_table_size =
             usize::try_from(raw.conn_table.size).ok().filter(|&n| (1..=MAX_CAPACITY).contains(&n)).ok_or_else(
                 || self.err("conn_table.size", format_args!("must be from 1 to {MAX_CAPACITY} connections per worker")),
@@ -266,6 +304,7 @@ impl Validator<'_> {
             file: self.file.to_owned(),
             eal,
             worker_lcores,
+            worker_cpus,
             conn_table_size,
             ports,
             local_addrs,
@@ -405,7 +444,42 @@ impl Validator<'_> {
                 Some(Ok(m)) if (576..=9000).contains(&m) => Some(m),
                 Some(_) => return Err(self.err(format_args!("{f}.mtu"), "must be from 576 to 9000")),
             };
-            out.push(PortConfig { name: p.name, device, mac, addrs, rx_desc: p.rx_desc, tx_desc: p.tx_desc, mtu });
+            let steering = match p.steering.as_deref() {
+                None | Some("auto") => SteerChoice::Auto,
+                Some("rss") => SteerChoice::Rss,
+                Some("flow") => SteerChoice::Flow,
+                Some("redirect") => SteerChoice::Redirect,
+                Some(other) => {
+                    return Err(self.err(
+                        format_args!("{f}.steering"),
+                        format_args!("'{other}' is not auto, rss, flow or redirect"),
+                    ));
+                }
+            };
+            let rss_key = p
+                .rss_key
+                .as_deref()
+                .map(|k| crate::lb::rss::parse_key(k).map_err(|e| self.err(format_args!("{f}.rss_key"), e)))
+                .transpose()?;
+            let peer_reta_size = match p.peer_reta_size {
+                None => None,
+                Some(n) if n.is_power_of_two() && n <= 1 << 16 => Some(n as usize),
+                Some(_) => {
+                    return Err(self.err(format_args!("{f}.peer_reta_size"), "must be a power of two up to 65536"));
+                }
+            };
+            out.push(PortConfig {
+                name: p.name,
+                device,
+                mac,
+                addrs,
+                rx_desc: p.rx_desc,
+                tx_desc: p.tx_desc,
+                mtu,
+                steering,
+                rss_key,
+                peer_reta_size,
+            });
         }
         Ok(out)
     }

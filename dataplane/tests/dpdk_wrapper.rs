@@ -3,7 +3,9 @@
 //! DPDK's EAL starts once per process, so this file has one `#[test]` that starts it and runs
 //! each behaviour as a named step; it behaves the same under `cargo test` and `cargo nextest`.
 //! Devices: `net_ring0` (its tx ring is its rx ring: a loopback), `net_null0` (RSS-capable sink
-//! and source), and `net_pcap0` replaying a pcap this test writes and recording what is sent.
+//! and source, with a readable key and redirection table), and `net_pcap0` replaying a pcap this
+//! test writes and recording what is sent. None of them supports `rte_flow`; flow steering is
+//! tested over `net_tap` in `dpdk_flow.rs`.
 //!
 //! With `--no-huge --no-pci` the EAL starts unprivileged too (checked as `nobody`); CI runs it as
 //! root. If DPDK cannot start, the test fails with a message saying why: it never skips.
@@ -13,6 +15,7 @@
 #![cfg(feature = "dpdk")]
 
 use std::fs;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -216,6 +219,14 @@ fn ring_port_loops_tx_back_to_rx(pool: &Mempool) {
         port.start().err(),
         Some(DpdkError::PortState { port: port.id().0, op: "start", state: "not configured" })
     );
+    assert_eq!((info.flow_type_rss_offloads, info.reta_size), (0, 0), "net_ring has no RSS");
+    let no_table = port.rss_reta().unwrap_err();
+    assert_eq!(no_table, DpdkError::Unsupported { port: port.id().0, what: "RSS redirection table" });
+    assert_eq!(no_table.to_string(), format!("port {}: the device has no RSS redirection table", port.id().0));
+    assert_eq!(
+        port.steer_to_queue(Ipv4Addr::new(10, 9, 0, 1), 0, 1, 0).err(),
+        Some(DpdkError::PortState { port: port.id().0, op: "install flow rules", state: "not configured" })
+    );
     let too_many = PortConf { rx_queues: info.max_rx_queues + 1, tx_queues: 1, ..PortConf::default() };
     assert!(matches!(port.configure(&too_many, pool), Err(DpdkError::QueueCount { .. })));
 
@@ -271,12 +282,8 @@ fn null_port_spreads_with_rss_over_two_queues(pool: &Mempool) {
     port.promiscuous(true).unwrap();
     assert!(port.is_promiscuous().unwrap());
     let mut queues = port.start().unwrap();
-    if info.flow_type_rss_offloads != 0 {
-        let key = port.rss_key().unwrap();
-        let expected_len = if info.hash_key_size == 0 { 40 } else { info.hash_key_size };
-        assert_eq!(key.len(), usize::from(expected_len));
-        assert!(key.iter().any(|&b| b != 0), "a real key, not our zeroed buffer");
-    }
+    null_port_reports_its_rss_key_and_table(&port);
+    null_port_refuses_flow_rules(&port);
 
     // net_null generates 64-byte packets on every rx queue and swallows whatever is sent.
     let mut rx = Vec::with_capacity(32);
@@ -290,6 +297,51 @@ fn null_port_spreads_with_rss_over_two_queues(pool: &Mempool) {
 
     drop(queues);
     port.close().unwrap();
+}
+
+/// net_null (DPDK 22.11): RSS over the IP/TCP/UDP hash types, no key size reported (the wrapper
+/// reads the standard 40 bytes), a 128-entry redirection table that the PMD leaves all zeros
+/// (unlike NIC drivers, it fills no round-robin default; fnatd rewrites such a table) and that it
+/// stores as written.
+fn null_port_reports_its_rss_key_and_table(port: &Port) {
+    let info = port.info().unwrap();
+    assert_ne!(info.flow_type_rss_offloads, 0);
+    assert_eq!((info.reta_size, info.hash_key_size), (128, 0));
+    let key = port.rss_key().unwrap();
+    assert_eq!(key.len(), 40);
+    assert!(key.iter().any(|&b| b != 0), "a real key, not our zeroed buffer");
+
+    let reta = port.rss_reta().expect("net_null has a redirection table");
+    assert_eq!(reta, vec![0; 128], "net_null's table before any update");
+
+    // Write a table no zeroed buffer could fake, then read it back.
+    let written: Vec<u16> = (0..128u16).map(|i| (i / 3) % 2).collect();
+    port.set_rss_reta(&written).expect("net_null takes a table");
+    assert!(matches!(port.set_rss_reta(&written[..64]), Err(DpdkError::InvalidArgument(_))), "too short");
+    assert!(matches!(port.set_rss_reta(&[2; 128]), Err(DpdkError::InvalidArgument(_))), "queue 2 of 2");
+    let reta = port.rss_reta().unwrap();
+    assert_eq!(reta, written);
+    assert!(reta.iter().all(|&q| q < 2));
+    assert!(reta.contains(&0) && reta.contains(&1), "both queues are in the table");
+}
+
+/// net_null has no rte_flow support: the rule is refused at validation with ethdev's ENOSYS;
+/// arguments the wrapper can judge are refused before DPDK sees them.
+fn null_port_refuses_flow_rules(port: &Port) {
+    let id = port.id().0;
+    let vip = Ipv4Addr::new(10, 9, 0, 1);
+    assert_eq!(
+        port.steer_to_queue(vip, 1, 1, 1).err(),
+        Some(DpdkError::Flow {
+            port: id,
+            call: "rte_flow_validate",
+            code: libc::ENOSYS,
+            cause: "unspecified",
+            msg: "Function not implemented".to_owned(),
+        })
+    );
+    assert!(matches!(port.steer_to_queue(vip, 2, 1, 0), Err(DpdkError::InvalidArgument(_))), "bits outside the mask");
+    assert!(matches!(port.steer_to_queue(vip, 0, 1, 2), Err(DpdkError::InvalidArgument(_))), "no rx queue 2");
 }
 
 fn pcap_port_replays_and_records_frames(pool: &Mempool, frames: &[Vec<u8>], out_pcap: &Path) {

@@ -34,11 +34,12 @@ use anyhow::{Context as _, Result, bail, ensure};
 use bench::pktgen::churn::Churn;
 use bench::pktgen::frames::{self, Hdr};
 use bench::pktgen::report::{Flowing, Report};
-use bench::pktgen::target::{self, TCP_RPORT, TCP_VPORT, UDP_RPORT, UDP_VPORT};
+use bench::pktgen::target::{self, Spread, TCP_RPORT, TCP_VPORT, UDP_RPORT, UDP_VPORT};
 use bench::pktgen::topo::{GEN_DMZ_MAC, GEN_LAN_MAC, GW_DMZ_MAC, GW_LAN_MAC, Topo, VIP};
 use clap::{Parser, ValueEnum};
 use dataplane::dpdk::{Eal, Mbuf, Mempool, Port, PortConf, RxQueue, TxQueue, tsc_cycles};
 use dataplane::lb::Protocol;
+use dataplane::lb::rss::{self, Steering};
 use dataplane::packet::TcpFlags;
 use hdrhistogram::Histogram;
 
@@ -121,6 +122,16 @@ struct Args {
     /// handshake. Not counted in the measured traffic; fnatd's memory is reported before and after.
     #[arg(long, default_value_t = 0)]
     flood: u64,
+    /// fnatd's workers (testpmd's queues), and queues per link: the generator spreads its frames
+    /// over them by the Toeplitz hash of their 4-tuple, as a NIC's RSS would (1 to 8).
+    #[arg(long, default_value_t = 1)]
+    workers: u16,
+    /// fnatd's steering on both ports with several workers: auto, rss, flow or redirect.
+    #[arg(long, default_value = "auto")]
+    steering: String,
+    /// The RSS key the generator spreads frames by (and tells fnatd): default, symmetric or hex.
+    #[arg(long, default_value = "default")]
+    rss_key: String,
 }
 
 /// Frames per burst.
@@ -246,6 +257,9 @@ impl Drop for Run {
 fn run_one(args: &Args) -> Result<Report> {
     ensure!(frames::SIZES.contains(&args.size), "--size must be 64 to 1518 (a frame on the wire, FCS included)");
     ensure!(args.duration > 0.0 && args.duration <= 60.0, "--duration must be more than 0 and at most 60 s");
+    ensure!((1..=8).contains(&args.workers), "--workers must be 1 to 8");
+    let key = rss::parse_key(&args.rss_key).map_err(|e| anyhow::anyhow!("--rss-key: {e}"))?;
+    let nic = Steering::round_robin(&key, target::PEER_RETA_SIZE, args.workers).map_err(anyhow::Error::msg)?;
     let topo = Topo { flows: args.flows, clients: args.clients, servers: args.servers, laddrs: 0 };
     // FULLNAT needs a local port per connection: 64,512 per local address.
     let topo = Topo { laddrs: args.flows.div_ceil(60_000).max(1), ..topo };
@@ -287,10 +301,11 @@ fn run_one(args: &Args) -> Result<Report> {
     let mut ports = Vec::new();
     for name in ["net_memif0", "net_memif1"] {
         let port = Port::by_name(name).with_context(|| format!("no port {name}"))?;
-        let conf = PortConf { rx_queues: 1, tx_queues: 1, rx_desc: 1024, tx_desc: 1024, ..PortConf::default() };
+        let n = args.workers;
+        let conf = PortConf { rx_queues: n, tx_queues: n, rx_desc: 1024, tx_desc: 1024, ..PortConf::default() };
         port.configure(&conf, &pool).with_context(|| format!("configuring {name}"))?;
-        let mut q = port.start().with_context(|| format!("starting {name}"))?;
-        queues.push((q.rx.pop().context("rx queue")?, q.tx.pop().context("tx queue")?));
+        let q = port.start().with_context(|| format!("starting {name}"))?;
+        queues.push(Side { rx: q.rx, tx: q.tx });
         ports.push(port);
     }
     let measured = (|| {
@@ -300,7 +315,7 @@ fn run_one(args: &Args) -> Result<Report> {
             std::thread::sleep(Duration::from_millis(50));
         }
         let (dmz, lan) = (queues.pop().context("dmz queues")?, queues.pop().context("lan queues")?);
-        let mut g = Gen::new(args, topo, eal.tsc_hz(), pool, lan, dmz);
+        let mut g = Gen::new(args, topo, eal.tsc_hz(), pool, (lan, dmz), nic);
         g.target_pid = run.child.as_ref().map(Child::id);
         if args.churn > 0 {
             ensure!(args.target == TargetKind::Fnatd, "--churn changes fnatd's configuration: it needs --target fnatd");
@@ -330,6 +345,7 @@ fn run_one(args: &Args) -> Result<Report> {
     let measured = measured.map(|mut r| {
         // fnatd prints its counters when it stops: the workers' total, drops by reason included.
         r.target_counters = log.lines().find_map(|l| l.strip_prefix("workers total: ")).map(str::to_owned);
+        r.steering = log.lines().filter(|l| l.contains(": steering ")).map(str::to_owned).collect();
         r
     });
     if measured.is_err() {
@@ -353,7 +369,9 @@ fn start_target(args: &Args, topo: &Topo, run: &Run) -> Result<Child> {
                 None => std::env::current_exe()?.with_file_name("fnatd"),
             };
             let table = args.conn_table.unwrap_or_else(|| (args.flows.saturating_mul(2)).max(65_536));
-            let cfg = target::fnatd_config(&run.dir, topo, table, &run.prefix);
+            let spread =
+                Spread { workers: args.workers, steering: args.steering.clone(), rss_key: args.rss_key.clone() };
+            let cfg = target::fnatd_config(&run.dir, topo, table, &run.prefix, &spread);
             let path = run.dir.join("fnatd.toml");
             std::fs::write(&path, cfg)?;
             Command::new(&fnatd)
@@ -365,7 +383,7 @@ fn start_target(args: &Args, topo: &Topo, run: &Run) -> Result<Child> {
                 .with_context(|| format!("starting {}", fnatd.display()))?
         }
         TargetKind::Testpmd => Command::new(&args.testpmd)
-            .args(target::testpmd_args(&run.dir, &run.prefix))
+            .args(target::testpmd_args(&run.dir, &run.prefix, args.workers))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -407,6 +425,12 @@ impl Seen {
     const NONE: Seen = Seen { src: Ipv4Addr::UNSPECIFIED, dst: Ipv4Addr::UNSPECIFIED, sport: 0, dport: 0 };
 }
 
+/// One link's queues on the generator's side.
+struct Side {
+    rx: Vec<RxQueue>,
+    tx: Vec<TxQueue>,
+}
+
 /// The generator on one lcore.
 struct Gen {
     args: Args,
@@ -416,8 +440,12 @@ struct Gen {
     rport: u16,
     hz: u64,
     pool: Mempool,
-    lan: (RxQueue, TxQueue),
-    dmz: (RxQueue, TxQueue),
+    lan: Side,
+    dmz: Side,
+    /// How the generator spreads frames over the queues (the NIC's RSS it plays).
+    nic: Steering,
+    /// Frames to send, per queue.
+    txq: Vec<Vec<Mbuf>>,
     /// Per flow, what the real-server side received (learned in the setup, or from the SYN).
     learned: Vec<Seen>,
     /// Per flow, whether the client side has its SYN-ACK (or UDP answer).
@@ -425,7 +453,6 @@ struct Gen {
     /// How many are.
     up_count: u64,
     rx: Vec<Mbuf>,
-    tx: Vec<Mbuf>,
     /// Frames the other side must answer (ACKs to SYN-ACKs, SYN-ACKs to SYNs) before new ones.
     acks: Vec<(Hdr, u64)>,
     synacks: Vec<(Hdr, u64)>,
@@ -444,7 +471,7 @@ struct Gen {
 }
 
 impl Gen {
-    fn new(args: &Args, topo: Topo, hz: u64, pool: Mempool, lan: (RxQueue, TxQueue), dmz: (RxQueue, TxQueue)) -> Self {
+    fn new(args: &Args, topo: Topo, hz: u64, pool: Mempool, (lan, dmz): (Side, Side), nic: Steering) -> Self {
         let (proto, vport, rport) = match args.proto {
             Proto::Tcp => (Protocol::Tcp, TCP_VPORT, TCP_RPORT),
             Proto::Udp => (Protocol::Udp, UDP_VPORT, UDP_RPORT),
@@ -458,13 +485,14 @@ impl Gen {
             rport,
             hz,
             pool,
+            txq: (0..lan.tx.len()).map(|_| Vec::with_capacity(BURST)).collect(),
             lan,
             dmz,
+            nic,
             learned: vec![Seen::NONE; n],
             up: vec![false; n],
             up_count: 0,
             rx: Vec::with_capacity(BURST),
-            tx: Vec::with_capacity(BURST),
             acks: Vec::with_capacity(4 * BURST),
             synacks: Vec::with_capacity(4 * BURST),
             inbound: Flowing::default(),
@@ -559,23 +587,32 @@ impl Gen {
             .unwrap_or(0)
     }
 
-    /// Fills `self.tx` with frames made by `make` (up to `n`), sends them on the LAN (`lan`) or
-    /// DMZ side; returns how many went out.
+    /// Makes frames with `make` (up to `n`) and sends them on the LAN (`lan`) or DMZ side, each on
+    /// the queue its 4-tuple hashes to; returns how many went out.
     fn send(&mut self, lan: bool, n: usize, mut make: impl FnMut(&mut Self) -> Option<(Hdr, u64)>) -> usize {
         let len = frames::buf_len(self.args.size);
-        let mut tx = std::mem::take(&mut self.tx);
+        let mut txq = std::mem::take(&mut self.txq);
+        let spread = txq.len() > 1;
+        let mut want = 0;
         for _ in 0..n {
             let Some((h, stamp)) = make(self) else { break };
             let Some(mut m) = self.pool.alloc() else { break };
             let Some(buf) = m.append(len) else { break };
             frames::write(buf, &h, stamp);
-            tx.push(m);
+            let q = if spread { usize::from(self.nic.flow_queue(h.src, h.sport, h.dst, h.dport)) } else { 0 };
+            txq[q].push(m);
+            want += 1;
         }
-        let want = tx.len();
-        let sent = if lan { self.lan.1.tx_burst(&mut tx) } else { self.dmz.1.tx_burst(&mut tx) };
+        let side = if lan { &mut self.lan } else { &mut self.dmz };
+        let mut sent = 0;
+        for (q, tx) in side.tx.iter_mut().zip(&mut txq) {
+            if !tx.is_empty() {
+                sent += q.tx_burst(tx);
+                tx.clear();
+            }
+        }
         let refused = want - sent;
-        tx.clear();
-        self.tx = tx;
+        self.txq = txq;
         if self.measuring {
             let f = if lan { &mut self.inbound } else { &mut self.outbound };
             f.sent += sent as u64;
@@ -594,13 +631,11 @@ impl Gen {
     /// Takes what arrived on both sides: the real-server side learns flows and answers SYNs, the
     /// client side acknowledges SYN-ACKs; data frames are counted, timed and sampled.
     fn receive(&mut self) {
-        for lan in [false, true] {
+        let queues = self.lan.rx.len();
+        for (lan, q) in [false, true].into_iter().flat_map(|lan| (0..queues).map(move |q| (lan, q))) {
             let mut rx = std::mem::take(&mut self.rx);
-            if lan {
-                self.lan.0.rx_burst(&mut rx, BURST);
-            } else {
-                self.dmz.0.rx_burst(&mut rx, BURST);
-            }
+            let side = if lan { &mut self.lan } else { &mut self.dmz };
+            side.rx[q].rx_burst(&mut rx, BURST);
             for m in rx.drain(..) {
                 let frame = m.data();
                 let Some(seen) = frames::read(frame) else { continue };
@@ -923,6 +958,7 @@ impl Gen {
             first_wrong: self.first_wrong.clone(),
             churn,
             target_counters: None,
+            steering: Vec::new(),
             flood,
         })
     }

@@ -63,6 +63,8 @@ pub struct Report {
     pub churn: Option<(u64, u64, Option<String>)>,
     /// fnatd's counters when it stopped (its "workers total" line), drops by reason included.
     pub target_counters: Option<String>,
+    /// fnatd's start messages on its ports' steering.
+    pub steering: Vec<String>,
     /// A SYN flood beside the traffic: SYNs sent, and the target's VmRSS (KiB) before and after.
     pub flood: Option<(u64, u64, u64)>,
 }
@@ -81,6 +83,18 @@ impl Report {
     /// New connections per second.
     pub fn cps(&self) -> f64 {
         self.handshakes as f64 / self.seconds
+    }
+
+    /// A counter of fnatd's final "workers total" line.
+    pub fn target_counter(&self, name: &str) -> Option<u64> {
+        let words: Vec<&str> = self.target_counters.as_deref()?.split_whitespace().collect();
+        words.windows(2).find(|w| w[0] == name).and_then(|w| w[1].parse().ok())
+    }
+
+    /// Frames fnatd's workers passed to one another, and the replies (server to client) it
+    /// forwarded: with FULLNAT, every redirected frame is a reply.
+    pub fn redirects(&self) -> Option<(u64, u64)> {
+        Some((self.target_counter("redirected_out")?, self.target_counter("fwd_out")?))
     }
 
     fn percentile(&self, q: f64) -> u64 {
@@ -105,6 +119,8 @@ impl Report {
             "checked": self.checked, "wrong": self.wrong, "first_wrong": self.first_wrong,
             "setup": self.setup.map(|(n, s)| json!({"flows": n, "seconds": s})),
             "fnatd_counters": self.target_counters,
+            "steering": self.steering,
+            "redirected": self.redirects().map(|(r, out)| json!({"frames": r, "replies_forwarded": out})),
             "flood": self.flood.map(|(n, before, after)| json!({"syns": n, "rss_kib_before": before, "rss_kib_after": after})),
             "churn": self.churn.as_ref().map(|(a, f, e)| json!({"applied": a, "failed": f, "first_failure": e})),
         })
@@ -153,6 +169,14 @@ impl Report {
                 s,
                 "  SYN flood beside it: {n} SYNs; the target's memory {before} KiB before, {after} KiB after"
             );
+        }
+        for l in &self.steering {
+            let _ = writeln!(s, "  {l}");
+        }
+        if let Some((r, out)) = self.redirects() {
+            let share = if out == 0 { 0.0 } else { r as f64 * 100.0 / out as f64 };
+            let _ =
+                writeln!(s, "  redirected between workers: {r} frames ({share:.2}% of the {out} replies forwarded)");
         }
         if let Some(c) = &self.target_counters {
             let _ = writeln!(s, "  fnatd's counters: {c}");

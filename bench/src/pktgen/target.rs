@@ -34,9 +34,44 @@ pub fn memif(index: u8, name: &str, dir: &Path, server: bool, mac_addr: Option<[
     s
 }
 
+/// How a run spreads over several workers: fnatd's worker count, the steering its ports ask for,
+/// and the RSS key the generator spreads frames over the queues by (as a NIC would; it tells fnatd
+/// as the ports' peer hashing, with a table of [`PEER_RETA_SIZE`] entries).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Spread {
+    /// Workers, and queues per memif link.
+    pub workers: u16,
+    /// The ports' `steering` (auto, rss, flow, redirect).
+    pub steering: String,
+    /// The ports' `rss_key` (default, symmetric, or hex).
+    pub rss_key: String,
+}
+
+impl Default for Spread {
+    fn default() -> Self {
+        Self { workers: 1, steering: "auto".into(), rss_key: "default".into() }
+    }
+}
+
+/// The redirection table size the generator spreads frames by.
+pub const PEER_RETA_SIZE: usize = 128;
+
+/// The `[workers]` section for `workers` workers on lcores 1, 2, ...: with more workers than CPUs
+/// besides the main lcore's, they share CPUs (`cpus`, the main lcore's CPU 0 included).
+fn workers_section(workers: u16) -> String {
+    let lcores: Vec<String> = (1..=workers).map(|l| l.to_string()).collect();
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    if usize::from(workers) < cpus {
+        return format!("[workers]\nlcores = [{}]\n", lcores.join(", "));
+    }
+    let on: Vec<String> = (1..=usize::from(workers)).map(|l| (l % cpus).to_string()).collect();
+    format!("[workers]\nlcores = [{}]\ncpus = [{}]\n", lcores.join(", "), on.join(", "))
+}
+
 /// The part of a benchmark's fnatd configuration every benchmark shares: `--no-huge`, the main
-/// lcore on 0 and one worker on lcore 1, the control file in `dir`, a table of `conn_table`.
-pub fn fnatd_base(dir: &Path, prefix: &str, memory_mb: u32, conn_table: u32) -> String {
+/// lcore on 0 and `workers` workers from lcore 1, the control file in `dir`, a table of
+/// `conn_table`.
+pub fn fnatd_base(dir: &Path, prefix: &str, memory_mb: u32, conn_table: u32, workers: u16) -> String {
     format!(
         r#"[eal]
 main_lcore = 0
@@ -45,24 +80,31 @@ memory_mb = {memory_mb}
 file_prefix = "{prefix}"
 extra_args = ["--log-level=*:warning", "--no-telemetry"]
 
-[workers]
-lcores = [1]
-
+{workers}
 [control]
 path = "{dir}/fnatd.ctl"
 
 [conn_table]
 size = {conn_table}
 "#,
-        dir = dir.display()
+        dir = dir.display(),
+        workers = workers_section(workers),
     )
 }
 
 /// fnatd's configuration for a run: two memif ports, the clients' router and the real servers as
 /// static neighbours, a TCP and a UDP FULLNAT service (rr) over every real server, and enough
-/// local addresses and table entries for the flows.
-pub fn fnatd_config(dir: &Path, topo: &Topo, conn_table: u32, prefix: &str) -> String {
+/// local addresses and table entries for the flows; with several workers, `spread` says how.
+pub fn fnatd_config(dir: &Path, topo: &Topo, conn_table: u32, prefix: &str, spread: &Spread) -> String {
     let laddrs: Vec<String> = (0..topo.laddrs).map(|i| format!("\"{}\"", topo.laddr(i))).collect();
+    let steering = if spread.workers > 1 {
+        format!(
+            "steering = \"{}\"\nrss_key = \"{}\"\npeer_reta_size = {PEER_RETA_SIZE}\n",
+            spread.steering, spread.rss_key
+        )
+    } else {
+        String::new()
+    };
     let mut s = format!(
         r#"# Written by fnat-gen for one benchmark run.
 {base}
@@ -71,13 +113,13 @@ name = "lan"
 device = "{lan}"
 mac = "{gw_lan}"
 addresses = ["10.0.0.1/24"]
-
+{steering}
 [[port]]
 name = "dmz"
 device = "{dmz}"
 mac = "{gw_dmz}"
 addresses = ["10.1.0.1/16"]
-
+{steering}
 [local]
 addresses = [{laddrs}]
 ports = "1024-65535"
@@ -92,7 +134,7 @@ address = "{ROUTER}"
 mac = "{gen_lan}"
 port = "lan"
 "#,
-        base = fnatd_base(dir, prefix, 1024, conn_table),
+        base = fnatd_base(dir, prefix, 1024, conn_table, spread.workers),
         lan = memif(0, "lan", dir, true, None),
         dmz = memif(1, "dmz", dir, true, None),
         gw_lan = mac(GW_LAN_MAC),
@@ -120,7 +162,7 @@ port = "lan"
 
 /// dpdk-testpmd's arguments: io forwarding between the two memif ports (what arrives on one leaves
 /// on the other, untouched), polled on lcore 1, statistics every 5 s until a signal stops it.
-pub fn testpmd_args(dir: &Path, prefix: &str) -> Vec<String> {
+pub fn testpmd_args(dir: &Path, prefix: &str, queues: u16) -> Vec<String> {
     [
         "-l",
         "0,1",
@@ -146,6 +188,7 @@ pub fn testpmd_args(dir: &Path, prefix: &str) -> Vec<String> {
             .iter()
             .map(|s| (*s).to_owned()),
     )
+    .chain([format!("--rxq={queues}"), format!("--txq={queues}")])
     .collect()
 }
 
@@ -158,15 +201,25 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("fnat-gen-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let topo = Topo { flows: 1000, clients: 16, servers: 3, laddrs: 4 };
-        let text = fnatd_config(&dir, &topo, 65536, "fnat-bench-x");
+        let text = fnatd_config(&dir, &topo, 65536, "fnat-bench-x", &Spread::default());
         let path = dir.join("fnatd.toml");
         std::fs::write(&path, &text).unwrap();
         let cfg = dataplane::config::Config::load(&path).unwrap_or_else(|e| panic!("{e}\n{text}"));
         assert_eq!(cfg.services.len(), 2);
         assert_eq!(cfg.local_addrs.len(), 4);
         assert_eq!(cfg.neighbours.len(), 4);
+        assert_eq!(cfg.worker_lcores, vec![1]);
+        // Two workers: the ports tell fnatd how the generator spreads frames.
+        let spread = Spread { workers: 2, steering: "redirect".into(), rss_key: "symmetric".into() };
+        std::fs::write(&path, fnatd_config(&dir, &topo, 65536, "fnat-bench-x", &spread)).unwrap();
+        let cfg = dataplane::config::Config::load(&path).unwrap();
+        assert_eq!(cfg.worker_lcores, vec![1, 2]);
+        assert!(cfg.ports.iter().all(|p| p.peer_reta_size == Some(PEER_RETA_SIZE)
+            && p.steering == dataplane::config::SteerChoice::Redirect
+            && p.rss_key.as_deref() == Some(&dataplane::lb::rss::SYMMETRIC_KEY[..])));
         std::fs::remove_dir_all(&dir).unwrap();
-        let args = testpmd_args(&dir, "p");
+        let args = testpmd_args(&dir, "p", 2);
+        assert!(args.iter().any(|a| a == "--rxq=2"));
         assert!(args.iter().any(|a| a == "--forward-mode=io"));
         assert!(args.iter().any(|a| a.starts_with("--vdev=net_memif1,role=server,socket=")));
     }

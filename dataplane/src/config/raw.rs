@@ -73,6 +73,7 @@ impl Default for Eal {
 #[serde(deny_unknown_fields)]
 pub struct Workers {
     pub lcores: Vec<u32>,
+    pub cpus: Option<Vec<u32>>,
 }
 
 #[derive(Deserialize)]
@@ -101,6 +102,9 @@ pub struct Port {
     #[serde(default = "default_desc")]
     pub tx_desc: u16,
     pub mtu: Option<u32>,
+    pub steering: Option<String>,
+    pub rss_key: Option<String>,
+    pub peer_reta_size: Option<u32>,
 }
 
 fn default_desc() -> u16 {

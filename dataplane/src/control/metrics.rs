@@ -140,6 +140,12 @@ pub fn render(listing: &Listing, counters: &CounterReport) -> String {
         }
     }
 
+    let name = "fnat_port_steering";
+    let mut f = Family::new(&mut out, name, "gauge", "How replies reach the worker that owns their connection.");
+    for p in &counters.ports {
+        f.sample(name, &[("port", &p.name), ("mode", &p.steering)], 1);
+    }
+
     let workers: Vec<(String, String)> =
         counters.workers.iter().enumerate().map(|(i, w)| (i.to_string(), w.lcore.to_string())).collect();
     let counter_names: Vec<&str> =

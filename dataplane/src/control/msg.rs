@@ -22,7 +22,7 @@ use crate::lb::{DestId, FwdMethod, Persistence, Protocol, SchedFlags, SchedKind,
 
 /// The version of the control protocol: the shared file's layout, the framing and these messages.
 /// Bump it on any incompatible change; fnatctl and fnatd refuse to talk across versions.
-pub const PROTOCOL_VERSION: u16 = 6;
+pub const PROTOCOL_VERSION: u16 = 7;
 
 /// A virtual service as ipvsadm's `-A`/`-E` describe it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -316,6 +316,8 @@ pub struct CounterReport {
 pub struct PortCounters {
     /// The port's name in the configuration.
     pub name: String,
+    /// How replies reach the worker that owns their connection (`lb::rss::SteerMode::name`).
+    pub steering: String,
     /// Packets received.
     pub rx: u64,
     /// Packets sent.

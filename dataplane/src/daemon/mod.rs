@@ -14,10 +14,12 @@ use std::time::{Duration, Instant};
 mod io;
 mod main_loop;
 mod metrics;
+mod steer;
 
 pub use io::DpdkIo;
 pub use main_loop::MainLoop;
 pub use metrics::MetricsServer;
+pub use steer::PortSteer;
 
 use std::collections::HashMap;
 
@@ -41,11 +43,18 @@ const POOL_CACHE: u32 = 256;
 
 /// The EAL arguments a configuration asks for.
 pub fn eal_args(cfg: &Config) -> Vec<String> {
-    let lcores: Vec<String> =
-        std::iter::once(cfg.eal.main_lcore).chain(cfg.worker_lcores.iter().copied()).map(|l| l.to_string()).collect();
+    let ids = std::iter::once(cfg.eal.main_lcore).chain(cfg.worker_lcores.iter().copied());
+    let [flag, lcores] = match &cfg.worker_cpus {
+        // lcore@cpu: each lcore on its CPU; the main lcore on the CPU of its number.
+        Some(cpus) => {
+            let on = std::iter::once(cfg.eal.main_lcore).chain(cpus.iter().copied());
+            ["--lcores".to_owned(), ids.zip(on).map(|(l, c)| format!("{l}@{c}")).collect::<Vec<_>>().join(",")]
+        }
+        None => ["-l".to_owned(), ids.map(|l| l.to_string()).collect::<Vec<_>>().join(",")],
+    };
     let mut args = vec![
-        "-l".to_owned(),
-        lcores.join(","),
+        flag,
+        lcores,
         "--main-lcore".to_owned(),
         cfg.eal.main_lcore.to_string(),
         "--file-prefix".to_owned(),
@@ -93,15 +102,14 @@ struct Gateway<'a> {
     published: Option<Vec<shared::Published>>,
     /// Per-real-server connection counts, summed from it.
     counts: HashMap<crate::lb::DestId, DestConns>,
-    ports: &'a [(String, Port)],
-    lcores: &'a [u32],
+    io: &'a ControlIo<'a>,
 }
 
 impl<'a> Gateway<'a> {
-    fn new(main: &'a MainLoop, gather: bool, ports: &'a [(String, Port)], lcores: &'a [u32]) -> Self {
+    fn new(main: &'a MainLoop, gather: bool, io: &'a ControlIo<'a>) -> Self {
         let published = gather.then(|| main.gather());
         let counts = published.as_deref().map(MainLoop::dest_conns).unwrap_or_default();
-        Self { main, published, counts, ports, lcores }
+        Self { main, published, counts, io }
     }
 }
 
@@ -138,8 +146,10 @@ impl crate::control::Gateway for Gateway<'_> {
             }
         };
         let (total, rates) = self.main.stats_book().total();
-        let ports = self.ports.iter().map(|(name, port)| port_counters(name, &port.stats().unwrap_or_default()));
-        let workers = published.iter().zip(self.lcores).map(|(p, &lcore)| WorkerCounters {
+        let ports = self.io.ports.iter().zip(self.io.steers).map(|((name, port), steer)| {
+            port_counters(name, &port.stats().unwrap_or_default(), steer.steering.mode.name())
+        });
+        let workers = published.iter().zip(self.io.lcores).map(|(p, &lcore)| WorkerCounters {
             lcore,
             counters: p.stats.named().iter().map(|&(n, v)| (n.to_owned(), v)).collect(),
             drops: DropReason::ALL.iter().map(|&r| (r.label().to_owned(), p.stats.dropped(r))).collect(),
@@ -148,9 +158,10 @@ impl crate::control::Gateway for Gateway<'_> {
     }
 }
 
-fn port_counters(name: &str, p: &PortStats) -> PortCounters {
+fn port_counters(name: &str, p: &PortStats, steering: &str) -> PortCounters {
     PortCounters {
         name: name.to_owned(),
+        steering: steering.to_owned(),
         rx: p.ipackets,
         tx: p.opackets,
         rx_bytes: p.ibytes,
@@ -164,13 +175,13 @@ fn port_counters(name: &str, p: &PortStats) -> PortCounters {
 
 /// Answers the requests fnatctl left in the control file and the waiting metrics scrape, hands the
 /// workers the new configuration (services and timeouts) when a request changed it, and rewrites
-/// the rules file, if any.
+/// the rules file, if any. Returns whether the configuration changed.
 fn serve_control(
     server: &mut Server,
     state: &mut ControlState,
     main: &mut MainLoop,
     io: &ControlIo<'_>,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     use anyhow::Context as _;
 
     // Connection listings are cut to fit this file's replies.
@@ -179,11 +190,11 @@ fn serve_control(
     while let Some(incoming) = server.poll() {
         let lists =
             incoming.request.as_ref().is_ok_and(|r| r.commands.iter().any(|c| matches!(c, Command::List { .. })));
-        let reply = state.answer(incoming.request, &Gateway::new(main, lists, io.ports, io.lcores));
+        let reply = state.answer(incoming.request, &Gateway::new(main, lists, io));
         server.reply(incoming.seq, &reply).context("answering fnatctl")?;
     }
     if let Some(scrape) = io.metrics.and_then(MetricsServer::pending) {
-        let gw = Gateway::new(main, true, io.ports, io.lcores);
+        let gw = Gateway::new(main, true, io);
         let text = state
             .listing_with(None, true, &gw)
             .map(|l| crate::control::metrics::render(&l, &crate::control::Gateway::counters(&gw)))
@@ -191,7 +202,8 @@ fn serve_control(
         // The scrape may have given up waiting.
         let _ = scrape.send(text);
     }
-    if state.generation() != before {
+    let changed = state.generation() != before;
+    if changed {
         let services = state.services().context("building the new configuration")?;
         let snap = Arc::new(main.snapshot().with_config(services, state.timeouts().clone()));
         main.publish(snap);
@@ -206,12 +218,21 @@ fn serve_control(
             }
         }
     }
-    Ok(())
+    Ok(changed)
+}
+
+/// Installs the rte_flow rules of the ports in `flow` mode for the local addresses of `snap`.
+fn install_flows(steers: &mut [PortSteer], snap: &Snapshot, workers: u16) {
+    for (i, s) in steers.iter_mut().enumerate() {
+        let index = u16::try_from(i).unwrap_or(u16::MAX);
+        s.install_flows(snap.services.laddrs(), &snap.routes, index, workers);
+    }
 }
 
 /// What the control duty reaches besides the control file and the state.
 struct ControlIo<'a> {
     ports: &'a [(String, Port)],
+    steers: &'a [PortSteer],
     lcores: &'a [u32],
     rules: Option<&'a std::path::Path>,
     metrics: Option<&'a MetricsServer>,
@@ -274,6 +295,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
             tx_desc: pc.tx_desc,
             mtu: pc.mtu,
             rss: workers > 1,
+            rss_key: pc.rss_key.clone(),
             ..PortConf::default()
         };
         port.configure(&conf, &pool).with_context(|| format!("port {}: configuring {workers} queue pairs", pc.name))?;
@@ -302,7 +324,13 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
         .with_context(|| format!("creating the control file {}", cfg.control_path.display()))?;
     let mut state = crate::control::save::initial_state(cfg).map_err(anyhow::Error::msg)?;
     let services = state.services().context("the configured services")?;
-    let snap = Arc::new(Snapshot::from_config(cfg, &macs).with_services(services));
+    let snap = Snapshot::from_config(cfg, &macs).with_services(services);
+    let mut steers: Vec<PortSteer> = cfg.ports.iter().zip(&ports).map(|(pc, p)| PortSteer::decide(pc, p, nq)).collect();
+    install_flows(&mut steers, &snap, nq);
+    for s in &steers {
+        println!("{}", s.describe());
+    }
+    let snap = Arc::new(snap.with_steering(steers.iter().map(|s| s.steering.clone()).collect()));
     let neigh = NeighManager::new(&cfg.neighbours, NeighTimers::default());
     let (tx_stats, rx_stats) = mpsc::channel::<(usize, WorkerStats)>();
     let mut links = redirect_mesh::<Mbuf>(workers, REDIRECT_RING);
@@ -371,19 +399,23 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
         None => None,
     };
     let ports: Vec<(String, Port)> = cfg.ports.iter().map(|p| p.name.clone()).zip(ports).collect();
-    let io = ControlIo {
-        ports: &ports,
-        lcores: &cfg.worker_lcores,
-        rules: cfg.rules_path.as_deref(),
-        metrics: metrics.as_ref(),
-    };
 
     let summary: Vec<String> =
         cfg.ports.iter().zip(&macs).map(|(p, m)| format!("{} ({}, {m})", p.name, p.device.dpdk_name())).collect();
     on_ready(&format!("{workers} worker(s) on lcores {:?}; ports {}", cfg.worker_lcores, summary.join(", ")));
     while !stop.load(Ordering::Relaxed) {
         main.tick();
-        serve_control(&mut server, &mut state, &mut main, &io)?;
+        let io = ControlIo {
+            ports: &ports,
+            steers: &steers,
+            lcores: &cfg.worker_lcores,
+            rules: cfg.rules_path.as_deref(),
+            metrics: metrics.as_ref(),
+        };
+        if serve_control(&mut server, &mut state, &mut main, &io)? {
+            // New local addresses get their rte_flow rules.
+            install_flows(&mut steers, main.snapshot(), nq);
+        }
         std::thread::sleep(Duration::from_millis(1));
     }
     main.stop_workers();
@@ -399,6 +431,9 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
         report.ports.push((name.clone(), port.stats().unwrap_or_default()));
     }
     drop(queues);
+    for s in &mut steers {
+        s.clear();
+    }
     for (name, port) in &ports {
         port.stop().with_context(|| format!("port {name}: stopping"))?;
         port.close().with_context(|| format!("port {name}: closing"))?;

@@ -88,6 +88,28 @@ pub enum DpdkError {
         /// Requested tx offload bits the device lacks.
         tx_missing: u64,
     },
+    /// The device lacks a feature the call needs (an RSS redirection table, ...).
+    #[error("port {port}: the device has no {what}")]
+    Unsupported {
+        /// The port id.
+        port: u16,
+        /// The missing feature.
+        what: &'static str,
+    },
+    /// An rte_flow call failed; `msg` is the PMD's own explanation.
+    #[error("port {port}: {call} failed: {msg} (cause: {cause}; errno {code})")]
+    Flow {
+        /// The port id.
+        port: u16,
+        /// The rte_flow function that failed.
+        call: &'static str,
+        /// The positive errno value.
+        code: i32,
+        /// What the PMD blamed (`rte_flow_error.type`, in words): "a pattern item", "an action"...
+        cause: &'static str,
+        /// `rte_flow_error.message`, or `rte_strerror(code)` when the PMD gave none.
+        msg: String,
+    },
     /// The lcore is not an enabled worker lcore (it is the main lcore, or not in `-l`).
     #[error("lcore {0} is not an enabled worker lcore")]
     NotAWorker(u32),

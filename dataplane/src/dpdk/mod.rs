@@ -8,8 +8,11 @@
 //!   Workers run closures through [`Eal::launch`] / [`Eal::wait`].
 //! - [`Mempool`] is a shared, thread-safe handle to a packet-buffer pool; [`Mbuf`] is an owned
 //!   packet (like `Box`), freed on drop.
-//! - [`Port`] is the control handle of an ethdev port (configure, start, link, stats, MAC).
-//!   [`Port::start`] returns one [`RxQueue`] and one [`TxQueue`] handle per queue: the fast path.
+//! - [`Port`] is the control handle of an ethdev port (configure, start, link, stats, MAC, RSS
+//!   key and redirection table). [`Port::start`] returns one [`RxQueue`] and one [`TxQueue`]
+//!   handle per queue: the fast path.
+//! - [`Port::steer_to_queue`] installs `rte_flow` rules sending a destination address and port
+//!   bits to one rx queue; the [`FlowRules`] it returns removes them on drop (`flow.rs`).
 //!
 //! # Invariants (what may be called from where)
 //!
@@ -21,6 +24,9 @@
 //!   are per lcore: allocate and free on EAL threads for speed (other threads work, uncached).
 //! - Ports: control calls from any thread, serialised per port by a lock; never on the fast
 //!   path. `configure`/`stop`/`close` are refused while queue handles exist.
+//! - Flow rules: owned by their `FlowRules` (any thread); `configure` is refused while any are
+//!   installed, `close` flushes them, `stop` keeps them (see `flow.rs` for devices that drop
+//!   rules on a stop).
 //! - Queues: one lcore per queue (DPDK's rule), enforced by ownership: a handle is unique,
 //!   `Send`, and bursts take `&mut self`. Bursts do not lock, allocate (given capacity) or panic.
 //! - Multi-segment mbufs: byte accessors cover the first segment only; callers drop packets with
@@ -34,6 +40,7 @@
 
 mod eal;
 mod error;
+mod flow;
 mod mbuf;
 mod mempool;
 mod port;
@@ -41,6 +48,7 @@ mod queue;
 
 pub use eal::{Eal, LcoreId, current_lcore, lcore_socket, tsc_cycles};
 pub use error::{DpdkError, errno, strerror};
+pub use flow::FlowRules;
 pub use mbuf::Mbuf;
 pub use mempool::Mempool;
 pub use port::{LinkStatus, Port, PortConf, PortId, PortInfo, PortQueues, PortStats};

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use super::eal::EalRef;
 use super::error::{DpdkError, check};
+use super::flow::flush_rules;
 use super::mempool::Mempool;
 use super::queue::{RxQueue, TxQueue};
 
@@ -128,13 +129,18 @@ pub struct PortQueues {
 
 /// What the control path knows about a port, guarded by `PortShared::state`.
 #[derive(Debug, Default)]
-struct PortState {
+pub(super) struct PortState {
     /// Queue counts of the last successful configure.
-    configured: Option<(u16, u16)>,
+    pub(super) configured: Option<(u16, u16)>,
     started: bool,
     closed: bool,
     /// Pools the rx queues may refill from; kept alive until close.
     pools: Vec<Mempool>,
+    /// Live `FlowRules` that still own rules on the device.
+    pub(super) flow_sets: usize,
+    /// How many times the port's rules were flushed (at close); a `FlowRules` made before the
+    /// last flush owns nothing any more.
+    pub(super) flow_epoch: u64,
 }
 
 /// One port's shared state; queue handles hold it too.
@@ -219,12 +225,12 @@ impl Port {
         self.shared.id
     }
 
-    fn raw_id(&self) -> u16 {
+    pub(super) fn raw_id(&self) -> u16 {
         self.shared.id.0
     }
 
     /// Locks the control state, refusing a closed port.
-    fn lock(&self) -> Result<MutexGuard<'_, PortState>, DpdkError> {
+    pub(super) fn lock(&self) -> Result<MutexGuard<'_, PortState>, DpdkError> {
         let state = self.shared.state.lock().unwrap_or_else(PoisonError::into_inner);
         if state.closed {
             return Err(DpdkError::PortClosed(self.raw_id()));
@@ -286,13 +292,17 @@ impl Port {
 
     /// Configures the port and sets up its queues, each rx queue refilling from `pool`.
     ///
-    /// Refused while the port is started. RSS is enabled when `conf.rss`, more than one rx queue
-    /// and a device offering IP/TCP/UDP hashing; descriptor counts are adjusted to the device.
+    /// Refused while the port is started or flow rules are installed ([`Port::steer_to_queue`]).
+    /// RSS is enabled when `conf.rss`, more than one rx queue and a device offering IP/TCP/UDP
+    /// hashing; descriptor counts are adjusted to the device.
     pub fn configure(&self, conf: &PortConf, pool: &Mempool) -> Result<(), DpdkError> {
         let port = self.raw_id();
         let mut state = self.lock()?;
         if state.started {
             return Err(DpdkError::PortState { port, op: "configure", state: "started" });
+        }
+        if state.flow_sets > 0 {
+            return Err(DpdkError::PortState { port, op: "configure", state: "flow rules are installed" });
         }
         self.check_no_queues()?;
         let info = self.info_locked()?;
@@ -413,9 +423,17 @@ impl Port {
     }
 
     /// Stops and closes the port, releasing its queues and pools; afterwards every call on
-    /// this port returns [`DpdkError::PortClosed`].
+    /// this port returns [`DpdkError::PortClosed`]. Flow rules still installed are flushed
+    /// first; the [`FlowRules`] that held them own nothing afterwards.
+    ///
+    /// [`FlowRules`]: super::FlowRules
     pub fn close(&self) -> Result<(), DpdkError> {
         let mut state = self.lock()?;
+        self.check_no_queues()?;
+        let PortState { flow_sets, flow_epoch, .. } = &mut *state;
+        // DPDK counts the rules as gone even if the flush fails, and closing the device releases
+        // whatever the PMD still holds, so a failed flush does not stop the close.
+        let _ = flush_rules(self.raw_id(), flow_sets, flow_epoch);
         self.stop_locked(&mut state)?;
         // SAFETY: the port is stopped and no queue handle exists; DPDK releases the queues (and
         // their mbufs) before returning.
@@ -509,6 +527,7 @@ impl Port {
 
     /// The RSS key in use (for computing Toeplitz hashes in software): `hash_key_size` bytes,
     /// or 40 if the device reports no size; empty if the device has no RSS.
+    /// [`DpdkError::Unsupported`] if it hashes but cannot tell its key (`net_tap`).
     pub fn rss_key(&self) -> Result<Vec<u8>, DpdkError> {
         let _state = self.lock()?;
         let info = self.info_locked()?;
@@ -521,10 +540,88 @@ impl Port {
         let mut conf = dpdk_sys::rte_eth_rss_conf { rss_key: key.as_mut_ptr(), rss_key_len: len, rss_hf: 0 };
         // SAFETY: conf points to a key buffer of rss_key_len bytes that outlives the call; the
         // port lock is held.
-        check("rte_eth_dev_rss_hash_conf_get", unsafe {
-            dpdk_sys::rte_eth_dev_rss_hash_conf_get(self.raw_id(), &mut conf)
-        })?;
+        let ret = unsafe { dpdk_sys::rte_eth_dev_rss_hash_conf_get(self.raw_id(), &mut conf) };
+        if ret == -libc::ENOTSUP {
+            return Err(DpdkError::Unsupported { port: self.raw_id(), what: "readable RSS key" });
+        }
+        check("rte_eth_dev_rss_hash_conf_get", ret)?;
         key.truncate(usize::from(conf.rss_key_len.min(len)));
         Ok(key)
+    }
+
+    /// The RSS redirection table in use, `reta_size` entries: entry `i` is the rx queue that a
+    /// packet whose RSS hash has `hash % reta_size == i` reaches (with [`Port::rss_key`], what
+    /// `lb::rss::Steering` needs to predict a flow's queue).
+    ///
+    /// What a device holds before any update is the PMD's choice: most NIC drivers fill the
+    /// queues round-robin when RSS is configured, `net_null` keeps all zeros. A device without
+    /// a table (`reta_size` 0, or no query operation) gives [`DpdkError::Unsupported`].
+    pub fn rss_reta(&self) -> Result<Vec<u16>, DpdkError> {
+        const WHAT: &str = "RSS redirection table";
+        let port = self.raw_id();
+        let _state = self.lock()?;
+        let info = self.info_locked()?;
+        let size = usize::from(info.reta_size);
+        if size == 0 {
+            return Err(DpdkError::Unsupported { port, what: WHAT });
+        }
+        let group = dpdk_sys::RTE_ETH_RETA_GROUP_SIZE as usize;
+        let mut groups: Vec<dpdk_sys::rte_eth_rss_reta_entry64> = (0..size.div_ceil(group))
+            .map(|g| {
+                // Ask for every entry the table has; the last group may be partial.
+                let in_group = (size - g * group).min(group);
+                let mask = if in_group == group { u64::MAX } else { (1u64 << in_group) - 1 };
+                dpdk_sys::rte_eth_rss_reta_entry64 { mask, reta: [0; dpdk_sys::RTE_ETH_RETA_GROUP_SIZE as usize] }
+            })
+            .collect();
+        // SAFETY: groups holds ceil(reta_size / 64) entries, as many as DPDK reads and writes for
+        // a table of reta_size entries; the port lock is held.
+        let ret = unsafe { dpdk_sys::rte_eth_dev_rss_reta_query(port, groups.as_mut_ptr(), info.reta_size) };
+        if ret == -libc::ENOTSUP {
+            return Err(DpdkError::Unsupported { port, what: WHAT });
+        }
+        check("rte_eth_dev_rss_reta_query", ret)?;
+        Ok(groups.iter().flat_map(|g| g.reta).take(size).collect())
+    }
+
+    /// Writes the RSS redirection table: `reta` must have the device's `reta_size` entries, each
+    /// naming a configured rx queue.
+    pub fn set_rss_reta(&self, reta: &[u16]) -> Result<(), DpdkError> {
+        const WHAT: &str = "RSS redirection table";
+        let port = self.raw_id();
+        let state = self.lock()?;
+        let info = self.info_locked()?;
+        if info.reta_size == 0 {
+            return Err(DpdkError::Unsupported { port, what: WHAT });
+        }
+        let rx_queues = state.configured.map_or(0, |(rx, _)| rx);
+        if reta.len() != usize::from(info.reta_size) || reta.iter().any(|&q| q >= rx_queues) {
+            return Err(DpdkError::InvalidArgument(format!(
+                "a redirection table of {} entries over {rx_queues} rx queue(s): port {port} needs {} entries, each \
+                 a configured queue",
+                reta.len(),
+                info.reta_size
+            )));
+        }
+        let group = dpdk_sys::RTE_ETH_RETA_GROUP_SIZE as usize;
+        let mut groups: Vec<dpdk_sys::rte_eth_rss_reta_entry64> = reta
+            .chunks(group)
+            .map(|chunk| {
+                let mut g = dpdk_sys::rte_eth_rss_reta_entry64 {
+                    mask: if chunk.len() == group { u64::MAX } else { (1u64 << chunk.len()) - 1 },
+                    reta: [0; dpdk_sys::RTE_ETH_RETA_GROUP_SIZE as usize],
+                };
+                g.reta[..chunk.len()].copy_from_slice(chunk);
+                g
+            })
+            .collect();
+        // SAFETY: groups holds ceil(reta_size / 64) entries, as many as DPDK reads for a table of
+        // reta_size entries; the port lock is held.
+        let ret = unsafe { dpdk_sys::rte_eth_dev_rss_reta_update(port, groups.as_mut_ptr(), info.reta_size) };
+        if ret == -libc::ENOTSUP {
+            return Err(DpdkError::Unsupported { port, what: WHAT });
+        }
+        check("rte_eth_dev_rss_reta_update", ret)?;
+        Ok(())
     }
 }
