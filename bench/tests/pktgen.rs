@@ -113,3 +113,44 @@ fn a_syn_flood_leaves_the_table_bounded_memory_flat_and_established_flows_flowin
         assert!(received * 1000 >= sent * 999, "{dir}: {received} of {sent} established frames: {r}");
     }
 }
+
+#[test]
+fn two_workers_get_their_replies_by_rss_and_need_the_ring_without_it() {
+    // The generator spreads frames over two queues per link by the Toeplitz hash, as a NIC's RSS
+    // would, and tells fnatd (peer_reta_size): with steering, every FULLNAT local port is chosen so
+    // that its replies hash to the worker that owns the connection. With `redirect`, local ports
+    // go by remainder and about half the replies reach the other worker first. (The second worker
+    // shares a CPU with the generator here: this checks where frames go, not how fast.)
+    for (steering, proto) in [("auto", "tcp"), ("auto", "udp"), ("redirect", "udp")] {
+        let r = fnat_gen(&[
+            "--workers",
+            "2",
+            "--steering",
+            steering,
+            "--proto",
+            proto,
+            "--flows",
+            "2000",
+            "--duration",
+            "1",
+            "--rate",
+            "20000",
+        ]);
+        let what = format!("{steering} {proto}: {r}");
+        let mode = if steering == "auto" { "steering rss-peer" } else { "steering redirect" };
+        let lines = r["steering"].as_array().unwrap_or_else(|| panic!("{what}"));
+        assert!(lines.len() == 2 && lines.iter().all(|l| l.as_str().is_some_and(|l| l.contains(mode))), "{what}");
+        assert_eq!(n(&r, &["wrong"]), 0, "{what}");
+        let (redirected, replies) = (n(&r, &["redirected", "frames"]), n(&r, &["redirected", "replies_forwarded"]));
+        assert!(replies > 5_000, "{what}");
+        if steering == "auto" {
+            assert_eq!(redirected, 0, "{what}");
+        } else {
+            assert!(redirected * 10 > replies * 3 && redirected * 10 < replies * 7, "{what}");
+        }
+        for dir in ["in", "out"] {
+            let (sent, received) = (n(&r, &[dir, "sent"]), n(&r, &[dir, "received"]));
+            assert!(received * 100 >= sent * 99, "{dir}: {received} of {sent}: {what}");
+        }
+    }
+}

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dataplane::daemon::DpdkIo;
+use dataplane::daemon::{DpdkIo, LinkGate};
 use dataplane::dpdk::{Eal, Mbuf, Mempool, Port, PortConf};
 use dataplane::fixtures::{self, DMZ, DMZ_MAC, Expect, FIRST_LPORT, Flow, LAN, LAN_MAC};
 use dataplane::net::PortIdx;
@@ -248,6 +248,8 @@ fn two_workers_pass_misdirected_replies_through_the_ring_on_real_mbufs() {
     let snap = fixtures::snapshot();
     assert_eq!((snap.ifaces[0].mac, snap.ifaces[1].mac), (LAN_MAC, DMZ_MAC));
     let templates = fixtures::templates();
+    // The pcap devices report their links up once started: the workers' gate opens at once.
+    let gate = LinkGate::new(&ports);
     let mut workers: Vec<(Poller<Mbuf>, Gated)> = redirect_mesh::<Mbuf>(2, 64)
         .into_iter()
         .enumerate()
@@ -256,6 +258,7 @@ fn two_workers_pass_misdirected_replies_through_the_ring_on_real_mbufs() {
                 queues.iter_mut().map(|q| q.rx.remove(0)).collect(),
                 queues.iter_mut().map(|q| q.tx.remove(0)).collect(),
                 pool.clone(),
+                gate.flags(),
             );
             let w = fixtures::worker(&Arc::clone(&snap), u16::try_from(i).unwrap(), 2, &templates);
             (Poller::new(w, links, 2), Gated { io, rx_on: [true, false] })

@@ -297,18 +297,20 @@ fn run_one(args: &Args) -> Result<Report> {
     .collect();
     let eal = Eal::init(&eal_args).context("starting the generator's EAL")?;
     let pool = Mempool::pktmbuf("gen_pool", 65535, 256, 2048 + 128, eal.socket_id()).context("the mbuf pool")?;
-    let mut queues = Vec::new();
     let mut ports = Vec::new();
     for name in ["net_memif0", "net_memif1"] {
         let port = Port::by_name(name).with_context(|| format!("no port {name}"))?;
         let n = args.workers;
         let conf = PortConf { rx_queues: n, tx_queues: n, rx_desc: 1024, tx_desc: 1024, ..PortConf::default() };
         port.configure(&conf, &pool).with_context(|| format!("configuring {name}"))?;
-        let q = port.start().with_context(|| format!("starting {name}"))?;
-        queues.push(Side { rx: q.rx, tx: q.tx });
         ports.push(port);
     }
+    let mut queues = Vec::new();
     let measured = (|| {
+        for p in &ports {
+            let q = p.start().context("starting a memif port")?;
+            queues.push(Side { rx: q.rx, tx: q.tx });
+        }
         let deadline = Instant::now() + Duration::from_secs(20);
         while !ports.iter().all(|p| p.link().is_ok_and(|l| l.up)) {
             ensure!(Instant::now() < deadline, "the memif links did not come up within 20 s");
@@ -332,6 +334,10 @@ fn run_one(args: &Args) -> Result<Report> {
         }
         g.run()
     })();
+    // The target stops first, while its links are up: DPDK 22.11's memif unmaps a link's rings
+    // from its interrupt thread when the peer goes, under the lcores that may still be polling
+    // them (a crash seen with two workers). The generator no longer polls by now.
+    run.stop_target();
     // Whatever happened, the ports stop before the EAL goes (memif's interrupt handlers with it).
     drop(queues);
     for p in &ports {
@@ -340,7 +346,6 @@ fn run_one(args: &Args) -> Result<Report> {
     }
     drop(ports);
     drop(eal);
-    run.stop_target();
     let log = std::fs::read_to_string(run.dir.join("target.log")).unwrap_or_default();
     let measured = measured.map(|mut r| {
         // fnatd prints its counters when it stops: the workers' total, drops by reason included.

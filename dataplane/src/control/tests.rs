@@ -672,7 +672,10 @@ fn connect_tells_why_fnatd_cannot_be_reached() {
     raw.set(field::PID, u64::from(std::process::id()));
     raw.file.write_all_at(&(PROTOCOL_VERSION + 1).to_le_bytes(), field::VERSION).unwrap();
     let err = Client::connect(&path).unwrap_err();
-    assert!(matches!(err, ConnectError::VersionMismatch { ours: PROTOCOL_VERSION, theirs } if theirs == PROTOCOL_VERSION + 1), "{err}");
+    assert!(
+        matches!(err, ConnectError::VersionMismatch { ours: PROTOCOL_VERSION, theirs } if theirs == PROTOCOL_VERSION + 1),
+        "{err}"
+    );
     raw.file.write_all_at(b"NOTFNAT\0", field::MAGIC).unwrap();
     let err = Client::connect(&path).unwrap_err();
     assert!(matches!(err, ConnectError::NotFnatFile { .. }), "{err}");

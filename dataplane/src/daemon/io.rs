@@ -1,6 +1,11 @@
-//! Packet I/O over a worker's DPDK queues: the production [`PacketIo`].
+//! Packet I/O over a worker's DPDK queues: the production [`PacketIo`], and the gate that keeps
+//! workers off ports whose link is down.
 
-use crate::dpdk::{Mbuf, Mempool, RxQueue, TxQueue};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::dpdk::{Mbuf, Mempool, Port, RxQueue, TxQueue};
 use crate::net::PortIdx;
 use crate::worker::poll::{PacketBuf, PacketIo};
 
@@ -29,6 +34,44 @@ impl PacketBuf for Mbuf {
     }
 }
 
+/// Which ports have their link up, as the main lcore last saw it: workers poll and send only on
+/// those. Besides sparing the polls of a dead link, this keeps workers out of a PMD's queues
+/// while its link is being set up: DPDK 22.11's memif maps its rings from its interrupt thread
+/// while lcores may already poll, and a worker that polls in the middle crashes (seen with two
+/// queue pairs on a busy machine); the link reads up only once the rings are in place.
+#[derive(Debug)]
+pub struct LinkGate {
+    up: Arc<[AtomicBool]>,
+    last: Instant,
+}
+
+impl LinkGate {
+    /// How often the main lcore reads the links.
+    const PERIOD: Duration = Duration::from_millis(10);
+
+    /// The gate of `ports`, read once now.
+    pub fn new(ports: &[Port]) -> Self {
+        let up = ports.iter().map(|p| AtomicBool::new(p.link().is_ok_and(|l| l.up))).collect();
+        Self { up, last: Instant::now() }
+    }
+
+    /// The flags the workers read.
+    pub fn flags(&self) -> Arc<[AtomicBool]> {
+        Arc::clone(&self.up)
+    }
+
+    /// Reads the links again when it is time (every 10 ms).
+    pub fn refresh<'a>(&mut self, ports: impl Iterator<Item = &'a Port>) {
+        if self.last.elapsed() < Self::PERIOD {
+            return;
+        }
+        self.last = Instant::now();
+        for (flag, port) in self.up.iter().zip(ports) {
+            flag.store(port.link().is_ok_and(|l| l.up), Ordering::Release);
+        }
+    }
+}
+
 /// One worker's queues: queue `i` of every port for worker `i`, and the pool for frames it
 /// originates.
 #[derive(Debug)]
@@ -36,12 +79,18 @@ pub struct DpdkIo {
     rx: Vec<RxQueue>,
     tx: Vec<TxQueue>,
     pool: Mempool,
+    up: Arc<[AtomicBool]>,
 }
 
 impl DpdkIo {
-    /// A worker's queues: `rx[p]` and `tx[p]` are its queues on port `p`.
-    pub fn new(rx: Vec<RxQueue>, tx: Vec<TxQueue>, pool: Mempool) -> Self {
-        Self { rx, tx, pool }
+    /// A worker's queues: `rx[p]` and `tx[p]` are its queues on port `p`, used while `up[p]`.
+    pub fn new(rx: Vec<RxQueue>, tx: Vec<TxQueue>, pool: Mempool, up: Arc<[AtomicBool]>) -> Self {
+        Self { rx, tx, pool, up }
+    }
+
+    #[inline]
+    fn is_up(&self, port: PortIdx) -> bool {
+        self.up.get(usize::from(port)).is_some_and(|u| u.load(Ordering::Acquire))
     }
 }
 
@@ -54,6 +103,9 @@ impl PacketIo for DpdkIo {
 
     #[inline]
     fn rx_burst(&mut self, port: PortIdx, out: &mut Vec<Mbuf>, max: usize) {
+        if !self.is_up(port) {
+            return;
+        }
         if let Some(q) = self.rx.get_mut(usize::from(port)) {
             q.rx_burst(out, max);
         }
@@ -61,6 +113,9 @@ impl PacketIo for DpdkIo {
 
     #[inline]
     fn tx_burst(&mut self, port: PortIdx, pkts: &mut Vec<Mbuf>) -> usize {
+        if !self.is_up(port) {
+            return 0;
+        }
         self.tx.get_mut(usize::from(port)).map_or(0, |q| q.tx_burst(pkts))
     }
 

@@ -16,7 +16,7 @@ mod main_loop;
 mod metrics;
 mod steer;
 
-pub use io::DpdkIo;
+pub use io::{DpdkIo, LinkGate};
 pub use main_loop::MainLoop;
 pub use metrics::MetricsServer;
 pub use steer::PortSteer;
@@ -338,6 +338,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
     // The persistence templates: one table for the gateway, as many as one worker's connections,
     // shared by every worker and the main lcore for the whole run.
     let templates = Arc::new(Templates::new(cfg.conn_table_size));
+    let mut gate = LinkGate::new(&ports);
     let mut launched: Vec<LcoreId> = Vec::with_capacity(workers);
     let mut control = Vec::with_capacity(workers);
     for (i, &lcore) in cfg.worker_lcores.iter().enumerate().rev() {
@@ -346,6 +347,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
             queues.iter_mut().map(|q| q.rx.pop()).collect::<Option<Vec<_>>>().context("missing rx queue")?,
             queues.iter_mut().map(|q| q.tx.pop()).collect::<Option<Vec<_>>>().context("missing tx queue")?,
             pool.clone(),
+            gate.flags(),
         );
         let worker = Worker::new(
             id,
@@ -405,6 +407,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
     on_ready(&format!("{workers} worker(s) on lcores {:?}; ports {}", cfg.worker_lcores, summary.join(", ")));
     while !stop.load(Ordering::Relaxed) {
         main.tick();
+        gate.refresh(ports.iter().map(|(_, p)| p));
         let io = ControlIo {
             ports: &ports,
             steers: &steers,
