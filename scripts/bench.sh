@@ -63,6 +63,33 @@ run new-tcp-64 --compare --traffic new --flows "$conns" --clients 4096 --size 64
 half=$(python3 -c "import json; print(int(json.load(open('$out/established-tcp-64.json'))['fnatd']['mpps'] * 1e6 / 2))")
 run established-tcp-64-half-rate --compare --flows "$flows" --clients 1024 --size 64 --duration "$secs" --rate "$half"
 
+# Two workers (issue 9): the generator spreads frames over two queues by Toeplitz, as a NIC's RSS.
+# This machine has two CPUs: either the second worker shares CPU 0 with the generator, or both
+# workers take turns on CPU 1 (--workers-cpu 1). Neither shows scaling; they show where replies go
+# (the redirected share) and what the redirect ring costs against RSS steering in the same setup.
+workers() { # name, fnat-gen arguments...
+    local name=$1
+    shift
+    echo "== $name: fnat-gen $*"
+    for i in 1 2 3; do
+        "$gen" "$@" --json >"$out/$name.$i.json"
+        python3 - "$out/$name.$i.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+red = r.get("redirected") or {}
+lat = r["latency_ns"]
+share = red.get("frames", 0) / max(red.get("replies_forwarded", 0), 1) * 100
+print(f"  {r['mpps']:7.3f} Mpps  p50 {lat['p50']/1e3:.1f} us p99 {lat['p99']/1e3:.1f} us  "
+      f"redirected {red.get('frames')} ({share:.1f}% of the replies)  wrong {r['wrong']}")
+PY
+    done
+}
+workers workers-1 --flows 100000 --duration "$secs"
+workers workers-2-rss --workers 2 --flows 100000 --duration "$secs"
+workers workers-2-redirect --workers 2 --steering redirect --flows 100000 --duration "$secs"
+workers workers-2-rss-cpu1 --workers 2 --workers-cpu 1 --flows 100000 --duration "$secs"
+workers workers-2-redirect-cpu1 --workers 2 --workers-cpu 1 --steering redirect --flows 100000 --duration "$secs"
+
 echo "== criterion: the fast path"
 cargo bench -p bench --bench fastpath 2>&1 | tee "$out/fastpath.txt" | grep -E "^fastpath/|^ +time:|^ +thrpt:|bytes per connection" | grep -v "%" || true
 

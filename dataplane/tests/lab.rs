@@ -573,12 +573,14 @@ fn counters_match_the_traffic_prometheus_agrees_and_rules_survive_sigkill() {
     let fwd_in = metric(&m, "fnat_worker_fwd_in_total{worker=\"0\",lcore=\"1\"}");
     assert!(fwd_in >= 20 + http[0].1[1], "every forwarded packet: {fwd_in}");
     assert!(metric(&m, "fnat_port_packets_total{port=\"lan\",direction=\"rx\"}") >= fwd_in);
-    // fnatctl --counters shows the same ports and workers.
+    // fnatctl --counters shows the same ports (one worker: nothing to steer) and workers.
     let counters = lab.ctl(&["--counters"]);
     assert!(
-        counters.lines().any(|l| l.starts_with("lan ")) && counters.contains("Worker 0 (lcore 1): rx "),
+        counters.lines().any(|l| l.starts_with("lan ") && l.ends_with(" single"))
+            && counters.contains("Worker 0 (lcore 1): rx "),
         "{counters}"
     );
+    assert_eq!(metric(&m, "fnat_port_steering{port=\"lan\",mode=\"single\"}"), 1);
 
     // Rates: estimated every 2 s from the counters.
     std::thread::sleep(Duration::from_millis(2500));

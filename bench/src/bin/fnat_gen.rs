@@ -132,6 +132,10 @@ struct Args {
     /// The RSS key the generator spreads frames by (and tells fnatd): default, symmetric or hex.
     #[arg(long, default_value = "default")]
     rss_key: String,
+    /// Every fnatd worker on this CPU (e.g. 1: the generator keeps CPU 0 to itself on a two-core
+    /// machine, and two workers take turns on the other).
+    #[arg(long)]
+    workers_cpu: Option<u32>,
 }
 
 /// Frames per burst.
@@ -374,8 +378,12 @@ fn start_target(args: &Args, topo: &Topo, run: &Run) -> Result<Child> {
                 None => std::env::current_exe()?.with_file_name("fnatd"),
             };
             let table = args.conn_table.unwrap_or_else(|| (args.flows.saturating_mul(2)).max(65_536));
-            let spread =
-                Spread { workers: args.workers, steering: args.steering.clone(), rss_key: args.rss_key.clone() };
+            let spread = Spread {
+                workers: args.workers,
+                steering: args.steering.clone(),
+                rss_key: args.rss_key.clone(),
+                cpu: args.workers_cpu,
+            };
             let cfg = target::fnatd_config(&run.dir, topo, table, &run.prefix, &spread);
             let path = run.dir.join("fnatd.toml");
             std::fs::write(&path, cfg)?;

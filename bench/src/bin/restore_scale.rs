@@ -147,7 +147,7 @@ addresses = ["10.1.0.1/16"]
 addresses = ["{LIP}"]
 ports = "1024-65535"
 "#,
-        base = bench::pktgen::target::fnatd_base(run_dir, prefix, 512, 65536, 1)
+        base = bench::pktgen::target::fnatd_base(run_dir, prefix, 512, 65536, &Default::default())
     )
 }
 

@@ -45,11 +45,14 @@ pub struct Spread {
     pub steering: String,
     /// The ports' `rss_key` (default, symmetric, or hex).
     pub rss_key: String,
+    /// Every worker on this CPU (else: lcore `l` on CPU `l`, sharing CPUs round robin when
+    /// there are more workers than CPUs besides the main lcore's).
+    pub cpu: Option<u32>,
 }
 
 impl Default for Spread {
     fn default() -> Self {
-        Self { workers: 1, steering: "auto".into(), rss_key: "default".into() }
+        Self { workers: 1, steering: "auto".into(), rss_key: "default".into(), cpu: None }
     }
 }
 
@@ -58,20 +61,21 @@ pub const PEER_RETA_SIZE: usize = 128;
 
 /// The `[workers]` section for `workers` workers on lcores 1, 2, ...: with more workers than CPUs
 /// besides the main lcore's, they share CPUs (`cpus`, the main lcore's CPU 0 included).
-fn workers_section(workers: u16) -> String {
+fn workers_section(workers: u16, cpu: Option<u32>) -> String {
     let lcores: Vec<String> = (1..=workers).map(|l| l.to_string()).collect();
     let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    if usize::from(workers) < cpus {
+    if usize::from(workers) < cpus && cpu.is_none() {
         return format!("[workers]\nlcores = [{}]\n", lcores.join(", "));
     }
-    let on: Vec<String> = (1..=usize::from(workers)).map(|l| (l % cpus).to_string()).collect();
+    let on: Vec<String> =
+        (1..=usize::from(workers)).map(|l| cpu.map_or_else(|| (l % cpus).to_string(), |c| c.to_string())).collect();
     format!("[workers]\nlcores = [{}]\ncpus = [{}]\n", lcores.join(", "), on.join(", "))
 }
 
 /// The part of a benchmark's fnatd configuration every benchmark shares: `--no-huge`, the main
-/// lcore on 0 and `workers` workers from lcore 1, the control file in `dir`, a table of
+/// lcore on 0 and the workers of `spread` from lcore 1, the control file in `dir`, a table of
 /// `conn_table`.
-pub fn fnatd_base(dir: &Path, prefix: &str, memory_mb: u32, conn_table: u32, workers: u16) -> String {
+pub fn fnatd_base(dir: &Path, prefix: &str, memory_mb: u32, conn_table: u32, spread: &Spread) -> String {
     format!(
         r#"[eal]
 main_lcore = 0
@@ -88,7 +92,7 @@ path = "{dir}/fnatd.ctl"
 size = {conn_table}
 "#,
         dir = dir.display(),
-        workers = workers_section(workers),
+        workers = workers_section(spread.workers, spread.cpu),
     )
 }
 
@@ -134,7 +138,7 @@ address = "{ROUTER}"
 mac = "{gen_lan}"
 port = "lan"
 "#,
-        base = fnatd_base(dir, prefix, 1024, conn_table, spread.workers),
+        base = fnatd_base(dir, prefix, 1024, conn_table, spread),
         lan = memif(0, "lan", dir, true, None),
         dmz = memif(1, "dmz", dir, true, None),
         gw_lan = mac(GW_LAN_MAC),
@@ -210,10 +214,11 @@ mod tests {
         assert_eq!(cfg.neighbours.len(), 4);
         assert_eq!(cfg.worker_lcores, vec![1]);
         // Two workers: the ports tell fnatd how the generator spreads frames.
-        let spread = Spread { workers: 2, steering: "redirect".into(), rss_key: "symmetric".into() };
+        let spread = Spread { workers: 2, steering: "redirect".into(), rss_key: "symmetric".into(), cpu: Some(1) };
         std::fs::write(&path, fnatd_config(&dir, &topo, 65536, "fnat-bench-x", &spread)).unwrap();
         let cfg = dataplane::config::Config::load(&path).unwrap();
         assert_eq!(cfg.worker_lcores, vec![1, 2]);
+        assert_eq!(cfg.worker_cpus, Some(vec![1, 1]));
         assert!(cfg.ports.iter().all(|p| p.peer_reta_size == Some(PEER_RETA_SIZE)
             && p.steering == dataplane::config::SteerChoice::Redirect
             && p.rss_key.as_deref() == Some(&dataplane::lb::rss::SYMMETRIC_KEY[..])));

@@ -207,7 +207,14 @@ mod tests {
             }],
         };
         let counters = CounterReport {
-            ports: vec![PortCounters { name: "lan".into(), rx: 7, tx: 5, missed: 1, ..PortCounters::default() }],
+            ports: vec![PortCounters {
+                name: "lan".into(),
+                steering: "rss".into(),
+                rx: 7,
+                tx: 5,
+                missed: 1,
+                ..PortCounters::default()
+            }],
             workers: vec![WorkerCounters {
                 lcore: 1,
                 counters: vec![("rx".into(), 7), ("fwd_in".into(), 4)],
@@ -228,6 +235,7 @@ mod tests {
             "fnat_bytes_total{direction=\"out\"} 9000",
             "fnat_port_packets_total{port=\"lan\",direction=\"rx\"} 7",
             "fnat_port_missed_total{port=\"lan\"} 1",
+            "fnat_port_steering{port=\"lan\",mode=\"rss\"} 1",
             "fnat_worker_fwd_in_total{worker=\"0\",lcore=\"1\"} 4",
             "fnat_worker_drops_total{worker=\"0\",lcore=\"1\",reason=\"no_conn\"} 2",
         ] {

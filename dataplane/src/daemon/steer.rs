@@ -39,24 +39,18 @@ pub struct PortSteer {
 impl PortSteer {
     /// Decides the steering of a configured and started `port` with `workers` queues.
     pub fn decide(pc: &PortConfig, port: &Port, workers: u16) -> Self {
-        let (rss, mut note) = known_rss(pc, port, workers);
-        let single = workers < 2;
-        let mode = match (pc.steering, &rss) {
-            _ if single => SteerMode::Single,
-            (SteerChoice::Redirect, _) => SteerMode::Redirect,
-            (SteerChoice::Auto | SteerChoice::Rss, Some((_, device))) => {
-                if *device {
-                    SteerMode::Rss
-                } else {
-                    SteerMode::PeerRss
-                }
-            }
-            (SteerChoice::Auto | SteerChoice::Flow, _) if workers.is_power_of_two() => SteerMode::Flow,
-            (SteerChoice::Flow, _) => {
-                note = format!("{note}; rte_flow steering needs a power-of-two number of workers, not {workers}");
-                SteerMode::Redirect
-            }
-            (SteerChoice::Auto | SteerChoice::Rss, None) => SteerMode::Redirect,
+        let (rss, rss_note) = known_rss(pc, port, workers);
+        let flow = || flow_probe(port, workers);
+        let (mode, note) = match (pc.steering, &rss) {
+            _ if workers < 2 => (SteerMode::Single, rss_note),
+            (SteerChoice::Redirect, _) => (SteerMode::Redirect, format!("as configured; {rss_note}")),
+            (SteerChoice::Auto | SteerChoice::Rss, Some((_, true))) => (SteerMode::Rss, rss_note),
+            (SteerChoice::Auto | SteerChoice::Rss, Some((_, false))) => (SteerMode::PeerRss, rss_note),
+            (SteerChoice::Rss, None) => (SteerMode::Redirect, rss_note),
+            (SteerChoice::Auto | SteerChoice::Flow, _) => match flow() {
+                Ok(()) => (SteerMode::Flow, format!("rte_flow rules per local address and worker; {rss_note}")),
+                Err(e) => (SteerMode::Redirect, format!("{rss_note}; {e}")),
+            },
         };
         let steering = PortSteering { mode, rss: rss.map(|(s, _)| s) };
         Self { name: pc.name.clone(), steering, note, port: port.clone(), rules: HashMap::new() }
@@ -104,6 +98,16 @@ impl PortSteer {
     pub fn clear(&mut self) {
         self.rules.clear();
     }
+}
+
+/// Whether the device takes the rte_flow rules of `flow` steering: a rule for a documentation
+/// address (192.0.2.1, which no traffic carries) installed and removed again.
+fn flow_probe(port: &Port, workers: u16) -> Result<(), String> {
+    if !workers.is_power_of_two() {
+        return Err(format!("rte_flow steering needs a power-of-two number of workers, not {workers}"));
+    }
+    let probe = port.steer_to_queue(Ipv4Addr::new(192, 0, 2, 1), 0, workers - 1, 0);
+    probe.map(drop).map_err(|e| format!("the device takes no rte_flow steering rule: {e}"))
 }
 
 /// The port's RSS as fnatd can know it (and whether the device's own, else its peer's), with a
