@@ -284,6 +284,7 @@ fn null_port_spreads_with_rss_over_two_queues(pool: &Mempool) {
     let mut queues = port.start().unwrap();
     null_port_reports_its_rss_key_and_table(&port);
     null_port_refuses_flow_rules(&port);
+    fnatd_steers_replies_by_the_null_ports_rss(&port);
 
     // net_null generates 64-byte packets on every rx queue and swallows whatever is sent.
     let mut rx = Vec::with_capacity(32);
@@ -323,6 +324,45 @@ fn null_port_reports_its_rss_key_and_table(port: &Port) {
     assert_eq!(reta, written);
     assert!(reta.iter().all(|&q| q < 2));
     assert!(reta.contains(&0) && reta.contains(&1), "both queues are in the table");
+}
+
+/// fnatd's decision for a device with RSS and no rte_flow: `rss`, from the key and table read
+/// back, the table first spread over both workers (net_null leaves it as written: all on queue 0
+/// here); `flow` asked for falls back to `redirect`, saying why.
+fn fnatd_steers_replies_by_the_null_ports_rss(port: &Port) {
+    use dataplane::config::{PortConfig, PortDevice, SteerChoice};
+    use dataplane::daemon::PortSteer;
+    use dataplane::lb::rss::SteerMode;
+
+    port.set_rss_reta(&[0; 128]).unwrap();
+    let pc = |steering| PortConfig {
+        name: "lan".into(),
+        device: PortDevice::Vdev("net_null0".into()),
+        mac: None,
+        addrs: vec![],
+        rx_desc: 1024,
+        tx_desc: 1024,
+        mtu: None,
+        steering,
+        rss_key: None,
+        peer_reta_size: None,
+    };
+    let s = PortSteer::decide(&pc(SteerChoice::Auto), port, 2);
+    assert_eq!(s.steering.mode, SteerMode::Rss, "{}", s.describe());
+    let rss = s.steering.rss.as_ref().expect("the device's RSS");
+    assert_eq!(rss.reta(), port.rss_reta().unwrap(), "what fnatd uses is what the device holds");
+    assert!(rss.covers(2), "{:?}", rss.reta());
+    assert!(s.describe().contains("steering rss (the device's RSS: key"), "{}", s.describe());
+
+    let s = PortSteer::decide(&pc(SteerChoice::Flow), port, 2);
+    assert_eq!(s.steering.mode, SteerMode::Redirect);
+    assert!(s.describe().contains("takes no rte_flow steering rule"), "{}", s.describe());
+    assert!(s.steering.rss.is_some(), "the RSS is still known (NAT's owners)");
+    let s = PortSteer::decide(&pc(SteerChoice::Redirect), port, 2);
+    assert_eq!(s.steering.mode, SteerMode::Redirect);
+    assert!(s.describe().contains("(as configured; "), "{}", s.describe());
+    let s = PortSteer::decide(&pc(SteerChoice::Auto), port, 1);
+    assert_eq!((s.steering.mode, s.steering.rss.is_none()), (SteerMode::Single, true));
 }
 
 /// net_null has no rte_flow support: the rule is refused at validation with ethdev's ENOSYS;

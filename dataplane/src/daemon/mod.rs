@@ -221,6 +221,22 @@ fn serve_control(
     Ok(changed)
 }
 
+/// The configured RSS key, to set on a device that does RSS: at the device's key size (the
+/// symmetric key, a repeated pattern, is stretched to it; another key must have that size).
+fn device_key(pc: &crate::config::PortConfig, port: &Port) -> Result<Option<Vec<u8>>, Error> {
+    use anyhow::Context as _;
+
+    let info = port.info().with_context(|| format!("port {}: reading what the device offers", pc.name))?;
+    let (Some(key), size) = (&pc.rss_key, usize::from(info.hash_key_size)) else { return Ok(None) };
+    if info.flow_type_rss_offloads == 0 || size == 0 || key.len() == size {
+        return Ok(Some(key.clone()));
+    }
+    if key[..] == crate::lb::rss::SYMMETRIC_KEY[..] {
+        return Ok(Some(key.iter().copied().cycle().take(size).collect()));
+    }
+    anyhow::bail!("port {}: rss_key has {} bytes; {} takes {size}", pc.name, key.len(), info.driver_name)
+}
+
 /// Installs the rte_flow rules of the ports in `flow` mode for the local addresses of `snap`.
 fn install_flows(steers: &mut [PortSteer], snap: &Snapshot, workers: u16) {
     for (i, s) in steers.iter_mut().enumerate() {
@@ -295,7 +311,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
             tx_desc: pc.tx_desc,
             mtu: pc.mtu,
             rss: workers > 1,
-            rss_key: pc.rss_key.clone(),
+            rss_key: device_key(pc, &port)?,
             ..PortConf::default()
         };
         port.configure(&conf, &pool).with_context(|| format!("port {}: configuring {workers} queue pairs", pc.name))?;
