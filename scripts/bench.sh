@@ -87,6 +87,7 @@ PY
 workers workers-1 --flows 100000 --duration "$secs"
 workers workers-2-rss --workers 2 --flows 100000 --duration "$secs"
 workers workers-2-redirect --workers 2 --steering redirect --flows 100000 --duration "$secs"
+workers workers-2-nat --workers 2 --nat --flows 100000 --duration "$secs"
 workers workers-2-rss-cpu1 --workers 2 --workers-cpu 1 --flows 100000 --duration "$secs"
 workers workers-2-redirect-cpu1 --workers 2 --workers-cpu 1 --steering redirect --flows 100000 --duration "$secs"
 

@@ -154,3 +154,31 @@ fn two_workers_get_their_replies_by_rss_and_need_the_ring_without_it() {
         }
     }
 }
+
+#[test]
+fn nat_on_two_workers_reaches_every_client() {
+    // NAT real servers answer the client itself: fnatd makes the worker the client's frames reach
+    // by RSS the connection's owner (it knows the generator's hashing), so no request is
+    // redirected, and passes each reply that lands on the other worker to it: about half.
+    let r = fnat_gen(&[
+        "--workers",
+        "2",
+        "--nat",
+        "--proto",
+        "udp",
+        "--flows",
+        "2000",
+        "--duration",
+        "1",
+        "--rate",
+        "20000",
+    ]);
+    assert_eq!(n(&r, &["wrong"]), 0, "{r}");
+    assert!(n(&r, &["checked"]) > 100, "{r}");
+    let (redirected, replies) = (n(&r, &["redirected", "frames"]), n(&r, &["redirected", "replies_forwarded"]));
+    assert!(replies > 5_000 && redirected * 10 > replies * 3 && redirected * 10 < replies * 7, "{r}");
+    for dir in ["in", "out"] {
+        let (sent, received) = (n(&r, &[dir, "sent"]), n(&r, &[dir, "received"]));
+        assert!(received * 100 >= sent * 99, "{dir}: {received} of {sent}: {r}");
+    }
+}

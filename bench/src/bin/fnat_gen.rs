@@ -136,6 +136,9 @@ struct Args {
     /// machine, and two workers take turns on the other).
     #[arg(long)]
     workers_cpu: Option<u32>,
+    /// fnatd's real servers forward by NAT (the real server sees the client) instead of FULLNAT.
+    #[arg(long)]
+    nat: bool,
 }
 
 /// Frames per burst.
@@ -383,6 +386,7 @@ fn start_target(args: &Args, topo: &Topo, run: &Run) -> Result<Child> {
                 steering: args.steering.clone(),
                 rss_key: args.rss_key.clone(),
                 cpu: args.workers_cpu,
+                nat: args.nat,
             };
             let cfg = target::fnatd_config(&run.dir, topo, table, &run.prefix, &spread);
             let path = run.dir.join("fnatd.toml");
@@ -728,14 +732,16 @@ impl Gen {
         }
     }
 
-    /// A client's frame as the real server got it: from a local address and port of this run, to
-    /// a real server's port, TTL decremented, checksums valid, the same local port all along.
+    /// A client's frame as the real server got it: from a local address and port of this run (NAT:
+    /// from the client itself), to a real server's port, TTL decremented, checksums valid, the same
+    /// source all along.
     fn check_in(&mut self, h: &Hdr, ttl: u8, frame: &[u8]) {
         self.checked += 1;
         let l = u32::from(h.src).wrapping_sub(u32::from(self.topo.laddr(0)));
         let r = u32::from(h.dst).wrapping_sub(u32::from(self.topo.server(0)));
         let s = self.learned[h.flow as usize];
-        let ok = l < self.topo.laddrs
+        let from = if self.args.nat { (h.src, h.sport) == self.topo.client(h.flow) } else { l < self.topo.laddrs };
+        let ok = from
             && r < self.topo.servers
             && h.dport == self.rport
             && ttl == 63

@@ -92,7 +92,7 @@ impl Report {
     }
 
     /// Frames fnatd's workers passed to one another, and the replies (server to client) it
-    /// forwarded: with FULLNAT, every redirected frame is a reply.
+    /// forwarded: with FULLNAT, every redirected frame is a reply (with NAT, requests may be too).
     pub fn redirects(&self) -> Option<(u64, u64)> {
         Some((self.target_counter("redirected_out")?, self.target_counter("fwd_out")?))
     }

@@ -48,11 +48,13 @@ pub struct Spread {
     /// Every worker on this CPU (else: lcore `l` on CPU `l`, sharing CPUs round robin when
     /// there are more workers than CPUs besides the main lcore's).
     pub cpu: Option<u32>,
+    /// The real servers forward by NAT instead of FULLNAT.
+    pub nat: bool,
 }
 
 impl Default for Spread {
     fn default() -> Self {
-        Self { workers: 1, steering: "auto".into(), rss_key: "default".into(), cpu: None }
+        Self { workers: 1, steering: "auto".into(), rss_key: "default".into(), cpu: None, nat: false }
     }
 }
 
@@ -97,8 +99,8 @@ size = {conn_table}
 }
 
 /// fnatd's configuration for a run: two memif ports, the clients' router and the real servers as
-/// static neighbours, a TCP and a UDP FULLNAT service (rr) over every real server, and enough
-/// local addresses and table entries for the flows; with several workers, `spread` says how.
+/// static neighbours, a TCP and a UDP service (rr) over every real server, FULLNAT or NAT, and
+/// enough local addresses and table entries for the flows; `spread` says how many workers and how.
 pub fn fnatd_config(dir: &Path, topo: &Topo, conn_table: u32, prefix: &str, spread: &Spread) -> String {
     let laddrs: Vec<String> = (0..topo.laddrs).map(|i| format!("\"{}\"", topo.laddr(i))).collect();
     let steering = if spread.workers > 1 {
@@ -157,8 +159,13 @@ port = "lan"
     for (proto, vport, rport) in [("tcp", TCP_VPORT, TCP_RPORT), ("udp", UDP_VPORT, UDP_RPORT)] {
         let _ =
             write!(s, "\n[[service]]\nprotocol = \"{proto}\"\nvip = \"{VIP}\"\nport = {vport}\nscheduler = \"rr\"\n");
+        let forward = if spread.nat { "nat" } else { "fullnat" };
         for i in 0..topo.servers {
-            let _ = write!(s, "\n  [[service.real_server]]\n  address = \"{}\"\n  port = {rport}\n", topo.server(i));
+            let _ = write!(
+                s,
+                "\n  [[service.real_server]]\n  address = \"{}\"\n  port = {rport}\n  forward = \"{forward}\"\n",
+                topo.server(i)
+            );
         }
     }
     s
@@ -214,11 +221,14 @@ mod tests {
         assert_eq!(cfg.neighbours.len(), 4);
         assert_eq!(cfg.worker_lcores, vec![1]);
         // Two workers: the ports tell fnatd how the generator spreads frames.
-        let spread = Spread { workers: 2, steering: "redirect".into(), rss_key: "symmetric".into(), cpu: Some(1) };
+        let spread =
+            Spread { workers: 2, steering: "redirect".into(), rss_key: "symmetric".into(), cpu: Some(1), nat: true };
         std::fs::write(&path, fnatd_config(&dir, &topo, 65536, "fnat-bench-x", &spread)).unwrap();
         let cfg = dataplane::config::Config::load(&path).unwrap();
         assert_eq!(cfg.worker_lcores, vec![1, 2]);
         assert_eq!(cfg.worker_cpus, Some(vec![1, 1]));
+        let methods = cfg.services.iter().flat_map(|s| s.dests.iter().map(|d| d.method));
+        assert!(methods.into_iter().all(|m| m == dataplane::lb::FwdMethod::Nat));
         assert!(cfg.ports.iter().all(|p| p.peer_reta_size == Some(PEER_RETA_SIZE)
             && p.steering == dataplane::config::SteerChoice::Redirect
             && p.rss_key.as_deref() == Some(&dataplane::lb::rss::SYMMETRIC_KEY[..])));

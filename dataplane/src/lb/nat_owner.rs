@@ -14,6 +14,10 @@
 //!
 //! Both sides follow the same rule, so every packet of a connection reaches its owner after at most
 //! one pass through a redirect ring. With one worker none of this is consulted.
+//!
+//! The rule is the configuration's: a change that puts a NAT real server into a second service (or
+//! takes it out of its second one) changes it for the connections already open to that server, and
+//! their replies then go to a worker that does not hold them (dropped as `no_conn`) until they end.
 
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
