@@ -16,12 +16,15 @@
 
 #![cfg(feature = "dpdk")]
 
+mod common;
+
+use common::Cleanup;
 use std::collections::BTreeMap;
 use std::ffi::CString;
 use std::fs;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use dataplane::dpdk::{DpdkError, Eal, FlowRules, Mbuf, Mempool, Port, PortConf};
@@ -32,41 +35,11 @@ const VIP: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 1);
 /// The UDP destination ports the kernel side sends to (each once).
 const PORTS: std::ops::RangeInclusive<u16> = 2000..=2010;
 
-/// Removes the test's files even when a step fails (or the EAL fails to start).
-struct Cleanup {
-    tmp: PathBuf,
-    /// EAL runtime directories this run may have created (see `dpdk_wrapper.rs`).
-    runtime_dirs: Vec<PathBuf>,
-}
-
-impl Cleanup {
-    fn new(pid: u32, file_prefix: &str) -> Self {
-        let mut runtime_dirs =
-            vec![Path::new("/var/run/dpdk").join(file_prefix), Path::new("/tmp/dpdk").join(file_prefix)];
-        if let Some(xdg) = std::env::var_os("XDG_RUNTIME_DIR") {
-            runtime_dirs.push(Path::new(&xdg).join("dpdk").join(file_prefix));
-        }
-        Cleanup { tmp: std::env::temp_dir().join(format!("fnat-dpdk-flow-test-{pid}")), runtime_dirs }
-    }
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.tmp);
-        for dir in &self.runtime_dirs {
-            let _ = fs::remove_dir_all(dir);
-            if let Some(parent) = dir.parent() {
-                let _ = fs::remove_dir(parent);
-            }
-        }
-    }
-}
-
 #[test]
 fn flow_steering_over_net_tap() {
     let pid = std::process::id();
     let file_prefix = format!("fnat-flow-test-{pid}");
-    let mut cleanup = Cleanup::new(pid, &file_prefix);
+    let mut cleanup = Cleanup::new("fnat-dpdk-flow-test", pid, &file_prefix);
     fs::create_dir_all(&cleanup.tmp).expect("create temp dir");
     let memif_socket = cleanup.tmp.join("memif.sock");
     // Interface names have at most 15 bytes; pids have at most 7 digits.

@@ -14,9 +14,12 @@
 
 #![cfg(feature = "dpdk")]
 
+mod common;
+
+use common::Cleanup;
 use std::fs;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -24,43 +27,11 @@ use std::time::{Duration, Instant};
 use dataplane::dpdk::{DpdkError, Eal, LcoreId, Mbuf, Mempool, Port, PortConf, PortId, current_lcore, sys};
 use etherparse::PacketBuilder;
 
-/// Removes the test's files even when a step fails (or the EAL fails to start).
-struct Cleanup {
-    tmp: PathBuf,
-    /// EAL runtime directories this run may have created: the one the EAL reports, plus the
-    /// places DPDK uses for the prefix (root, XDG, /tmp) in case it never got that far.
-    runtime_dirs: Vec<PathBuf>,
-}
-
-impl Cleanup {
-    fn new(pid: u32, file_prefix: &str) -> Self {
-        let mut runtime_dirs =
-            vec![Path::new("/var/run/dpdk").join(file_prefix), Path::new("/tmp/dpdk").join(file_prefix)];
-        if let Some(xdg) = std::env::var_os("XDG_RUNTIME_DIR") {
-            runtime_dirs.push(Path::new(&xdg).join("dpdk").join(file_prefix));
-        }
-        Cleanup { tmp: std::env::temp_dir().join(format!("fnat-dpdk-test-{pid}")), runtime_dirs }
-    }
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.tmp);
-        for dir in &self.runtime_dirs {
-            let _ = fs::remove_dir_all(dir);
-            // The `dpdk` parent goes too if this run left it empty (remove_dir refuses otherwise).
-            if let Some(parent) = dir.parent() {
-                let _ = fs::remove_dir(parent);
-            }
-        }
-    }
-}
-
 #[test]
 fn dpdk_wrapper_over_virtual_devices() {
     let pid = std::process::id();
     let file_prefix = format!("fnat-test-{pid}");
-    let mut cleanup = Cleanup::new(pid, &file_prefix);
+    let mut cleanup = Cleanup::new("fnat-dpdk-test", pid, &file_prefix);
     fs::create_dir_all(&cleanup.tmp).expect("create temp dir");
     let in_pcap = cleanup.tmp.join("in.pcap");
     let out_pcap = cleanup.tmp.join("out.pcap");
