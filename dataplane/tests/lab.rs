@@ -312,7 +312,18 @@ fn bad_fnatctl_input_is_refused_with_one_line_and_changes_nothing() {
 /// HTTP and UDP through the VIP with every real server on `method` (an fnatctl flag); checks the
 /// answers, the source address the real servers saw, and whether replies passed through fnatd.
 fn through_the_vip_in_mode(method: &str, http_port: u16, udp_port: u16, seen: &str, replies_through_fnatd: bool) {
-    let mut lab = Lab::up();
+    through_the_vip_on(Lab::up(), method, http_port, udp_port, seen, replies_through_fnatd);
+}
+
+/// The same on a lab already up; returns what fnatd printed when it stopped.
+fn through_the_vip_on(
+    mut lab: Lab,
+    method: &str,
+    http_port: u16,
+    udp_port: u16,
+    seen: &str,
+    replies_through_fnatd: bool,
+) -> String {
     for (proto, vport, rport) in [("-t", 80u16, http_port), ("-u", 53, udp_port)] {
         let svc = format!("{VIP}:{vport}");
         lab.ctl(&["-A", proto, &svc, "-s", "rr"]);
@@ -362,6 +373,47 @@ fn through_the_vip_in_mode(method: &str, http_port: u16, udp_port: u16, seen: &s
         assert!(fwd_out > 0, "{method}: replies pass through fnatd: {total}");
     } else {
         assert_eq!(fwd_out, 0, "{method}: replies must bypass fnatd: {total}");
+    }
+    report
+}
+
+/// The lab's fnatd on two workers: two af_packet queue pairs per port, the kernel's fanout hash
+/// spreading the frames (fnatd cannot know it, and af_packet takes no rte_flow rule: the ports fall
+/// back to the redirect ring, and say so), the second worker sharing CPU 0.
+fn two_worker_lab(name: &str) -> (Lab, PathBuf) {
+    let lab_toml = std::fs::read_to_string(repo().join("configs/lab.toml")).unwrap();
+    let config =
+        lab_toml.replace(",qpairs=1,", ",qpairs=2,").replacen("lcores = [1]", "lcores = [1, 2]\ncpus = [1, 0]", 1);
+    assert_eq!(config.matches("qpairs=2").count(), 2, "configs/lab.toml's ports");
+    let path = std::env::temp_dir().join(format!("fnat-lab-{name}-{}.toml", std::process::id()));
+    std::fs::write(&path, config).unwrap();
+    (Lab::up_with(path.clone()), path)
+}
+
+#[test]
+fn two_workers_pass_replies_to_their_owner_for_fullnat_and_nat() {
+    for (method, http_port, udp_port, seen) in [("-b", 8080, 5353, "10.1.0.10"), ("-m", 8080, 5353, "10.0.0.2")] {
+        let (lab, path) = two_worker_lab("two-workers");
+        let log = lab.fnatd_log();
+        for port in ["lan", "dmz"] {
+            assert!(log.contains(&format!("fnatd: port {port}: steering redirect (")), "{log}");
+        }
+        let report = through_the_vip_on(lab, method, http_port, udp_port, seen, true);
+        // Both workers forwarded, and replies that the fanout gave the wrong one went through the ring.
+        for w in ["worker 0 (lcore 1)", "worker 1 (lcore 2)"] {
+            let line = report.lines().find(|l| l.starts_with(w)).unwrap_or_else(|| panic!("{report}"));
+            assert!(!line.contains(" fwd_in 0 "), "{method}: {line}");
+        }
+        let total = report.lines().find(|l| l.starts_with("workers total:")).unwrap_or_default();
+        let redirected: u64 = total
+            .split(" redirected_out ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{total}"));
+        assert!(redirected > 0, "{method}: {total}");
+        assert!(!total.contains("redirect_loop"), "{method}: {total}");
+        let _ = std::fs::remove_file(path);
     }
 }
 

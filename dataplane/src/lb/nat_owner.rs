@@ -124,8 +124,13 @@ impl NatIndex {
 /// client's address and port, spread over `workers`.
 #[inline]
 pub fn mixed_owner(cip: Ipv4Addr, cport: u16, workers: u16) -> u16 {
-    let x = (u32::from(cip) ^ u32::from(cport).rotate_left(16)).wrapping_mul(0x9e37_79b1);
-    u16::try_from((x >> 16) % u32::from(workers.max(1))).unwrap_or(0)
+    // Every bit of the address and port reaches every bit of the result (a murmur-style finish):
+    // clients' ports share their low bits (Linux picks even ones for connect()).
+    let mut x = (u32::from(cip) ^ u32::from(cport).rotate_left(16)).wrapping_mul(0x9e37_79b1);
+    x ^= x >> 15;
+    x = x.wrapping_mul(0x85eb_ca6b);
+    x ^= x >> 13;
+    u16::try_from((u64::from(x) * u64::from(workers.max(1))) >> 32).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -186,12 +191,22 @@ mod tests {
 
     #[test]
     fn the_mixed_owner_spreads_clients() {
-        let mut seen = [0u32; 4];
-        for i in 0..4000u32 {
-            let w = mixed_owner(Ipv4Addr::from(0xc612_0000 + i / 16), 1024 + u16::try_from(i % 16).unwrap(), 4);
-            seen[usize::from(w)] += 1;
+        // Many clients with a few ports each, and one client whose ports are all even (as Linux
+        // chooses them for connect()).
+        let clients =
+            (0..4000u32).map(|i| (Ipv4Addr::from(0xc612_0000 + i / 16), 1024 + u16::try_from(i % 16).unwrap()));
+        let one = (0..4000u16).map(|i| (Ipv4Addr::new(10, 0, 0, 2), 32_768 + 2 * i));
+        for (what, flows) in [("clients", clients.collect::<Vec<_>>()), ("even ports", one.collect())] {
+            for workers in [2u16, 3, 4] {
+                let mut seen = [0u32; 4];
+                for &(cip, cport) in &flows {
+                    seen[usize::from(mixed_owner(cip, cport, workers))] += 1;
+                }
+                let fair = 4000 / u32::from(workers);
+                let spread = &seen[..usize::from(workers)];
+                assert!(spread.iter().all(|&n| n * 10 > fair * 8 && n * 10 < fair * 12), "{what}, {workers}: {seen:?}");
+            }
         }
-        assert!(seen.iter().all(|&n| (800..=1200).contains(&n)), "{seen:?}");
         assert_eq!(mixed_owner(Ipv4Addr::new(1, 2, 3, 4), 5, 1), 0);
     }
 }
