@@ -45,6 +45,8 @@
 //!   counts, rewrite, route, MACs. After 60,000 SYNs the worker (table of 65,536, one local address)
 //!   is replaced by a fresh one outside the timed sections (`iter_custom`). Elements/s is
 //!   connections opened per second (1e9 / ns).
+//! - `new_connection_rss_steered`: the same on worker 0 of two whose local ports are chosen by the
+//!   port's RSS (the reply of each connection must hash to its queue), 30,000 SYNs per worker.
 //! - `conn_lookup_1m`, `conn_lookup_10m`: `ConnTable::lookup` alone on a full table of 1M and 10M
 //!   FULLNAT connections (inserted directly with `ConnTable::insert`), random hits of either
 //!   direction: 2^20 pre-generated keys read sequentially (16 MiB), each naming a random entry.
@@ -70,6 +72,7 @@ use std::time::{Duration, Instant};
 use criterion::{Bencher, Criterion, Throughput, criterion_group, criterion_main};
 use dataplane::config::Config;
 use dataplane::fixtures::{self, DMZ, DMZ_MAC, Expect, Flow, LAN, LAN_MAC, ROUTER_MAC, RS, RS_MAC, Step, VIP};
+use dataplane::lb::rss::{DEFAULT_KEY, PortSteering, SteerMode, Steering};
 use dataplane::lb::{Conn, ConnTable, Dir, FlowKey, LocalAddrPool, Protocol, TcpState};
 use dataplane::net::{NeighTable, PortIdx};
 use dataplane::packet::TcpFlags;
@@ -288,10 +291,10 @@ fn million() -> Million {
     Million { worker: w, frames }
 }
 
-/// `SYNS_PER_WORKER` SYNs of distinct flows: clients across 20.0.0.0/8 and ports, padded to 60 bytes.
-fn syn_frames() -> Vec<u8> {
-    let mut frames = Vec::with_capacity(SYNS_PER_WORKER * FRAME_LEN);
-    for i in 0..u32::try_from(SYNS_PER_WORKER).expect("count") {
+/// `n` SYNs of distinct flows: clients across 20.0.0.0/8 and ports, padded to 60 bytes.
+fn syn_frames(n: usize) -> Vec<u8> {
+    let mut frames = Vec::with_capacity(n * FRAME_LEN);
+    for i in 0..u32::try_from(n).expect("count") {
         // An odd multiplier is a bijection of the low 24 bits: distinct addresses.
         let host = i.wrapping_mul(0x9e37_79b1) & 0x00ff_ffff;
         let cip = Ipv4Addr::from(0x1400_0000 | host);
@@ -306,6 +309,56 @@ fn syn_frames() -> Vec<u8> {
 
 fn fresh_demo_worker() -> Worker {
     fixtures::worker(&fixtures::snapshot(), 0, 1, &fixtures::templates())
+}
+
+/// Worker 0 of two whose ports are steered by RSS (a 128-entry table over two queues): its local
+/// ports are chosen so that each reply hashes to its own queue. Each port serves one connection
+/// on this worker, and to each real server only the ports whose reply hashes here: with the demo's
+/// three real servers, about 48,000 connections fit on its one local address.
+fn fresh_steered_worker() -> Worker {
+    let rss = Arc::new(Steering::round_robin(&DEFAULT_KEY, 128, 2).expect("a table"));
+    let steering = vec![PortSteering { mode: SteerMode::Rss, rss: Some(rss) }; 2];
+    let snap = Arc::try_unwrap(fixtures::snapshot_for(2)).expect("a fresh snapshot").with_steering(steering);
+    fixtures::worker(&Arc::new(snap), 0, 2, &fixtures::templates())
+}
+
+/// `n` SYN frames for `new_connection*`, checked to open a connection each on a worker from
+/// `make`, and a fresh worker to time.
+fn new_connections(make: fn() -> Worker, n: usize) -> (Vec<u8>, Worker, usize) {
+    let frames = syn_frames(n);
+    let mut w = make();
+    for f in frames.chunks_exact(FRAME_LEN) {
+        forward(&mut w, f.to_vec(), LAN, DMZ);
+    }
+    assert_eq!(w.conns().len(), n);
+    (frames, make(), 0)
+}
+
+/// Times SYNs of new flows, a fresh worker from `make` (untimed) after each pass over the frames.
+fn bench_new_connections(b: &mut Bencher<'_>, (frames, w, next): &mut (Vec<u8>, Worker, usize), make: fn() -> Worker) {
+    let mut buf = vec![0u8; FRAME_LEN];
+    let count = frames.len() / FRAME_LEN;
+    b.iter_custom(|iters| {
+        let mut timed = Duration::ZERO;
+        let mut left = iters;
+        while left > 0 {
+            if *next == count {
+                *w = make();
+                *next = 0;
+            }
+            let n = usize::try_from(left).unwrap_or(usize::MAX).min(count - *next);
+            let chunk = &frames[*next * FRAME_LEN..(*next + n) * FRAME_LEN];
+            let start = Instant::now();
+            for f in chunk.chunks_exact(FRAME_LEN) {
+                buf.copy_from_slice(f);
+                black_box(w.handle(black_box(&mut buf), LAN, NOW));
+            }
+            timed += start.elapsed();
+            *next += n;
+            left -= n as u64;
+        }
+        timed
+    });
 }
 
 /// A full table of `n` connections and `LOOKUP_KEYS` random keys of them (either direction); prints
@@ -396,43 +449,13 @@ fn fastpath(c: &mut Criterion) {
     });
     drop(m);
 
-    let mut syn: Option<(Vec<u8>, Worker, usize)> = None;
-    g.bench_function("new_connection", |b| {
-        let (frames, w, next) = syn.get_or_insert_with(|| {
-            let frames = syn_frames();
-            // Every frame opens a connection on a fresh worker.
-            let mut w = fresh_demo_worker();
-            for f in frames.chunks_exact(FRAME_LEN) {
-                forward(&mut w, f.to_vec(), LAN, DMZ);
-            }
-            assert_eq!(w.conns().len(), SYNS_PER_WORKER);
-            (frames, fresh_demo_worker(), 0)
-        });
-        let mut buf = vec![0u8; FRAME_LEN];
-        b.iter_custom(|iters| {
-            let mut timed = Duration::ZERO;
-            let mut left = iters;
-            while left > 0 {
-                if *next == SYNS_PER_WORKER {
-                    // Untimed: the old worker is dropped and a new one built.
-                    *w = fresh_demo_worker();
-                    *next = 0;
-                }
-                let n = usize::try_from(left).unwrap_or(usize::MAX).min(SYNS_PER_WORKER - *next);
-                let chunk = &frames[*next * FRAME_LEN..(*next + n) * FRAME_LEN];
-                let start = Instant::now();
-                for f in chunk.chunks_exact(FRAME_LEN) {
-                    buf.copy_from_slice(f);
-                    black_box(w.handle(black_box(&mut buf), LAN, NOW));
-                }
-                timed += start.elapsed();
-                *next += n;
-                left -= n as u64;
-            }
-            timed
-        });
-    });
-    drop(syn);
+    for (name, make, n) in [
+        ("new_connection", fresh_demo_worker as fn() -> Worker, SYNS_PER_WORKER),
+        ("new_connection_rss_steered", fresh_steered_worker, SYNS_PER_WORKER / 2),
+    ] {
+        let mut syn: Option<(Vec<u8>, Worker, usize)> = None;
+        g.bench_function(name, |b| bench_new_connections(b, syn.get_or_insert_with(|| new_connections(make, n)), make));
+    }
 
     for (name, n) in [("conn_lookup_1m", 1_000_000), ("conn_lookup_10m", 10_000_000)] {
         let mut l: Option<Lookup> = None;
