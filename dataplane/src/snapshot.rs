@@ -7,10 +7,9 @@
 //! travel separately (`net::NeighTable`).
 
 use std::net::Ipv4Addr;
-
-use crate::config::Config;
 use std::sync::Arc;
 
+use crate::config::Config;
 use crate::lb::loads::LoadBoard;
 use crate::lb::rss::{PortSteering, Steering};
 use crate::lb::{Services, Timeouts};
