@@ -380,20 +380,23 @@ fn through_the_vip_on(
 /// The lab's fnatd on two workers: two af_packet queue pairs per port, the kernel's fanout hash
 /// spreading the frames (fnatd cannot know it, and af_packet takes no rte_flow rule: the ports fall
 /// back to the redirect ring, and say so), the second worker sharing CPU 0.
-fn two_worker_lab(name: &str) -> (Lab, PathBuf) {
+fn two_worker_lab(name: &str) -> Lab {
     let lab_toml = std::fs::read_to_string(repo().join("configs/lab.toml")).unwrap();
     let config =
         lab_toml.replace(",qpairs=1,", ",qpairs=2,").replacen("lcores = [1]", "lcores = [1, 2]\ncpus = [1, 0]", 1);
     assert_eq!(config.matches("qpairs=2").count(), 2, "configs/lab.toml's ports");
     let path = std::env::temp_dir().join(format!("fnat-lab-{name}-{}.toml", std::process::id()));
     std::fs::write(&path, config).unwrap();
-    (Lab::up_with(path.clone()), path)
+    let lab = Lab::up_with(path.clone());
+    // fnatd has read it (and this test does not restart fnatd).
+    let _ = std::fs::remove_file(path);
+    lab
 }
 
 #[test]
 fn two_workers_pass_replies_to_their_owner_for_fullnat_and_nat() {
     for (method, http_port, udp_port, seen) in [("-b", 8080, 5353, "10.1.0.10"), ("-m", 8080, 5353, "10.0.0.2")] {
-        let (lab, path) = two_worker_lab("two-workers");
+        let lab = two_worker_lab("two-workers");
         let log = lab.fnatd_log();
         for port in ["lan", "dmz"] {
             assert!(log.contains(&format!("fnatd: port {port}: steering redirect (")), "{log}");
@@ -413,7 +416,6 @@ fn two_workers_pass_replies_to_their_owner_for_fullnat_and_nat() {
             .unwrap_or_else(|| panic!("{total}"));
         assert!(redirected > 0, "{method}: {total}");
         assert!(!total.contains("redirect_loop"), "{method}: {total}");
-        let _ = std::fs::remove_file(path);
     }
 }
 
