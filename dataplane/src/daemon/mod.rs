@@ -3,8 +3,9 @@
 //!
 //! The main lcore runs this module and then [`MainLoop`] (the control side); each worker lcore runs
 //! one [`Poller`] over [`DpdkIo`], its own queues on every port. Workers and the main lcore talk
-//! only through single-producer single-consumer rings and one stop flag per worker (a relaxed load
-//! per poll).
+//! only through single-producer single-consumer rings, one stop flag per worker (a relaxed load
+//! per poll) and the ports' link flags (`LinkGate`). Each port's steering is decided at start
+//! (`steer`).
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
