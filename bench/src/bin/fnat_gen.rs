@@ -282,26 +282,9 @@ fn run_one(args: &Args) -> Result<Report> {
     };
     run.child = Some(start_target(args, &topo, &run)?);
 
-    let eal_args: Vec<String> = [
-        "fnat-gen",
-        "-l",
-        "0",
-        "--no-huge",
-        "-m",
-        "1024",
-        "--file-prefix",
-        &run.gen_prefix,
-        "--no-pci",
-        "--log-level=*:warning",
-        "--no-telemetry",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .chain([
-        format!("--vdev={}", target::memif(0, "lan", &dir, false, Some(GEN_LAN_MAC))),
-        format!("--vdev={}", target::memif(1, "dmz", &dir, false, Some(GEN_DMZ_MAC))),
-    ])
-    .collect();
+    let eal_args: Vec<String> = std::iter::once("fnat-gen".to_owned())
+        .chain(target::memif_eal_args(&["-l", "0"], &run.gen_prefix, &dir, false))
+        .collect();
     let eal = Eal::init(&eal_args).context("starting the generator's EAL")?;
     let pool = Mempool::pktmbuf("gen_pool", 65535, 256, 2048 + 128, eal.socket_id()).context("the mbuf pool")?;
     let mut ports = Vec::new();

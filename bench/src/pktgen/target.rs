@@ -171,36 +171,43 @@ port = "lan"
     s
 }
 
+/// The EAL arguments of either end of the two memif links in `dir`: `lcores` (e.g. `-l 0`), the
+/// rest shared (no hugepages, 1 GiB, file prefix `prefix`, quiet), and the two memif devices, as
+/// the server ends (the target's) or the client ends (the generator's, with its MAC addresses).
+pub fn memif_eal_args(lcores: &[&str], prefix: &str, dir: &Path, server: bool) -> Vec<String> {
+    let mac = |m| (!server).then_some(m);
+    lcores
+        .iter()
+        .chain(&[
+            "--no-huge",
+            "-m",
+            "1024",
+            "--file-prefix",
+            prefix,
+            "--no-pci",
+            "--log-level=*:warning",
+            "--no-telemetry",
+        ])
+        .map(|s| (*s).to_owned())
+        .chain([
+            format!("--vdev={}", memif(0, "lan", dir, server, mac(GEN_LAN_MAC))),
+            format!("--vdev={}", memif(1, "dmz", dir, server, mac(GEN_DMZ_MAC))),
+        ])
+        .collect()
+}
+
 /// dpdk-testpmd's arguments: io forwarding between the two memif ports (what arrives on one leaves
 /// on the other, untouched), polled on lcore 1, statistics every 5 s until a signal stops it.
 pub fn testpmd_args(dir: &Path, prefix: &str, queues: u16) -> Vec<String> {
-    [
-        "-l",
-        "0,1",
-        "--main-lcore",
-        "0",
-        "--no-huge",
-        "-m",
-        "1024",
-        "--file-prefix",
-        prefix,
-        "--no-pci",
-        "--log-level=*:warning",
-        "--no-telemetry",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .chain([
-        format!("--vdev={}", memif(0, "lan", dir, true, None)),
-        format!("--vdev={}", memif(1, "dmz", dir, true, None)),
-    ])
-    .chain(
-        ["--", "--forward-mode=io", "--auto-start", "--stats-period=5", "--no-mlockall", "--total-num-mbufs=32768"]
-            .iter()
-            .map(|s| (*s).to_owned()),
-    )
-    .chain([format!("--rxq={queues}"), format!("--txq={queues}")])
-    .collect()
+    memif_eal_args(&["-l", "0,1", "--main-lcore", "0"], prefix, dir, true)
+        .into_iter()
+        .chain(
+            ["--", "--forward-mode=io", "--auto-start", "--stats-period=5", "--no-mlockall", "--total-num-mbufs=32768"]
+                .iter()
+                .map(|s| (*s).to_owned()),
+        )
+        .chain([format!("--rxq={queues}"), format!("--txq={queues}")])
+        .collect()
 }
 
 #[cfg(test)]
@@ -235,6 +242,9 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
         let args = testpmd_args(&dir, "p", 2);
         assert!(args.iter().any(|a| a == "--rxq=2"));
+        let client = memif_eal_args(&["-l", "0"], "g", &dir, false);
+        assert_eq!(client[..2], ["-l", "0"]);
+        assert!(client.iter().any(|a| a.starts_with("--vdev=net_memif1,role=client,") && a.contains(",mac=")));
         assert!(args.iter().any(|a| a == "--forward-mode=io"));
         assert!(args.iter().any(|a| a.starts_with("--vdev=net_memif1,role=server,socket=")));
     }
