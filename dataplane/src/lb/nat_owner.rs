@@ -136,21 +136,11 @@ pub fn mixed_owner(cip: Ipv4Addr, cport: u16, workers: u16) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lb::{DestId, RealServer, SchedFlags, SchedKind, ServiceKey};
+    use crate::lb::service::sample_service as svc;
+    use crate::lb::{DestId, RealServer, ServiceKey};
 
     fn rs(id: u32, last: u8, port: u16, method: FwdMethod) -> RealServer {
         RealServer { id: DestId(id), addr: Ipv4Addr::new(10, 1, 0, last), port, weight: 1, method, upper: 0, lower: 0 }
-    }
-
-    fn svc(vport: u16, dests: Vec<RealServer>) -> Service {
-        Service {
-            key: ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::new(10, 0, 0, 100), vport, fwmark: 0 },
-            scheduler: SchedKind::Rr,
-            flags: SchedFlags::default(),
-            dests,
-            laddrs: vec![],
-            persistence: None,
-        }
     }
 
     #[test]

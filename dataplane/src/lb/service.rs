@@ -467,8 +467,23 @@ impl Hasher for KeyHasher {
     }
 }
 
+/// A TCP service of 10.0.0.100 on `vport` over `dests`, round robin, with no local address and no
+/// persistence (tests).
+#[cfg(test)]
+pub(crate) fn sample_service(vport: u16, dests: Vec<RealServer>) -> Service {
+    Service {
+        key: ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::new(10, 0, 0, 100), vport, fwmark: 0 },
+        scheduler: SchedKind::Rr,
+        flags: SchedFlags::default(),
+        dests,
+        laddrs: vec![],
+        persistence: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::sample_service as svc;
     use super::*;
 
     fn rs(id: u32, last: u8, weight: u32) -> RealServer {
@@ -480,17 +495,6 @@ mod tests {
             method: FwdMethod::FullNat,
             upper: 0,
             lower: 0,
-        }
-    }
-
-    fn svc(vport: u16, dests: Vec<RealServer>) -> Service {
-        Service {
-            key: ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::new(10, 0, 0, 100), vport, fwmark: 0 },
-            scheduler: SchedKind::Rr,
-            flags: SchedFlags::default(),
-            dests,
-            laddrs: vec![],
-            persistence: None,
         }
     }
 
