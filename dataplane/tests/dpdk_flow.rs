@@ -40,7 +40,6 @@ fn flow_steering_over_net_tap() {
     let pid = std::process::id();
     let file_prefix = format!("fnat-flow-test-{pid}");
     let mut cleanup = Cleanup::new("fnat-dpdk-flow-test", pid, &file_prefix);
-    fs::create_dir_all(&cleanup.tmp).expect("create temp dir");
     let memif_socket = cleanup.tmp.join("memif.sock");
     // Interface names have at most 15 bytes; pids have at most 7 digits.
     let tap_iface = format!("fnflow{pid}");

@@ -32,7 +32,6 @@ fn dpdk_wrapper_over_virtual_devices() {
     let pid = std::process::id();
     let file_prefix = format!("fnat-test-{pid}");
     let mut cleanup = Cleanup::new("fnat-dpdk-test", pid, &file_prefix);
-    fs::create_dir_all(&cleanup.tmp).expect("create temp dir");
     let in_pcap = cleanup.tmp.join("in.pcap");
     let out_pcap = cleanup.tmp.join("out.pcap");
     let frames = udp_frames(5);

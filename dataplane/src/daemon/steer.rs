@@ -40,14 +40,13 @@ impl PortSteer {
     /// Decides the steering of a configured and started `port` with `workers` queues.
     pub fn decide(pc: &PortConfig, port: &Port, workers: u16) -> Self {
         let (rss, rss_note) = known_rss(pc, port, workers);
-        let flow = || flow_probe(port, workers);
         let (mode, note) = match (pc.steering, &rss) {
             _ if workers < 2 => (SteerMode::Single, rss_note),
             (SteerChoice::Redirect, _) => (SteerMode::Redirect, format!("as configured; {rss_note}")),
             (SteerChoice::Auto | SteerChoice::Rss, Some((_, true))) => (SteerMode::Rss, rss_note),
             (SteerChoice::Auto | SteerChoice::Rss, Some((_, false))) => (SteerMode::PeerRss, rss_note),
             (SteerChoice::Rss, None) => (SteerMode::Redirect, rss_note),
-            (SteerChoice::Auto | SteerChoice::Flow, _) => match flow() {
+            (SteerChoice::Auto | SteerChoice::Flow, _) => match flow_probe(port, workers) {
                 Ok(()) => (SteerMode::Flow, format!("rte_flow rules per local address and worker; {rss_note}")),
                 Err(e) => (SteerMode::Redirect, format!("{rss_note}; {e}")),
             },

@@ -210,11 +210,6 @@ impl Steering {
     pub fn reply_queue(&self, rip: Ipv4Addr, rport: u16, lip: Ipv4Addr, lport: u16) -> u16 {
         self.flow_queue(rip, rport, lip, lport)
     }
-
-    /// The hasher.
-    pub fn hasher(&self) -> &Toeplitz {
-        &self.hasher
-    }
 }
 
 /// One worker's free local ports on one local address, chosen so that the real server's replies

@@ -13,14 +13,17 @@ pub struct Cleanup {
 }
 
 impl Cleanup {
-    /// The cleanup of a test named `name` in process `pid` whose EAL uses `file_prefix`.
+    /// The cleanup of a test named `name` in process `pid` whose EAL uses `file_prefix`, with its
+    /// temporary directory created.
     pub fn new(name: &str, pid: u32, file_prefix: &str) -> Self {
         let mut runtime_dirs =
             vec![Path::new("/var/run/dpdk").join(file_prefix), Path::new("/tmp/dpdk").join(file_prefix)];
         if let Some(xdg) = std::env::var_os("XDG_RUNTIME_DIR") {
             runtime_dirs.push(Path::new(&xdg).join("dpdk").join(file_prefix));
         }
-        Cleanup { tmp: std::env::temp_dir().join(format!("{name}-{pid}")), runtime_dirs }
+        let tmp = std::env::temp_dir().join(format!("{name}-{pid}"));
+        fs::create_dir_all(&tmp).expect("create temp dir");
+        Cleanup { tmp, runtime_dirs }
     }
 }
 
