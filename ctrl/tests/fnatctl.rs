@@ -10,9 +10,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use dataplane::control::stats::{Counters, Rates};
-use dataplane::control::{ConnListing, ConnView, ControlState, Gateway, Server};
-use dataplane::lb::{DestId, FwdMethod, Protocol, SchedFlags, ServiceKey, Services};
+use ctrl::msg::{ConnListing, ConnView};
+use ctrl::shm::Server;
+use ctrl::vocab::{Counters, DestId, FwdMethod, Protocol, Rates, SchedFlags, ServiceKey};
+use dataplane::control::{ControlState, Gateway};
+use dataplane::lb::Services;
 
 /// The workers as the test wants them: connection counts made up from the real server's id, and
 /// the connections the test sets (plus a number of others that did not fit).

@@ -11,15 +11,15 @@ use std::net::Ipv4Addr;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
-use crate::control::sched_flags::{DEFAULT_SCHEDULER, FLAG_NAMES, SchedFlagError, add_sched_flag, flag_owner};
-use crate::control::state::{MAX_THRESHOLD, check_method, check_thresholds};
+use ctrl::limits::{self, AddrRole, Violation};
+use ctrl::msg::{Command, CtrlError, DestSpec, ServiceSpec};
+use ctrl::vocab::mark::{self, MarkRule};
+use ctrl::vocab::sched_flags::{DEFAULT_SCHEDULER, FLAG_NAMES, SchedFlagError, add_sched_flag, flag_owner};
+use ctrl::vocab::{FwdMethod, Persistence, Protocol, SchedFlags, SchedKind, ServiceKey, mask_prefix};
+
+use crate::control::ControlState;
 use crate::lb::conn::MAX_CAPACITY;
-use crate::lb::fwmark::{self, Classifier, MarkRule};
-use crate::lb::service::mask_prefix;
-use crate::lb::{
-    DestId, FwdMethod, Persistence, Protocol, RealServer, SchedFlags, SchedKind, Service, ServiceKey, Services,
-    Timeouts,
-};
+use crate::lb::{Services, Timeouts};
 use crate::net::{Interface, Ipv4Net, Neighbour, PortIdx, Route};
 use crate::packet::MacAddr;
 
@@ -166,7 +166,11 @@ pub struct Config {
     /// IPVS's `expire_quiescent_template`: a persistence template whose real server has weight 0 is
     /// no longer followed (by default a quiesced server keeps its persistent clients).
     pub expire_quiescent_template: bool,
-    /// The services at startup.
+    /// The control state fnatd starts with (before a rules file): the configured services and
+    /// mark rules, applied as the commands fnatctl would send, through the same all-or-nothing
+    /// apply and the same checks ([`ctrl::limits`]).
+    pub state: ControlState,
+    /// The services at startup (the snapshot of [`Config::state`]).
     pub services: Services,
     /// The control file shared with fnatctl (`[control] path`, default [`DEFAULT_CONTROL_PATH`]).
     pub control_path: PathBuf,
@@ -179,7 +183,7 @@ pub struct Config {
 }
 
 /// Where fnatd and fnatctl meet when `[control] path` is not set: a file on the shared-memory tmpfs.
-pub const DEFAULT_CONTROL_PATH: &str = "/dev/shm/fnat.ctl";
+pub use ctrl::shm::DEFAULT_CONTROL_PATH;
 
 impl Config {
     /// Reads and validates a configuration file.
@@ -286,8 +290,14 @@ impl Validator<'_> {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let timeouts = self.timeouts(&raw.timeouts)?;
-        let marks = self.marks(&raw.fwmarks)?;
-        let services = self.services(raw.services, &local_addrs)?.with_marks(marks);
+        let mut startup = self.marks(&raw.fwmarks)?;
+        startup.extend(self.services(raw.services, &local_addrs)?);
+        let mut state = ControlState::new(&Services::default(), local_addrs.clone(), conn_table_size)
+            .with_timeouts(timeouts.clone());
+        state
+            .apply_changes(startup.iter().map(|i| &i.command))
+            .map_err(|(at, e)| self.startup_error(&startup, at, e))?;
+        let services = state.services().map_err(|e| self.err("service", e))?;
         let control_path = self.control_path(&raw.control)?;
         let rules_path = raw.control.rules.as_deref().map(|r| self.rules_path(r)).transpose()?;
         let metrics_addr = raw
@@ -314,6 +324,7 @@ impl Validator<'_> {
             timeouts,
             expire_nodest_conn: raw.ipvs.expire_nodest_conn,
             expire_quiescent_template: raw.ipvs.expire_quiescent_template,
+            state,
             services,
             control_path,
             rules_path,
@@ -488,6 +499,8 @@ impl Validator<'_> {
         let mut addrs = Vec::new();
         for (i, a) in l.addresses.iter().enumerate() {
             let ip = self.ip(format_args!("local.addresses[{i}]"), a)?;
+            limits::check_unicast(AddrRole::Local, ip)
+                .map_err(|v| self.err(format_args!("local.addresses[{i}]"), v.config_problem()))?;
             if addrs.contains(&ip) {
                 return Err(self.err(format_args!("local.addresses[{i}]"), format_args!("{ip} is listed twice")));
             }
@@ -522,13 +535,13 @@ impl Validator<'_> {
         Ok(out)
     }
 
-    /// The services, their real servers checked as fnatctl's are ([`check_method`],
-    /// [`check_thresholds`]): direct routing and tunnelling cannot map ports, FULLNAT needs local
-    /// addresses. A service without `scheduler` gets ipvsadm's default,
-    /// wlc ([`DEFAULT_SCHEDULER`]).
-    fn services(&self, raw: Vec<raw::Service>, local_addrs: &[Ipv4Addr]) -> Result<Services, ConfigError> {
-        let mut list: Vec<Service> = Vec::with_capacity(raw.len());
-        let mut next_id = 0u32;
+    /// The services as the commands fnatctl would send (`-A`, then `--add-laddr`/`--del-laddr`
+    /// for a service's own `local_addrs`, then `-a` per real server), each with its field. Only
+    /// the file's own grammar is checked here (names, types, what goes with what); the values are
+    /// checked once, by the control state that applies the commands ([`ctrl::limits`]). A service
+    /// without `scheduler` gets ipvsadm's default, wlc ([`DEFAULT_SCHEDULER`]).
+    fn services(&self, raw: Vec<raw::Service>, local_addrs: &[Ipv4Addr]) -> Result<Vec<Startup>, ConfigError> {
+        let mut out = Vec::new();
         for (i, s) in raw.into_iter().enumerate() {
             let f = format!("service[{i}]");
             let persistence = self.persistence(&f, s.persistent, s.netmask.as_deref())?;
@@ -538,15 +551,9 @@ impl Validator<'_> {
                 (Some(_), ..) => {
                     return Err(self.err(&f, "a fwmark service has no protocol, vip or port: its [[fwmark]] rules say"));
                 }
-                (None, Some(p), Some(v), Some(port)) => {
-                    self.addr_key(&f, p, v, port, persistence.is_some(), local_addrs)?
-                }
+                (None, Some(p), Some(v), Some(port)) => self.addr_key(&f, p, v, port)?,
                 (None, ..) => return Err(self.err(&f, "needs protocol, vip and port (or fwmark)")),
             };
-            let vport = key.vport;
-            if list.iter().any(|o| o.key == key) {
-                return Err(self.err(&f, format_args!("service {key} is defined twice")));
-            }
             // Without a scheduler, ipvsadm's default.
             let scheduler: SchedKind = s
                 .scheduler
@@ -555,30 +562,19 @@ impl Validator<'_> {
                 .parse()
                 .map_err(|e| self.err(format_args!("{f}.scheduler"), e))?;
             let flags = self.sched_flags(&f, scheduler, &s.scheduler_flags)?;
-            let laddrs = self.service_laddrs(&f, s.local_addrs.as_deref(), local_addrs)?;
-            let mut dests: Vec<RealServer> = Vec::with_capacity(s.real_servers.len());
+            let spec = ServiceSpec { key, scheduler, flags, persistence };
+            out.push(Startup { field: f.clone(), command: Command::AddService(spec) });
+            out.extend(self.service_laddrs(&f, key, s.local_addrs.as_deref(), local_addrs)?);
             for (j, r) in s.real_servers.iter().enumerate() {
                 let rf = format!("{f}.real_server[{j}]");
                 let addr = self.ip(format_args!("{rf}.address"), &r.address)?;
                 let port = match r.port.map(u16::try_from) {
-                    None => vport,
-                    // A fwmark service's real server may map to a fixed port (FULLNAT, NAT).
-                    Some(Ok(p)) if key.is_mark() => p,
-                    Some(Ok(p)) if vport == 0 && p != 0 => {
-                        return Err(self.err(
-                            format_args!("{rf}.port"),
-                            "must be 0 or left out in a port-0 service: each connection keeps its own port",
-                        ));
-                    }
-                    Some(Ok(p)) if p != 0 || vport == 0 => p,
-                    Some(_) => {
-                        return Err(self.err(format_args!("{rf}.port"), "must be from 1 to 65535"));
-                    }
+                    None => key.vport,
+                    Some(Ok(p)) => p,
+                    Some(Err(_)) => return Err(self.err(format_args!("{rf}.port"), "must be from 1 to 65535")),
                 };
-                if r.weight > 65535 {
-                    return Err(self.err(format_args!("{rf}.weight"), "must be from 0 to 65535"));
-                }
-                let (upper, lower) = self.thresholds(&rf, r.upper_threshold, r.lower_threshold)?;
+                // Out of u32's range is out of the thresholds' range too.
+                let threshold = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
                 let method = match r.forward.as_str() {
                     "fullnat" => FwdMethod::FullNat,
                     "nat" => FwdMethod::Nat,
@@ -591,39 +587,51 @@ impl Validator<'_> {
                         ));
                     }
                 };
-                if let Err(why) = check_method(method, port, vport) {
-                    // A port DR or TUN cannot map is the port's fault; NAT's worker count, the method's.
-                    let field = if method == FwdMethod::Nat { "forward" } else { "port" };
-                    return Err(self.err(format_args!("{rf}.{field}"), why));
-                }
-                if method == FwdMethod::FullNat && laddrs.is_empty() {
-                    return Err(self.err(
-                        format_args!("{rf}.forward"),
-                        "FULLNAT needs local addresses: set [local] addresses (or the service's local_addrs)",
-                    ));
-                }
-                if dests.iter().any(|d| d.addr == addr && d.port == port) {
-                    return Err(self.err(&rf, format_args!("real server {addr}:{port} is listed twice")));
-                }
-                dests.push(RealServer { id: DestId(next_id), addr, port, weight: r.weight, method, upper, lower });
-                next_id += 1;
+                let dest = DestSpec {
+                    addr,
+                    port,
+                    weight: r.weight,
+                    method,
+                    upper: threshold(r.upper_threshold),
+                    lower: threshold(r.lower_threshold),
+                };
+                out.push(Startup { field: rf, command: Command::AddDest { svc: key, dest } });
             }
-            list.push(Service { key, scheduler, flags, dests, laddrs, persistence });
         }
-        Services::new(list).map_err(|e| self.err("service", e))
+        Ok(out)
     }
 
-    /// The key of a service of an address and port: `protocol` tcp or udp, `vip` not a local
-    /// address, `port` 1-65535 or 0 (every port) with persistence.
-    fn addr_key(
-        &self,
-        f: &str,
-        protocol: &str,
-        vip: &str,
-        port: u32,
-        persistent: bool,
-        local_addrs: &[Ipv4Addr],
-    ) -> Result<ServiceKey, ConfigError> {
+    /// The configuration error for a startup command the control state refused: the field of the
+    /// command (`at`; `None` for the check of the whole transaction), with the field of the value
+    /// the violation is about, and the problem in the file's words.
+    fn startup_error(&self, startup: &[Startup], at: Option<usize>, e: CtrlError) -> ConfigError {
+        let field = |i: usize, sub: &str| {
+            let item = startup.get(i).map_or("service", |s| s.field.as_str());
+            if sub.is_empty() { item.to_owned() } else { format!("{item}.{sub}") }
+        };
+        match (at, e) {
+            (None, CtrlError::Limit(v @ Violation::FullNatWithoutLocal(key))) => {
+                // The service's first FULLNAT real server is the one that cannot work.
+                let i = startup.iter().position(|s| {
+                    matches!(s.command, Command::AddDest { svc, dest } if svc == key && dest.method == FwdMethod::FullNat)
+                });
+                self.err(field(i.unwrap_or(usize::MAX), v.field()), v.config_problem())
+            }
+            (Some(i), CtrlError::Limit(v)) => self.err(field(i, v.field()), v.config_problem()),
+            (Some(i), CtrlError::ServiceExists(key)) => {
+                self.err(field(i, ""), format_args!("service {key} is defined twice"))
+            }
+            (Some(i), CtrlError::DestExists { addr, port, .. }) => {
+                self.err(field(i, ""), format_args!("real server {addr}:{port} is listed twice"))
+            }
+            (Some(i), CtrlError::MarkRuleExists(_)) => self.err(field(i, ""), "the same rule is listed twice"),
+            (at, e) => self.err(field(at.unwrap_or(usize::MAX), ""), e),
+        }
+    }
+
+    /// The key of a service of an address and port: `protocol` tcp or udp, `port` 1-65535 or 0
+    /// (every port, with persistence: checked with the other values).
+    fn addr_key(&self, f: &str, protocol: &str, vip: &str, port: u32) -> Result<ServiceKey, ConfigError> {
         let protocol = match protocol {
             "tcp" => Protocol::Tcp,
             "udp" => Protocol::Udp,
@@ -632,38 +640,21 @@ impl Validator<'_> {
             }
         };
         let vip = self.ip(format_args!("{f}.vip"), vip)?;
-        if local_addrs.contains(&vip) {
-            return Err(self.err(format_args!("{f}.vip"), format_args!("{vip} is also a local address")));
-        }
-        let vport = match u16::try_from(port) {
-            Ok(0) if !persistent => {
-                return Err(self.err(
-                    format_args!("{f}.port"),
-                    "port 0 (every port of the VIP) needs persistence: set `persistent`",
-                ));
-            }
-            Ok(p) => p,
-            Err(_) => {
-                return Err(
-                    self.err(format_args!("{f}.port"), "must be from 1 to 65535 (or 0, every port, with persistence)")
-                );
-            }
-        };
+        let vport = u16::try_from(port).map_err(|_| {
+            self.err(format_args!("{f}.port"), "must be from 1 to 65535 (or 0, every port, with persistence)")
+        })?;
         Ok(ServiceKey { protocol, vip, vport, fwmark: 0 })
     }
 
-    /// The firewall-mark classifier (`[[fwmark]]`, in order): `mark` > 0, `destination` an address
-    /// or a prefix without host bits, `protocol` tcp, udp or any, `ports` a list like `80,443`,
-    /// `8000-8100`, or any.
-    fn marks(&self, raw: &[raw::Fwmark]) -> Result<Classifier, ConfigError> {
+    /// The firewall-mark classifier's rules (`[[fwmark]]`, in order) as `--add-mark` commands:
+    /// `destination` an address or a prefix without host bits, `protocol` tcp, udp or any, `ports`
+    /// a list like `80,443`, `8000-8100`, or any; `mark` (> 0) checked with the other values.
+    fn marks(&self, raw: &[raw::Fwmark]) -> Result<Vec<Startup>, ConfigError> {
         let mut rules = Vec::with_capacity(raw.len());
         for (i, r) in raw.iter().enumerate() {
             let f = format!("fwmark[{i}]");
-            if r.mark == 0 {
-                return Err(self.err(format_args!("{f}.mark"), "must be from 1 to 4294967295"));
-            }
             let (dst, prefix) =
-                fwmark::parse_dst(&r.destination).map_err(|e| self.err(format_args!("{f}.destination"), e))?;
+                mark::parse_dst(&r.destination).map_err(|e| self.err(format_args!("{f}.destination"), e))?;
             let proto = match r.protocol.as_str() {
                 "tcp" => Some(Protocol::Tcp),
                 "udp" => Some(Protocol::Udp),
@@ -674,10 +665,11 @@ impl Validator<'_> {
                     );
                 }
             };
-            let ports = fwmark::parse_ports(&r.ports).map_err(|e| self.err(format_args!("{f}.ports"), e))?;
-            rules.push(MarkRule { mark: r.mark, dst, prefix, proto, ports });
+            let ports = mark::parse_ports(&r.ports).map_err(|e| self.err(format_args!("{f}.ports"), e))?;
+            let rule = MarkRule { mark: r.mark, dst, prefix, proto, ports };
+            rules.push(Startup { field: f, command: Command::AddMark(rule) });
         }
-        Ok(Classifier::new(rules))
+        Ok(rules)
     }
 
     /// A service's `persistent` (seconds, 1 to 31 days as ipvsadm's `-p`, or `true` for ipvsadm's
@@ -688,19 +680,13 @@ impl Validator<'_> {
         persistent: Option<raw::Persistent>,
         netmask: Option<&str>,
     ) -> Result<Option<Persistence>, ConfigError> {
-        let max = crate::control::state::MAX_TIMEOUT_SECS;
         let p = match persistent {
             None | Some(raw::Persistent::On(false)) => None,
             Some(raw::Persistent::On(true)) => Some(Persistence::secs(Persistence::DEFAULT_TIMEOUT_SECS)),
-            Some(raw::Persistent::Secs(n)) => match u32::try_from(n).ok().filter(|n| (1..=max).contains(n)) {
-                Some(n) => Some(Persistence::secs(n)),
-                None => {
-                    return Err(self.err(
-                        format_args!("{f}.persistent"),
-                        format_args!("must be from 1 to {max} seconds (31 days), or true for 360"),
-                    ));
-                }
-            },
+            // Out of u32's range is out of persistence's range too (checked with the other values).
+            Some(raw::Persistent::Secs(n)) => {
+                Some(Persistence::secs(u32::try_from(n).ok().filter(|&n| n > 0).unwrap_or(u32::MAX)))
+            }
         };
         let Some(mask) = netmask else {
             return Ok(p);
@@ -737,45 +723,44 @@ impl Validator<'_> {
         Ok(flags)
     }
 
-    /// A real server's `upper_threshold` and `lower_threshold` (0: none), as IPVS takes them (see
-    /// [`check_thresholds`]).
-    fn thresholds(&self, rf: &str, upper: u64, lower: u64) -> Result<(u32, u32), ConfigError> {
-        let range = |name: &str, v: u64| {
-            u32::try_from(v)
-                .ok()
-                .filter(|&v| v <= MAX_THRESHOLD)
-                .ok_or_else(|| self.err(format_args!("{rf}.{name}"), format_args!("must be from 0 to {MAX_THRESHOLD}")))
-        };
-        let (upper, lower) = (range("upper_threshold", upper)?, range("lower_threshold", lower)?);
-        if check_thresholds(upper, lower).is_err() {
-            let none = if upper == 0 { ", none" } else { "" };
-            return Err(self.err(
-                format_args!("{rf}.lower_threshold"),
-                format_args!("must not be above upper_threshold ({upper}{none}), as in IPVS"),
-            ));
-        }
-        Ok((upper, lower))
-    }
-
-    /// A service's local addresses: its own list (each one of `[local] addresses`), or all of those.
-    fn service_laddrs(&self, f: &str, own: Option<&[String]>, all: &[Ipv4Addr]) -> Result<Vec<Ipv4Addr>, ConfigError> {
+    /// A service's own local addresses (each one of `[local] addresses`, once) as the commands
+    /// that give it them instead of all of `[local] addresses`: the first `--add-laddr` of a new
+    /// service replaces its default ones; an empty list removes them.
+    fn service_laddrs(
+        &self,
+        f: &str,
+        svc: ServiceKey,
+        own: Option<&[String]>,
+        all: &[Ipv4Addr],
+    ) -> Result<Vec<Startup>, ConfigError> {
         let Some(own) = own else {
-            return Ok(all.to_vec());
+            return Ok(Vec::new());
         };
-        let mut out = Vec::with_capacity(own.len());
+        if own.is_empty() {
+            let del = |&addr| Startup { field: format!("{f}.local_addrs"), command: Command::DelLaddr { svc, addr } };
+            return Ok(all.iter().map(del).collect());
+        }
+        let mut out: Vec<Startup> = Vec::with_capacity(own.len());
         for (j, a) in own.iter().enumerate() {
             let field = format!("{f}.local_addrs[{j}]");
             let ip = self.ip(&field, a)?;
             if !all.contains(&ip) {
                 return Err(self.err(&field, format_args!("{ip} is not one of [local] addresses")));
             }
-            if out.contains(&ip) {
+            if out.iter().any(|s| matches!(s.command, Command::AddLaddr { addr, .. } if addr == ip)) {
                 return Err(self.err(&field, format_args!("{ip} is listed twice")));
             }
-            out.push(ip);
+            out.push(Startup { field, command: Command::AddLaddr { svc, addr: ip } });
         }
         Ok(out)
     }
+}
+
+/// A command of the configured services or mark rules, with the field it came from
+/// (`service[0]`, `service[0].real_server[1]`, `fwmark[2]`).
+struct Startup {
+    field: String,
+    command: Command,
 }
 
 fn is_pci_addr(s: &str) -> bool {

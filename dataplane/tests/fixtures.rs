@@ -279,8 +279,9 @@ fn removing_a_real_server_at_runtime_keeps_open_connections_and_steers_new_ones_
 fn traffic_is_counted_per_real_server_and_kept_when_it_is_removed() {
     use std::sync::Arc;
 
-    use dataplane::control::stats::{Counters, Source};
+    use ctrl::vocab::Counters;
     use dataplane::lb::{Protocol, ServiceKey};
+    use dataplane::worker::counts::Source;
 
     let (mut h, mut io, snap, _, to_rs2) = two_connections();
     let key = ServiceKey { protocol: Protocol::Tcp, vip: fixtures::VIP, vport: 80, fwmark: 0 };

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use dataplane::control::ConnListing;
+use ctrl::msg::ConnListing;
 use dataplane::control::templates::{forget_templates, list_templates};
 use dataplane::fixtures::persist::{PPC_VIP, REMOTE, pcc, ppc};
 use dataplane::fixtures::{self, DMZ, FIRST_LPORT, Harness, LAN, ROUTER_MAC, Step};

@@ -39,12 +39,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow, bail, ensure};
 use clap::Parser;
+use ctrl::cli::{self, PortNames};
+use ctrl::msg::{Reply, Request, decode_request, encode_reply, encode_request};
+use ctrl::save::parse_rules;
+use ctrl::shm::DEFAULT_MAX_PAYLOAD;
 use dataplane::config::Config;
-use dataplane::control::cli::PortNames;
-use dataplane::control::msg::{decode_request, encode_reply, encode_request};
-use dataplane::control::save::{parse_rules, save_state};
-use dataplane::control::shm::DEFAULT_MAX_PAYLOAD;
-use dataplane::control::{NoConnections, Reply, Request, cli};
+use dataplane::control::NoConnections;
+use dataplane::control::rules::save_state;
 use dataplane::lb::{ConnTable, LocalAddrPool, Templates};
 use dataplane::net::{NeighManager, NeighTimers};
 use dataplane::packet::MacAddr;
@@ -530,7 +531,7 @@ fn in_process(args: &Args, rules: &str) -> Result<InProcess> {
     let macs: Vec<MacAddr> = cfg.ports.iter().map(|p| p.mac.unwrap_or_default()).collect();
 
     // fnatd's start: the state, the first snapshot (no services), the templates, the worker.
-    let mut state = dataplane::control::save::initial_state(&cfg).map_err(|e| anyhow!(e))?;
+    let mut state = dataplane::control::rules::initial_state(&cfg).map_err(|e| anyhow!(e))?;
     let snap0 = Arc::new(Snapshot::from_config(&cfg, &macs).with_services(state.services()?));
     let neigh = NeighManager::new(&cfg.neighbours, NeighTimers::default());
     let templates = Arc::new(Templates::new(cfg.conn_table_size));

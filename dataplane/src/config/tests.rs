@@ -537,3 +537,37 @@ fn fwmark_errors_name_the_field() {
     let dr = with("  port = 8080\n", "  port = 8080\n  forward = \"dr\"\n");
     assert!(dr.starts_with("fnatd.toml: service[1].real_server[1].port: route (DR) cannot map ports"), "{dr}");
 }
+
+#[test]
+fn a_configured_vip_real_server_or_local_address_must_be_unicast_as_with_fnatctl() {
+    // The configured services pass the control state's checks, the same as fnatctl's commands.
+    assert_eq!(
+        error_with("vip = \"10.0.0.100\"", "vip = \"224.0.0.1\""),
+        "fnatd.toml: service[0].vip: 224.0.0.1 is not a unicast address"
+    );
+    assert_eq!(
+        error_with("address = \"10.1.0.3\"", "address = \"255.255.255.255\""),
+        "fnatd.toml: service[0].real_server[1].address: 255.255.255.255 is not a unicast address"
+    );
+    assert_eq!(
+        error_with("\"10.1.0.10\", \"10.1.0.11\"", "\"10.1.0.10\", \"239.0.0.1\""),
+        "fnatd.toml: local.addresses[1]: 239.0.0.1 is not a unicast address"
+    );
+    assert_eq!(
+        error_with("vip = \"10.0.0.100\"", "vip = \"127.0.0.1\""),
+        "fnatd.toml: service[0].vip: 127.0.0.1 is not a unicast address"
+    );
+}
+
+#[test]
+fn a_configured_state_saves_as_rules_that_fnatctl_restores() {
+    // What the configuration holds is what the control state holds: its `-S` text restores into
+    // an empty table without an error, and to the same text.
+    let c = parse(GOOD).unwrap();
+    let text = crate::control::rules::save_state(&c.state).unwrap();
+    let mut again = crate::control::ControlState::new(&Services::default(), c.local_addrs.clone(), c.conn_table_size);
+    let commands = ctrl::save::parse_rules(&text).unwrap();
+    again.apply_changes(&commands).unwrap();
+    assert_eq!(crate::control::rules::save_state(&again).unwrap(), text);
+    assert!(c.services.iter().eq(c.state.services().unwrap().iter()), "the services are the state's");
+}

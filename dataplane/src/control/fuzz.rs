@@ -7,9 +7,9 @@
 
 use std::net::Ipv4Addr;
 
-use super::msg::{Command, DestSpec, Reply, Request, ServiceSpec, decode_request, encode_request};
 use super::state::{ControlState, NoConnections};
 use crate::lb::{FwdMethod, Protocol, SchedFlags, SchedKind, ServiceKey, Services};
+use ctrl::msg::{Command, DestSpec, Reply, Request, ServiceSpec, decode_request, encode_request};
 
 /// A state with a little of everything to change: two services, one with real servers.
 pub fn sample_state() -> ControlState {
@@ -43,7 +43,7 @@ pub fn sample_state() -> ControlState {
 /// Decodes `data` as a request payload and applies it to [`sample_state`] (see the module docs).
 pub fn request(data: &[u8]) {
     let mut st = sample_state();
-    let before = super::save::save_state(&st).expect("the sample state saves");
+    let before = super::rules::save_state(&st).expect("the sample state saves");
     let generation = st.generation();
     let decoded = decode_request(data);
     if let Err(e) = &decoded {
@@ -54,7 +54,7 @@ pub fn request(data: &[u8]) {
         Reply::Error(e) => {
             assert!(!e.to_string().contains('\n'), "a one-line error: {e}");
             assert_eq!(st.generation(), generation, "a refused request changes nothing");
-            assert_eq!(super::save::save_state(&st).expect("saves"), before, "a refused request changes nothing");
+            assert_eq!(super::rules::save_state(&st).expect("saves"), before, "a refused request changes nothing");
         }
         _ => {
             if st.generation() != generation {

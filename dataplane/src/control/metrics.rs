@@ -5,9 +5,9 @@
 
 use std::fmt::Write as _;
 
-use super::msg::{CounterReport, DestView, Listing, PortCounters};
-use super::stats::Counters;
 use crate::lb::{Protocol, ServiceKey};
+use ctrl::msg::{CounterReport, DestView, Listing, PortCounters};
+use ctrl::vocab::Counters;
 
 /// The `service` label of a service: `tcp/VIP:PORT`, `udp/VIP:PORT` or `fwm/MARK`.
 pub fn service_label(k: &ServiceKey) -> String {
@@ -174,9 +174,9 @@ mod tests {
     use std::net::Ipv4Addr;
 
     use super::*;
-    use crate::control::msg::{DestSpec, ServiceSpec, ServiceView, WorkerCounters};
-    use crate::control::stats::Rates;
     use crate::lb::{DestId, FwdMethod, SchedFlags, SchedKind};
+    use ctrl::msg::{DestSpec, ServiceSpec, ServiceView, WorkerCounters};
+    use ctrl::vocab::Rates;
 
     #[test]
     fn renders_every_family_with_its_labels() {

@@ -1,39 +1,34 @@
-//! The control path: how fnatctl changes fnatd's services at runtime.
+//! fnatd's side of the control path, on the main (control) lcore: the authoritative
+//! configuration and what fnatctl's requests do to it. The messages, the transport, the ipvsadm
+//! grammar and the save format are the `ctrl` crate's, shared with fnatctl.
 //!
-//! - [`cli`]: ipvsadm's command line as fnatctl takes it, also the parser of saved rules ([`save`]).
-//! - [`msg`]: the messages ([`Request`] of [`Command`]s, [`Reply`], [`CtrlError`]), versioned by
-//!   [`PROTOCOL_VERSION`] and carried as JSON.
-//! - [`sched_flags`]: ipvsadm's default scheduler (wlc) and its scheduler-flag names (`-b`), parsed
-//!   and printed as ipvsadm does; shared by fnatctl and the configuration file.
-//! - [`save`]: ipvsadm's save format (`fnatctl -S`) and the restore driver (`fnatctl -R`), shared by
-//!   fnatctl and fnatd.
-//! - [`shm`]: the transport, a file on the shared-memory tmpfs (default `/dev/shm/fnat.ctl`, mode
-//!   0600) with a request ring and a response ring; [`Server`] on fnatd's side, [`Client`] on
-//!   fnatctl's. One client at a time (a file lock); torn, stale or corrupt messages are detected and
-//!   never misread.
-//! - [`state`]: [`ControlState`], the authoritative configuration (services and timeouts), changed
-//!   one transaction (one request, all or nothing) at a time with IPVS semantics, and turned into the
-//!   immutable [`Services`](crate::lb::Services) snapshot that the workers read. What only the workers
-//!   know (connection counts, the connections themselves) it asks of a [`Gateway`].
+//! - [`state`]: [`ControlState`], the authoritative configuration (services, mark rules and
+//!   timeouts), changed one transaction (one request, all or nothing) at a time with IPVS
+//!   semantics and the checks of [`ctrl::limits`], and turned into the immutable
+//!   [`Services`](crate::lb::Services) snapshot that the workers read. What only the workers know
+//!   (connection counts, the connections themselves) it asks of a [`Gateway`].
+//! - [`rules`]: the rules file (`[control] rules`): the state fnatd starts with, and the file
+//!   rewritten after every change.
+//! - [`stats`]: [`stats::StatsBook`], the gateway's traffic statistics folded from the workers'.
 //! - [`templates`]: the persistence templates seen from the control side: listed among the
 //!   connections as IPVS lists them, and invalidated when a change deletes their service or real
 //!   server.
+//! - [`metrics`]: the Prometheus text of a listing and the counters.
 //!
-//! Everything here runs on fnatd's main (control) lcore, or in fnatctl; no worker touches it. Nothing
-//! here uses DPDK, `mmap` or `unsafe`; it builds without the `dpdk` feature, which is how fnatctl
-//! links it.
+//! No worker touches any of this; nothing here uses DPDK, `mmap` or `unsafe`.
 //!
 //! # The daemon's side
 //!
-//! fnatd's main loop calls this about every millisecond (each `poll` also refreshes the heartbeat by
-//! which fnatctl knows that fnatd is alive):
+//! fnatd's main loop (`daemon::main_loop`) calls this about every millisecond (each `poll` also
+//! refreshes the heartbeat by which fnatctl knows that fnatd is alive):
 //!
 //! ```no_run
-//! use dataplane::control::{ControlState, NoConnections, Server};
+//! use ctrl::shm::Server;
+//! use dataplane::control::NoConnections;
 //! # fn publish(_: dataplane::lb::Services, _: dataplane::lb::Timeouts) {}
 //! # fn run(cfg: &dataplane::config::Config) -> std::io::Result<()> {
 //! let mut server = Server::create(&cfg.control_path)?;
-//! let mut state = ControlState::from_config(cfg);
+//! let mut state = cfg.state.clone();
 //! state.set_max_payload(server.max_payload());
 //! // fnatd's gateway asks its workers for connection counts and connections.
 //! let gateway = NoConnections;
@@ -52,25 +47,15 @@
 //! # }
 //! ```
 //!
-//! `state.answer` is `state.apply` turned into the [`Reply`]: `Done`, the query's answer (`Listing`,
+//! `state.answer` is `state.apply` turned into the reply: `Done`, the query's answer (`Listing`,
 //! `Timeouts`, `Conns`), or the error, with a request that did not decode answered with its decoding
 //! error.
 
-pub mod cli;
 pub mod fuzz;
 pub mod metrics;
-pub mod msg;
-pub mod save;
-pub mod sched_flags;
-pub mod shm;
+pub mod rules;
 pub mod state;
 pub mod stats;
 pub mod templates;
 
-pub use msg::{
-    Command, ConnListing, ConnView, CounterReport, CtrlError, DestSpec, DestView, Listing, PROTOCOL_VERSION,
-    PortCounters, Reply, Request, ServiceSpec, ServiceView, WorkerCounters,
-};
-pub use sched_flags::{DEFAULT_SCHEDULER, SchedFlagError, parse_sched_flags, sched_flag_names, sched_flags_suffix};
-pub use shm::{CallError, Client, ConnectError, Incoming, Server};
 pub use state::{ControlState, Gateway, NoConnections};

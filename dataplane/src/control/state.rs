@@ -34,21 +34,19 @@
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 
-use super::msg::{
+use ctrl::limits::{self, AddrRole, Violation};
+use ctrl::msg::{
     Command, ConnListing, CounterReport, CtrlError, DestSpec, DestView, Listing, Reply, Request, ServiceSpec,
     ServiceView,
 };
-use super::shm::DEFAULT_MAX_PAYLOAD;
-use super::stats::{Counters, Rates};
-use crate::config::Config;
+use ctrl::shm::DEFAULT_MAX_PAYLOAD;
+use ctrl::vocab::{Counters, Rates};
+
 mod marks;
 
 use crate::lb::fwmark::Classifier;
 use crate::lb::service::ServicesError;
 use crate::lb::{DestId, FwdMethod, RealServer, Service, ServiceKey, Services, TcpState, Timeouts};
-
-/// The longest timeout `--set` accepts, in seconds: 31 days, as ipvsadm.
-pub const MAX_TIMEOUT_SECS: u32 = 31 * 24 * 3600;
 
 /// What the state asks of the running gateway: what only the workers know.
 pub trait Gateway {
@@ -151,12 +149,6 @@ impl ControlState {
     /// The firewall-mark classifier's rules, in matching order.
     pub fn mark_rules(&self) -> &[crate::lb::fwmark::MarkRule] {
         self.marks.rules()
-    }
-
-    /// The state a configuration starts with: its services, its `[local] addresses` as the default
-    /// local addresses of new services, its per-worker connection-table size and its timeouts.
-    pub fn from_config(cfg: &Config) -> Self {
-        Self::new(&cfg.services, cfg.local_addrs.clone(), cfg.conn_table_size).with_timeouts(cfg.timeouts.clone())
     }
 
     /// A state holding `services`, with `default_laddrs` for services created later, with IPVS's
@@ -273,6 +265,28 @@ impl ControlState {
         Ok(reply)
     }
 
+    /// Applies `commands`, changes only, as one transaction, as [`ControlState::apply`] does (the
+    /// configuration file's services come this way, so they pass the same checks as fnatctl's).
+    /// The error says which command failed, by its place; `None` for the check of the whole
+    /// transaction.
+    pub fn apply_changes<'a>(
+        &mut self,
+        commands: impl IntoIterator<Item = &'a Command>,
+    ) -> Result<(), (Option<usize>, CtrlError)> {
+        let mut work = self.clone();
+        work.fresh.clear();
+        for (i, cmd) in commands.into_iter().enumerate() {
+            if !cmd.is_change() || matches!(cmd, Command::Zero { .. }) {
+                return Err((Some(i), CtrlError::Invalid("not a change".into())));
+            }
+            work.change(cmd).map_err(|e| (Some(i), e))?;
+        }
+        work.check().map_err(|e| (None, e))?;
+        work.generation += 1;
+        *self = work;
+        Ok(())
+    }
+
     /// [`ControlState::apply`] as the reply to send: `Done`, the query's answer, or the error; a
     /// request that did not decode is answered with its error.
     pub fn answer(&mut self, request: Result<Request, CtrlError>, gw: &dyn Gateway) -> Reply {
@@ -332,7 +346,7 @@ impl ControlState {
             Command::AddService(spec) => self.add_service(spec),
             Command::EditService(spec) => {
                 let s = &mut self.services.get_mut(&spec.key).ok_or(CtrlError::NoSuchService(spec.key))?.svc;
-                check_persistence(&spec)?;
+                limits::check_service(&spec.key, spec.persistence)?;
                 s.scheduler = spec.scheduler;
                 s.flags = spec.flags;
                 s.persistence = spec.persistence;
@@ -398,13 +412,7 @@ impl ControlState {
 
     /// `--set tcp tcpfin udp`, in seconds; 0 keeps a value.
     fn set_timeouts(&mut self, tcp: u32, tcpfin: u32, udp: u32) -> Result<(), CtrlError> {
-        for (name, secs) in [("tcp", tcp), ("tcpfin", tcpfin), ("udp", udp)] {
-            if secs > MAX_TIMEOUT_SECS {
-                return Err(CtrlError::Invalid(format!(
-                    "{name} timeout {secs} is out of range (0 to {MAX_TIMEOUT_SECS} seconds, 31 days; 0 keeps it)"
-                )));
-            }
-        }
+        limits::check_timeouts(tcp, tcpfin, udp)?;
         let set = |slot: &mut u64, secs: u32| {
             if secs != 0 {
                 *slot = u64::from(secs) * 1000;
@@ -426,16 +434,9 @@ impl ControlState {
         if self.services.contains_key(&key) {
             return Err(CtrlError::ServiceExists(key));
         }
-        check_persistence(&spec)?;
-        if key.is_mark() {
-            if key != ServiceKey::mark(key.fwmark) {
-                return Err(CtrlError::Invalid("a fwmark service has no protocol, address or port".into()));
-            }
-        } else {
-            check_unicast("virtual address", key.vip)?;
-            if self.default_laddrs.contains(&key.vip) || self.is_laddr(key.vip) {
-                return Err(CtrlError::Invalid(format!("virtual address {} is a local address", key.vip)));
-            }
+        limits::check_service(&key, spec.persistence)?;
+        if !key.is_mark() && (self.default_laddrs.contains(&key.vip) || self.is_laddr(key.vip)) {
+            return Err(Violation::VipIsLocal(key.vip).into());
         }
         self.insert(Service {
             key,
@@ -474,9 +475,9 @@ impl ControlState {
         if !self.services.contains_key(&svc) {
             return Err(CtrlError::ServiceNotDefined(svc));
         }
-        check_unicast("local address", addr)?;
+        limits::check_unicast(AddrRole::Local, addr)?;
         if self.uses.vips.contains_key(&addr) || self.marks.hosts().any(|h| h == addr) {
-            return Err(CtrlError::Invalid(format!("local address {addr} is a virtual service address")));
+            return Err(Violation::LocalIsVip(addr).into());
         }
         let fresh = self.fresh.remove(&svc);
         let Self { services, uses, .. } = self;
@@ -503,10 +504,7 @@ impl ControlState {
         for e in self.sorted() {
             let s = &e.svc;
             if s.laddrs.is_empty() && s.dests.iter().any(|d| d.method == FwdMethod::FullNat) {
-                return Err(CtrlError::Invalid(format!(
-                    "service {} has FULLNAT real servers but no local address",
-                    s.key
-                )));
+                return Err(Violation::FullNatWithoutLocal(s.key).into());
             }
         }
         Ok(())
@@ -576,92 +574,10 @@ impl ControlState {
     }
 }
 
-/// A service's persistence: a timeout of whole seconds from 1 s to 31 days (ipvsadm's `-p`
-/// range), a netmask prefix of at most 32; and a port-0 service must have it.
-fn check_persistence(spec: &ServiceSpec) -> Result<(), CtrlError> {
-    let Some(p) = spec.persistence else {
-        return if spec.key.vport == 0 && !spec.key.is_mark() {
-            Err(CtrlError::Invalid("Zero port specified for non-persistent service".into()))
-        } else {
-            Ok(())
-        };
-    };
-    let max = u64::from(MAX_TIMEOUT_SECS) * 1000;
-    if p.timeout_ms == 0 || p.timeout_ms > max || p.timeout_ms % 1000 != 0 {
-        return Err(CtrlError::Invalid(format!(
-            "persistence timeout of {} ms is out of range (1 to {MAX_TIMEOUT_SECS} whole seconds)",
-            p.timeout_ms
-        )));
-    }
-    if p.netmask > 32 {
-        return Err(CtrlError::Invalid(format!("persistence netmask /{} is out of range (0 to 32)", p.netmask)));
-    }
-    Ok(())
-}
-
-/// A real server's values: weight 0..=65535, port 1..=65535 (0, and only 0, in a port-0 service:
-/// each connection keeps its port), thresholds (see [`check_thresholds`]), a unicast address, and
-/// what its forwarding method allows (see [`check_method`]).
+/// A real server's values, as [`limits::check_dest`] and [`limits::check_thresholds`] take them.
 fn check_dest(svc: ServiceKey, d: &DestSpec) -> Result<(), CtrlError> {
-    if d.weight > 65535 {
-        return Err(CtrlError::Invalid(format!("weight {} is out of range (0 to 65535)", d.weight)));
-    }
-    check_thresholds(d.upper, d.lower).map_err(CtrlError::Invalid)?;
-    if svc.vport == 0 && d.port != 0 && !svc.is_mark() {
-        return Err(CtrlError::Invalid(format!(
-            "real server port {} in a port-0 service: it must be 0 (each connection keeps its port)",
-            d.port
-        )));
-    }
-    // A fwmark service's real server has port 0 (the packet's own) or maps to a fixed port.
-    if d.port == 0 && svc.vport != 0 {
-        return Err(CtrlError::Invalid("real server port 0 is out of range (1 to 65535)".into()));
-    }
-    check_unicast("real server address", d.addr)?;
-    check_method(d.method, d.port, svc.vport).map_err(CtrlError::Invalid)
-}
-
-/// The largest connection threshold ipvsadm's `-x`/`-y` accept (`INT_MAX`).
-pub const MAX_THRESHOLD: u32 = 2_147_483_647;
-
-/// Connection thresholds as IPVS takes them: each 0 to [`MAX_THRESHOLD`], and the lower one not
-/// above the upper one (IPVS refuses that with `ERANGE`; so without an upper threshold, 0, the lower
-/// one is 0 too). The error is the one-line reason, shared with the configuration file's checks.
-pub fn check_thresholds(upper: u32, lower: u32) -> Result<(), String> {
-    for (name, v) in [("upper", upper), ("lower", lower)] {
-        if v > MAX_THRESHOLD {
-            return Err(format!("{name} threshold {v} is out of range (0 to {MAX_THRESHOLD})"));
-        }
-    }
-    if lower > upper {
-        return Err(format!("lower threshold {lower} is higher than upper threshold {upper}"));
-    }
-    Ok(())
-}
-
-/// What a forwarding method allows: direct routing and tunnelling leave the packet's destination
-/// port alone, so the real server's port must be the service's. FULLNAT's local addresses are
-/// checked per service, after the whole transaction. (NAT works on any number of workers: see
-/// `lb::nat_owner`.) The error is the one-line reason, shared with the configuration file's checks.
-pub fn check_method(method: FwdMethod, port: u16, vport: u16) -> Result<(), String> {
-    let name = match method {
-        FwdMethod::FullNat | FwdMethod::Nat => return Ok(()),
-        FwdMethod::Dr => "route (DR)",
-        FwdMethod::Tun => "tunnel (TUN)",
-    };
-    if port != vport {
-        return Err(format!("{name} cannot map ports: the real server port must be {vport}"));
-    }
-    Ok(())
-}
-
-/// Refuses 0.0.0.0, the broadcast address, multicast, loopback and class E addresses.
-fn check_unicast(what: &str, addr: Ipv4Addr) -> Result<(), CtrlError> {
-    let reserved = addr.octets()[0] >= 240;
-    if addr.is_unspecified() || addr.is_multicast() || addr.is_loopback() || reserved {
-        return Err(CtrlError::Invalid(format!("{what} {addr} is not a unicast address")));
-    }
-    Ok(())
+    limits::check_thresholds(d.upper, d.lower)?;
+    Ok(limits::check_dest(&svc, d.addr, d.port, d.weight, d.method)?)
 }
 
 #[cfg(test)]

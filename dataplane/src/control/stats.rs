@@ -17,68 +17,13 @@
 
 use std::collections::HashMap;
 
-use serde::{Deserialize, Serialize};
+use ctrl::vocab::{Counters, Rates};
 
 use crate::lb::{DestId, ServiceKey};
+pub use crate::worker::counts::Source;
 
 /// How often the rates are estimated, in milliseconds (IPVS: 2 s).
 pub const ESTIMATE_MS: u64 = 2000;
-
-/// What IPVS counts for a real server, a service or the gateway.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Counters {
-    /// Connections scheduled.
-    pub conns: u64,
-    /// Packets from clients.
-    pub inpkts: u64,
-    /// Packets from real servers.
-    pub outpkts: u64,
-    /// Bytes from clients (IP packets as received).
-    pub inbytes: u64,
-    /// Bytes from real servers.
-    pub outbytes: u64,
-}
-
-impl Counters {
-    /// Adds `o`, field by field (saturating).
-    pub fn add(&mut self, o: &Counters) {
-        self.conns = self.conns.saturating_add(o.conns);
-        self.inpkts = self.inpkts.saturating_add(o.inpkts);
-        self.outpkts = self.outpkts.saturating_add(o.outpkts);
-        self.inbytes = self.inbytes.saturating_add(o.inbytes);
-        self.outbytes = self.outbytes.saturating_add(o.outbytes);
-    }
-
-    /// What was counted since `earlier`; a field that went down (its counter started again)
-    /// counts from zero.
-    fn since(&self, earlier: &Counters) -> Counters {
-        let d = |now: u64, then: u64| now.checked_sub(then).unwrap_or(now);
-        Counters {
-            conns: d(self.conns, earlier.conns),
-            inpkts: d(self.inpkts, earlier.inpkts),
-            outpkts: d(self.outpkts, earlier.outpkts),
-            inbytes: d(self.inbytes, earlier.inbytes),
-            outbytes: d(self.outbytes, earlier.outbytes),
-        }
-    }
-}
-
-/// Rates as `ipvsadm -L --rate` shows them: per second.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Rates {
-    /// Connections per second.
-    pub cps: u64,
-    /// Packets per second from clients.
-    pub inpps: u64,
-    /// Packets per second from real servers.
-    pub outpps: u64,
-    /// Bytes per second from clients.
-    pub inbps: u64,
-    /// Bytes per second from real servers.
-    pub outbps: u64,
-}
 
 /// IPVS's rate estimator over one set of counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -133,24 +78,6 @@ impl Tally {
 
     fn zero(&mut self) {
         *self = Tally::default();
-    }
-}
-
-/// What a worker counted for one source, as it hands it over: a real server (of a service) or the
-/// retired figures of a service (its deleted real servers that the worker forgot).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Source {
-    /// A real server, with the service it belongs to.
-    Dest(DestId, ServiceKey),
-    /// Real servers of this service that the worker no longer tracks.
-    Retired(ServiceKey),
-}
-
-impl Source {
-    fn service(self) -> ServiceKey {
-        match self {
-            Source::Dest(_, s) | Source::Retired(s) => s,
-        }
     }
 }
 

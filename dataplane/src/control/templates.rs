@@ -5,9 +5,9 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use super::msg::{ConnListing, ConnView};
 use crate::lb::persist::TemplateInfo;
 use crate::lb::{ServiceKey, Services, TcpState, Templates};
+use ctrl::msg::{ConnListing, ConnView};
 
 /// Appends the live templates (of one service, or all) to a listing, as IPVS lists them among the
 /// connections: state `NONE`, the masked client address with port 0, the service's port (0 for a

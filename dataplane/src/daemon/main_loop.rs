@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use std::net::SocketAddrV4;
 
-use crate::control::msg::{ConnListing, ConnView};
 use crate::control::stats::{ESTIMATE_MS, Source, StatsBook};
 use crate::control::templates::{forget_templates, list_templates};
 use crate::lb::persist::SweepCursor;
@@ -20,6 +19,7 @@ use crate::net::NeighManager;
 use crate::snapshot::Snapshot;
 use crate::worker::shared::{self, ConnQuery, ControlLinks, Published, Update};
 use crate::worker::{DestConns, WorkerStats};
+use ctrl::msg::{ConnListing, ConnView};
 
 /// How long the main loop waits for the workers to publish their counters.
 const PUBLISH_WAIT: Duration = Duration::from_millis(200);

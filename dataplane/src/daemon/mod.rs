@@ -25,8 +25,7 @@ pub use steer::PortSteer;
 use std::collections::HashMap;
 
 use crate::config::{Config, PortDevice};
-use crate::control::stats::{Counters, Rates};
-use crate::control::{Command, ControlState, CounterReport, PortCounters, Server, WorkerCounters};
+use crate::control::ControlState;
 use crate::dpdk::{Eal, LcoreId, Mbuf, Mempool, Port, PortConf, PortStats};
 use crate::lb::{ConnTable, LocalAddrPool, Templates};
 use crate::net::{NeighManager, NeighTimers};
@@ -36,6 +35,9 @@ use crate::worker::DestConns;
 use crate::worker::poll::{BURST, Poller, redirect_mesh};
 use crate::worker::shared;
 use crate::worker::{DropReason, Worker, WorkerId, WorkerStats};
+use ctrl::msg::{Command, CounterReport, PortCounters, WorkerCounters};
+use ctrl::shm::Server;
+use ctrl::vocab::{Counters, Rates};
 
 /// Frames each redirect ring holds.
 const REDIRECT_RING: usize = 1024;
@@ -119,7 +121,7 @@ impl crate::control::Gateway for Gateway<'_> {
         self.counts.get(&dest).map_or((0, 0), |c| (c.active, c.inactive))
     }
 
-    fn connections(&self, svc: Option<crate::lb::ServiceKey>, max: usize) -> crate::control::ConnListing {
+    fn connections(&self, svc: Option<crate::lb::ServiceKey>, max: usize) -> ctrl::msg::ConnListing {
         self.main.connections(svc, max)
     }
 
@@ -211,9 +213,9 @@ fn serve_control(
         if let Some(path) = io.rules {
             // The change is applied already; a rules file that cannot be written is reported, and
             // the next change tries again.
-            let written = crate::control::save::save_state(state)
+            let written = crate::control::rules::save_state(state)
                 .map_err(std::io::Error::other)
-                .and_then(|text| crate::control::save::write_rules(path, &text));
+                .and_then(|text| crate::control::rules::write_rules(path, &text));
             if let Err(e) = written {
                 eprintln!("fnatd: rules file {}: cannot write it: {e}", path.display());
             }
@@ -339,7 +341,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
     // The control file first: a second fnatd on the same file stops here, before touching traffic.
     let mut server = Server::create(&cfg.control_path)
         .with_context(|| format!("creating the control file {}", cfg.control_path.display()))?;
-    let mut state = crate::control::save::initial_state(cfg).map_err(anyhow::Error::msg)?;
+    let mut state = crate::control::rules::initial_state(cfg).map_err(anyhow::Error::msg)?;
     let services = state.services().context("the configured services")?;
     let snap = Snapshot::from_config(cfg, &macs).with_services(services);
     let mut steers: Vec<PortSteer> = cfg.ports.iter().zip(&ports).map(|(pc, p)| PortSteer::decide(pc, p, nq)).collect();

@@ -11,11 +11,11 @@ use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
 use super::shared::DestConns;
-use crate::control::stats::{Counters, Source};
 use crate::lb::loads::Load;
 use crate::lb::service::KeyHasher;
 use crate::lb::{Conn, DestId, Dir, Protocol, ServiceKey, TcpState};
 use crate::snapshot::Snapshot;
+use ctrl::vocab::Counters;
 
 /// The slot of no tally (counting with it does nothing).
 pub const NO_TALLY: u32 = u32::MAX;
@@ -34,6 +34,25 @@ struct Tally {
 }
 
 type Map<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
+
+/// What a worker counted for one source, as it hands it over: a real server (of a service) or the
+/// retired figures of a service (its deleted real servers that the worker forgot).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// A real server, with the service it belongs to.
+    Dest(DestId, ServiceKey),
+    /// Real servers of this service that the worker no longer tracks.
+    Retired(ServiceKey),
+}
+
+impl Source {
+    /// The service the source belongs to.
+    pub fn service(self) -> ServiceKey {
+        match self {
+            Source::Dest(_, s) | Source::Retired(s) => s,
+        }
+    }
+}
 
 /// The tallies of every real server this worker knows.
 #[derive(Debug, Default)]

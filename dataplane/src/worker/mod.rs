@@ -11,7 +11,7 @@
 //! packet either, with one exception: opening or ending a connection of a persistent service takes
 //! one shard lock of the gateway-wide persistence templates (see `open` and `lb::persist`).
 
-mod counts;
+pub mod counts;
 mod icmp;
 mod l2;
 pub mod mem_io;
@@ -27,7 +27,9 @@ pub use l2::Outgoing;
 pub use shared::{DestConns, Learned};
 pub use stats::{DropReason, WorkerStats};
 
-use crate::control::stats::{Counters, Source};
+use ctrl::vocab::Counters;
+
+use self::counts::Source;
 use crate::lb::conn::{CONN_F_NO_OUTPUT, ConnIdx};
 use crate::lb::rewrite::{self, Endpoints};
 use crate::lb::tcp_state::{StateDir, next_state};

@@ -14,7 +14,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use rtrb::{Consumer, Producer, RingBuffer};
 
 use super::WorkerStats;
-use crate::control::stats::{Counters, Source};
+use ctrl::vocab::Counters;
+
+use super::counts::Source;
 use crate::lb::{Conn, DestId, ServiceKey};
 use crate::net::{NeighManager, NeighTable, PortIdx};
 use crate::packet::MacAddr;

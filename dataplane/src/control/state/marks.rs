@@ -3,21 +3,12 @@
 
 use super::{ControlState, CtrlError};
 use crate::lb::fwmark::{Classifier, MarkRule};
-use crate::lb::service::prefix_mask;
 
 impl ControlState {
     /// Appends a rule: mark > 0, a destination without host bits, port ranges that do not end
     /// before they start; an identical rule is refused.
     pub(super) fn add_mark(&mut self, rule: &MarkRule) -> Result<(), CtrlError> {
-        if rule.mark == 0 {
-            return Err(CtrlError::Invalid("mark 0 is out of range (1 to 4294967295)".into()));
-        }
-        if rule.prefix > 32 || u32::from(rule.dst) & !prefix_mask(rule.prefix) != 0 {
-            return Err(CtrlError::Invalid(format!("destination {}/{} is not a prefix", rule.dst, rule.prefix)));
-        }
-        if let Some(&(lo, hi)) = rule.ports.iter().find(|&&(lo, hi)| lo == 0 || lo > hi) {
-            return Err(CtrlError::Invalid(format!("port range {lo}-{hi} is out of range (1 to 65535, low to high)")));
-        }
+        ctrl::limits::check_mark_rule(rule)?;
         if self.marks.rules().contains(rule) {
             return Err(CtrlError::MarkRuleExists(rule.clone()));
         }
@@ -47,10 +38,11 @@ mod tests {
     use std::net::Ipv4Addr;
 
     use super::super::NoConnections;
-    use crate::control::msg::{Command, DestSpec, Reply, Request, ServiceSpec};
-    use crate::control::{ControlState, CtrlError};
+    use crate::control::ControlState;
     use crate::lb::fwmark::MarkRule;
     use crate::lb::{FwdMethod, Persistence, Protocol, SchedFlags, SchedKind, ServiceKey, Services};
+    use ctrl::msg::CtrlError;
+    use ctrl::msg::{Command, DestSpec, Reply, Request, ServiceSpec};
 
     const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 100);
 

@@ -1,8 +1,8 @@
 //! fnatctl: the ipvsadm-compatible control CLI of fnatd.
 //!
 //! It parses ipvsadm's command line ([`cli`]), sends one request through fnatd's control file
-//! (`dataplane::control::Client`) and prints the answer as ipvsadm would ([`output`]). It never links
-//! DPDK: it uses the `dataplane` crate without its `dpdk` feature.
+//! ([`ctrl::shm::Client`]) and prints the answer as ipvsadm would ([`output`]). It depends on the
+//! `ctrl` library alone: nothing of the gateway, no DPDK.
 //!
 //! Exit statuses follow ipvsadm: 0 success; 1 a listing failed (`-L -t`, `-L -c -t` or
 //! `--get-laddr -t` of a service that does not exist); 2 a bad command line, or fnatd could not be reached or did not
@@ -19,10 +19,10 @@ use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use dataplane::control::save::restore_commands;
-use dataplane::control::{Client, Command, PROTOCOL_VERSION, Reply, Request};
-
-use dataplane::control::cli::{self, Action, Columns, Op, PortNames, UsageError};
+use ctrl::cli::{self, Action, Columns, Op, PortNames, UsageError};
+use ctrl::msg::{Command, PROTOCOL_VERSION, Reply, Request};
+use ctrl::save::restore_commands;
+use ctrl::shm::Client;
 
 /// How long fnatctl waits for fnatd (the control file's lock included).
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -285,7 +285,7 @@ fn save(client: &mut Client) -> Outcome {
         Err(e) => return Outcome::fail(USAGE, e),
     };
     match client.call(&Request::new(vec![Command::ListMarks]), TIMEOUT) {
-        Ok(Reply::Marks(rules)) => Outcome::ok(dataplane::control::save::save(&listing, &rules)),
+        Ok(Reply::Marks(rules)) => Outcome::ok(ctrl::save::save(&listing, &rules)),
         Ok(Reply::Error(e)) => Outcome::fail(LIST_FAILED, e),
         Ok(other) => Outcome::fail(USAGE, format!("unexpected reply from fnatd: {other:?}")),
         Err(e) => Outcome::fail(USAGE, e),
@@ -321,7 +321,7 @@ mod tests {
         assert_eq!(v.code, 0);
         assert_eq!(
             v.stdout,
-            format!("fnatctl {} (fnat control protocol 7; ipvsadm-compatible)\n", env!("CARGO_PKG_VERSION"))
+            format!("fnatctl {} (fnat control protocol 8; ipvsadm-compatible)\n", env!("CARGO_PKG_VERSION"))
         );
     }
 

@@ -3,9 +3,8 @@
 
 use std::net::Ipv4Addr;
 
-use crate::control::state::MAX_TIMEOUT_SECS;
-use crate::lb::service::mask_prefix;
-use crate::lb::{Persistence, Protocol, ServiceKey};
+use crate::limits::MAX_TIMEOUT_SECS;
+use crate::vocab::{Persistence, Protocol, ServiceKey, mask_prefix};
 
 use super::UsageError;
 use super::portnames::PortNames;

@@ -6,12 +6,12 @@
 use std::fmt::Write as _;
 use std::net::SocketAddrV4;
 
-use dataplane::control::{ConnListing, Listing, ServiceView, sched_flags_suffix};
-use dataplane::lb::{FwdMethod, Protocol, ServiceKey};
+use ctrl::msg::{ConnListing, Listing, ServiceView};
+use ctrl::vocab::{FwdMethod, Protocol, ServiceKey, sched_flags_suffix};
 
-use dataplane::control::cli::{Columns, ListFormat, PortNames};
-use dataplane::control::stats::Counters;
-use dataplane::control::{CounterReport, PortCounters};
+use ctrl::cli::{Columns, ListFormat, PortNames};
+use ctrl::msg::{CounterReport, PortCounters};
+use ctrl::vocab::Counters;
 
 /// The IPVS version ipvsadm prints in its first line (the kernel's, 1.2.1 for years).
 const IPVS_VERSION: &str = "1.2.1";
@@ -307,9 +307,8 @@ pub fn laddrs(listing: &Listing) -> String {
 mod tests {
     use std::net::Ipv4Addr;
 
-    use dataplane::control::stats::Rates;
-    use dataplane::control::{ConnView, DestSpec, DestView, ServiceSpec, WorkerCounters};
-    use dataplane::lb::{DestId, Persistence, SchedFlags, SchedKind};
+    use ctrl::msg::{ConnView, DestSpec, DestView, ServiceSpec, WorkerCounters};
+    use ctrl::vocab::{DestId, Persistence, Rates, SchedFlags, SchedKind};
 
     use super::*;
 

@@ -1,16 +1,28 @@
-//! Tests of the shared-memory transport (a child of `shm`, so they can write raw bytes into the
-//! rings the way a broken or killed client would).
+//! Tests of the shared-memory transport (`ctrl::shm`) with fnatd's control state behind it; they
+//! write raw bytes into the rings through the public layout (`ctrl::shm::layout`, `frame`) the way
+//! a broken or killed client would.
 
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 
-use super::*;
-use crate::control::msg::{Command, ConnListing, ConnView, DestSpec, DestView, Listing, ServiceSpec, ServiceView};
-use crate::control::state::{ControlState, Gateway, NoConnections};
-use crate::control::stats::{Counters, Rates};
-use crate::lb::{DestId, FwdMethod, Protocol, SchedFlags, SchedKind, ServiceKey, Services};
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ctrl::msg::{
+    Command, ConnListing, ConnView, CtrlError, DestSpec, DestView, Listing, PROTOCOL_VERSION, Reply, Request,
+    ServiceSpec, ServiceView, encode_request,
+};
+use ctrl::shm::frame::{REQUEST_MAGIC, build_frame, frame_crc};
+use ctrl::shm::layout::{Geometry, field, now_ms, read_header, read_slot, write_ring, write_slot};
+use ctrl::shm::{CallError, Client, ConnectError, DEFAULT_RING_CAPACITY, HEADER_SIZE, Server};
+use ctrl::vocab::{Counters, DestId, FwdMethod, Protocol, Rates, SchedFlags, SchedKind, ServiceKey};
+use dataplane::control::{ControlState, Gateway, NoConnections};
+use dataplane::lb::Services;
 
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -154,7 +166,7 @@ fn every_command_and_reply_makes_the_round_trip() {
             key: svc,
             scheduler: SchedKind::Wrr,
             flags: SchedFlags { fallback: true, port: false, flag3: true },
-            persistence: Some(crate::lb::Persistence::secs(600).with_netmask(24)),
+            persistence: Some(ctrl::vocab::Persistence::secs(600).with_netmask(24)),
         }),
         Command::DelService(svc),
         Command::Clear,
@@ -192,7 +204,7 @@ fn every_command_and_reply_makes_the_round_trip() {
                 key: svc,
                 scheduler: SchedKind::Wrr,
                 flags: SchedFlags { port: true, ..SchedFlags::default() },
-                persistence: Some(crate::lb::Persistence::secs(360)),
+                persistence: Some(ctrl::vocab::Persistence::secs(360)),
             },
             laddrs: vec![a],
             dests: vec![DestView {

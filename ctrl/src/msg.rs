@@ -7,8 +7,9 @@
 //! exactly what a client wrote; decoding still validates it, and a payload that does not decode is
 //! answered with [`CtrlError::Malformed`].
 //!
-//! Values are checked for range (weights, thresholds, ports, forwarding methods) by the state that applies them
-//! ([`super::state`]), not here: a message that decodes is well-formed, not necessarily acceptable.
+//! Values are checked for range (weights, thresholds, ports, forwarding methods) by fnatd's state
+//! when it applies them, with the checks of [`crate::limits`], not here: a message that decodes is
+//! well-formed, not necessarily acceptable.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,13 +17,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use super::stats::{Counters, Rates};
-use crate::lb::fwmark::MarkRule;
-use crate::lb::{DestId, FwdMethod, Persistence, Protocol, SchedFlags, SchedKind, ServiceKey};
+use crate::limits::Violation;
+use crate::vocab::{
+    Counters, DestId, FwdMethod, MarkRule, Persistence, Protocol, Rates, SchedFlags, SchedKind, ServiceKey,
+};
 
 /// The version of the control protocol: the shared file's layout, the framing and these messages.
 /// Bump it on any incompatible change; fnatctl and fnatd refuse to talk across versions.
-pub const PROTOCOL_VERSION: u16 = 7;
+pub const PROTOCOL_VERSION: u16 = 8;
 
 /// A virtual service as ipvsadm's `-A`/`-E` describe it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -455,7 +457,10 @@ pub enum CtrlError {
     /// `--del-mark` of a rule the classifier does not have.
     #[error("No such mark rule")]
     NoSuchMarkRule(MarkRule),
-    /// A value out of range or in conflict with the configuration; the text names the field.
+    /// A value out of range or in conflict with the configuration (see [`crate::limits`]).
+    #[error("{0}")]
+    Limit(Violation),
+    /// A request fnatd cannot take as it is; the text says why.
     #[error("{0}")]
     Invalid(String),
     /// Something IPVS does that fnat does not do yet.
@@ -480,6 +485,12 @@ pub enum CtrlError {
         /// The limit in bytes.
         max: u64,
     },
+}
+
+impl From<Violation> for CtrlError {
+    fn from(v: Violation) -> Self {
+        Self::Limit(v)
+    }
 }
 
 impl CtrlError {
@@ -580,7 +591,7 @@ mod tests {
         let listing = ConnListing { conns: vec![worst; n], omitted: u64::MAX };
         let size = encode_reply(&Reply::Conns(listing)).len() as u64;
         assert!(size <= max_payload / 4 * 3, "{size}");
-        assert_eq!(ConnListing::max_entries(crate::control::shm::DEFAULT_MAX_PAYLOAD), 49_148);
+        assert_eq!(ConnListing::max_entries(crate::shm::DEFAULT_MAX_PAYLOAD), 49_148);
         assert_eq!(ConnListing::max_entries(0), 0);
     }
 

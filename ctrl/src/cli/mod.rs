@@ -28,14 +28,14 @@ mod values;
 pub use self::marks::RuleWords;
 pub use self::portnames::PortNames;
 
-use crate::control::state::MAX_THRESHOLD;
-use crate::control::{Command, DEFAULT_SCHEDULER, DestSpec, ServiceSpec, parse_sched_flags};
-use crate::lb::{FwdMethod, Protocol, SchedFlags, SchedKind, ServiceKey};
+use crate::limits::MAX_THRESHOLD;
+use crate::msg::{Command, DestSpec, ServiceSpec};
+use crate::vocab::{DEFAULT_SCHEDULER, FwdMethod, Protocol, SchedFlags, SchedKind, ServiceKey, parse_sched_flags};
 
 use self::values::{address, persistence, real_server, service, timeout};
 
 /// Where fnatd's control file is when neither `--ctl` nor `FNAT_CTL` says.
-pub const DEFAULT_CTL: &str = crate::config::DEFAULT_CONTROL_PATH;
+pub const DEFAULT_CTL: &str = crate::shm::DEFAULT_CONTROL_PATH;
 
 /// What the command line asks for.
 #[derive(Debug, PartialEq, Eq)]

@@ -9,7 +9,7 @@
 //! `sh-port` for sh (flag 3 is then not named, so `sh` with only flag 3 prints `sh ()`),
 //! `mh-fallback`, `mh-port` for mh, and `flag-1`, `flag-2`, `flag-3` for the others.
 
-use crate::lb::{SchedFlags, SchedKind};
+use super::sched::{SchedFlags, SchedKind};
 
 /// ipvsadm's default scheduler (`DEF_SCHED`), used when `-A`/`-E` have no `-s` and a configured
 /// service has no `scheduler`.

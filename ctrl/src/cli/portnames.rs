@@ -2,7 +2,7 @@
 //! `-t 10.0.0.1:http` and, without `-n`, `TCP  10.0.0.1:http rr`. Read from the file directly (no NSS,
 //! no network); a missing file simply means no names.
 
-use crate::lb::Protocol;
+use crate::vocab::Protocol;
 
 /// The entries of a services file.
 #[derive(Debug, Default)]

@@ -1,8 +1,8 @@
 //! The words of fnat's firewall-mark classifier commands (`--add-mark|--del-mark -f MARK
 //! --dst ADDR[/LEN] [--proto tcp|udp|any] [--dports LIST]`), checked into a rule.
 
-use crate::lb::Protocol;
-use crate::lb::fwmark::{MarkRule, parse_dst, parse_ports};
+use crate::vocab::Protocol;
+use crate::vocab::mark::{MarkRule, parse_dst, parse_ports};
 
 use super::UsageError;
 

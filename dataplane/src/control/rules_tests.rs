@@ -2,8 +2,12 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 
 use super::*;
-use crate::control::{ControlState, DestSpec, NoConnections, Request, ServiceSpec};
+use crate::control::{ControlState, NoConnections};
+use crate::lb::{FwdMethod, Protocol, ServiceKey};
 use crate::lb::{Persistence, SchedFlags, SchedKind, Services};
+use ctrl::msg::{Command, DestSpec, Listing, Request, ServiceSpec};
+use ctrl::save::restore_commands;
+use ctrl::vocab::MarkRule;
 
 fn key(proto: Protocol, last: u8, vport: u16) -> ServiceKey {
     ServiceKey { protocol: proto, vip: Ipv4Addr::new(10, 0, 0, last), vport, fwmark: 0 }
@@ -134,10 +138,10 @@ fn the_rules_file_is_rewritten_after_a_change_and_read_back_at_start() {
     let from_config = save_state(&st).unwrap();
     assert!(from_config.starts_with("-A -t 10.0.0.100:80 -s wrr\n-a -t 10.0.0.100:80 -r 10.1.0.2:8080 -b -w 3\n"));
     // A change (as serve_control applies it), then the file is rewritten with the -S text.
-    let names = crate::control::cli::PortNames::parse("");
+    let names = ctrl::cli::PortNames::parse("");
     let change = |line: &str| {
         let words: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
-        crate::control::cli::change(&words, &names).unwrap()
+        ctrl::cli::change(&words, &names).unwrap()
     };
     let before = st.generation();
     st.apply(&Request::new(vec![change("-A -u 10.0.0.101:53 -s rr")]), &NoConnections).unwrap();
@@ -154,7 +158,7 @@ fn the_rules_file_is_rewritten_after_a_change_and_read_back_at_start() {
     let err = initial_state(&cfg).unwrap_err();
     assert_eq!(err, format!("rules file {}: line 2: invalid address '10.1.0.999:80'", rules.display()));
     // A file that parses but does not apply changes nothing.
-    let mut st2 = ControlState::from_config(&cfg);
+    let mut st2 = cfg.state.clone();
     std::fs::write(&rules, "-A -t 10.0.0.9:80 -s rr\n-A -t 10.0.0.100:80 -s rr\n").unwrap();
     let err = load_rules(&rules, &mut st2).unwrap_err();
     assert_eq!(err, format!("rules file {}: Service already exists", rules.display()));
@@ -169,7 +173,7 @@ fn clear_then_restore_of_a_saved_file_rebuilds_the_same_table() {
                 -a -f 1 -r 10.1.0.11:0 -b -w 1\n--add-mark -f 1 --dst 10.0.0.106/32 --proto tcp --dports 80,443\n";
     st.apply(&Request::new(parse_rules(text).unwrap()), &NoConnections).unwrap();
     let saved = save_state(&st).unwrap();
-    st.apply(&Request::new(vec![crate::control::Command::Clear]), &NoConnections).unwrap();
+    st.apply(&Request::new(vec![Command::Clear]), &NoConnections).unwrap();
     assert!(st.mark_rules().is_empty(), "-C clears the classifier rules too");
     st.apply(&Request::new(parse_rules(&saved).unwrap()), &NoConnections).expect("restoring the saved file after -C");
     assert_eq!(save_state(&st).unwrap(), saved);

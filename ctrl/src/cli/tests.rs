@@ -1,6 +1,6 @@
 use std::net::Ipv4Addr;
 
-use crate::lb::Persistence;
+use crate::vocab::Persistence;
 
 use super::*;
 
@@ -757,7 +757,7 @@ fn fwmark_services_work_wherever_tcp_and_udp_services_do() {
 
 #[test]
 fn mark_rules_are_added_deleted_and_listed() {
-    use crate::lb::fwmark::MarkRule;
+    use crate::vocab::MarkRule;
     let rule = MarkRule {
         mark: 1,
         dst: Ipv4Addr::from(VIP),

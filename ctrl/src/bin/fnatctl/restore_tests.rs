@@ -3,13 +3,12 @@
 
 use std::net::Ipv4Addr;
 
-use dataplane::control::msg::encode_request;
-use dataplane::control::save::{RestoreError, restore_commands, save};
-use dataplane::control::shm::DEFAULT_MAX_PAYLOAD;
-use dataplane::control::{Command, ControlState, CtrlError, NoConnections, Reply, Request};
+use ctrl::cli::{self, PortNames};
+use ctrl::msg::{Command, CtrlError, Reply, Request, encode_request};
+use ctrl::save::{RestoreError, restore_commands, save};
+use ctrl::shm::DEFAULT_MAX_PAYLOAD;
+use dataplane::control::{ControlState, NoConnections};
 use dataplane::lb::Services;
-
-use dataplane::control::cli::{self, PortNames};
 
 fn state() -> ControlState {
     ControlState::new(&Services::default(), vec![Ipv4Addr::new(10, 1, 0, 10)], 4096)

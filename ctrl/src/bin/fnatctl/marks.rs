@@ -4,8 +4,8 @@
 
 use std::fmt::Write as _;
 
-use dataplane::lb::Protocol;
-use dataplane::lb::fwmark::{MarkRule, format_ports};
+use ctrl::vocab::Protocol;
+use ctrl::vocab::mark::{MarkRule, format_ports};
 
 /// `--list-marks`: a title, then one rule a line in the order they are matched.
 pub fn list(rules: &[MarkRule]) -> String {
@@ -26,7 +26,7 @@ pub fn list(rules: &[MarkRule]) -> String {
 mod tests {
     use std::net::Ipv4Addr;
 
-    use dataplane::control::cli::RuleWords;
+    use ctrl::cli::RuleWords;
 
     use super::*;
 
