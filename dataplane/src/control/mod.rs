@@ -14,6 +14,9 @@
 //!   connections as IPVS lists them, and invalidated when a change deletes their service or real
 //!   server.
 //! - [`metrics`]: the Prometheus text of a listing and the counters.
+//! - [`main_loop`]: [`MainLoop`], the main lcore's duties towards the workers (snapshots and
+//!   neighbour tables delivered and retried, retired snapshots freed, templates swept and
+//!   invalidated, counters and connections gathered), sans-IO: time is an argument.
 //!
 //! No worker touches any of this; nothing here uses DPDK, `mmap` or `unsafe`.
 //!
@@ -52,10 +55,12 @@
 //! error.
 
 pub mod fuzz;
+pub mod main_loop;
 pub mod metrics;
 pub mod rules;
 pub mod state;
 pub mod stats;
 pub mod templates;
 
+pub use main_loop::MainLoop;
 pub use state::{ControlState, Gateway, NoConnections};

@@ -13,19 +13,17 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 mod io;
-mod main_loop;
 mod metrics;
 mod steer;
 
 pub use io::{DpdkIo, LinkGate};
-pub use main_loop::MainLoop;
 pub use metrics::MetricsServer;
 pub use steer::PortSteer;
 
 use std::collections::HashMap;
 
 use crate::config::{Config, PortDevice};
-use crate::control::ControlState;
+use crate::control::{ControlState, MainLoop};
 use crate::dpdk::{Eal, LcoreId, Mbuf, Mempool, Port, PortConf, PortStats};
 use crate::lb::{ConnTable, LocalAddrPool, Templates};
 use crate::net::{NeighManager, NeighTimers};
@@ -122,7 +120,7 @@ impl crate::control::Gateway for Gateway<'_> {
     }
 
     fn connections(&self, svc: Option<crate::lb::ServiceKey>, max: usize) -> ctrl::msg::ConnListing {
-        self.main.connections(svc, max)
+        self.main.connections(svc, max, self.io.now)
     }
 
     fn dest_stats(&self, dest: crate::lb::DestId) -> (Counters, Rates) {
@@ -250,6 +248,8 @@ fn install_flows(steers: &mut [PortSteer], snap: &Snapshot, workers: u16) {
 
 /// What the control duty reaches besides the control file and the state.
 struct ControlIo<'a> {
+    /// Milliseconds on the workers' clock.
+    now: u64,
     ports: &'a [(String, Port)],
     steers: &'a [PortSteer],
     lcores: &'a [u32],
@@ -403,7 +403,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
     }
     drop(tx_stats);
     control.reverse();
-    let mut main = MainLoop::new(start, control, neigh, snap, templates);
+    let mut main = MainLoop::new(control, neigh, snap, templates);
     let metrics = match cfg.metrics_addr {
         Some(addr) => {
             let m = MetricsServer::start(addr);
@@ -425,9 +425,11 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
         cfg.ports.iter().zip(&macs).map(|(p, m)| format!("{} ({}, {m})", p.name, p.device.dpdk_name())).collect();
     on_ready(&format!("{workers} worker(s) on lcores {:?}; ports {}", cfg.worker_lcores, summary.join(", ")));
     while !stop.load(Ordering::Relaxed) {
-        main.tick();
+        let now = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        main.tick(now);
         gate.refresh(ports.iter().map(|(_, p)| p));
         let io = ControlIo {
+            now,
             ports: &ports,
             steers: &steers,
             lcores: &cfg.worker_lcores,

@@ -18,7 +18,7 @@ use ctrl::vocab::Counters;
 
 use super::counts::Source;
 use crate::lb::{Conn, DestId, ServiceKey};
-use crate::net::{NeighManager, NeighTable, PortIdx};
+use crate::net::{NeighTable, PortIdx};
 use crate::packet::MacAddr;
 use crate::snapshot::Snapshot;
 
@@ -165,23 +165,4 @@ pub fn links(update_capacity: usize, learned_capacity: usize) -> (ControlLinks, 
         ControlLinks { updates: up, learned: lc, shared: Arc::clone(&shared) },
         WorkerLinks { updates: uc, learned: lp, shared },
     )
-}
-
-/// The control lcore's neighbour duty: takes what every worker heard in ARP, ages the table, and
-/// hands a new table to every worker when it changed. Returns whether it published.
-pub fn serve_neighbours(mgr: &mut NeighManager, workers: &mut [ControlLinks], now: u64) -> bool {
-    for w in workers.iter_mut() {
-        while let Ok(l) = w.learned.pop() {
-            mgr.learn(l.addr, l.mac, l.port, now);
-        }
-    }
-    mgr.age(now);
-    let Some(table) = mgr.publish() else {
-        return false;
-    };
-    for w in workers.iter_mut() {
-        // A full update ring means the worker is far behind; it gets the next table instead.
-        let _ = w.updates.push(Update::Neigh(Arc::clone(&table)));
-    }
-    true
 }

@@ -1,28 +1,37 @@
 //! The main lcore's loop while traffic flows: neighbours learned by the workers are merged, aged
 //! and handed back; configuration changes become new snapshots for every worker (and invalidate
-//! the persistence templates of deleted services and real servers); expired persistence templates
-//! are swept about every second, a bounded number at a time; counters and connections (templates
-//! included) are gathered on request. Nothing here runs on a worker lcore.
+//! the persistence templates of deleted services and real servers, carry the rr/wrr cursors over
+//! and drop the statistics of what is gone); expired persistence templates are swept about every
+//! second, a bounded number at a time; counters and connections (templates included) are gathered
+//! on request. Nothing here runs on a worker lcore.
+//!
+//! Sans-IO: no clock and no DPDK. Time comes in as `now` (milliseconds on the clock the workers
+//! use), so the same loop runs in fnatd (`daemon`), beside one worker in the fixture harness, and
+//! in its own tests. The one wait it has is for worker threads to publish their counters
+//! ([`MainLoop::gather`], bounded by [`PUBLISH_WAIT`]).
+//!
+//! Updates reach a worker through its update ring. A ring that is full (the worker is far behind)
+//! keeps the update pending, and every [`MainLoop::tick`] tries again; a worker gets only the
+//! latest snapshot and the latest neighbour table, never a stale one after a newer one.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::net::SocketAddrV4;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use std::net::SocketAddrV4;
-
-use crate::control::stats::{ESTIMATE_MS, Source, StatsBook};
-use crate::control::templates::{forget_templates, list_templates};
+use super::stats::{ESTIMATE_MS, Source, StatsBook};
+use super::templates::{forget_templates, list_templates};
 use crate::lb::persist::SweepCursor;
 use crate::lb::{Conn, DestId, FwdMethod, Protocol, ServiceKey, TcpState, Templates};
-use crate::net::NeighManager;
+use crate::net::{NeighManager, NeighTable};
 use crate::snapshot::Snapshot;
-use crate::worker::shared::{self, ConnQuery, ControlLinks, Published, Update};
+use crate::worker::shared::{ConnQuery, ControlLinks, Published, Update};
 use crate::worker::{DestConns, WorkerStats};
 use ctrl::msg::{ConnListing, ConnView};
 
 /// How long the main loop waits for the workers to publish their counters.
-const PUBLISH_WAIT: Duration = Duration::from_millis(200);
+pub const PUBLISH_WAIT: Duration = Duration::from_millis(200);
 /// How often expired persistence templates are swept, in milliseconds.
 const TEMPLATE_SWEEP_MS: u64 = 1000;
 /// Template entries examined per sweep (a full pass over a million takes 16 s; an expired template
@@ -32,15 +41,14 @@ const TEMPLATE_SWEEP_BUDGET: usize = 65_536;
 /// The control side of a running gateway.
 #[derive(Debug)]
 pub struct MainLoop {
-    start: Instant,
     links: Vec<ControlLinks>,
     neigh: NeighManager,
     snap: Arc<Snapshot>,
     /// Snapshots the workers may still hold: freed here, once no worker does, so that a worker
     /// never pays for freeing a large configuration.
     retired: Vec<Arc<Snapshot>>,
-    /// A snapshot a worker's full update ring could not take yet.
-    pending: Vec<Option<Arc<Snapshot>>>,
+    /// Per worker, what its full update ring could not take yet.
+    pending: Vec<Pending>,
     /// The gateway's persistence templates (shared with the workers).
     templates: Arc<Templates>,
     sweep: SweepCursor,
@@ -51,20 +59,36 @@ pub struct MainLoop {
     next_estimate: u64,
 }
 
+/// The updates a worker's full ring could not take yet: at most the latest of each kind.
+#[derive(Debug, Default)]
+struct Pending {
+    snap: Option<Arc<Snapshot>>,
+    neigh: Option<Arc<NeighTable>>,
+}
+
+impl Pending {
+    /// Pushes what is pending into `ring`, keeping what does not fit for the next try.
+    fn deliver(&mut self, ring: &mut rtrb::Producer<Update>) {
+        if let Some(s) = self.snap.take()
+            && let Err(rtrb::PushError::Full(Update::Snapshot(s))) = ring.push(Update::Snapshot(s))
+        {
+            self.snap = Some(s);
+        }
+        if let Some(t) = self.neigh.take()
+            && let Err(rtrb::PushError::Full(Update::Neigh(t))) = ring.push(Update::Neigh(t))
+        {
+            self.neigh = Some(t);
+        }
+    }
+}
+
 impl MainLoop {
-    /// The loop over the workers' links, starting from `snap`, with `start` as the clock's origin
-    /// (the workers use the same one) and the persistence templates the workers share.
-    pub fn new(
-        start: Instant,
-        links: Vec<ControlLinks>,
-        neigh: NeighManager,
-        snap: Arc<Snapshot>,
-        templates: Arc<Templates>,
-    ) -> Self {
-        let pending = links.iter().map(|_| None).collect();
+    /// The loop over the workers' links, starting from `snap`, with the persistence templates the
+    /// workers share.
+    pub fn new(links: Vec<ControlLinks>, neigh: NeighManager, snap: Arc<Snapshot>, templates: Arc<Templates>) -> Self {
+        let pending = links.iter().map(|_| Pending::default()).collect();
         let workers = links.len();
         Self {
-            start,
             links,
             neigh,
             snap,
@@ -78,20 +102,21 @@ impl MainLoop {
         }
     }
 
-    /// Milliseconds since the start, the clock every worker uses.
-    pub fn now(&self) -> u64 {
-        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-
     /// The configuration the workers forward with.
     pub fn snapshot(&self) -> &Arc<Snapshot> {
         &self.snap
     }
 
-    /// One turn: neighbours, snapshots still to deliver, retired snapshots, and about every second
-    /// a bounded sweep of expired persistence templates.
-    pub fn tick(&mut self) {
-        let now = self.now();
+    /// The neighbour table the workers were last given.
+    pub fn neighbours(&self) -> &NeighManager {
+        &self.neigh
+    }
+
+    /// One turn at `now`: neighbours (learned, aged, a new table for every worker when it
+    /// changed), updates still to deliver, retired snapshots freed, about every 2 s the traffic
+    /// statistics' estimate, and about every second a bounded sweep of expired persistence
+    /// templates.
+    pub fn tick(&mut self, now: u64) {
         if now >= self.next_sweep {
             self.templates.sweep(&mut self.sweep, now, TEMPLATE_SWEEP_BUDGET);
             self.next_sweep = now + TEMPLATE_SWEEP_MS;
@@ -101,13 +126,20 @@ impl MainLoop {
             self.stats.borrow_mut().estimate();
             self.next_estimate += ESTIMATE_MS;
         }
-        shared::serve_neighbours(&mut self.neigh, &mut self.links, now);
-        for (link, pending) in self.links.iter_mut().zip(self.pending.iter_mut()) {
-            if let Some(s) = pending.take()
-                && let Err(rtrb::PushError::Full(Update::Snapshot(s))) = link.updates.push(Update::Snapshot(s))
-            {
-                *pending = Some(s);
+        for link in &mut self.links {
+            while let Ok(l) = link.learned.pop() {
+                self.neigh.learn(l.addr, l.mac, l.port, now);
             }
+        }
+        self.neigh.age(now);
+        if let Some(table) = self.neigh.publish() {
+            // A worker that has not taken the previous table yet gets only this one.
+            for p in &mut self.pending {
+                p.neigh = Some(Arc::clone(&table));
+            }
+        }
+        for (link, pending) in self.links.iter_mut().zip(self.pending.iter_mut()) {
+            pending.deliver(&mut link.updates);
         }
         self.retired.retain(|s| Arc::strong_count(s) > 1);
     }
@@ -125,13 +157,19 @@ impl MainLoop {
         self.retired.push(old);
         for (link, pending) in self.links.iter_mut().zip(self.pending.iter_mut()) {
             // A worker that has not taken the previous one yet gets only the latest.
-            *pending = None;
-            if let Err(rtrb::PushError::Full(Update::Snapshot(s))) =
-                link.updates.push(Update::Snapshot(Arc::clone(&snap)))
-            {
-                *pending = Some(s);
-            }
+            pending.snap = Some(Arc::clone(&snap));
+            pending.deliver(&mut link.updates);
         }
+    }
+
+    /// Whether some update still waits for a worker's ring to have room.
+    pub fn has_pending(&self) -> bool {
+        self.pending.iter().any(|p| p.snap.is_some() || p.neigh.is_some())
+    }
+
+    /// Snapshots retired but still held by a worker.
+    pub fn retired(&self) -> usize {
+        self.retired.len()
     }
 
     /// Asks every worker for its counters and waits (briefly) for them; folds their traffic into
@@ -166,12 +204,11 @@ impl MainLoop {
     }
 
     /// Up to `max` connections (of one service, or all) over all workers, as `fnatctl -L -c` shows
-    /// them, and how many more there were.
-    pub fn connections(&self, svc: Option<ServiceKey>, max: usize) -> ConnListing {
+    /// them at `now`, and how many more there were.
+    pub fn connections(&self, svc: Option<ServiceKey>, max: usize, now: u64) -> ConnListing {
         let q = ConnQuery { svc, max };
         let tickets: Vec<u64> = self.links.iter().map(|l| l.shared.request_conns(q)).collect();
         self.wait(&tickets);
-        let now = self.now();
         let mut out = ConnListing { conns: Vec::new(), omitted: 0 };
         for p in self.links.iter().map(|l| l.shared.published()) {
             out.omitted += p.conn_omitted;
@@ -234,3 +271,7 @@ fn conn_view(c: &Conn, now: u64) -> ConnView {
         fwmark: 0,
     }
 }
+
+#[cfg(test)]
+#[path = "main_loop_tests.rs"]
+mod tests;
