@@ -14,6 +14,7 @@ pub mod daemon;
 #[allow(unsafe_code)]
 pub mod dpdk;
 pub mod fixtures;
+mod hash;
 pub mod lb;
 pub mod net;
 pub mod packet;

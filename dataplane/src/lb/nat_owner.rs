@@ -23,8 +23,9 @@ use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 use std::net::Ipv4Addr;
 
-use super::service::{KeyHasher, ServiceIdx};
+use super::service::ServiceIdx;
 use super::{FwdMethod, Protocol, Service};
+use crate::hash::KeyHasher;
 
 /// What a packet from a NAT real server tells about its connection's service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

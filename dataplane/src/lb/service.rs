@@ -5,7 +5,7 @@
 //! which the schedulers depend on ("first" means first added).
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::net::Ipv4Addr;
 
 pub use ctrl::vocab::{DestId, FwdMethod, Persistence, Protocol, ServiceKey, mask_prefix, prefix_mask};
@@ -13,6 +13,7 @@ pub use ctrl::vocab::{DestId, FwdMethod, Persistence, Protocol, ServiceKey, mask
 use super::fwmark::Classifier;
 use super::nat_owner::NatIndex;
 use super::sched::{Cursor, SchedFlags, SchedKind};
+use crate::hash::KeyHasher;
 
 /// A real server (IPVS "destination") of a service.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -241,50 +242,6 @@ pub enum ServicesError {
     /// More services than an index can hold.
     #[error("too many services")]
     TooMany,
-}
-
-/// A small, fast hasher for fixed-size keys of the fast path (an FxHash-style multiply-rotate). The
-/// maps it serves are built by the control side from trusted configuration, so flooding is not a concern.
-#[derive(Default, Clone, Copy, Debug)]
-pub struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-
-    #[inline]
-    fn write_u8(&mut self, i: u8) {
-        self.write_u64(u64::from(i));
-    }
-
-    #[inline]
-    fn write_u16(&mut self, i: u16) {
-        self.write_u64(u64::from(i));
-    }
-
-    #[inline]
-    fn write_u32(&mut self, i: u32) {
-        self.write_u64(u64::from(i));
-    }
-
-    #[inline]
-    fn write_u64(&mut self, i: u64) {
-        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-
-    #[inline]
-    fn write_usize(&mut self, i: usize) {
-        self.write_u64(i as u64);
-    }
 }
 
 /// A TCP service of 10.0.0.100 on `vport` over `dests`, round robin, with no local address and no

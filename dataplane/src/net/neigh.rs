@@ -14,7 +14,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use super::PortIdx;
-use crate::lb::service::KeyHasher;
+use crate::hash::KeyHasher;
 use crate::packet::MacAddr;
 
 /// A neighbour: a host on one of the gateway's links.

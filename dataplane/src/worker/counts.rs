@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
 use super::shared::DestConns;
+use crate::hash::KeyHasher;
 use crate::lb::loads::Load;
-use crate::lb::service::KeyHasher;
 use crate::lb::{Conn, DestId, Dir, Protocol, ServiceKey, TcpState};
 use crate::snapshot::Snapshot;
 use ctrl::vocab::Counters;
