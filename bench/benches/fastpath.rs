@@ -55,6 +55,12 @@
 //!   figure is a throughput, below the latency of one lookup that misses (which the
 //!   `established_fullnat_in_1m` figure, with far more work between misses, comes closer to).
 //!
+//! - `template_fwmark_4k`: `Templates::acquire` (follow the live template, take a reference) and
+//!   `Templates::release` of one fwmark service's template, 4,096 clients (the /24 prefixes of
+//!   10.0.0.0/12, as a `-M 255.255.255.0` netmask leaves them) bound in setup, taken in a random
+//!   order (2^16 pre-drawn). One shard lock each way. How well the template hash spreads one
+//!   mark's clients shows here: keys that hash alike share a probe run.
+//!
 //! Memory per connection (not a timing): the setup of `conn_lookup_1m` and `conn_lookup_10m` prints
 //! the bytes per connection of the full table computed from sizes (48-byte `Conn` + index slots of
 //! 8 bytes, at least 4 per connection rounded up to a power of two, + the 4-byte free list), against
@@ -72,8 +78,10 @@ use std::time::{Duration, Instant};
 use criterion::{Bencher, Criterion, Throughput, criterion_group, criterion_main};
 use dataplane::config::Config;
 use dataplane::fixtures::{self, DMZ, DMZ_MAC, Expect, Flow, LAN, LAN_MAC, ROUTER_MAC, RS, RS_MAC, Step, VIP};
+use dataplane::lb::persist::{Acquired, Pick, TemplateDest};
 use dataplane::lb::rss::{DEFAULT_KEY, PortSteering, SteerMode, Steering};
-use dataplane::lb::{Conn, ConnTable, Dir, FlowKey, LocalAddrPool, Protocol, TcpState};
+use dataplane::lb::{Conn, ConnTable, DestId, Dir, FlowKey, FwdMethod, LocalAddrPool, Protocol, TcpState};
+use dataplane::lb::{TemplateKey, Templates};
 use dataplane::net::{NeighTable, PortIdx};
 use dataplane::packet::TcpFlags;
 use dataplane::packet::builder::{FrameSpec, TcpSpec};
@@ -416,6 +424,44 @@ fn bench_lookup(b: &mut Bencher<'_>, l: &Lookup) {
     });
 }
 
+/// Templates of one fwmark service for `TEMPLATE_CLIENTS` clients, all bound, and a random order
+/// of them.
+struct FwmarkTemplates {
+    table: Templates,
+    keys: Vec<TemplateKey>,
+}
+
+/// Clients of `template_fwmark_4k`: the /24 prefixes of 10.0.0.0/12.
+const TEMPLATE_CLIENTS: u32 = 4096;
+/// Template timeout (ms): nothing expires during the benchmark.
+const TEMPLATE_TIMEOUT: u64 = 3_600_000;
+
+fn fwmark_templates() -> FwmarkTemplates {
+    let table = Templates::with_seed(65_536, [0x1234, 0x5678]);
+    let key = |i: u32| TemplateKey { client: Ipv4Addr::from(0x0a00_0000 + (i << 8)), ..TemplateKey::mark(1) };
+    let dest = TemplateDest { id: DestId(1), addr: RS[0], port: 0, method: FwdMethod::FullNat };
+    for i in 0..TEMPLATE_CLIENTS {
+        let a = table.acquire(&key(i), NOW, TEMPLATE_TIMEOUT, |_| Pick::Bind(dest, ()));
+        assert!(matches!(a, Acquired::Bound(..)), "template {i} bound");
+    }
+    let mut rng = Rng(7);
+    let keys = (0..1 << 16).map(|_| key(rng.below(TEMPLATE_CLIENTS))).collect();
+    FwmarkTemplates { table, keys }
+}
+
+fn bench_templates(b: &mut Bencher<'_>, t: &FwmarkTemplates) {
+    let mask = t.keys.len() - 1;
+    let mut k = 0;
+    b.iter(|| {
+        let key = &t.keys[k];
+        k = (k + 1) & mask;
+        match t.table.acquire(black_box(key), NOW, TEMPLATE_TIMEOUT, |cur| Pick::Keep(cur.is_some())) {
+            Acquired::Bound(h, _) => t.table.release(h, NOW),
+            other => panic!("template not followed: {other:?}"),
+        }
+    });
+}
+
 fn fastpath(c: &mut Criterion) {
     let mut g = c.benchmark_group("fastpath");
     g.throughput(Throughput::Elements(1));
@@ -456,6 +502,10 @@ fn fastpath(c: &mut Criterion) {
         let mut syn: Option<(Vec<u8>, Worker, usize)> = None;
         g.bench_function(name, |b| bench_new_connections(b, syn.get_or_insert_with(|| new_connections(make, n)), make));
     }
+
+    let mut tmpl: Option<FwmarkTemplates> = None;
+    g.bench_function("template_fwmark_4k", |b| bench_templates(b, tmpl.get_or_insert_with(fwmark_templates)));
+    drop(tmpl);
 
     for (name, n) in [("conn_lookup_1m", 1_000_000), ("conn_lookup_10m", 10_000_000)] {
         let mut l: Option<Lookup> = None;

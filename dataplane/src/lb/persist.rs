@@ -320,9 +320,12 @@ impl Templates {
     #[allow(clippy::cast_possible_truncation)]
     #[inline]
     fn hash(&self, k: &TemplateKey) -> u64 {
-        let a = (u64::from(u32::from(k.client)) << 32)
-            | u64::from(u32::from(k.vip)) ^ u64::from(k.fwmark).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let b = (u64::from(k.vport) << 16) | u64::from(k.proto as u8) | (1 << 40);
+        // Every field has bits of its own in (a, b), so distinct keys give distinct operands: the
+        // client and the VIP in a, the mark, the port and the protocol in b (the constant keeps b
+        // odd). A mark OR-ed into the client's half would merge clients that differ only in bits
+        // the mark's mix sets.
+        let a = (u64::from(u32::from(k.client)) << 32) | u64::from(u32::from(k.vip));
+        let b = (u64::from(k.fwmark) << 32) | (u64::from(k.vport) << 16) | (u64::from(k.proto as u8) << 8) | 1;
         let p = u128::from(a ^ self.seed[0]) * u128::from(b ^ self.seed[1]);
         (p as u64) ^ ((p >> 64) as u64)
     }

@@ -263,3 +263,34 @@ fn connections_removed_out_of_order_leave_the_template_to_the_latest_end() {
     t.release(h, 60_000);
     assert_eq!(t.get(h, 400_000).map(|i| (i.conns, i.expire_ms)), Some((0, 310_000)));
 }
+
+#[test]
+fn the_fwmark_template_hash_keeps_the_mark() {
+    let t = Templates::with_seed(64, [0x1234, 0x5678]);
+    let at =
+        |mark: u32, client: [u8; 4]| t.hash(&TemplateKey { client: Ipv4Addr::from(client), ..TemplateKey::mark(mark) });
+    assert_ne!(at(1, [10, 0, 0, 0]), at(2, [10, 0, 0, 0]), "marks differ");
+    // 0x80 is a bit the mark's mix used to set in the client's half: these two merged.
+    assert_ne!(at(1, [0, 0, 0, 0]), at(1, [128, 0, 0, 0]), "clients differ");
+    // Every field contributes: a grid of marks x clients (/24 prefixes over all four octets), and
+    // an address template changed in one field at a time, all hash apart.
+    let mut seen = std::collections::HashSet::new();
+    for mark in 1..=32u32 {
+        for c in 0..256u32 {
+            let client = (c << 24 | c << 16 | c << 8).to_be_bytes();
+            assert!(seen.insert(at(mark, client)), "mark {mark} client {client:?}");
+        }
+    }
+    let base = key([10, 2, 3, 0]);
+    for k in [
+        base,
+        TemplateKey { client: Ipv4Addr::new(10, 2, 4, 0), ..base },
+        TemplateKey { vip: Ipv4Addr::new(10, 0, 0, 105), ..base },
+        TemplateKey { vport: 443, ..base },
+        TemplateKey { vport: 0, ..base },
+        TemplateKey { proto: Protocol::Udp, ..base },
+        TemplateKey { fwmark: 1, ..base },
+    ] {
+        assert!(seen.insert(t.hash(&k)), "{k:?}");
+    }
+}
