@@ -10,7 +10,7 @@ use core::str::FromStr;
 use super::Error;
 
 /// Field offsets of the Ethernet II header.
-mod field {
+pub(crate) mod field {
     use core::ops::Range;
 
     pub const DESTINATION: Range<usize> = 0..6;

@@ -10,7 +10,7 @@ use super::checksum;
 use super::{Error, clamped, clamped_mut, read_u16, write_u16};
 
 /// Field offsets of the IPv4 header.
-mod field {
+pub(crate) mod field {
     use core::ops::Range;
 
     pub const VER_IHL: usize = 0;

@@ -12,7 +12,7 @@ use super::ipv4::protocol;
 use super::{Error, clamped, clamped_mut, read_u16, read_u32, write_u16, write_u32};
 
 /// Field offsets of the TCP header.
-mod field {
+pub(crate) mod field {
     use core::ops::Range;
 
     pub const SRC_PORT: Range<usize> = 0..2;

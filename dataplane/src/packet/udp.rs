@@ -10,7 +10,7 @@ use super::ipv4::protocol;
 use super::{Error, clamped, clamped_mut, read_u16, write_u16};
 
 /// Field offsets of the UDP header.
-mod field {
+pub(crate) mod field {
     use core::ops::Range;
 
     pub const SRC_PORT: Range<usize> = 0..2;

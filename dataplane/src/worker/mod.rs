@@ -87,7 +87,7 @@ pub struct Worker {
 }
 
 const ETH_HLEN: usize = packet::ethernet::HEADER_LEN;
-const IPV4_HLEN: usize = 20;
+const IPV4_HLEN: usize = packet::ipv4::HEADER_LEN;
 
 /// The fields of a packet that the decision needs, read before anything is rewritten.
 #[derive(Clone, Copy, Debug)]
@@ -486,17 +486,29 @@ impl Worker {
 }
 
 /// The flow key of a plain IPv4 TCP/UDP frame (no options), read without any check: a prefetch
-/// hint, never a decision.
+/// hint, never a decision. The offsets are the packet views' (`packet::*::field`), shifted by the
+/// headers before each.
 #[inline]
 fn flow_hint(f: &[u8]) -> Option<FlowKey> {
-    let h = f.get(..ETH_HLEN + IPV4_HLEN + 4)?;
-    if h[12..14] != [0x08, 0x00] || h[14] != 0x45 {
+    use packet::{ethernet::field as eth, ipv4::field as ip, tcp::field as tcp, udp::field as udp};
+    /// Version 4, a header of 5 32-bit words: no options.
+    #[allow(clippy::cast_possible_truncation)]
+    const PLAIN_VER_IHL: u8 = 0x40 | (IPV4_HLEN / 4) as u8;
+    const IP: usize = ETH_HLEN;
+    const L4: usize = ETH_HLEN + IPV4_HLEN;
+    let h = f.get(..L4 + tcp::DST_PORT.end.max(udp::DST_PORT.end))?;
+    let at = |r: core::ops::Range<usize>, base: usize| &h[base + r.start..base + r.end];
+    if at(eth::ETHERTYPE, 0) != EtherType::IPV4.0.to_be_bytes() || h[IP + ip::VER_IHL] != PLAIN_VER_IHL {
         return None;
     }
-    let proto = Protocol::from_ip_proto(h[23])?;
-    let addr = |i: usize| Ipv4Addr::new(h[i], h[i + 1], h[i + 2], h[i + 3]);
-    let port = |i: usize| u16::from_be_bytes([h[i], h[i + 1]]);
-    Some(FlowKey { src: addr(26), dst: addr(30), sport: port(34), dport: port(36), proto })
+    let proto = Protocol::from_ip_proto(h[IP + ip::PROTOCOL])?;
+    let (sport, dport) = match proto {
+        Protocol::Tcp => (tcp::SRC_PORT, tcp::DST_PORT),
+        Protocol::Udp => (udp::SRC_PORT, udp::DST_PORT),
+    };
+    let addr = |r| Ipv4Addr::from(<[u8; 4]>::try_from(at(r, IP)).unwrap_or_default());
+    let port = |r| u16::from_be_bytes(<[u8; 2]>::try_from(at(r, L4)).unwrap_or_default());
+    Some(FlowKey { src: addr(ip::SRC_ADDR), dst: addr(ip::DST_ADDR), sport: port(sport), dport: port(dport), proto })
 }
 
 /// A TCP segment that may open a connection: SYN without ACK, RST or FIN.
