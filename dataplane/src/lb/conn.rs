@@ -223,6 +223,12 @@ impl ConnTable {
         (h ^ (h >> 32)) as u32
     }
 
+    /// The hash the index keeps for `key` (what [`ConnTable::lookup_hashed`] takes).
+    #[inline]
+    pub fn hash_of(&self, key: &FlowKey) -> u32 {
+        self.hash(key)
+    }
+
     #[inline]
     fn home(&self, hash: u32) -> usize {
         hash as usize & self.mask
@@ -262,7 +268,14 @@ impl ConnTable {
     /// The entry may have expired: check [`ConnTable::is_expired`].
     #[inline]
     pub fn lookup(&self, key: &FlowKey) -> Option<(ConnIdx, Dir)> {
-        let h = self.hash(key);
+        self.lookup_hashed(key, self.hash(key))
+    }
+
+    /// [`ConnTable::lookup`] with `key`'s hash already computed, as [`ConnTable::prefetch_slot`]
+    /// returned it (the burst's prefetch): the hash is computed once per packet.
+    #[inline]
+    pub fn lookup_hashed(&self, key: &FlowKey, h: u32) -> Option<(ConnIdx, Dir)> {
+        debug_assert_eq!(h, self.hash(key), "a hash of another key or table");
         let mut i = self.home(h);
         loop {
             let s = self.slots[i];
@@ -405,6 +418,10 @@ mod tests {
         let mut t = ConnTable::with_seed(16, [1, 2]);
         let c = conn(1, 40000, 2000, 100);
         let idx = t.insert(c).unwrap();
+        for dir in [Dir::In, Dir::Out] {
+            let h = t.prefetch_slot(&c.key(dir));
+            assert_eq!(t.lookup_hashed(&c.key(dir), h), Some((idx, dir)), "by the prefetch's hash");
+        }
         assert_eq!(t.lookup(&c.key(Dir::In)), Some((idx, Dir::In)));
         assert_eq!(t.lookup(&c.key(Dir::Out)), Some((idx, Dir::Out)));
         let mut other = c.key(Dir::In);

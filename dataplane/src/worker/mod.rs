@@ -82,9 +82,18 @@ pub struct Worker {
     laddr: LocalAddrPool,
     dest_conns: counts::DestCounts,
     l2: l2::L2State,
+    /// The flow keys and hashes of the last burst's prefetch, in frame order, and how far the
+    /// lookups have used them (see [`Worker::flow_hash`]).
+    hints: [(FlowKey, u32); poll::BURST],
+    hints_len: usize,
+    hints_next: usize,
     /// This worker's counters.
     pub stats: WorkerStats,
 }
+
+/// A placeholder for the unused hint slots.
+const NO_FLOW: FlowKey =
+    FlowKey { src: Ipv4Addr::UNSPECIFIED, dst: Ipv4Addr::UNSPECIFIED, sport: 0, dport: 0, proto: Protocol::Tcp };
 
 const ETH_HLEN: usize = packet::ethernet::HEADER_LEN;
 const IPV4_HLEN: usize = packet::ipv4::HEADER_LEN;
@@ -125,6 +134,9 @@ impl Worker {
             laddr,
             dest_conns: counts::DestCounts::new(usize::from(id.index)),
             l2: l2::L2State::default(),
+            hints: [(NO_FLOW, 0); poll::BURST],
+            hints_len: 0,
+            hints_next: 0,
             stats: WorkerStats::default(),
         };
         w.set_snapshot(snap);
@@ -228,19 +240,38 @@ impl Worker {
     /// Starts loading what a burst's frames will look up, in two stages (the index slots, then the
     /// connections they name), so that the cache misses of a large table overlap instead of
     /// following one another. A hint only: frames that are not plain IPv4 TCP/UDP are skipped, and
-    /// nothing is checked or changed.
-    pub fn prefetch<B: PacketBuf>(&self, bufs: &[B]) {
-        let mut hashes = [0u32; poll::BURST];
+    /// nothing is checked or changed but the hashes kept for the lookups of the frames that follow
+    /// (so each frame's flow is hashed once).
+    pub fn prefetch<B: PacketBuf>(&mut self, bufs: &[B]) {
         let mut n = 0;
         for b in bufs.iter().take(poll::BURST) {
             if let Some(k) = flow_hint(b.data()) {
-                hashes[n] = self.conns.prefetch_slot(&k);
+                self.hints[n] = (k, self.conns.prefetch_slot(&k));
                 n += 1;
             }
         }
-        for &h in &hashes[..n] {
+        for &(_, h) in &self.hints[..n] {
             self.conns.prefetch_conn(h);
         }
+        self.hints_len = n;
+        self.hints_next = 0;
+    }
+
+    /// The connection-table hash of `key`: the one the prefetch computed when this frame's hint is
+    /// among those not yet used (frames are handled in the order they were prefetched; frames
+    /// dropped before their lookup leave theirs behind, skipped here), else computed now (a frame
+    /// that was not prefetched: redirected, or handled alone). A hint is taken only for an equal
+    /// key, so a stale one can never give a wrong hash.
+    #[inline]
+    fn flow_hash(&mut self, key: &FlowKey) -> u32 {
+        for j in self.hints_next..self.hints_len {
+            let (k, h) = self.hints[j];
+            if k == *key {
+                self.hints_next = j + 1;
+                return h;
+            }
+        }
+        self.conns.hash_of(key)
     }
 
     /// Removes up to `budget` expired connections, releasing their local ports and templates.
@@ -266,7 +297,8 @@ impl Worker {
     }
 
     fn forward<B: PacketBuf>(&mut self, buf: &mut B, p: Parsed, now: u64) -> Result<Verdict, DropReason> {
-        let hit = match self.conns.lookup(&p.key) {
+        let hash = self.flow_hash(&p.key);
+        let hit = match self.conns.lookup_hashed(&p.key, hash) {
             // IPVS's conn_reuse_mode 1: a new SYN on a connection in TIME_WAIT (the client reuses its
             // port) ends that connection and is scheduled afresh.
             Some((idx, Dir::In)) if self.is_reused(idx, &p) => {
@@ -545,5 +577,46 @@ mod tests {
         let mut arp = tcp;
         arp[12..14].copy_from_slice(&[0x08, 0x06]);
         assert_eq!(flow_hint(&arp), None);
+    }
+
+    /// Handles a fixture step and checks its exact output.
+    fn step(w: &mut Worker, st: &crate::fixtures::Step, frame: &mut Vec<u8>) {
+        let crate::fixtures::Expect::Tx { port, frame: want } = &st.expect else { panic!("a forwarding step") };
+        assert_eq!(w.handle(frame, st.port, st.at_ms), Verdict::Tx(*port));
+        assert_eq!(frame, want);
+    }
+
+    #[test]
+    fn a_burst_hashes_each_flow_once_and_frames_out_of_its_order_still_find_their_connection() {
+        use crate::fixtures::{self, Flow};
+        let snap = fixtures::snapshot();
+        let mut w = fixtures::worker(&snap, 0, 1, &fixtures::templates());
+        let flows = [Flow::tcp(40000, 0, fixtures::FIRST_LPORT), Flow::tcp(40001, 1, fixtures::FIRST_LPORT + 1)];
+        for f in &flows {
+            for st in [f.tcp_in(0, TcpFlags::SYN, 1, 0, b""), f.tcp_out(0, TcpFlags::SYN | TcpFlags::ACK, 100, 2, b"")]
+            {
+                step(&mut w, &st, &mut st.frame.clone());
+            }
+        }
+        let data: Vec<_> = flows.iter().map(|f| f.tcp_in(0, TcpFlags::ACK, 2, 101, b"x")).collect();
+        // Prefetched a, b, a; handled b (a's hint skipped, as for a frame dropped before its
+        // lookup), then a (its first hint is behind: the later one is taken), then a again (no hint
+        // left: hashed afresh), and a frame never prefetched.
+        let mut burst = vec![data[0].frame.clone(), data[1].frame.clone(), data[0].frame.clone()];
+        w.prefetch(&burst);
+        assert_eq!(w.hints_len, 3);
+        for (i, n) in [(1, 1), (2, 0), (0, 0)] {
+            step(&mut w, &data[n], &mut burst[i]);
+        }
+        assert_eq!(w.hints_next, 3, "every hint used or passed");
+        step(&mut w, &data[1], &mut data[1].frame.clone());
+        let key = |f: &Flow| FlowKey {
+            src: *f.client.ip(),
+            dst: *f.vip.ip(),
+            sport: f.client.port(),
+            dport: f.vip.port(),
+            proto: Protocol::Tcp,
+        };
+        assert_eq!(w.flow_hash(&key(&flows[0])), w.conns.hash_of(&key(&flows[0])));
     }
 }
