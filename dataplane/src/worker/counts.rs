@@ -3,7 +3,15 @@
 //! traffic IPVS counts (connections scheduled, packets and bytes each way).
 //!
 //! Tallies live in a slab; a connection keeps its real server's slot (`Conn::tally`), so counting a
-//! packet is one indexed add, with no lookup. A slot stays taken while its real server is configured
+//! packet is one indexed add, with no lookup.
+//!
+//! A tally also caches the next hop toward its real server ([`Hop`]: egress port, both MAC addresses,
+//! until when the neighbour entry is fresh, and the worker's route generation it was resolved
+//! under), as IPVS caches a destination's route. Per real server rather than per connection: the
+//! 48-byte `Conn` has no spare bytes (docs/PERFORMANCE.md counts bytes per connection), every
+//! connection to a server shares one next hop, and the tally is the slot a packet already touches
+//! for its counters. It serves packets towards the real server (FULLNAT and NAT, client to server);
+//! replies go to clients, whose next hops are many, and resolve as before. A slot stays taken while its real server is configured
 //! or holds a connection here; when it is freed, its traffic goes into its service's retired
 //! figures, so nothing counted is lost (see `control::stats`).
 
@@ -14,11 +22,28 @@ use super::shared::DestConns;
 use crate::hash::KeyHasher;
 use crate::lb::loads::Load;
 use crate::lb::{Conn, DestId, Dir, Protocol, ServiceKey, TcpState};
+use crate::net::PortIdx;
+use crate::packet::MacAddr;
 use crate::snapshot::Snapshot;
 use ctrl::vocab::Counters;
 
 /// The slot of no tally (counting with it does nothing).
 pub const NO_TALLY: u32 = u32::MAX;
+
+/// The next hop toward a real server, as the worker last resolved it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Hop {
+    /// The worker's route generation (snapshot and neighbour table) it was resolved under; 0 for none.
+    pub(super) generation: u64,
+    /// The egress port.
+    pub(super) port: PortIdx,
+    /// The port's MAC address.
+    pub(super) src: MacAddr,
+    /// The next hop's MAC address.
+    pub(super) dst: MacAddr,
+    /// When the neighbour entry goes stale (ms): from then on the slow path asks it again.
+    pub(super) fresh_until: u64,
+}
 
 /// One real server's tally on this worker.
 #[derive(Clone, Copy, Debug)]
@@ -31,6 +56,8 @@ struct Tally {
     board: Option<usize>,
     /// The rebind that last found it configured.
     epoch: u32,
+    /// The next hop toward it.
+    hop: Hop,
 }
 
 type Map<K, V> = HashMap<K, V, BuildHasherDefault<KeyHasher>>;
@@ -106,8 +133,8 @@ impl DestCounts {
                 by_pos.push((d.id, slot));
                 let board = Some(snap.services.dest_slot(si, j));
                 if let Some(t) = self.slots.get_mut(slot as usize) {
-                    let (traffic, conns) = t.map(|t| (t.traffic, t.conns)).unwrap_or_default();
-                    *t = Some(Tally { traffic, conns, id: d.id, svc: s.key, board, epoch });
+                    let (traffic, conns, hop) = t.map(|t| (t.traffic, t.conns, t.hop)).unwrap_or_default();
+                    *t = Some(Tally { traffic, conns, id: d.id, svc: s.key, board, epoch, hop });
                 }
             }
         }
@@ -166,6 +193,23 @@ impl DestCounts {
                     c.outbytes += u64::from(bytes);
                 }
             }
+        }
+    }
+
+    /// The next hop cached in `slot`, if it was resolved under `generation` and is fresh at `now`.
+    #[inline]
+    pub(super) fn hop(&self, slot: u32, generation: u64, now: u64) -> Option<Hop> {
+        match self.slots.get(slot as usize) {
+            Some(Some(t)) if t.hop.generation == generation && now < t.hop.fresh_until => Some(t.hop),
+            _ => None,
+        }
+    }
+
+    /// Caches the next hop of `slot`.
+    #[inline]
+    pub(super) fn set_hop(&mut self, slot: u32, hop: Hop) {
+        if let Some(Some(t)) = self.slots.get_mut(slot as usize) {
+            t.hop = hop;
         }
     }
 

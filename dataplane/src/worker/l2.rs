@@ -2,6 +2,11 @@
 //! resolving next hops (holding packets until they answer), confirming stale neighbours,
 //! and announcing VIPs with gratuitous ARP.
 //!
+//! A packet to a real server goes through the next hop its tally caches (`counts::Hop`; why per
+//! real server is said there): valid while the worker's route generation, bumped by every new
+//! snapshot (routes, port MACs) and every new neighbour table, is the one it was resolved under,
+//! and while the neighbour entry is fresh (a stale one takes the slow path, which asks it again).
+//!
 //! Frames the gateway originates (ARP requests and announcements) are not built here: the worker
 //! records them as [`Outgoing`] in a bounded outbox, and the poll loop writes them into buffers it
 //! allocates from its packet I/O. Learned neighbours go to a bounded list the poll loop passes to
@@ -11,6 +16,7 @@
 use std::collections::{HashSet, VecDeque};
 use std::net::Ipv4Addr;
 
+use super::counts::Hop;
 use super::{DropReason, Learned, Verdict, Worker};
 use crate::net::{PortIdx, arp};
 use crate::packet::{ArpOperation, ArpPacket, EthernetFrame, MacAddr};
@@ -115,8 +121,12 @@ impl L2State {
 
 /// Where a packet goes next.
 enum NextHop {
-    Ready { port: PortIdx, src: MacAddr, dst: MacAddr },
-    Unresolved { port: PortIdx, next_hop: Ipv4Addr },
+    /// Resolved: the hop, with until when its neighbour entry is fresh (0 when it is stale).
+    Ready(Hop),
+    Unresolved {
+        port: PortIdx,
+        next_hop: Ipv4Addr,
+    },
 }
 
 impl Worker {
@@ -154,14 +164,40 @@ impl Worker {
     /// next hop is resolved.
     pub(super) fn send_to(&mut self, frame: &mut [u8], dst: Ipv4Addr, now: u64) -> Result<Verdict, DropReason> {
         match self.next_hop(dst, now)? {
-            NextHop::Ready { port, src, dst } => {
-                let mut eth = EthernetFrame::new_unchecked(frame);
-                eth.set_src_addr(src);
-                eth.set_dst_addr(dst);
-                Ok(Verdict::Tx(port))
+            NextHop::Ready(hop) => Ok(Self::put_l2(frame, &hop)),
+            NextHop::Unresolved { port, next_hop } => Ok(Verdict::Hold { port, next_hop }),
+        }
+    }
+
+    /// [`Worker::send_to`] for a packet to the real server of tally `slot` at `rip`: through the
+    /// next hop the tally caches while the route generation is the one it was resolved under and
+    /// the neighbour entry is fresh (no route scan, no neighbour lookup), else resolved and cached.
+    #[inline]
+    pub(super) fn send_to_dest(
+        &mut self,
+        frame: &mut [u8],
+        slot: u32,
+        rip: Ipv4Addr,
+        now: u64,
+    ) -> Result<Verdict, DropReason> {
+        if let Some(hop) = self.dest_conns.hop(slot, self.route_gen, now) {
+            return Ok(Self::put_l2(frame, &hop));
+        }
+        match self.next_hop(rip, now)? {
+            NextHop::Ready(hop) => {
+                self.dest_conns.set_hop(slot, hop);
+                Ok(Self::put_l2(frame, &hop))
             }
             NextHop::Unresolved { port, next_hop } => Ok(Verdict::Hold { port, next_hop }),
         }
+    }
+
+    #[inline]
+    fn put_l2(frame: &mut [u8], hop: &Hop) -> Verdict {
+        let mut eth = EthernetFrame::new_unchecked(frame);
+        eth.set_src_addr(hop.src);
+        eth.set_dst_addr(hop.dst);
+        Verdict::Tx(hop.port)
     }
 
     fn next_hop(&mut self, dst: Ipv4Addr, now: u64) -> Result<NextHop, DropReason> {
@@ -169,11 +205,16 @@ impl Worker {
         let src = self.snap.ifaces.get(usize::from(port)).ok_or(DropReason::NoRoute)?.mac;
         match self.neigh.lookup(nh) {
             Some(e) if e.port == port => {
-                let mac = e.mac;
-                if e.is_stale(now, &self.neigh.timers) {
+                let (mac, confirmed) = (e.mac, e.confirmed_ms);
+                let fresh_until = if e.is_stale(now, &self.neigh.timers) {
                     self.solicit(port, nh, mac, now);
-                }
-                Ok(NextHop::Ready { port, src, dst: mac })
+                    0
+                } else if confirmed == u64::MAX {
+                    u64::MAX
+                } else {
+                    confirmed.saturating_add(self.neigh.timers.reachable_ms)
+                };
+                Ok(NextHop::Ready(Hop { generation: self.route_gen, port, src, dst: mac, fresh_until }))
             }
             _ => {
                 self.solicit(port, nh, MacAddr::BROADCAST, now);

@@ -87,6 +87,9 @@ pub struct Worker {
     hints: [(FlowKey, u32); poll::BURST],
     hints_len: usize,
     hints_next: usize,
+    /// Bumped by every new snapshot and neighbour table: the tallies' cached next hops of an older
+    /// generation are not used (see `l2::Worker::send_to_dest`).
+    route_gen: u64,
     /// This worker's counters.
     pub stats: WorkerStats,
 }
@@ -137,6 +140,7 @@ impl Worker {
             hints: [(NO_FLOW, 0); poll::BURST],
             hints_len: 0,
             hints_next: 0,
+            route_gen: 0,
             stats: WorkerStats::default(),
         };
         w.set_snapshot(snap);
@@ -185,6 +189,7 @@ impl Worker {
     /// local addresses get this worker's share of ports; worker 0 announces new VIPs.
     pub fn set_snapshot(&mut self, snap: Arc<Snapshot>) {
         let old = std::mem::replace(&mut self.snap, snap);
+        self.route_gen += 1;
         let snap = &self.snap;
         // Moved, not cloned: lblc/lblcr states hold tables of megabytes.
         let mut states: Vec<Option<SchedState>> = std::mem::take(&mut self.sched).into_iter().map(Some).collect();
@@ -220,6 +225,7 @@ impl Worker {
     /// Switches to a new neighbour table.
     pub fn set_neigh(&mut self, neigh: Arc<NeighTable>) {
         self.neigh = neigh;
+        self.route_gen += 1;
     }
 
     /// Decides what happens to the frame in `buf`, received on `rx_port` at `now` (milliseconds),
@@ -355,6 +361,9 @@ impl Worker {
         if let Some(to) = Endpoints::of(conn, dir) {
             let frame = buf.data_mut();
             rewrite::rewrite(&mut frame[ETH_HLEN..], IPV4_HLEN, conn.proto, &to);
+            if dir == Dir::In && to.dst == conn.rip {
+                return self.send_to_dest(frame, conn.tally, conn.rip, now);
+            }
             return self.send_to(frame, to.dst, now);
         }
         match (conn.method, dir) {
@@ -618,5 +627,54 @@ mod tests {
             proto: Protocol::Tcp,
         };
         assert_eq!(w.flow_hash(&key(&flows[0])), w.conns.hash_of(&key(&flows[0])));
+    }
+
+    #[test]
+    fn the_cached_next_hop_follows_new_neighbour_tables_and_snapshots() {
+        use crate::fixtures::{self, DMZ_MAC, Flow, LAN_MAC, RS, RS_MAC};
+        use crate::net::{NeighManager, NeighTimers, Neighbour};
+        let cfg = fixtures::config(std::path::Path::new("/nonexistent"));
+        let snap = fixtures::snapshot();
+        let mut w = fixtures::worker(&snap, 0, 1, &fixtures::templates());
+        let f = Flow::tcp(40000, 0, fixtures::FIRST_LPORT);
+        for st in [f.tcp_in(0, TcpFlags::SYN, 1, 0, b""), f.tcp_out(0, TcpFlags::SYN | TcpFlags::ACK, 100, 2, b"")] {
+            step(&mut w, &st, &mut st.frame.clone());
+        }
+        let data = f.tcp_in(0, TcpFlags::ACK, 2, 101, b"x");
+        let send = |w: &mut Worker, now: u64| {
+            let mut frame = data.frame.clone();
+            let v = w.handle(&mut frame, data.port, now);
+            (
+                v,
+                EthernetFrame::new_unchecked(&frame[..]).src_addr(),
+                EthernetFrame::new_unchecked(&frame[..]).dst_addr(),
+            )
+        };
+        let dmz = fixtures::DMZ;
+        let solicits = |w: &mut Worker| {
+            let mut asked = Vec::new();
+            w.drain_outgoing(|o| asked.extend(matches!(o, Outgoing::Solicit { .. }).then_some(o)));
+            asked
+        };
+        assert_eq!(send(&mut w, 1), (Verdict::Tx(dmz), DMZ_MAC, RS_MAC[0]), "resolved, then cached");
+        assert_eq!(send(&mut w, 2), (Verdict::Tx(dmz), DMZ_MAC, RS_MAC[0]), "from the cache");
+        // A new neighbour table: the real server moved to another MAC; learned, so it goes stale.
+        let moved = MacAddr([2, 0, 0, 0, 0, 0x99]);
+        let statics: Vec<Neighbour> = cfg.neighbours.iter().copied().filter(|n| n.addr != RS[0]).collect();
+        let mut mgr = NeighManager::new(&statics, NeighTimers::default());
+        mgr.learn(RS[0], moved, dmz, 10);
+        w.set_neigh(mgr.publish().expect("a new table"));
+        assert_eq!(send(&mut w, 20), (Verdict::Tx(dmz), DMZ_MAC, moved), "the new table's MAC");
+        assert_eq!(solicits(&mut w), vec![]);
+        // Still cached while fresh; once stale the slow path asks the neighbour again.
+        let stale = 10 + NeighTimers::default().reachable_ms;
+        assert_eq!(send(&mut w, stale - 1), (Verdict::Tx(dmz), DMZ_MAC, moved));
+        assert_eq!(solicits(&mut w), vec![]);
+        assert_eq!(send(&mut w, stale), (Verdict::Tx(dmz), DMZ_MAC, moved));
+        assert_eq!(solicits(&mut w), vec![Outgoing::Solicit { port: dmz, target: RS[0], dst_mac: moved }]);
+        // A new snapshot (here: another MAC on the DMZ port) replaces the cached hop too.
+        let other = MacAddr([2, 0, 0, 0, 0, 0x77]);
+        w.set_snapshot(Arc::new(Snapshot::from_config(&cfg, &[LAN_MAC, other])));
+        assert_eq!(send(&mut w, stale + 1), (Verdict::Tx(dmz), other, moved), "the new snapshot's port MAC");
     }
 }
