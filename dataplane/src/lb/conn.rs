@@ -378,6 +378,13 @@ impl ConnTable {
         removed
     }
 
+    /// The connection in entry `i` of the slab, if that entry is in use (a listing walks the slab
+    /// from 0 to [`ConnTable::capacity`] a bounded stretch at a time).
+    #[inline]
+    pub fn used_at(&self, i: usize) -> Option<&Conn> {
+        self.conns.get(i).filter(|c| c.is_used())
+    }
+
     /// All connections in the table, with their indices.
     pub fn iter(&self) -> impl Iterator<Item = (ConnIdx, &Conn)> {
         self.conns

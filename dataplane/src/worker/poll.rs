@@ -1,6 +1,7 @@
 //! The poll loop: apply updates, receive a burst, decide per packet, batch transmissions, hold
 //! packets for unresolved next hops, pass misdirected replies to their owners, send the frames the
-//! worker originates, and expire connections a bounded number at a time.
+//! worker originates, and expire connections a bounded number at a time (and serve a connection
+//! listing a bounded stretch at a time: `shared`).
 //!
 //! Written against two small traits so that the same loop runs over DPDK mbufs in fnatd and over
 //! plain byte frames in tests. Every buffer vector is allocated once in [`Poller::new`] and reused:
@@ -13,7 +14,7 @@ use std::net::Ipv4Addr;
 
 use rtrb::{Consumer, Producer, RingBuffer};
 
-use super::shared::{Update, WorkerLinks};
+use super::shared::{Listing, Update, WorkerLinks};
 use super::{DropReason, Verdict, Worker};
 use crate::net::{PortIdx, arp};
 
@@ -121,6 +122,8 @@ pub struct Poller<B> {
     links: RedirectLinks<B>,
     control: Option<WorkerLinks>,
     served: u64,
+    /// The connection listing being served, a bounded stretch per poll.
+    listing: Option<Listing>,
     rx: Vec<B>,
     tx: Vec<Vec<B>>,
     held: VecDeque<Held<B>>,
@@ -134,6 +137,7 @@ impl<B: PacketBuf> Poller<B> {
             links,
             control: None,
             served: 0,
+            listing: None,
             rx: Vec::with_capacity(BURST),
             tx: (0..ports).map(|_| Vec::with_capacity(BURST)).collect(),
             held: VecDeque::with_capacity(HOLD_MAX),
@@ -263,37 +267,45 @@ impl<B: PacketBuf> Poller<B> {
             // A full ring loses a confirmation that the next ARP message repeats.
             let _ = learned.push(l);
         });
-        if let Some(ticket) = ctl.shared.pending_request(self.served) {
-            let w = &self.worker;
+        let w = &self.worker;
+        if let Some(ticket) = ctl.shared.pending_request(self.served)
+            && self.listing.is_none_or(|l| l.ticket() != ticket)
+        {
             let query = ctl.shared.take_query();
-            ctl.shared.publish(ticket, |p| {
+            let fill = |p: &mut super::shared::Published| {
                 p.stats.clone_from(&w.stats);
                 p.conns = w.conns().len();
                 p.dests.clear();
                 p.dests.extend(w.dest_conns());
                 p.traffic.clear();
                 p.traffic.extend(w.traffic());
-                p.conn_list.clear();
-                p.conn_omitted = 0;
-                if let Some(q) = query {
-                    // A fwmark service's connections are those its classifier marks.
-                    let marks = w.snapshot().services.marks();
-                    let matching = w.conns().iter().map(|(_, c)| c).filter(|c| {
-                        q.svc.is_none_or(|k| match k.fwmark {
-                            0 => c.proto == k.protocol && c.vip == k.vip && c.vport == k.vport,
-                            m => marks.classify(c.proto, c.vip, c.vport) == Some(m),
-                        })
-                    });
-                    for c in matching {
-                        if p.conn_list.len() < q.max {
-                            p.conn_list.push(*c);
-                        } else {
-                            p.conn_omitted += 1;
-                        }
-                    }
+            };
+            match query {
+                Some(q) => {
+                    ctl.shared.publish_counters(fill);
+                    self.listing = Some(ctl.shared.start_listing(ticket, q));
                 }
-            });
-            self.served = ticket;
+                None => {
+                    ctl.shared.publish(ticket, fill);
+                    self.listing = None;
+                    self.served = ticket;
+                }
+            }
+        }
+        if let Some(l) = self.listing.as_mut() {
+            let q = l.query();
+            // A fwmark service's connections are those its classifier marks.
+            let marks = w.snapshot().services.marks();
+            let matches = |c: &crate::lb::Conn| {
+                q.svc.is_none_or(|k| match k.fwmark {
+                    0 => c.proto == k.protocol && c.vip == k.vip && c.vport == k.vport,
+                    m => marks.classify(c.proto, c.vip, c.vport) == Some(m),
+                })
+            };
+            if ctl.shared.list_step(l, w.conns(), matches) {
+                self.served = l.ticket();
+                self.listing = None;
+            }
         }
     }
 
