@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/deps.sh
-cargo build --release --bins -p dataplane
+cargo build --release --bins -p dataplane --features testing
 bin=target/release
 
 run=$(mktemp -d /tmp/fnat-pcap-demo.XXXXXX)

@@ -54,6 +54,7 @@
 //! `Timeouts`, `Conns`), or the error, with a request that did not decode answered with its decoding
 //! error.
 
+#[cfg(any(test, feature = "testing"))]
 pub mod fuzz;
 pub mod main_loop;
 pub mod metrics;

@@ -30,6 +30,7 @@
 #![deny(unsafe_code)]
 
 pub mod arp;
+#[cfg(any(test, feature = "testing"))]
 pub mod builder;
 pub mod checksum;
 pub mod ethernet;
