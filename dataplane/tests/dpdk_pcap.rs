@@ -3,14 +3,14 @@
 
 #![cfg(feature = "dpdk")]
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dataplane::daemon::{DpdkIo, LinkGate};
 use dataplane::dpdk::{Eal, Mbuf, Mempool, Port, PortConf};
+use dataplane::fixtures::process::Daemon;
 use dataplane::fixtures::{self, DMZ, DMZ_MAC, Expect, FIRST_LPORT, Flow, LAN, LAN_MAC};
 use dataplane::net::PortIdx;
 use dataplane::packet::TcpFlags;
@@ -78,24 +78,10 @@ fn fnatd_rewrites_the_demo_captures_frame_by_frame() {
         .replace("file_prefix = \"fnat-pcap\"", &format!("file_prefix = \"{}\"", dir.prefix));
     std::fs::write(dir.file("fnatd.toml"), config).unwrap();
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fnatd"))
-        .arg("--config")
-        .arg(dir.file("fnatd.toml"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !line.starts_with("fnatd: ready") {
-        line.clear();
-        if out.read_line(&mut line).unwrap() == 0 || Instant::now() > deadline {
-            let _ = child.kill();
-            let err = std::io::read_to_string(child.stderr.take().unwrap()).unwrap_or_default();
-            panic!("fnatd did not get ready: {err}");
-        }
-    }
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fnatd"));
+    cmd.arg("--config").arg(dir.file("fnatd.toml"));
+    let mut fnatd =
+        Daemon::fnatd(cmd, &dir.file("fnatd.log"), Duration::from_secs(60)).unwrap_or_else(|e| panic!("{e}"));
     // The captures are read at once; give the worker a moment, then look at it with fnatctl and stop
     // it as an operator would.
     std::thread::sleep(Duration::from_millis(1500));
@@ -130,9 +116,8 @@ fn fnatd_rewrites_the_demo_captures_frame_by_frame() {
     assert_eq!(state("40001"), Some("SYN_RECV"), "{conns}");
     ctl(&["--set", "100", "0", "0"]);
     assert_eq!(ctl(&["-L", "--timeout"]), "Timeout (tcp tcpfin udp): 100 120 300\n");
-    assert!(Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap().success());
-    let rest = std::io::read_to_string(out).unwrap();
-    let status = child.wait().unwrap();
+    let status = fnatd.stop(Duration::from_secs(30)).unwrap_or_else(|e| panic!("fnatd {e}"));
+    let rest = fnatd.log();
     assert!(status.success(), "fnatd exited with {status}: {rest}");
     assert!(rest.contains("fnatd: stopped"), "{rest}");
     // The LAN port also carries worker 0's announcements of the VIPs.

@@ -10,8 +10,10 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use dataplane::fixtures::process::Daemon;
 
 const VIP: &str = "10.0.0.100";
 const RS: [&str; 3] = ["10.1.0.11", "10.1.0.12", "10.1.0.13"];
@@ -49,7 +51,7 @@ fn text(b: &[u8]) -> String {
 /// The lab, built for one test and torn down on drop; holds the lab lock meanwhile.
 struct Lab {
     _lock: File,
-    fnatd: Option<Child>,
+    fnatd: Option<Daemon>,
     log: PathBuf,
     config: PathBuf,
 }
@@ -73,25 +75,9 @@ impl Lab {
     }
 
     fn start_fnatd(&mut self) {
-        let log = File::create(&self.log).unwrap();
-        let child = Command::new("ip")
-            .args(["netns", "exec", "fnat-gw"])
-            .arg(env!("CARGO_BIN_EXE_fnatd"))
-            .arg("--config")
-            .arg(&self.config)
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start fnatd");
-        self.fnatd = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !std::fs::read_to_string(&self.log).unwrap_or_default().contains("fnatd: ready") {
-            assert!(Instant::now() < deadline, "fnatd did not get ready:\n{}", self.fnatd_log());
-            if let Some(Some(status)) = self.fnatd.as_mut().map(|c| c.try_wait().ok().flatten()) {
-                panic!("fnatd exited with {status}:\n{}", self.fnatd_log());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", "fnat-gw"]).arg(env!("CARGO_BIN_EXE_fnatd")).arg("--config").arg(&self.config);
+        self.fnatd = Some(Daemon::fnatd(cmd, &self.log, Duration::from_secs(30)).unwrap_or_else(|e| panic!("{e}")));
     }
 
     fn fnatd_log(&self) -> String {
@@ -100,31 +86,17 @@ impl Lab {
 
     /// Stops fnatd with SIGTERM and returns what it printed.
     fn stop_fnatd(&mut self) -> String {
-        if let Some(mut c) = self.fnatd.take() {
-            let _ = run(Command::new("kill").arg("-TERM").arg(c.id().to_string()));
-            let deadline = Instant::now() + Duration::from_secs(20);
-            loop {
-                match c.try_wait() {
-                    Ok(Some(status)) => {
-                        assert!(status.success(), "fnatd exited with {status}:\n{}", self.fnatd_log());
-                        break;
-                    }
-                    _ if Instant::now() > deadline => {
-                        let _ = c.kill();
-                        panic!("fnatd did not stop within 20 s:\n{}", self.fnatd_log());
-                    }
-                    _ => std::thread::sleep(Duration::from_millis(50)),
-                }
-            }
+        if let Some(mut d) = self.fnatd.take() {
+            let status = d.stop(Duration::from_secs(20)).unwrap_or_else(|e| panic!("fnatd {e}"));
+            assert!(status.success(), "fnatd exited with {status}:\n{}", self.fnatd_log());
         }
         self.fnatd_log()
     }
 
     /// Kills fnatd with SIGKILL, as a crash would, and waits for it to be gone.
     fn kill_fnatd(&mut self) {
-        if let Some(mut c) = self.fnatd.take() {
-            c.kill().expect("SIGKILL fnatd");
-            let status = c.wait().expect("reap fnatd");
+        if let Some(mut d) = self.fnatd.take() {
+            let status = d.kill().expect("SIGKILL fnatd");
             assert!(!status.success(), "fnatd was killed: {status}");
         }
     }
@@ -166,15 +138,8 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        if let Some(mut c) = self.fnatd.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while c.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        // fnatd stops (SIGTERM, SIGKILL after 10 s) before its namespace goes.
+        drop(self.fnatd.take());
         let _ = Command::new(repo().join("scripts/lab.sh")).arg("down").output();
         let _ = std::fs::remove_file(&self.log);
     }

@@ -27,10 +27,10 @@
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result, bail, ensure};
+use anyhow::{Context as _, Result, anyhow, bail, ensure};
 use bench::pktgen::churn::Churn;
 use bench::pktgen::frames::{self, Hdr};
 use bench::pktgen::report::{Flowing, Report};
@@ -38,6 +38,7 @@ use bench::pktgen::target::{self, Spread, TCP_RPORT, TCP_VPORT, UDP_RPORT, UDP_V
 use bench::pktgen::topo::{GEN_DMZ_MAC, GEN_LAN_MAC, GW_DMZ_MAC, GW_LAN_MAC, Topo, VIP};
 use clap::{Parser, ValueEnum};
 use dataplane::dpdk::{Eal, Mbuf, Mempool, Port, PortConf, RxQueue, TxQueue, tsc_cycles};
+use dataplane::fixtures::process::Daemon;
 use dataplane::lb::Protocol;
 use dataplane::lb::rss::{self, Steering};
 use dataplane::packet::TcpFlags;
@@ -231,22 +232,15 @@ fn compare(args: &Args) -> Result<()> {
 struct Run {
     dir: PathBuf,
     prefix: String,
-    child: Option<Child>,
+    child: Option<Daemon>,
     gen_prefix: String,
 }
 
 impl Run {
     /// Stops the target (SIGTERM, then SIGKILL after 10 s).
     fn stop_target(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let pid = c.id().to_string();
-            let _ = Command::new("kill").args(["-TERM", &pid]).status();
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while c.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+        if let Some(mut d) = self.child.take() {
+            let _ = d.stop(Duration::from_secs(10));
         }
     }
 }
@@ -308,7 +302,7 @@ fn run_one(args: &Args) -> Result<Report> {
         }
         let (dmz, lan) = (queues.pop().context("dmz queues")?, queues.pop().context("lan queues")?);
         let mut g = Gen::new(args, topo, eal.tsc_hz(), pool, (lan, dmz), nic);
-        g.target_pid = run.child.as_ref().map(Child::id);
+        g.target_pid = run.child.as_ref().and_then(Daemon::pid);
         if args.churn > 0 {
             ensure!(args.target == TargetKind::Fnatd, "--churn changes fnatd's configuration: it needs --target fnatd");
             let fnatd =
@@ -355,9 +349,10 @@ fn run_one(args: &Args) -> Result<Report> {
 }
 
 /// Starts the target and waits until it serves the memif sockets.
-fn start_target(args: &Args, topo: &Topo, run: &Run) -> Result<Child> {
-    let log = std::fs::File::create(run.dir.join("target.log"))?;
-    let mut child = match args.target {
+fn start_target(args: &Args, topo: &Topo, run: &Run) -> Result<Daemon> {
+    let log = run.dir.join("target.log");
+    let timeout = Duration::from_secs(30);
+    let started = match args.target {
         TargetKind::Fnatd => {
             let fnatd = match &args.fnatd {
                 Some(p) => p.clone(),
@@ -374,41 +369,19 @@ fn start_target(args: &Args, topo: &Topo, run: &Run) -> Result<Child> {
             let cfg = target::fnatd_config(&run.dir, topo, table, &run.prefix, &spread);
             let path = run.dir.join("fnatd.toml");
             std::fs::write(&path, cfg)?;
-            Command::new(&fnatd)
-                .arg("--config")
-                .arg(&path)
-                .stdout(log.try_clone()?)
-                .stderr(log)
-                .spawn()
-                .with_context(|| format!("starting {}", fnatd.display()))?
+            let mut cmd = Command::new(&fnatd);
+            cmd.arg("--config").arg(&path);
+            Daemon::fnatd(cmd, &log, timeout)
         }
-        TargetKind::Testpmd => Command::new(&args.testpmd)
-            .args(target::testpmd_args(&run.dir, &run.prefix, args.workers))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("starting {} (Debian: apt-get install dpdk-dev)", args.testpmd.display()))?,
+        TargetKind::Testpmd => {
+            let mut cmd = Command::new(&args.testpmd);
+            cmd.args(target::testpmd_args(&run.dir, &run.prefix, args.workers));
+            let served = |_: &str| run.dir.join("lan.sock").exists() && run.dir.join("dmz.sock").exists();
+            Daemon::spawn(cmd, &log, timeout, served)
+                .map_err(|e| format!("{e}\n(dpdk-testpmd: Debian's dpdk-dev package has it)"))
+        }
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let ready = || match args.target {
-        TargetKind::Fnatd => {
-            std::fs::read_to_string(run.dir.join("target.log")).is_ok_and(|l| l.contains("fnatd: ready"))
-        }
-        TargetKind::Testpmd => run.dir.join("lan.sock").exists() && run.dir.join("dmz.sock").exists(),
-    };
-    while !ready() {
-        if let Some(status) = child.try_wait()? {
-            let log = std::fs::read_to_string(run.dir.join("target.log")).unwrap_or_default();
-            bail!("the target exited with {status}:\n{log}");
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            bail!("the target did not get ready within 30 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(child)
+    started.map_err(|e| anyhow!("the target: {e}"))
 }
 
 /// What the real-server side learned of a flow: the frame it received (for FULLNAT, from the local

@@ -28,13 +28,11 @@
 //! fnatctl step is reported in its row and makes the exit status 1 after all the figures are out.
 //! Part A needs root.
 
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::Write as _;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::sync::Arc;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow, bail, ensure};
@@ -46,6 +44,7 @@ use ctrl::shm::DEFAULT_MAX_PAYLOAD;
 use dataplane::config::Config;
 use dataplane::control::NoConnections;
 use dataplane::control::rules::save_state;
+use dataplane::fixtures;
 use dataplane::lb::{ConnTable, LocalAddrPool, Templates};
 use dataplane::net::{NeighManager, NeighTimers};
 use dataplane::packet::MacAddr;
@@ -227,13 +226,10 @@ impl Drop for RunDir {
 /// The fnatd child: stopped (SIGTERM, then waited for) when dropped, before its run directory goes.
 #[derive(Debug)]
 struct Daemon {
-    child: Option<Child>,
-    lines: Receiver<String>,
-    reader: Option<JoinHandle<()>>,
-    stderr: PathBuf,
+    process: fixtures::process::Daemon,
     ctl: PathBuf,
     fnatctl: PathBuf,
-    // Last: removed after the child has stopped (fields drop after `Drop::drop`).
+    // Last: removed after the child has stopped (fields drop in order).
     _dir: RunDir,
 }
 
@@ -242,53 +238,15 @@ impl Daemon {
     fn start(fnatd: &Path, fnatctl: &Path, dir: RunDir, config: &str) -> Result<Self> {
         let conf = dir.path.join("fnatd.toml");
         std::fs::write(&conf, config).with_context(|| format!("writing {}", conf.display()))?;
-        let stderr = dir.path.join("fnatd.stderr");
-        let err_file = std::fs::File::create(&stderr).with_context(|| format!("creating {}", stderr.display()))?;
-        let mut child = Command::new(fnatd)
-            .arg("--config")
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(err_file)
-            .spawn()
-            .with_context(|| format!("starting {}", fnatd.display()))?;
-        let out = child.stdout.take().context("fnatd's stdout")?;
-        let (tx, lines) = mpsc::channel();
-        // Drains fnatd's stdout for the whole run, so that it never blocks on a full pipe.
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(out).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let d = Self {
-            child: Some(child),
-            lines,
-            reader: Some(reader),
-            stderr,
-            ctl: dir.path.join("fnatd.ctl"),
-            fnatctl: fnatctl.to_owned(),
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            match d.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(line) if line.starts_with("fnatd: ready") => return Ok(d),
-                Ok(_) => {}
-                Err(RecvTimeoutError::Timeout) => bail!("fnatd not ready after 60 s: {}", d.stderr_text()),
-                Err(RecvTimeoutError::Disconnected) => bail!("fnatd exited before it was ready: {}", d.stderr_text()),
-            }
-        }
+        let mut cmd = Command::new(fnatd);
+        cmd.arg("--config").arg(&conf);
+        let process = fixtures::process::Daemon::fnatd(cmd, &dir.path.join("fnatd.log"), Duration::from_secs(60))
+            .map_err(|e| anyhow!(e))?;
+        Ok(Self { process, ctl: dir.path.join("fnatd.ctl"), fnatctl: fnatctl.to_owned(), _dir: dir })
     }
 
     fn pid(&self) -> Result<u32> {
-        self.child.as_ref().map(Child::id).context("fnatd is not running")
-    }
-
-    fn stderr_text(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default().trim().to_owned()
+        self.process.pid().context("fnatd is not running")
     }
 
     /// fnatd's peak and current resident set size, in KiB (VmHWM, VmRSS).
@@ -334,38 +292,13 @@ impl Daemon {
         Ok((String::from_utf8(out.stdout).context("fnatctl's output is not UTF-8")?, took))
     }
 
-    /// SIGTERM, then waits (30 s at most, then SIGKILL) and collects the rest of fnatd's stdout.
+    /// SIGTERM, then waits (30 s at most, then SIGKILL); what fnatd printed.
     fn stop(&mut self) -> Result<String> {
-        let Some(mut child) = self.child.take() else { return Ok(String::new()) };
-        let pid = child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).stderr(Stdio::null()).status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break Some(status),
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
-                _ => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break None;
-                }
-            }
-        };
-        if let Some(r) = self.reader.take() {
-            let _ = r.join();
+        match self.process.stop(Duration::from_secs(30)) {
+            Ok(s) if s.success() => Ok(self.process.log()),
+            Ok(s) => bail!("fnatd exited with {s}: {}", self.process.log().trim()),
+            Err(e) => bail!("fnatd {e}"),
         }
-        let rest: Vec<String> = self.lines.try_iter().collect();
-        match status {
-            Some(s) if s.success() => Ok(rest.join("\n")),
-            Some(s) => bail!("fnatd exited with {s}: {}", self.stderr_text()),
-            None => bail!("fnatd did not stop within 30 s of SIGTERM (killed)"),
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.stop();
     }
 }
 
