@@ -1,6 +1,7 @@
 use std::net::Ipv4Addr;
 
-use crate::vocab::Persistence;
+use crate::msg::{DestSpec, ServiceSpec};
+use crate::vocab::{Persistence, Protocol, SchedFlags, SchedKind};
 
 use super::*;
 
