@@ -8,7 +8,8 @@
 //! Sans-IO: no clock and no DPDK. Time comes in as `now` (milliseconds on the clock the workers
 //! use), so the same loop runs in fnatd (`daemon`), beside one worker in the fixture harness, and
 //! in its own tests. The one wait it has is for worker threads to publish their counters
-//! ([`MainLoop::gather`], bounded by [`PUBLISH_WAIT`]).
+//! ([`MainLoop::gather`], bounded by [`PUBLISH_WAIT`]; none where the worker runs on the same
+//! thread, between the loop's turns, as in the fixture harness: [`MainLoop::set_publish_wait`]).
 //!
 //! Updates reach a worker through its update ring. A ring that is full (the worker is far behind)
 //! keeps the update pending, and every [`MainLoop::tick`] tries again; a worker gets only the
@@ -57,6 +58,8 @@ pub struct MainLoop {
     /// one thread, and gathering is a read of the workers that updates the book).
     stats: RefCell<StatsBook>,
     next_estimate: u64,
+    /// How long a gathering waits for the workers ([`PUBLISH_WAIT`]).
+    publish_wait: Duration,
 }
 
 /// The updates a worker's full ring could not take yet: at most the latest of each kind.
@@ -99,6 +102,7 @@ impl MainLoop {
             next_sweep: TEMPLATE_SWEEP_MS,
             stats: RefCell::new(StatsBook::new(workers)),
             next_estimate: ESTIMATE_MS,
+            publish_wait: PUBLISH_WAIT,
         }
     }
 
@@ -195,9 +199,16 @@ impl MainLoop {
         self.stats.borrow_mut()
     }
 
-    /// Waits until every worker served its ticket, or [`PUBLISH_WAIT`] passed.
+    /// How long a gathering waits for the workers to publish: [`PUBLISH_WAIT`] by default; zero
+    /// where the workers run on the caller's thread and publish at their next poll (what a
+    /// gathering reads is then what they published last).
+    pub fn set_publish_wait(&mut self, wait: Duration) {
+        self.publish_wait = wait;
+    }
+
+    /// Waits until every worker served its ticket, or the publish wait passed.
     fn wait(&self, tickets: &[u64]) {
-        let deadline = Instant::now() + PUBLISH_WAIT;
+        let deadline = Instant::now() + self.publish_wait;
         while Instant::now() < deadline && !self.links.iter().zip(tickets).all(|(l, t)| l.shared.is_served(*t)) {
             std::thread::sleep(Duration::from_micros(200));
         }
