@@ -1,4 +1,5 @@
 use super::*;
+use ctrl::vocab::{FwdMethod, Persistence, Protocol, SchedFlags, SchedKind, ServiceKey};
 
 const GOOD: &str = r#"
 [eal]
