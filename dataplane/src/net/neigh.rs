@@ -43,7 +43,14 @@ impl NeighEntry {
     /// Whether the entry should be confirmed again (a worker then sends a unicast ARP request).
     #[inline]
     pub fn is_stale(&self, now: u64, timers: &NeighTimers) -> bool {
-        self.confirmed_ms != u64::MAX && now.saturating_sub(self.confirmed_ms) >= timers.reachable_ms
+        now >= self.fresh_until(timers)
+    }
+
+    /// When the entry becomes stale: `reachable_ms` after its last confirmation; never for a
+    /// static entry.
+    #[inline]
+    pub fn fresh_until(&self, timers: &NeighTimers) -> u64 {
+        if self.confirmed_ms == u64::MAX { u64::MAX } else { self.confirmed_ms.saturating_add(timers.reachable_ms) }
     }
 }
 

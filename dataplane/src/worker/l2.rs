@@ -205,14 +205,13 @@ impl Worker {
         let src = self.snap.ifaces.get(usize::from(port)).ok_or(DropReason::NoRoute)?.mac;
         match self.neigh.lookup(nh) {
             Some(e) if e.port == port => {
-                let (mac, confirmed) = (e.mac, e.confirmed_ms);
-                let fresh_until = if e.is_stale(now, &self.neigh.timers) {
+                let (mac, fresh_until) = (e.mac, e.fresh_until(&self.neigh.timers));
+                // A stale entry is used while it is asked again, and not cached.
+                let fresh_until = if now >= fresh_until {
                     self.solicit(port, nh, mac, now);
                     0
-                } else if confirmed == u64::MAX {
-                    u64::MAX
                 } else {
-                    confirmed.saturating_add(self.neigh.timers.reachable_ms)
+                    fresh_until
                 };
                 Ok(NextHop::Ready(Hop { generation: self.route_gen, port, src, dst: mac, fresh_until }))
             }
