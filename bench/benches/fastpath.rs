@@ -381,7 +381,7 @@ fn lookup_table(name: &str, n: u32) -> Lookup {
     eprintln!("{name}: filling a table of {n} connections...");
     let mut table = ConnTable::with_seed(n as usize, [0x1234, 0x5678]);
     for i in 0..n {
-        let idx = table.insert(bench::synthetic_conn(i)).expect("room for every connection");
+        let idx = table.insert(dataplane::fixtures::synthetic_conn(i)).expect("room for every connection");
         debug_assert_eq!(idx, i);
         if (i + 1) % 2_000_000 == 0 {
             eprintln!("  {} inserted, {:.1} s", i + 1, t0.elapsed().as_secs_f64());
@@ -405,7 +405,7 @@ fn lookup_table(name: &str, n: u32) -> Lookup {
         .map(|_| {
             let i = rng.below(n);
             let dir = if rng.next() & 1 == 0 { Dir::In } else { Dir::Out };
-            let key = bench::synthetic_conn(i).key(dir);
+            let key = dataplane::fixtures::synthetic_conn(i).key(dir);
             assert_eq!(table.lookup(&key), Some((i, dir)));
             key
         })

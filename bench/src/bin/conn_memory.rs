@@ -51,12 +51,12 @@ fn measure(n: u32) -> Result<bool, String> {
     let before = rss_bytes()?;
     let mut table = ConnTable::with_seed(n as usize, [0x1234, 0x5678]);
     for i in 0..n {
-        table.insert(bench::synthetic_conn(i)).map_err(|_| format!("table full at {i} of {n}"))?;
+        table.insert(dataplane::fixtures::synthetic_conn(i)).map_err(|_| format!("table full at {i} of {n}"))?;
     }
     let after = rss_bytes()?;
     // Every connection is reachable both ways (a sample, to keep the run short).
     for i in (0..n).step_by(997) {
-        let c = bench::synthetic_conn(i);
+        let c = dataplane::fixtures::synthetic_conn(i);
         for dir in [Dir::In, Dir::Out] {
             if table.lookup(&c.key(dir)) != Some((i, dir)) {
                 return Err(format!("connection {i} not found {dir:?}"));

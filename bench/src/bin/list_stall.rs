@@ -17,12 +17,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use dataplane::fixtures;
-use dataplane::lb::{ConnTable, LocalAddrPool};
-use dataplane::net::NeighTable;
+use dataplane::lb::ConnTable;
 use dataplane::worker::mem_io::MemIo;
 use dataplane::worker::poll::{Poller, redirect_mesh};
 use dataplane::worker::shared::{self, ConnQuery};
-use dataplane::worker::{Worker, WorkerId};
 
 /// The worker's clock (ms): nothing expires.
 const NOW: u64 = 1_000;
@@ -36,17 +34,9 @@ fn main() {
     let t0 = Instant::now();
     let mut table = ConnTable::with_seed((n as usize).next_power_of_two(), [0x1234, 0x5678]);
     for i in 0..n {
-        table.insert(bench::synthetic_conn(i)).expect("room for every connection");
+        table.insert(fixtures::synthetic_conn(i)).expect("room for every connection");
     }
-    let cfg = fixtures::config(std::path::Path::new("/nonexistent"));
-    let worker = Worker::new(
-        WorkerId { index: 0, count: 1 },
-        fixtures::snapshot(),
-        Arc::new(NeighTable::new(&cfg.neighbours)),
-        table,
-        LocalAddrPool::new(cfg.local_ports.clone(), 0, 1),
-        fixtures::templates(),
-    );
+    let worker = fixtures::worker_with_table(table);
     eprintln!("fnat-list-stall: {n} connections in {:.1} s", t0.elapsed().as_secs_f64());
     let (ctl, links) = shared::links(16, 64);
     let redirects = redirect_mesh(1, 16).pop().expect("one worker's links");

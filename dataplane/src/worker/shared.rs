@@ -314,50 +314,18 @@ pub fn links(update_capacity: usize, learned_capacity: usize) -> (ControlLinks, 
 mod tests {
     use super::*;
     use crate::fixtures;
-    use crate::lb::persist::NO_TEMPLATE;
-    use crate::lb::{FwdMethod, LocalAddrPool, Protocol};
     use crate::worker::mem_io::MemIo;
     use crate::worker::poll::{Poller, redirect_mesh};
-    use crate::worker::{Worker, WorkerId};
-
-    fn conn(i: u32) -> Conn {
-        Conn {
-            cip: Ipv4Addr::from(0x1400_0000 + i),
-            vip: fixtures::VIP,
-            lip: fixtures::LIP,
-            rip: fixtures::RS[0],
-            cport: 1024,
-            vport: 80,
-            lport: u16::try_from(i).unwrap(),
-            rport: 8080,
-            expires: u64::MAX,
-            dest: DestId(1),
-            proto: Protocol::Tcp,
-            state: 0,
-            flags: 0,
-            method: FwdMethod::FullNat,
-            tmpl: NO_TEMPLATE,
-            tally: u32::MAX,
-        }
-    }
 
     #[test]
     fn a_listing_is_served_a_bounded_stretch_per_poll_and_lists_what_one_walk_would() {
         let n = 3 * LIST_SCAN_PER_POLL + 100;
         let mut table = ConnTable::with_seed(n, [1, 2]);
         for i in 0..u32::try_from(n).unwrap() {
-            table.insert(conn(i)).unwrap();
+            table.insert(fixtures::synthetic_conn(i)).unwrap();
         }
         let want: Vec<Conn> = table.iter().map(|(_, c)| *c).take(n - 10).collect();
-        let cfg = fixtures::config(std::path::Path::new("/nonexistent"));
-        let worker = Worker::new(
-            WorkerId { index: 0, count: 1 },
-            fixtures::snapshot(),
-            Arc::new(NeighTable::new(&cfg.neighbours)),
-            table,
-            LocalAddrPool::new(cfg.local_ports.clone(), 0, 1),
-            fixtures::templates(),
-        );
+        let worker = fixtures::worker_with_table(table);
         let (ctl, links) = links(4, 4);
         let mut p = Poller::with_control(worker, redirect_mesh(1, 4).pop().unwrap(), 2, links);
         let mut io = MemIo::new(2);
