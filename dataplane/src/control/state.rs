@@ -249,20 +249,7 @@ impl ControlState {
             // Zeroing acts at once; within a transaction a later failure could not undo it.
             return Err(CtrlError::Invalid("zeroing counters is a request of its own, without changes".into()));
         }
-        let mut work = self.clone();
-        work.fresh.clear();
-        let mut reply = Reply::Done;
-        for cmd in &req.commands {
-            if cmd.is_query() {
-                reply = work.query(cmd, gw)?;
-            } else {
-                work.change(cmd)?;
-            }
-        }
-        work.check()?;
-        work.generation += 1;
-        *self = work;
-        Ok(reply)
+        self.transact(&req.commands, gw).map_err(|(_, e)| e)
     }
 
     /// Applies `commands`, changes only, as one transaction, as [`ControlState::apply`] does (the
@@ -273,18 +260,36 @@ impl ControlState {
         &mut self,
         commands: impl IntoIterator<Item = &'a Command>,
     ) -> Result<(), (Option<usize>, CtrlError)> {
+        let commands: Vec<&Command> = commands.into_iter().collect();
+        if let Some(i) = commands.iter().position(|c| !c.is_change() || matches!(c, Command::Zero { .. })) {
+            return Err((Some(i), CtrlError::Invalid("not a change".into())));
+        }
+        self.transact(commands, &NoConnections).map(drop)
+    }
+
+    /// The transaction of [`ControlState::apply`] and [`ControlState::apply_changes`]: the
+    /// commands run in order on a copy (a query answered where it stands), the copy's consistency
+    /// is checked, and it replaces the state only then. The error names the failing command by its
+    /// place (`None`: the final check).
+    fn transact<'a>(
+        &mut self,
+        commands: impl IntoIterator<Item = &'a Command>,
+        gw: &dyn Gateway,
+    ) -> Result<Reply, (Option<usize>, CtrlError)> {
         let mut work = self.clone();
         work.fresh.clear();
+        let mut reply = Reply::Done;
         for (i, cmd) in commands.into_iter().enumerate() {
-            if !cmd.is_change() || matches!(cmd, Command::Zero { .. }) {
-                return Err((Some(i), CtrlError::Invalid("not a change".into())));
+            if cmd.is_query() {
+                reply = work.query(cmd, gw).map_err(|e| (Some(i), e))?;
+            } else {
+                work.change(cmd).map_err(|e| (Some(i), e))?;
             }
-            work.change(cmd).map_err(|e| (Some(i), e))?;
         }
         work.check().map_err(|e| (None, e))?;
         work.generation += 1;
         *self = work;
-        Ok(())
+        Ok(reply)
     }
 
     /// [`ControlState::apply`] as the reply to send: `Done`, the query's answer, or the error; a
