@@ -4,6 +4,9 @@
 //! every service (sorted as ipvsadm sorts them: firewall mark, protocol, address, port) as
 //! `-A -t|-u|-f service -s scheduler [-b flags] [-p timeout [-M netmask]]`, followed by its real
 //! servers (sorted by address and port) as `-a service -r address:port -g|-m|-i|-b -w weight`.
+//! With `--nosort` ([`Order::Kernel`]) both come in the kernel's order (real servers newest
+//! first, so a restore reverses them, as with ipvsadm); fnatd's rules file uses
+//! [`Order::Replay`], whose restore recreates every list exactly.
 //! What plain ipvsadm files lack comes as extra lines that fnatctl's parser reads back:
 //! `-b` for FULLNAT real servers, `-x upper -y lower` on real servers with thresholds (ipvsadm-save
 //! drops them), then the local addresses (`--add-laddr service -z address`, each service's in the
@@ -48,14 +51,35 @@ fn netmask(prefix: u8) -> Ipv4Addr {
     Ipv4Addr::from(u32::MAX.checked_shl(32 - u32::from(prefix.min(32))).unwrap_or(0))
 }
 
-fn sorted(listing: &Listing) -> Vec<ServiceView> {
+/// The order services and real servers are shown or saved in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    /// ipvsadm's: services by firewall mark (0, no mark, first), protocol, address and port (its
+    /// `ipvs_cmp_services`); real servers by address and port.
+    Sorted,
+    /// The kernel's (`--nosort`): services in creation order, real servers in IPVS's list order,
+    /// the most recently added first.
+    Kernel,
+    /// The kernel's with each service's real servers reversed: the text that, restored (each `-a`
+    /// at the head of the list), recreates the list exactly. fnatd's rules file is saved so.
+    Replay,
+}
+
+/// The services of `listing` in `order`.
+pub fn ordered(listing: &Listing, order: Order) -> Vec<ServiceView> {
     let mut services = listing.services.clone();
-    services.sort_by_key(|s| {
-        let k = s.spec.key;
-        (k.fwmark, k.protocol as u8, u32::from(k.vip), k.vport)
-    });
-    for s in &mut services {
-        s.dests.sort_by_key(|d| (u32::from(d.spec.addr), d.spec.port));
+    match order {
+        Order::Sorted => {
+            services.sort_by_key(|s| {
+                let k = s.spec.key;
+                (k.fwmark, k.protocol as u8, u32::from(k.vip), k.vport)
+            });
+            for s in &mut services {
+                s.dests.sort_by_key(|d| (u32::from(d.spec.addr), d.spec.port));
+            }
+        }
+        Order::Kernel => {}
+        Order::Replay => services.iter_mut().for_each(|s| s.dests.reverse()),
     }
     services
 }
@@ -71,9 +95,10 @@ pub fn mark_line(r: &MarkRule) -> String {
     format!("--add-mark -f {} --dst {dst} --proto {proto} --dports {}", r.mark, format_ports(&r.ports))
 }
 
-/// The whole configuration as `-S` prints it (see the module docs).
-pub fn save(listing: &Listing, marks: &[MarkRule]) -> String {
-    let services = sorted(listing);
+/// The whole configuration as `-S` prints it (see the module docs), in `order` (ipvsadm's
+/// [`Order::Sorted`], or [`Order::Kernel`] for `-S --nosort`).
+pub fn save(listing: &Listing, marks: &[MarkRule], order: Order) -> String {
+    let services = ordered(listing, order);
     let mut out = String::new();
     for s in &services {
         let spec = &s.spec;

@@ -644,14 +644,15 @@ TCP  10.0.0.100:80 wlc (flag-1)
         "lower threshold 6 is higher than upper threshold 5",
     );
     fails(&d, "-a -t 10.0.0.100:80 -r 10.1.0.14:8080 -y 1", 255, "lower threshold 1 is higher than upper threshold 0");
+    // --nosort shows the kernel's order: the last added first.
     assert_eq!(
         ok(&d, "-L -n --thresholds --nosort -t 10.0.0.100:80"),
         format!(
             "{THRESHOLD_TITLES}\
 TCP  10.0.0.100:80 wlc (flag-1)
-  -> 10.1.0.11:8080               50         0          0          1         
-  -> 10.1.0.12:8080               0          0          2          4         
   -> 10.1.0.13:8080               0          0          4          7         
+  -> 10.1.0.12:8080               0          0          2          4         
+  -> 10.1.0.11:8080               50         0          0          1         
 "
         )
     );
@@ -659,7 +660,7 @@ TCP  10.0.0.100:80 wlc (flag-1)
     let snap = st.services().unwrap();
     let key = ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::new(10, 0, 0, 100), vport: 80, fwmark: 0 };
     let got: Vec<(u32, u32)> = snap.find(&key).unwrap().1.dests.iter().map(|d| (d.upper, d.lower)).collect();
-    assert_eq!(got, vec![(50, 0), (0, 0), (0, 0)]);
+    assert_eq!(got, vec![(0, 0), (0, 0), (50, 0)]);
 }
 
 #[test]

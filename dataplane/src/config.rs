@@ -292,10 +292,14 @@ impl Validator<'_> {
         startup.extend(self.services(raw.services, &local_addrs)?);
         let mut state = ControlState::new(&Services::default(), local_addrs.clone(), conn_table_size)
             .with_timeouts(timeouts.clone());
+        // Checked in the file's order, so that a problem is named where the file first has it;
+        // then applied with each service's real servers last to first (`startup::apply_order`).
         state
+            .clone()
             .apply_changes(startup.iter().map(|i| &i.command))
             .map_err(|(at, e)| self.startup_error(&startup, at, e))?;
-        let services = state.services().map_err(|e| self.err("service", e))?;
+        state.apply_changes(startup::apply_order(&startup)).map_err(|(_, e)| self.startup_error(&startup, None, e))?;
+        let services = state.first_services().map_err(|e| self.err("service", e))?;
         let control_path = self.control_path(&raw.control)?;
         let rules_path = raw.control.rules.as_deref().map(|r| self.rules_path(r)).transpose()?;
         let metrics_addr = raw

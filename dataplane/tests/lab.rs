@@ -125,12 +125,13 @@ impl Lab {
         std::fs::read_to_string(format!("/run/fnat-lab/rs{}-{service}.log", rs + 1)).unwrap_or_default()
     }
 
-    /// A TCP service on VIP:`vport` with rr over the three real servers on `rport`, and the same for UDP
-    /// when `udp` is set.
+    /// A TCP (`-t`) or UDP (`-u`) service on VIP:`vport` with rr over the three real servers on
+    /// `rport`, added rs3 first: each `-a` goes to the head of the list, as in IPVS, so rr
+    /// starts at rs1 and goes on to rs2 and rs3.
     fn service(&self, proto: &str, vport: u16, rport: u16) {
         let svc = format!("{VIP}:{vport}");
         self.ctl(&["-A", proto, &svc, "-s", "rr"]);
-        for rs in RS {
+        for rs in RS.iter().rev() {
             self.ctl(&["-a", proto, &svc, "-r", &format!("{rs}:{rport}"), "-b"]);
         }
     }
@@ -616,11 +617,24 @@ fn counters_match_the_traffic_prometheus_agrees_and_rules_survive_sigkill() {
     assert_eq!(stats_of(&lab, &["-t", "10.0.0.100:80"])[0].1, [0; 5]);
 
     // SIGKILL: fnatd comes back from its rules file with the same rules, and clients recover.
+    // The rules file holds the same lines as -S, each service's real servers oldest first, so
+    // that the restored lists keep the kernel's order (-S --nosort shows it).
     let saved = lab.ctl(&["-S", "-n"]);
-    assert_eq!(std::fs::read_to_string(&rules).unwrap(), saved, "the rules file is current");
+    let kernel = lab.ctl(&["-S", "-n", "--nosort"]);
+    let sorted_lines = |t: &str| {
+        let mut l: Vec<String> = t.lines().map(str::to_owned).collect();
+        l.sort();
+        l
+    };
+    assert_eq!(
+        sorted_lines(&std::fs::read_to_string(&rules).unwrap()),
+        sorted_lines(&saved),
+        "the rules file is current"
+    );
     lab.kill_fnatd();
     lab.start_fnatd();
     assert_eq!(lab.ctl(&["-S", "-n"]), saved, "the same rules after the restart");
+    assert_eq!(lab.ctl(&["-S", "-n", "--nosort"]), kernel, "every list in the same order after the restart");
     let out = lab.probe(&["udp", VIP, "53", "again", "--count", "3", "--sport", "40001"]);
     assert!(out.status.success(), "UDP after the restart: {}{}", text(&out.stdout), text(&out.stderr));
     let out = lab.client(&["curl", "-s", "--max-time", "5", &format!("http://{VIP}/")]);
@@ -656,5 +670,73 @@ fn a_port_whose_link_drops_and_comes_back_resumes_forwarding() {
         } else {
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+}
+
+/// Which real server (1, 2 or 3) answered one short TCP connection to VIP:`vport` (the echo
+/// servers listen on 9000).
+fn served_by(lab: &Lab, vport: u16) -> usize {
+    let out = lab.probe(&["tcp", VIP, &vport.to_string(), "short"]);
+    let echo = text(&out.stdout);
+    assert!(out.status.success(), "short connection to port {vport}: {echo}{}", text(&out.stderr));
+    let rs = echo.lines().find_map(|l| l.strip_prefix("rs")).and_then(|l| l.split_whitespace().next());
+    rs.and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("no real server in {echo}"))
+}
+
+/// The real servers of `n` connections in a row.
+fn sequence(lab: &Lab, vport: u16, n: usize) -> Vec<usize> {
+    (0..n).map(|_| served_by(lab, vport)).collect()
+}
+
+#[test]
+fn schedulers_walk_the_kernels_list_and_keep_their_place_across_edits() {
+    let lab = Lab::up();
+    let rs = |i: usize, port: u16| format!("{}:{port}", RS[i - 1]);
+    // rr over real servers added rs2, rs3, rs1: IPVS's list is rs1, rs3, rs2 (each -a at its head).
+    let rr = format!("{VIP}:9000");
+    lab.ctl(&["-A", "-t", &rr, "-s", "rr"]);
+    for i in [2, 3, 1] {
+        lab.ctl(&["-a", "-t", &rr, "-r", &rs(i, 9000), "-b"]);
+    }
+    assert_eq!(sequence(&lab, 9000, 4), [1, 3, 2, 1], "rr in list order");
+    // An edit keeps rr's place (its scheduler has no update hook): the cycle goes on after rs1.
+    lab.ctl(&["-e", "-t", &rr, "-r", &rs(2, 9000), "-b", "-w", "2"]);
+    assert_eq!(sequence(&lab, 9000, 3), [3, 2, 1], "rr after -e");
+    // A deleted server under the cursor moves it back to the one before: rs1 -> head.
+    served_by(&lab, 9000);
+    lab.ctl(&["-d", "-t", &rr, "-r", &rs(3, 9000)]);
+    assert_eq!(sequence(&lab, 9000, 3), [2, 1, 2], "rr after -d of the server it stood on");
+
+    // wrr A=4 (rs1), B=3 (rs2), C=2 (rs3) added in that order: the list is C, B, A, and the
+    // hooks of the three -a leave the current weight at 1, so the first pass takes every server.
+    let wrr = format!("{VIP}:9001");
+    lab.ctl(&["-A", "-t", &wrr, "-s", "wrr"]);
+    for (i, w) in [(1, "4"), (2, "3"), (3, "2")] {
+        lab.ctl(&["-a", "-t", &wrr, "-r", &rs(i, 9000), "-b", "-w", w]);
+    }
+    assert_eq!(sequence(&lab, 9001, 8), [3, 2, 1, 1, 2, 1, 3, 2], "wrr: C B A (weight 1), A (4), B A (3), C B (2)");
+    // -e runs wrr's dest_changed: back to the list head with the current weight (2) kept, so
+    // C B A; keeping the place would give A C B, and starting afresh (weight 4) A B A.
+    lab.ctl(&["-e", "-t", &wrr, "-r", &rs(3, 9000), "-b", "-w", "2"]);
+    assert_eq!(sequence(&lab, 9001, 3), [3, 2, 1], "wrr after -e");
+}
+
+#[test]
+fn the_next_connection_after_fnatctl_returns_follows_the_change() {
+    let lab = Lab::up();
+    let svc = format!("{VIP}:9000");
+    lab.ctl(&["-A", "-t", &svc, "-s", "rr"]);
+    for i in [1, 0] {
+        lab.ctl(&["-a", "-t", &svc, "-r", &format!("{}:9000", RS[i]), "-b"]);
+    }
+    // Each round leaves one real server with weight 1 and the other with 0, the second edit
+    // being the one that decides; the connection right after it must reach the one left. Were a
+    // change not in force when fnatctl returns, the old snapshot (both at 1) would send about
+    // half of them to the other.
+    for round in 0..24 {
+        let (on, off) = if round % 2 == 0 { (0, 1) } else { (1, 0) };
+        lab.ctl(&["-e", "-t", &svc, "-r", &format!("{}:9000", RS[on]), "-b", "-w", "1"]);
+        lab.ctl(&["-e", "-t", &svc, "-r", &format!("{}:9000", RS[off]), "-b", "-w", "0"]);
+        assert_eq!(served_by(&lab, 9000), on + 1, "round {round}: the connection right after the change");
     }
 }

@@ -9,6 +9,7 @@ use dataplane::control::templates::{forget_templates, list_templates};
 use dataplane::fixtures::persist::{PPC_VIP, REMOTE, pcc, ppc};
 use dataplane::fixtures::{self, DMZ, FIRST_LPORT, Harness, LAN, ROUTER_MAC, Step};
 use dataplane::lb::persist::SHARDS;
+use dataplane::lb::sched::SchedHistory;
 use dataplane::lb::{Protocol, ServiceKey, Services, Templates};
 use dataplane::net::PortIdx;
 use dataplane::packet::TcpFlags;
@@ -97,7 +98,7 @@ fn a_quiesced_server_keeps_its_persistent_clients_unless_expire_quiescent_templa
     check(&mut h, &mut io, ppc(40002, 1, l + 2).from(REMOTE, ROUTER_MAC).tcp_in(3, SYN, 1, 0, b""), "new client: rs2");
     // With expire_quiescent_template the template is not followed: rescheduled (rr: rs3).
     let strict = Snapshot { expire_quiescent_template: true, ..snap.with_services(quiesced) };
-    strict.services.carry_cursors(&h.poller.worker.snapshot().services);
+    strict.services.carry_cursors(&h.poller.worker.snapshot().services, &SchedHistory::default());
     h.publish(Arc::new(strict));
     h.run(&mut io, 4);
     check(&mut h, &mut io, ppc(40003, 2, l + 3).tcp_in(5, SYN, 1, 0, b""), "rescheduled");

@@ -487,7 +487,7 @@ fn in_process(args: &Args, rules: &str) -> Result<InProcess> {
     let (services, services_t) = timed(|| state.services());
     let services = services?;
     let (full, snapshot) = timed(|| Arc::new(snap0.with_config(services, state.timeouts().clone())));
-    let ((), carry_cursors) = timed(|| full.services.carry_cursors(&snap0.services));
+    let ((), carry_cursors) = timed(|| full.services.carry_cursors(&snap0.services, &state.take_history()));
 
     // The worker's swap to the full snapshot, each run on a fresh worker (as after a restart).
     let mut swap_full = Vec::with_capacity(RUNS);
@@ -519,7 +519,7 @@ fn in_process(args: &Args, rules: &str) -> Result<InProcess> {
         let services = services?;
         let (next, t) = timed(|| Arc::new(current.with_config(services, state.timeouts().clone())));
         change_snapshot.push(t);
-        next.services.carry_cursors(&current.services);
+        next.services.carry_cursors(&current.services, &state.take_history());
         let ((), t) = timed(|| w.set_snapshot(Arc::clone(&next)));
         swap_change.push(t);
         retired.push(std::mem::replace(&mut current, next));

@@ -169,7 +169,7 @@ pub(super) fn build(w: Words, env_ctl: Option<&str>, names: &PortNames, no_args:
             Op::Change(if cmd == Cmd::AddMark { Command::AddMark(rule) } else { Command::DelMark(rule) })
         }
         Cmd::ListMarks => Op::Marks,
-        Cmd::Save => Op::Save,
+        Cmd::Save => Op::Save { sort: !w.nosort },
         Cmd::Restore => Op::Restore,
         Cmd::Help | Cmd::Version => unreachable!("handled above"),
     };

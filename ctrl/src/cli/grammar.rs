@@ -156,7 +156,7 @@ impl Opt {
             AddLaddr | DelLaddr => "+xxxxx+xxxxxxxxxxxxxxx",
             GetLaddr => " xxxx xxxxxxxxxxxxxxxx",
             AddMark | DelMark => "+xxxxxxxxxxxxxxx+  xxx",
-            Save => "xxxxx xxxxxxxxxxxxxxxx",
+            Save => "xxxxx x xxxxxxxxxxxxxx",
             Restore => "xxxxxxxxxxxxxxxxxxxxxx",
             Help | Version => "                      ",
         };

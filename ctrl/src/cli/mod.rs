@@ -91,8 +91,12 @@ pub enum Op {
     },
     /// `-L --timeout`: print the timeouts `--set` changes.
     Timeouts,
-    /// `-S [-n]`: print the configuration as ipvsadm-save does (always numerically).
-    Save,
+    /// `-S [-n] [--nosort]`: print the configuration as ipvsadm-save does (always numerically),
+    /// sorted unless `--nosort`.
+    Save {
+        /// Sorted as ipvsadm sorts (`--nosort`: the kernel's order).
+        sort: bool,
+    },
     /// `-R`: apply the commands read from stdin, one a line, as one transaction.
     Restore,
 }

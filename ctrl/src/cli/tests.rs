@@ -777,8 +777,9 @@ fn mark_rules_are_added_deleted_and_listed() {
     let any = MarkRule { mark: 7, dst: Ipv4Addr::new(10, 0, 1, 0), prefix: 24, proto: None, ports: vec![] };
     assert_eq!(op("--add-mark -f 7 --dst 10.0.1.0/24"), Op::Change(Command::AddMark(any)));
     assert_eq!(op("--list-marks"), Op::Marks);
-    assert_eq!(op("-S"), Op::Save);
-    assert_eq!(op("--save -n"), Op::Save);
+    assert_eq!(op("-S"), Op::Save { sort: true });
+    assert_eq!(op("--save -n"), Op::Save { sort: true });
+    assert_eq!(op("-S -n --nosort"), Op::Save { sort: false });
     assert_eq!(op("-R"), Op::Restore);
     assert_eq!(
         invalid_msg("--add-mark --dst 10.0.0.100"),

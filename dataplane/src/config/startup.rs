@@ -21,9 +21,31 @@ pub(super) struct Startup {
     pub(super) command: Command,
 }
 
+/// The startup commands in the order they are applied: each service's real servers last to first.
+/// `-a` puts a real server at the head of the list (IPVS's order), so the file's real servers are
+/// then scheduled in the order the file lists them.
+pub(super) fn apply_order(startup: &[Startup]) -> Vec<&Command> {
+    let mut out: Vec<&Command> = Vec::with_capacity(startup.len());
+    let mut run = 0;
+    for s in startup {
+        match (&s.command, out.last()) {
+            (Command::AddDest { svc, .. }, Some(Command::AddDest { svc: prev, .. })) if svc == prev => {
+                out.insert(out.len() - run - 1, &s.command);
+                run += 1;
+            }
+            _ => {
+                out.push(&s.command);
+                run = 0;
+            }
+        }
+    }
+    out
+}
+
 impl Validator<'_> {
     /// The services as the commands fnatctl would send (`-A`, then `--add-laddr`/`--del-laddr`
-    /// for a service's own `local_addrs`, then `-a` per real server), each with its field. Only
+    /// for a service's own `local_addrs`, then `-a` per real server), each with its field, in the
+    /// file's order (applied in [`apply_order`]). Only
     /// the file's own grammar is checked here (names, types, what goes with what); the values are
     /// checked once, by the control state that applies the commands ([`ctrl::limits`]). A service
     /// without `scheduler` gets ipvsadm's default, wlc ([`DEFAULT_SCHEDULER`]).

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use super::stats::{ESTIMATE_MS, Source, StatsBook};
 use super::templates::{forget_templates, list_templates};
 use crate::lb::persist::SweepCursor;
+use crate::lb::sched::SchedHistory;
 use crate::lb::{Conn, DestId, FwdMethod, Protocol, ServiceKey, TcpState, Templates};
 use crate::net::{NeighManager, NeighTable};
 use crate::snapshot::Snapshot;
@@ -45,6 +46,8 @@ pub struct MainLoop {
     links: Vec<ControlLinks>,
     neigh: NeighManager,
     snap: Arc<Snapshot>,
+    /// How many snapshots were published: the number of the latest (see [`MainLoop::in_force`]).
+    published: u64,
     /// Snapshots the workers may still hold: freed here, once no worker does, so that a worker
     /// never pays for freeing a large configuration.
     retired: Vec<Arc<Snapshot>>,
@@ -65,17 +68,17 @@ pub struct MainLoop {
 /// The updates a worker's full ring could not take yet: at most the latest of each kind.
 #[derive(Debug, Default)]
 struct Pending {
-    snap: Option<Arc<Snapshot>>,
+    snap: Option<(Arc<Snapshot>, u64)>,
     neigh: Option<Arc<NeighTable>>,
 }
 
 impl Pending {
     /// Pushes what is pending into `ring`, keeping what does not fit for the next try.
     fn deliver(&mut self, ring: &mut rtrb::Producer<Update>) {
-        if let Some(s) = self.snap.take()
-            && let Err(rtrb::PushError::Full(Update::Snapshot(s))) = ring.push(Update::Snapshot(s))
+        if let Some((s, n)) = self.snap.take()
+            && let Err(rtrb::PushError::Full(Update::Snapshot(s, n))) = ring.push(Update::Snapshot(s, n))
         {
-            self.snap = Some(s);
+            self.snap = Some((s, n));
         }
         if let Some(t) = self.neigh.take()
             && let Err(rtrb::PushError::Full(Update::Neigh(t))) = ring.push(Update::Neigh(t))
@@ -95,6 +98,7 @@ impl MainLoop {
             links,
             neigh,
             snap,
+            published: 0,
             retired: Vec::new(),
             pending,
             templates,
@@ -153,17 +157,31 @@ impl MainLoop {
     /// still used by connections waits for them, found by no new one). A worker still on the old
     /// snapshot for a moment may bind such a template again; it checks the real server against its
     /// snapshot at every use, so the next connection on the new snapshot reschedules.
-    pub fn publish(&mut self, snap: Arc<Snapshot>) {
+    /// `history` is what the change did to the schedulers ([`ControlState::take_history`]), to
+    /// carry the rr/wrr positions over as IPVS's hooks move them.
+    ///
+    /// Returns the snapshot's number, for [`MainLoop::in_force`].
+    ///
+    /// [`ControlState::take_history`]: crate::control::state::ControlState::take_history
+    pub fn publish(&mut self, snap: Arc<Snapshot>, history: &SchedHistory) -> u64 {
         forget_templates(&self.templates, &snap.services);
         self.stats.borrow_mut().retain(|id| snap.services.slot_of(id).is_some(), |k| snap.services.find(k).is_some());
-        snap.services.carry_cursors(&self.snap.services);
+        snap.services.carry_cursors(&self.snap.services, history);
         let old = std::mem::replace(&mut self.snap, Arc::clone(&snap));
         self.retired.push(old);
+        self.published += 1;
         for (link, pending) in self.links.iter_mut().zip(self.pending.iter_mut()) {
             // A worker that has not taken the previous one yet gets only the latest.
-            pending.snap = Some(Arc::clone(&snap));
+            pending.snap = Some((Arc::clone(&snap), self.published));
             pending.deliver(&mut link.updates);
         }
+        self.published
+    }
+
+    /// Whether every worker forwards with snapshot `n` (the number [`MainLoop::publish`] returned)
+    /// or a later one: the change it carries is in force.
+    pub fn in_force(&self, n: u64) -> bool {
+        self.links.iter().all(|l| l.shared.running() >= n)
     }
 
     /// Whether some update still waits for a worker's ring to have room.

@@ -29,7 +29,7 @@ fn updates(w: &mut WorkerLinks) -> Vec<Update> {
 }
 
 fn is_snapshot(u: &Update, s: &Arc<Snapshot>) -> bool {
-    matches!(u, Update::Snapshot(got) if Arc::ptr_eq(got, s))
+    matches!(u, Update::Snapshot(got, _) if Arc::ptr_eq(got, s))
 }
 
 #[test]
@@ -37,15 +37,15 @@ fn a_snapshot_a_full_ring_refuses_is_delivered_at_a_later_tick_and_only_the_late
     let (mut m, mut w, _) = main_loop(1);
     let services = m.snapshot().services.clone();
     let a = next(&m, services.clone());
-    m.publish(Arc::clone(&a));
+    m.publish(Arc::clone(&a), &SchedHistory::default());
     assert!(!m.has_pending(), "the ring had room");
     let b = next(&m, services.clone());
-    m.publish(Arc::clone(&b));
+    m.publish(Arc::clone(&b), &SchedHistory::default());
     assert!(m.has_pending(), "the ring holds a; b waits");
     m.tick(1);
     assert!(m.has_pending(), "still full: the worker has not taken a");
     let c = next(&m, services);
-    m.publish(Arc::clone(&c));
+    m.publish(Arc::clone(&c), &SchedHistory::default());
     let got = updates(&mut w);
     assert!(got.len() == 1 && is_snapshot(&got[0], &a));
     m.tick(2);
@@ -62,7 +62,7 @@ fn retired_snapshots_are_freed_on_the_main_lcore_once_no_worker_holds_them() {
     let held_by_worker = Arc::clone(&first);
     drop(first);
     let services = m.snapshot().services.clone();
-    m.publish(next(&m, services));
+    m.publish(next(&m, services), &SchedHistory::default());
     m.tick(1);
     assert_eq!(m.retired(), 1, "the worker still forwards with the first snapshot");
     // The worker takes the new snapshot and lets the first go.
@@ -78,7 +78,7 @@ fn a_neighbour_table_a_full_ring_refuses_is_retried() {
     let (mut m, mut w, _) = main_loop(1);
     let services = m.snapshot().services.clone();
     let s = next(&m, services);
-    m.publish(Arc::clone(&s));
+    m.publish(Arc::clone(&s), &SchedHistory::default());
     let addr = Ipv4Addr::new(10, 1, 0, 77);
     let mac = MacAddr([2, 0, 0, 0, 0, 0x77]);
     w.learned.push(Learned { addr, mac, port: 1 }).unwrap();
@@ -115,7 +115,7 @@ fn publishing_invalidates_the_templates_of_what_the_change_deleted() {
         out.conns.len()
     };
     assert_eq!(listed(0), 1);
-    m.publish(next(&m, Services::default()));
+    m.publish(next(&m, Services::default()), &SchedHistory::default());
     assert_eq!(listed(1), 0, "the service is gone: its template is found by no new connection");
 }
 
@@ -133,4 +133,29 @@ fn neighbours_age_on_the_clock_the_caller_gives() {
     m.tick(95_000);
     assert!(m.neighbours().current().lookup(addr).is_none(), "aged out on the given clock");
     assert!(updates(&mut w).iter().any(|u| matches!(u, Update::Neigh(t) if t.lookup(addr).is_none())));
+}
+
+#[test]
+fn a_change_is_in_force_once_the_worker_forwards_with_it_or_a_later_one() {
+    use crate::fixtures::Harness;
+    use crate::worker::mem_io::MemIo;
+    use crate::worker::poll::redirect_mesh;
+    let mut h: Harness<Vec<u8>> = Harness::new(&fixtures::snapshot(), 0, 1, redirect_mesh(1, 4).remove(0));
+    let mut io = MemIo::new(2);
+    let services = h.main.snapshot().services.clone();
+    let a = h.main.publish(next(&h.main, services.clone()), &SchedHistory::default());
+    assert!(!h.main.in_force(a), "delivered to the ring, not yet taken");
+    h.poller.poll(&mut io, 1);
+    assert!(h.main.in_force(a));
+    // The harness's ring holds 16 updates: a worker that far behind takes the first 16, then
+    // only the latest of the rest, so a change can be in force without its own snapshot.
+    let numbers: Vec<u64> =
+        (0..20).map(|_| h.main.publish(next(&h.main, services.clone()), &SchedHistory::default())).collect();
+    h.poller.poll(&mut io, 2);
+    assert!(h.main.in_force(numbers[15]));
+    assert!(!h.main.in_force(numbers[16]), "still pending on the control side");
+    h.main.tick(3);
+    h.poller.poll(&mut io, 3);
+    assert!(numbers.iter().all(|&n| h.main.in_force(n)), "the 17th to 19th skipped: the 20th carries them");
+    assert!(!h.main.in_force(numbers[19] + 1), "nothing published yet");
 }

@@ -1,5 +1,5 @@
 //! fnatd's rules file (`[control] rules`): the `-S` text of the whole configuration
-//! ([`ctrl::save`]), applied at start by [`initial_state`] (instead of the configuration's services
+//! ([`ctrl::save`], real servers oldest first so that the restored lists keep their order), applied at start by [`initial_state`] (instead of the configuration's services
 //! once the file exists) and rewritten atomically by [`write_rules`] after every change.
 
 use std::fs;
@@ -7,15 +7,16 @@ use std::io::{self, Write as _};
 use std::path::Path;
 
 use ctrl::msg::{CtrlError, Request};
-use ctrl::save::{parse_rules, save};
+use ctrl::save::{Order, parse_rules, save};
 
 use super::state::{ControlState, NoConnections};
 use crate::config::Config;
 use crate::lb::Services;
 
-/// The configuration `state` holds, as `-S` prints it.
+/// The configuration `state` holds, as `-S` prints it, each service's real servers in the order
+/// whose restore recreates its list ([`Order::Replay`]).
 pub fn save_state(state: &ControlState) -> Result<String, CtrlError> {
-    Ok(save(&state.listing(None, &NoConnections)?, state.mark_rules()))
+    Ok(save(&state.listing(None, &NoConnections)?, state.mark_rules(), Order::Replay))
 }
 
 /// Applies the rules file at `path` to `state` as one transaction; a file that does not exist (yet)

@@ -52,7 +52,7 @@ fn save_is_ipvsadm_save_n_in_ipvsadms_order_with_fnats_lines_after() {
         MarkRule { mark: 7, dst: Ipv4Addr::new(10, 0, 1, 0), prefix: 24, proto: Some(Protocol::Udp), ports: vec![] };
     let listing = st.listing(None, &NoConnections).unwrap();
     assert_eq!(
-        save(&listing, &[rule]),
+        save(&listing, &[rule], Order::Sorted),
         "-A -t 10.0.0.2:80 -s wrr -b flag-1 -p 360 -M 255.255.255.0\n\
          -a -t 10.0.0.2:80 -r 10.1.0.11:80 -i -w 1\n\
          -a -t 10.0.0.2:80 -r 10.1.0.12:8080 -b -w 3 -x 100 -y 10\n\
@@ -66,7 +66,32 @@ fn save_is_ipvsadm_save_n_in_ipvsadms_order_with_fnats_lines_after() {
          --add-laddr -f 7 -z 10.1.0.10\n\
          --add-mark -f 7 --dst 10.0.1.0/24 --proto udp --dports any\n"
     );
-    assert_eq!(save(&Listing { conn_table_size: 1, services: vec![] }, &[]), "");
+    assert_eq!(save(&Listing { conn_table_size: 1, services: vec![] }, &[], Order::Sorted), "");
+}
+
+#[test]
+fn the_rules_file_recreates_each_list_of_real_servers_in_its_order() {
+    let mut st = ControlState::new(&Services::default(), vec![Ipv4Addr::new(10, 1, 0, 10)], 4096);
+    let tcp = key(Protocol::Tcp, 2, 80);
+    let spec = ServiceSpec { key: tcp, scheduler: SchedKind::Rr, flags: SchedFlags::default(), persistence: None };
+    let mut cmds = vec![Command::AddService(spec)];
+    cmds.extend([12, 13, 11].map(|last| Command::AddDest { svc: tcp, dest: dest(last, 80, FwdMethod::FullNat, 1) }));
+    apply(&mut st, cmds);
+    let order = |st: &ControlState| -> Vec<u8> {
+        st.listing(None, &NoConnections).unwrap().services[0].dests.iter().map(|d| d.spec.addr.octets()[3]).collect()
+    };
+    assert_eq!(order(&st), vec![11, 13, 12], "IPVS's list: the last added first");
+    let listing = st.listing(None, &NoConnections).unwrap();
+    let lines =
+        |o| save(&listing, &[], o).lines().filter(|l| l.starts_with("-a")).map(str::to_owned).collect::<Vec<_>>();
+    let rs = |l: &[String]| l.iter().map(|l| l.split_whitespace().nth(4).unwrap().to_owned()).collect::<Vec<_>>();
+    assert_eq!(rs(&lines(Order::Sorted)), ["10.1.0.11:80", "10.1.0.12:80", "10.1.0.13:80"]);
+    assert_eq!(rs(&lines(Order::Kernel)), ["10.1.0.11:80", "10.1.0.13:80", "10.1.0.12:80"]);
+    // The rules file replays the additions oldest first: restored, the list is the same.
+    let text = save_state(&st).unwrap();
+    let mut back = ControlState::new(&Services::default(), vec![Ipv4Addr::new(10, 1, 0, 10)], 4096);
+    apply(&mut back, ctrl::save::parse_rules(&text).unwrap());
+    assert_eq!(order(&back), vec![11, 13, 12]);
 }
 
 #[test]

@@ -45,6 +45,7 @@ use ctrl::vocab::{Counters, Rates};
 mod marks;
 
 use crate::lb::fwmark::Classifier;
+use crate::lb::sched::SchedHistory;
 use crate::lb::service::ServicesError;
 use crate::lb::{DestId, FwdMethod, RealServer, Service, ServiceKey, Services, TcpState, Timeouts};
 
@@ -143,6 +144,9 @@ pub struct ControlState {
     /// the first `AddLaddr` of such a service replaces them, so a restore (`-A` then its
     /// `--add-laddr` lines in one request) recreates exactly the saved local addresses.
     fresh: HashSet<ServiceKey>,
+    /// The scheduler hooks the changes since the last snapshot ran, for carrying the rr/wrr
+    /// positions over ([`ControlState::take_history`]).
+    history: SchedHistory,
 }
 
 impl ControlState {
@@ -166,6 +170,7 @@ impl ControlState {
             generation: 0,
             marks: services.marks().clone(),
             fresh: HashSet::new(),
+            history: SchedHistory::default(),
         };
         for svc in services.iter() {
             if let Some(max) = svc.dests.iter().map(|d| d.id.0).max() {
@@ -352,6 +357,10 @@ impl ControlState {
             Command::EditService(spec) => {
                 let s = &mut self.services.get_mut(&spec.key).ok_or(CtrlError::NoSuchService(spec.key))?.svc;
                 limits::check_service(&spec.key, spec.persistence)?;
+                if s.scheduler != spec.scheduler {
+                    // IPVS binds the new scheduler afresh; the same one keeps its state.
+                    self.history.bound(spec.key, &s.dests);
+                }
                 s.scheduler = spec.scheduler;
                 s.flags = spec.flags;
                 s.persistence = spec.persistence;
@@ -360,6 +369,7 @@ impl ControlState {
             Command::DelService(key) => {
                 let e = self.services.remove(&key).ok_or(CtrlError::NoSuchService(key))?;
                 self.uses.service(&e.svc, false);
+                self.history.forget(&key);
                 Ok(())
             }
             Command::Clear => {
@@ -368,11 +378,13 @@ impl ControlState {
                 self.services.clear();
                 self.uses = Uses::default();
                 self.marks = Classifier::new(Vec::new());
+                self.history.clear();
                 Ok(())
             }
             Command::AddDest { svc, dest } => self.add_dest(svc, dest),
             Command::EditDest { svc, dest } => {
-                let s = self.service_mut(svc)?;
+                let Self { services, history, .. } = self;
+                let s = &mut services.get_mut(&svc).ok_or(CtrlError::ServiceNotDefined(svc))?.svc;
                 check_dest(svc, &dest)?;
                 let d = s
                     .dests
@@ -383,16 +395,20 @@ impl ControlState {
                 d.method = dest.method;
                 d.upper = dest.upper;
                 d.lower = dest.lower;
+                history.changed(svc, &s.dests);
                 Ok(())
             }
             Command::DelDest { svc, addr, port } => {
-                let s = self.service_mut(svc)?;
+                let Self { services, history, .. } = self;
+                let s = &mut services.get_mut(&svc).ok_or(CtrlError::ServiceNotDefined(svc))?.svc;
                 let i = s.dests.iter().position(|d| d.addr == addr && d.port == port).ok_or(CtrlError::NoSuchDest {
                     svc,
                     addr,
                     port,
                 })?;
-                s.dests.remove(i);
+                let before = i.checked_sub(1).and_then(|j| s.dests.get(j)).map(|d| d.id);
+                let gone = s.dests.remove(i);
+                history.deleted(svc, gone.id, before, &s.dests);
                 Ok(())
             }
             Command::AddLaddr { svc, addr } => self.add_laddr(svc, addr),
@@ -452,25 +468,32 @@ impl ControlState {
             persistence: spec.persistence,
         });
         self.fresh.insert(key);
+        self.history.bound(key, &[]);
         Ok(())
     }
 
     fn add_dest(&mut self, svc: ServiceKey, dest: DestSpec) -> Result<(), CtrlError> {
         let id = DestId(self.next_dest_id);
-        let s = self.service_mut(svc)?;
+        let Self { services, history, .. } = self;
+        let s = &mut services.get_mut(&svc).ok_or(CtrlError::ServiceNotDefined(svc))?.svc;
         check_dest(svc, &dest)?;
         if s.dests.iter().any(|d| d.addr == dest.addr && d.port == dest.port) {
             return Err(CtrlError::DestExists { svc, addr: dest.addr, port: dest.port });
         }
-        s.dests.push(RealServer {
-            id,
-            addr: dest.addr,
-            port: dest.port,
-            weight: dest.weight,
-            method: dest.method,
-            upper: dest.upper,
-            lower: dest.lower,
-        });
+        // At the head of the list, as IPVS's `__ip_vs_update_dest` (`list_add_rcu`).
+        s.dests.insert(
+            0,
+            RealServer {
+                id,
+                addr: dest.addr,
+                port: dest.port,
+                weight: dest.weight,
+                method: dest.method,
+                upper: dest.upper,
+                lower: dest.lower,
+            },
+        );
+        history.changed(svc, &s.dests);
         self.next_dest_id =
             self.next_dest_id.checked_add(1).ok_or_else(|| CtrlError::Invalid("no real server ids left".into()))?;
         Ok(())
@@ -519,6 +542,22 @@ impl ControlState {
         let mut v: Vec<&Entry> = self.services.values().collect();
         v.sort_unstable_by_key(|e| e.rank);
         v
+    }
+
+    /// The scheduler hooks run since the last call, for the next snapshot's
+    /// [`Services::carry_cursors`]; the state forgets them.
+    pub fn take_history(&mut self) -> SchedHistory {
+        std::mem::take(&mut self.history)
+    }
+
+    /// The services of the first snapshot (fnatd's start): [`ControlState::services`] with the
+    /// rr/wrr positions where the changes recorded so far leave them, as IPVS's hooks move them (a
+    /// series of `-a` leaves wrr at the weight the kernel reaches). The record stays until
+    /// [`ControlState::take_history`].
+    pub fn first_services(&self) -> Result<Services, ServicesError> {
+        let s = self.services()?;
+        s.carry_cursors(&Services::default(), &self.history);
+        Ok(s)
     }
 
     /// The snapshot for the workers: every service in creation order.

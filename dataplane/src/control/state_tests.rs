@@ -107,7 +107,9 @@ scheduler = "wrr"
     let dest = rs(3, 1);
     run(&mut st, vec![Command::AddDest { svc: udp, dest }]).unwrap();
     let ids: Vec<u32> = list(&st).services[0].dests.iter().map(|d| d.id.0).collect();
-    assert_eq!(ids, vec![0, 1, 2]);
+    // The file's real servers were added last to first (so listed in the file's order), the new
+    // one at the head.
+    assert_eq!(ids, vec![2, 1, 0]);
 }
 
 #[test]
@@ -174,16 +176,16 @@ fn a_service_must_have_a_port_and_a_unicast_vip_that_is_not_a_local_address() {
 }
 
 #[test]
-fn real_servers_keep_their_order_and_ids_are_never_reused() {
+fn real_servers_are_kept_newest_first_and_ids_are_never_reused() {
     let mut st = empty();
     run(&mut st, vec![add(80), add_rs(80, 1), add_rs(80, 2), add_rs(80, 3)]).unwrap();
-    assert_eq!(dests(&st, 80), vec![(1, 0), (2, 1), (3, 2)]);
+    assert_eq!(dests(&st, 80), vec![(3, 2), (2, 1), (1, 0)], "each -a at the head, as IPVS's list_add_rcu");
     run(&mut st, vec![Command::DelDest { svc: key(80), addr: rs(2, 1).addr, port: 8080 }]).unwrap();
     run(&mut st, vec![add_rs(80, 2)]).unwrap();
-    assert_eq!(dests(&st, 80), vec![(1, 0), (3, 2), (2, 3)], "re-added at the end, with a new id");
+    assert_eq!(dests(&st, 80), vec![(2, 3), (3, 2), (1, 0)], "re-added at the head, with a new id");
     run(&mut st, vec![Command::EditDest { svc: key(80), dest: rs(1, 7) }]).unwrap();
-    assert_eq!(dests(&st, 80), vec![(1, 0), (3, 2), (2, 3)], "edit keeps id and place");
-    assert_eq!(list(&st).services[0].dests[0].spec.weight, 7);
+    assert_eq!(dests(&st, 80), vec![(2, 3), (3, 2), (1, 0)], "edit keeps id and place");
+    assert_eq!(list(&st).services[0].dests[2].spec.weight, 7);
 }
 
 #[test]
@@ -330,7 +332,7 @@ fn a_request_is_all_or_nothing() {
     assert_eq!(st.generation(), generation);
     // The ids handed out inside the failed request were never seen; the next one follows on.
     run(&mut st, vec![add_rs(80, 3)]).unwrap();
-    assert_eq!(dests(&st, 80), vec![(1, 0), (3, 1)]);
+    assert_eq!(dests(&st, 80), vec![(3, 1), (1, 0)]);
 }
 
 #[test]
@@ -357,7 +359,7 @@ fn list_shows_counts_and_filters() {
     };
     assert_eq!(l.services.len(), 1);
     let d = &l.services[0].dests;
-    assert_eq!((d[1].active, d[1].inactive), (10, 6));
+    assert_eq!((d[0].active, d[0].inactive), (10, 6), "the newest first: id 1");
     assert_eq!(
         run(&mut st, vec![Command::List { svc: Some(key(82)), traffic: false }]),
         Err(CtrlError::NoSuchService(key(82)))
@@ -451,11 +453,11 @@ fn every_forwarding_method_is_accepted_and_a_service_may_mix_them() {
     assert_eq!(run(&mut st, cmds), Ok(None));
     assert_eq!(
         methods(&st, 80),
-        vec![(1, 8080, FwdMethod::FullNat), (2, 8080, FwdMethod::Nat), (3, 80, FwdMethod::Dr), (4, 80, FwdMethod::Tun)]
+        vec![(4, 80, FwdMethod::Tun), (3, 80, FwdMethod::Dr), (2, 8080, FwdMethod::Nat), (1, 8080, FwdMethod::FullNat)]
     );
     let snap = st.services().unwrap();
     let methods_in_snapshot: Vec<FwdMethod> = snap.find(&svc).unwrap().1.dests.iter().map(|d| d.method).collect();
-    assert_eq!(methods_in_snapshot, vec![FwdMethod::FullNat, FwdMethod::Nat, FwdMethod::Dr, FwdMethod::Tun]);
+    assert_eq!(methods_in_snapshot, vec![FwdMethod::Tun, FwdMethod::Dr, FwdMethod::Nat, FwdMethod::FullNat]);
 }
 
 #[test]
@@ -710,10 +712,10 @@ fn thresholds_are_stored_listed_and_replaced_by_an_edit() {
         vec![add(80), add_rs(80, 1), Command::AddDest { svc, dest: limited }, Command::AddDest { svc, dest: max }],
     )
     .unwrap();
-    assert_eq!(thresholds(&st, 80), vec![(0, 0), (1000, 750), (2_147_483_647, 2_147_483_647)], "0: none");
+    assert_eq!(thresholds(&st, 80), vec![(2_147_483_647, 2_147_483_647), (1000, 750), (0, 0)], "0: none");
     let snap = st.services().unwrap();
     let in_snapshot: Vec<(u32, u32)> = snap.find(&svc).unwrap().1.dests.iter().map(|d| (d.upper, d.lower)).collect();
-    assert_eq!(in_snapshot, vec![(0, 0), (1000, 750), (2_147_483_647, 2_147_483_647)]);
+    assert_eq!(in_snapshot, vec![(2_147_483_647, 2_147_483_647), (1000, 750), (0, 0)]);
     // -e sets them all again: unset thresholds go back to 0, as ipvsadm's -e without -x/-y.
     run(
         &mut st,
@@ -723,8 +725,8 @@ fn thresholds_are_stored_listed_and_replaced_by_an_edit() {
         ],
     )
     .unwrap();
-    assert_eq!(thresholds(&st, 80), vec![(10, 0), (0, 0), (2_147_483_647, 2_147_483_647)]);
-    assert_eq!(dests(&st, 80), vec![(1, 0), (2, 1), (3, 2)], "edits keep ids");
+    assert_eq!(thresholds(&st, 80), vec![(2_147_483_647, 2_147_483_647), (0, 0), (10, 0)]);
+    assert_eq!(dests(&st, 80), vec![(3, 2), (2, 1), (1, 0)], "edits keep ids and places");
     // Equal thresholds are fine; a refused edit changes nothing.
     run(&mut st, vec![Command::EditDest { svc, dest: DestSpec { upper: 5, lower: 5, ..rs(2, 1) } }]).unwrap();
     let generation = st.generation();
@@ -734,7 +736,7 @@ fn thresholds_are_stored_listed_and_replaced_by_an_edit() {
         Err("lower threshold 6 is higher than upper threshold 5".to_string())
     );
     assert_eq!(st.generation(), generation);
-    assert_eq!(thresholds(&st, 80), vec![(10, 0), (5, 5), (2_147_483_647, 2_147_483_647)]);
+    assert_eq!(thresholds(&st, 80), vec![(2_147_483_647, 2_147_483_647), (5, 5), (10, 0)]);
 }
 
 #[test]

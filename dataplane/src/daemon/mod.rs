@@ -33,7 +33,7 @@ use crate::worker::DestConns;
 use crate::worker::poll::{BURST, Poller, redirect_mesh};
 use crate::worker::shared;
 use crate::worker::{DropReason, Worker, WorkerId, WorkerStats};
-use ctrl::msg::{Command, CounterReport, PortCounters, WorkerCounters};
+use ctrl::msg::{Command, CounterReport, PortCounters, Reply, WorkerCounters};
 use ctrl::shm::Server;
 use ctrl::vocab::{Counters, Rates};
 
@@ -174,25 +174,63 @@ fn port_counters(name: &str, p: &PortStats, steering: &str) -> PortCounters {
     }
 }
 
-/// Answers the requests fnatctl left in the control file and the waiting metrics scrape, hands the
-/// workers the new configuration (services and timeouts) when a request changed it, and rewrites
-/// the rules file, if any. Returns whether the configuration changed.
+/// How long a change's answer waits for every worker to take its snapshot; a worker that has not
+/// by then is reported, and fnatctl answered all the same (the change is made).
+const IN_FORCE_WAIT_MS: u64 = 2000;
+
+/// The answer to a request that changed the configuration, held until every worker forwards
+/// with the snapshot that carries the change: like ipvsadm, fnatctl returns once the change is in
+/// force, so the next connection after it is scheduled by the new configuration.
+struct HeldReply {
+    seq: u64,
+    reply: Reply,
+    /// The snapshot's number ([`MainLoop::in_force`]).
+    snapshot: u64,
+    /// When it was published, on the workers' clock.
+    since: u64,
+}
+
+/// Answers the requests fnatctl left in the control file and the waiting metrics scrape. A
+/// request that changes the configuration hands the workers the new one (services and timeouts)
+/// at once and rewrites the rules file, if any; its answer is held (in `held`) until the change is
+/// in force, and the requests behind it wait meanwhile. Returns whether the configuration changed.
 fn serve_control(
     server: &mut Server,
     state: &mut ControlState,
     main: &mut MainLoop,
     io: &ControlIo<'_>,
+    held: &mut Option<HeldReply>,
 ) -> Result<bool, Error> {
     use anyhow::Context as _;
 
+    if let Some(h) = held.take() {
+        let waited = io.now.saturating_sub(h.since);
+        if main.in_force(h.snapshot) || waited >= IN_FORCE_WAIT_MS {
+            if !main.in_force(h.snapshot) {
+                eprintln!("fnatd: a worker has not taken the change after {waited} ms; answering fnatctl anyway");
+            }
+            server.reply(h.seq, &h.reply).context("answering fnatctl")?;
+        } else {
+            *held = Some(h);
+        }
+    }
     // Connection listings are cut to fit this file's replies.
     state.set_max_payload(server.max_payload());
-    let before = state.generation();
-    while let Some(incoming) = server.poll() {
+    let mut changed = false;
+    while held.is_none()
+        && let Some(incoming) = server.poll()
+    {
         let lists =
             incoming.request.as_ref().is_ok_and(|r| r.commands.iter().any(|c| matches!(c, Command::List { .. })));
+        let before = state.generation();
         let reply = state.answer(incoming.request, &Gateway::new(main, lists, io));
-        server.reply(incoming.seq, &reply).context("answering fnatctl")?;
+        if state.generation() == before {
+            server.reply(incoming.seq, &reply).context("answering fnatctl")?;
+            continue;
+        }
+        changed = true;
+        let snapshot = publish_change(state, main, io)?;
+        *held = Some(HeldReply { seq: incoming.seq, reply, snapshot, since: io.now });
     }
     if let Some(scrape) = io.metrics.and_then(MetricsServer::pending) {
         let gw = Gateway::new(main, true, io);
@@ -203,23 +241,28 @@ fn serve_control(
         // The scrape may have given up waiting.
         let _ = scrape.send(text);
     }
-    let changed = state.generation() != before;
-    if changed {
-        let services = state.services().context("building the new configuration")?;
-        let snap = Arc::new(main.snapshot().with_config(services, state.timeouts().clone()));
-        main.publish(snap);
-        if let Some(path) = io.rules {
-            // The change is applied already; a rules file that cannot be written is reported, and
-            // the next change tries again.
-            let written = crate::control::rules::save_state(state)
-                .map_err(std::io::Error::other)
-                .and_then(|text| crate::control::rules::write_rules(path, &text));
-            if let Err(e) = written {
-                eprintln!("fnatd: rules file {}: cannot write it: {e}", path.display());
-            }
+    Ok(changed)
+}
+
+/// Hands the workers the configuration `state` now holds and rewrites the rules file, if any.
+/// Returns the new snapshot's number.
+fn publish_change(state: &mut ControlState, main: &mut MainLoop, io: &ControlIo<'_>) -> Result<u64, Error> {
+    use anyhow::Context as _;
+
+    let services = state.services().context("building the new configuration")?;
+    let snap = Arc::new(main.snapshot().with_config(services, state.timeouts().clone()));
+    let n = main.publish(snap, &state.take_history());
+    if let Some(path) = io.rules {
+        // The change is applied already; a rules file that cannot be written is reported, and
+        // the next change tries again.
+        let written = crate::control::rules::save_state(state)
+            .map_err(std::io::Error::other)
+            .and_then(|text| crate::control::rules::write_rules(path, &text));
+        if let Err(e) = written {
+            eprintln!("fnatd: rules file {}: cannot write it: {e}", path.display());
         }
     }
-    Ok(changed)
+    Ok(n)
 }
 
 /// The configured RSS key, to set on a device that does RSS: at the device's key size (the
@@ -342,7 +385,9 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
     let mut server = Server::create(&cfg.control_path)
         .with_context(|| format!("creating the control file {}", cfg.control_path.display()))?;
     let mut state = crate::control::rules::initial_state(cfg).map_err(anyhow::Error::msg)?;
-    let services = state.services().context("the configured services")?;
+    let services = state.first_services().context("the configured services")?;
+    // Spent: the next change's snapshot carries the positions over from this one.
+    state.take_history();
     let snap = Snapshot::from_config(cfg, &macs).with_services(services);
     let mut steers: Vec<PortSteer> = cfg.ports.iter().zip(&ports).map(|(pc, p)| PortSteer::decide(pc, p, nq)).collect();
     install_flows(&mut steers, &snap, nq);
@@ -424,6 +469,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
     let summary: Vec<String> =
         cfg.ports.iter().zip(&macs).map(|(p, m)| format!("{} ({}, {m})", p.name, p.device.dpdk_name())).collect();
     on_ready(&format!("{workers} worker(s) on lcores {:?}; ports {}", cfg.worker_lcores, summary.join(", ")));
+    let mut held = None;
     while !stop.load(Ordering::Relaxed) {
         let now = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
         main.tick(now);
@@ -436,11 +482,16 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
             rules: cfg.rules_path.as_deref(),
             metrics: metrics.as_ref(),
         };
-        if serve_control(&mut server, &mut state, &mut main, &io)? {
+        if serve_control(&mut server, &mut state, &mut main, &io, &mut held)? {
             // New local addresses get their rte_flow rules.
             install_flows(&mut steers, main.snapshot(), nq);
         }
         std::thread::sleep(Duration::from_millis(1));
+    }
+    if let Some(h) = held.take() {
+        // Stopping: the change was made; its answer goes out now (fnatd may be gone before
+        // fnatctl reads it).
+        let _ = server.reply(h.seq, &h.reply);
     }
     main.stop_workers();
 

@@ -1,8 +1,9 @@
 //! Virtual services and their real servers (destinations), as an immutable snapshot.
 //!
 //! A `Services` value is built once by the control side and shared read-only by every worker; a
-//! change of configuration builds a new snapshot. Destinations keep the order in which they were added,
-//! which the schedulers depend on ("first" means first added).
+//! change of configuration builds a new snapshot. Destinations are in IPVS's list order, which the
+//! schedulers walk: `ControlState` puts a new one first (`list_add_rcu` in the kernel's
+//! `__ip_vs_update_dest`), so "first" means most recently added; an edited one keeps its place.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasherDefault;
@@ -12,7 +13,7 @@ pub use ctrl::vocab::{DestId, FwdMethod, Persistence, Protocol, ServiceKey, mask
 
 use super::fwmark::Classifier;
 use super::nat_owner::NatIndex;
-use super::sched::{Cursor, SchedFlags, SchedKind};
+use super::sched::{Cursor, SchedFlags, SchedHistory, SchedKind};
 use crate::hash::KeyHasher;
 
 /// A real server (IPVS "destination") of a service.
@@ -45,7 +46,7 @@ pub struct Service {
     pub scheduler: SchedKind,
     /// The scheduler's flags (`-b`).
     pub flags: SchedFlags,
-    /// Real servers in the order they were added.
+    /// Real servers in IPVS's list order: the most recently added first.
     pub dests: Vec<RealServer>,
     /// FULLNAT local addresses of this service, used in turn for new connections.
     pub laddrs: Vec<Ipv4Addr>,
@@ -175,18 +176,13 @@ impl Services {
         self.cursors.get(idx as usize)
     }
 
-    /// Carries the rr/wrr positions over from the previous configuration, for every service that
-    /// kept its scheduler and real servers (a change of real servers restarts the cycle, as IPVS
-    /// does).
-    pub fn carry_cursors(&self, old: &Services) {
-        for (i, s) in self.list.iter().enumerate() {
-            if let Some((j, o)) = old.find(&s.key)
-                && o.scheduler == s.scheduler
-                && o.dests == s.dests
-                && let (Some(new), Some(prev)) = (self.cursors.get(i), old.cursor(j))
-            {
-                new.set(prev.get());
-            }
+    /// Carries the rr/wrr positions over from the previous configuration through the scheduler
+    /// hooks the changes ran (`lb::sched::SchedHistory`): IPVS's rr keeps its place, wrr restarts
+    /// at the list head with its weight clamped, and a new or rebound scheduler starts afresh.
+    pub fn carry_cursors(&self, old: &Services, history: &SchedHistory) {
+        for (s, new) in self.list.iter().zip(self.cursors.iter()) {
+            let prev = old.find(&s.key).and_then(|(j, o)| Some((old.cursor(j)?.get(), o)));
+            new.set(history.carry(s, prev));
         }
     }
 

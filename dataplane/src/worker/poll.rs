@@ -199,7 +199,10 @@ impl<B: PacketBuf> Poller<B> {
         let mut neigh_changed = false;
         while let Ok(u) = ctl.updates.pop() {
             match u {
-                Update::Snapshot(s) => self.worker.set_snapshot(s),
+                Update::Snapshot(s, n) => {
+                    self.worker.set_snapshot(s);
+                    ctl.shared.set_running(n);
+                }
                 Update::Neigh(n) => {
                     self.worker.set_neigh(n);
                     neigh_changed = true;

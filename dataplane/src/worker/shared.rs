@@ -36,8 +36,9 @@ use crate::snapshot::Snapshot;
 /// A change handed to a worker.
 #[derive(Debug)]
 pub enum Update {
-    /// New configuration.
-    Snapshot(Arc<Snapshot>),
+    /// New configuration, and its number in the order the control side published them (see
+    /// [`WorkerShared::running`]).
+    Snapshot(Arc<Snapshot>, u64),
     /// New neighbours.
     Neigh(Arc<NeighTable>),
 }
@@ -147,9 +148,23 @@ pub struct WorkerShared {
     query: Mutex<Option<ConnQuery>>,
     chunk: Mutex<Chunk>,
     collected: Mutex<Collected>,
+    /// The number of the snapshot the worker forwards with (0: the one it started with).
+    running: AtomicU64,
 }
 
 impl WorkerShared {
+    /// The number of the snapshot the worker forwards with: a change published as snapshot `n` is
+    /// in force on this worker once this is `n` or more (a worker that was behind may skip to a
+    /// later one).
+    pub fn running(&self) -> u64 {
+        self.running.load(Ordering::Acquire)
+    }
+
+    /// Records the number of the snapshot the worker swapped in (the worker's side, after the swap).
+    pub fn set_running(&self, n: u64) {
+        self.running.store(n, Ordering::Release);
+    }
+
     /// Asks the worker to publish its counters; returns the ticket to wait for.
     pub fn request(&self) -> u64 {
         self.request_with(None)

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use ctrl::cli::{self, Action, Columns, Op, PortNames, UsageError};
 use ctrl::msg::{Command, PROTOCOL_VERSION, Reply, Request};
-use ctrl::save::restore_commands;
+use ctrl::save::{Order, restore_commands};
 use ctrl::shm::Client;
 
 /// How long fnatctl waits for fnatd (the control file's lock included).
@@ -253,7 +253,7 @@ fn run(args: &[String], env_ctl: Option<&str>, input: Input) -> Outcome {
         Op::Zero { svc } => vec![Command::Zero { svc: *svc }],
         Op::Counters => vec![Command::Counters],
         Op::Marks => vec![Command::ListMarks],
-        Op::Save => return save(&mut client),
+        Op::Save { sort } => return save(&mut client, if *sort { Order::Sorted } else { Order::Kernel }),
         // All the lines in one request: one transaction.
         Op::Restore => restore,
     };
@@ -277,7 +277,7 @@ fn run(args: &[String], env_ctl: Option<&str>, input: Input) -> Outcome {
 }
 
 /// `-S`: the services, then the classifier's rules (two requests), printed as ipvsadm-save does.
-fn save(client: &mut Client) -> Outcome {
+fn save(client: &mut Client, order: Order) -> Outcome {
     let listing = match client.call(&Request::new(vec![Command::List { svc: None, traffic: false }]), TIMEOUT) {
         Ok(Reply::Listing(l)) => l,
         Ok(Reply::Error(e)) => return Outcome::fail(LIST_FAILED, e),
@@ -285,7 +285,7 @@ fn save(client: &mut Client) -> Outcome {
         Err(e) => return Outcome::fail(USAGE, e),
     };
     match client.call(&Request::new(vec![Command::ListMarks]), TIMEOUT) {
-        Ok(Reply::Marks(rules)) => Outcome::ok(ctrl::save::save(&listing, &rules)),
+        Ok(Reply::Marks(rules)) => Outcome::ok(ctrl::save::save(&listing, &rules, order)),
         Ok(Reply::Error(e)) => Outcome::fail(LIST_FAILED, e),
         Ok(other) => Outcome::fail(USAGE, format!("unexpected reply from fnatd: {other:?}")),
         Err(e) => Outcome::fail(USAGE, e),

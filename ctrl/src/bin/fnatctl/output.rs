@@ -7,7 +7,8 @@ use std::fmt::Write as _;
 use std::net::SocketAddrV4;
 
 use ctrl::msg::{ConnListing, Listing, ServiceView};
-use ctrl::vocab::{FwdMethod, Protocol, ServiceKey, sched_flags_suffix};
+use ctrl::save::Order;
+use ctrl::vocab::{FwdMethod, Protocol, sched_flags_suffix};
 
 use ctrl::cli::{Columns, ListFormat, PortNames};
 use ctrl::msg::{CounterReport, PortCounters};
@@ -33,22 +34,9 @@ fn cut(mut s: String, n: usize) -> String {
     s
 }
 
-/// Sort key of a service as ipvsadm's `ipvs_cmp_services`: firewall mark (0, no mark, first),
-/// protocol, address, port.
-fn svc_order(k: &ServiceKey) -> (u32, u8, u32, u16) {
-    (k.fwmark, k.protocol as u8, u32::from(k.vip), k.vport)
-}
-
 /// The services in listing order: ipvsadm sorts unless told `--nosort`.
 fn ordered(listing: &Listing, sort: bool) -> Vec<ServiceView> {
-    let mut services = listing.services.clone();
-    if sort {
-        services.sort_by_key(|s| svc_order(&s.spec.key));
-        for s in &mut services {
-            s.dests.sort_by_key(|d| (u32::from(d.spec.addr), d.spec.port));
-        }
-    }
-    services
+    ctrl::save::ordered(listing, if sort { Order::Sorted } else { Order::Kernel })
 }
 
 /// A counter as ipvsadm's `print_largenum` writes it after a column: right-aligned in 9
@@ -308,7 +296,7 @@ mod tests {
     use std::net::Ipv4Addr;
 
     use ctrl::msg::{ConnView, DestSpec, DestView, ServiceSpec, WorkerCounters};
-    use ctrl::vocab::{DestId, Persistence, Rates, SchedFlags, SchedKind};
+    use ctrl::vocab::{DestId, Persistence, Rates, SchedFlags, SchedKind, ServiceKey};
 
     use super::*;
 

@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 
 use ctrl::cli::{self, PortNames};
 use ctrl::msg::{Command, CtrlError, Reply, Request, encode_request};
-use ctrl::save::{RestoreError, restore_commands, save};
+use ctrl::save::{Order, RestoreError, restore_commands, save};
 use ctrl::shm::DEFAULT_MAX_PAYLOAD;
 use dataplane::control::{ControlState, NoConnections};
 use dataplane::lb::Services;
@@ -30,7 +30,7 @@ fn saved(st: &ControlState) -> String {
         Ok(Reply::Marks(m)) => m,
         other => panic!("{other:?}"),
     };
-    save(&listing, &marks)
+    save(&listing, &marks, Order::Sorted)
 }
 
 /// Every feature, in the order and format `-S` prints.

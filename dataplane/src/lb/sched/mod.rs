@@ -26,9 +26,10 @@
 //! state's decisions can go unseen, where IPVS would keep the flag until the total falls below the
 //! lower threshold; and the counts are as current as the caller's [`Loads`].
 //!
-//! Files: `rr` (rr, wrr), `least` (lc, wlc, sed, nq, fo, ovf), `hash` (sh, dh), `locality` (the
+//! Files: `rr` (rr, wrr), `cursor` (their shared position and how a change moves it), `least` (lc, wlc, sed, nq, fo, ovf), `hash` (sh, dh), `locality` (the
 //! bounded, expiring table of lblc and lblcr), `lblc` (lblc, lblcr), `mh` (Maglev hashing).
 
+mod cursor;
 mod hash;
 mod lblc;
 mod least;
@@ -47,7 +48,7 @@ pub use ctrl::vocab::{SchedFlags, SchedKind, SchedParseError};
 
 /// A real server's connections: active (TCP ESTABLISHED) and inactive (everything else).
 pub use super::loads::Load as DestLoad;
-pub use rr::Cursor;
+pub use cursor::{Cursor, SchedHistory};
 
 /// Gateway-wide connection counts of a service's real servers, by index in its `dests`.
 pub trait Loads {
@@ -287,15 +288,15 @@ impl SchedState {
     }
 
     /// Adjusts the state after the real servers changed (IPVS `update_service` / `add_dest` /
-    /// `del_dest` / `upd_dest`): rr and wrr restart at the list head with wrr's current weight
-    /// clamped into range, sh/dh/mh rebuild their tables, lblc/lblcr follow their servers to their
+    /// `del_dest` / `upd_dest`): rr keeps its place, wrr restarts at the list head with its current
+    /// weight clamped into range, sh/dh/mh rebuild their tables, lblc/lblcr follow their servers to their
     /// new indices (entries for removed servers are rescheduled), and overload flags carry over.
     pub fn dests_changed(&mut self, dests: &[RealServer]) {
         let old_ids: Vec<DestId> = self.dests.iter().map(|d| d.id).collect();
         let map = Remap::new(&old_ids, dests);
         self.overload = self.overload.changed(&self.dests, dests, &map);
         match &mut self.algo {
-            Algo::Rr(s) => s.dests_changed(),
+            Algo::Rr(s) => s.dests_changed(&map.new_of_old),
             Algo::Wrr(s) => s.dests_changed(dests),
             Algo::Sh(b) => **b = hash::Buckets::sh(dests),
             Algo::Dh(b) => **b = hash::Buckets::dh(dests),

@@ -3,68 +3,9 @@
 //! Both walk the real servers in order from the last choice; a server is a candidate when it is
 //! available (weight > 0 and not overloaded).
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use super::View;
+use super::cursor::{FRESH, pack, unpack_last, wrr_clamp};
 use crate::lb::service::RealServer;
-
-/// A service's round-robin position shared by every worker: rr's last choice, or wrr's last choice
-/// and current weight, packed in one word. A new connection reads it, takes IPVS's step on a copy,
-/// and publishes the result with one compare-and-swap (retried if another worker got there first):
-/// one atomic operation per new connection of an rr/wrr service, none per packet.
-#[derive(Debug)]
-pub struct Cursor(AtomicU64);
-
-/// The packed value of a cursor no connection has moved yet (IPVS's fresh state).
-const FRESH: u64 = u64::MAX;
-
-impl Default for Cursor {
-    fn default() -> Self {
-        Self(AtomicU64::new(FRESH))
-    }
-}
-
-impl Clone for Cursor {
-    fn clone(&self) -> Self {
-        Self(AtomicU64::new(self.0.load(Ordering::Relaxed)))
-    }
-}
-
-impl Cursor {
-    /// Runs `step` (from the packed position to the new one and the choice) until the position it
-    /// started from was still current when it published, then returns the choice.
-    pub(super) fn step(&self, mut step: impl FnMut(u64) -> (u64, Option<usize>)) -> Option<usize> {
-        let mut cur = self.0.load(Ordering::Acquire);
-        loop {
-            let (next, choice) = step(cur);
-            match self.0.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => return choice,
-                Err(now) => cur = now,
-            }
-        }
-    }
-
-    /// The packed position, to carry it over to the next configuration.
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-
-    /// Sets the packed position (a position carried over from the previous configuration).
-    pub fn set(&self, v: u64) {
-        self.0.store(v, Ordering::Relaxed);
-    }
-}
-
-fn unpack_last(packed: u64) -> Option<usize> {
-    let last = packed >> 32;
-    (packed != FRESH && last != u64::from(u32::MAX)).then(|| usize::try_from(last).unwrap_or(usize::MAX))
-}
-
-fn pack(last: Option<usize>, cw: i64) -> u64 {
-    let last = last.and_then(|l| u32::try_from(l).ok()).unwrap_or(u32::MAX);
-    let cw = u32::try_from(cw.max(0)).unwrap_or(u32::MAX);
-    (u64::from(last) << 32) | u64::from(cw)
-}
 
 /// Round robin: the index of the last server chosen (`None`: start at the first).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -82,9 +23,10 @@ impl Rr {
         Some(found)
     }
 
-    /// The cursor returns to the list head.
-    pub(super) fn dests_changed(&mut self) {
-        self.last = None;
+    /// IPVS's rr keeps its place across changes (it has no `upd_dest`); its `del_dest` moves a
+    /// cursor on a deleted server back to the nearest one before it that remains (or the head).
+    pub(super) fn dests_changed(&mut self, new_of_old: &[Option<usize>]) {
+        self.last = self.last.and_then(|l| new_of_old.get(..=l)?.iter().rev().find_map(|&j| j));
     }
 
     /// One step from a shared position: `(new position, choice)`.
@@ -119,11 +61,7 @@ impl Wrr {
     pub(super) fn dests_changed(&mut self, dests: &[RealServer]) {
         self.last = None;
         (self.mw, self.di) = wrr_bounds(dests);
-        if self.cw > self.mw || self.cw == 0 {
-            self.cw = self.mw;
-        } else if self.di > 1 {
-            self.cw = (self.cw / self.di) * self.di + 1;
-        }
+        self.cw = wrr_clamp(self.cw, self.mw, self.di);
     }
 
     /// One step from a shared position: `(new position, choice)`. The fresh position is IPVS's
@@ -178,7 +116,7 @@ impl Wrr {
 }
 
 /// (mw, di) for wrr: di is the gcd of the positive weights (1 if none), mw = max weight - (di - 1).
-fn wrr_bounds(dests: &[RealServer]) -> (i64, i64) {
+pub(super) fn wrr_bounds(dests: &[RealServer]) -> (i64, i64) {
     let di =
         dests.iter().map(|d| i64::from(d.weight)).filter(|&w| w > 0).fold(0, |g, w| if g == 0 { w } else { gcd(g, w) });
     let di = if di == 0 { 1 } else { di };
@@ -273,7 +211,7 @@ mod shared_tests {
     use std::net::Ipv4Addr;
 
     use super::*;
-    use crate::lb::sched::{DestLoad, SchedCtx, SchedFlags, SchedKind, SchedState};
+    use crate::lb::sched::{Cursor, DestLoad, SchedCtx, SchedFlags, SchedKind, SchedState};
     use crate::lb::service::{DestId, FwdMethod};
 
     fn dests(weights: &[u32]) -> Vec<RealServer> {
