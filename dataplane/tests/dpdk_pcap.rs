@@ -122,11 +122,13 @@ fn fnatd_rewrites_the_demo_captures_frame_by_frame() {
     assert!(rest.contains("fnatd: stopped"), "{rest}");
     // The LAN port also carries worker 0's announcements of the VIPs.
     let garps = fixtures::announcements().len();
-    assert!(rest.contains(&format!("port lan: rx 14 tx {} ", 6 + garps)), "{rest}");
+    // ... and the "time exceeded" for the demo's TTL-1 SYN.
+    assert!(rest.contains(&format!("port lan: rx 14 tx {} ", 7 + garps)), "{rest}");
     assert!(rest.contains("port dmz: rx 6 tx 12 "), "{rest}");
     let total = rest.lines().find(|l| l.starts_with("workers total:")).unwrap_or_default();
     let wants = [
-        format!("rx 20 tx {} fwd_in 12 fwd_out 6 ", 18 + garps),
+        format!("rx 20 tx {} fwd_in 12 fwd_out 6 ", 19 + garps),
+        "icmp_time_exceeded 1 ".to_owned(),
         "conns_created 9 ".to_owned(),
         "persist_followed 1 persist_untracked 0 ".to_owned(),
         format!("arp_requests {garps} "),

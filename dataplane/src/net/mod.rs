@@ -8,10 +8,12 @@ pub mod addr;
 pub mod arp;
 pub mod neigh;
 pub mod route;
+pub mod token_bucket;
 
 pub use addr::{Ipv4Net, NetParseError};
 pub use neigh::{Learn, NeighEntry, NeighManager, NeighTable, NeighTimers, Neighbour};
 pub use route::{Route, RouteTable};
+pub use token_bucket::TokenBucket;
 
 use std::net::Ipv4Addr;
 

@@ -48,6 +48,8 @@ pub mod code {
     pub const PORT_UNREACHABLE: u8 = 3;
     /// Fragmentation needed and DF set; carries the next-hop MTU (RFC 1191).
     pub const FRAG_NEEDED: u8 = 4;
+    /// Time exceeded: the TTL ran out in transit (with type `TIME_EXCEEDED`).
+    pub const TTL_EXCEEDED: u8 = 0;
 }
 
 /// A view of an ICMPv4 message in a buffer that holds exactly the message.

@@ -1,6 +1,9 @@
 //! ICMP on the worker: echo replies for the gateway's own addresses, translation of ICMP errors that
-//! quote a packet of a tracked connection, and "fragmentation needed" when a tunnel would make a
-//! packet too big.
+//! quote a packet of a tracked connection, and the errors the gateway sends as a router does:
+//! "fragmentation needed" for a packet with Don't Fragment set that its egress (or a tunnel) makes
+//! too big, and "time exceeded" for a TCP/UDP packet whose TTL runs out here (IPVS's
+//! `decrement_ttl`). Those two share a token bucket per worker (Linux's `icmp_msgs_per_sec` and
+//! `icmp_msgs_burst`: [`ERROR_RATE`], [`ERROR_BURST`]); over it the packet is dropped, counted.
 //!
 //! An error travels like a packet of its connection in some direction `d`: the quoted packet is one
 //! the gateway sent the other way, so the quote is found in the connection table reversed. For
@@ -16,11 +19,16 @@ use super::poll::PacketBuf;
 use super::{DropReason, ETH_HLEN, IPV4_HLEN, Verdict, Worker};
 use crate::lb::rewrite::{Endpoints, translates_src};
 use crate::lb::{FlowKey, Protocol};
+use crate::net::PortIdx;
 use crate::packet::icmp::{code, msg_type};
-use crate::packet::{Icmpv4Packet, Ipv4Packet, icmp, ipv4};
+use crate::packet::{EtherType, EthernetFrame, Icmpv4Packet, Ipv4Packet, icmp, ipv4};
 
 /// Bytes of the offending packet an ICMP error the gateway sends quotes: its header and 8 bytes.
 const QUOTE: usize = IPV4_HLEN + 8;
+/// ICMP errors a worker sends per second at most (Linux's `icmp_msgs_per_sec`).
+pub(super) const ERROR_RATE: u32 = 1000;
+/// ICMP errors a worker may send at once after a quiet while (Linux's `icmp_msgs_burst`).
+pub(super) const ERROR_BURST: u32 = 50;
 
 impl Worker {
     pub(super) fn icmp<B: PacketBuf>(&mut self, buf: &mut B, now: u64) -> Result<Verdict, DropReason> {
@@ -126,23 +134,81 @@ impl Worker {
     /// Turns the packet in `buf` into a "fragmentation needed" error (next-hop MTU `mtu`) from the
     /// address it was sent to, back to its sender.
     pub(super) fn frag_needed<B: PacketBuf>(&mut self, buf: &mut B, mtu: u16, now: u64) -> Result<Verdict, DropReason> {
-        let frame = buf.data_mut();
+        let us = Ipv4Packet::new_unchecked(&buf.data()[ETH_HLEN..]).dst_addr();
+        let error = Error { msg_type: msg_type::DEST_UNREACHABLE, code: code::FRAG_NEEDED, rest: u32::from(mtu) };
+        let v = self.send_error(buf, error, us, now)?;
+        self.stats.icmp_frag_needed += 1;
+        Ok(v)
+    }
+
+    /// Turns a TCP/UDP packet whose TTL ran out here into a "time exceeded" error back to its
+    /// sender: from the address it was sent to when that is ours (a VIP, a local address), as the
+    /// kernel answers for a local destination, else from the address of the port it came in on.
+    pub(super) fn time_exceeded<B: PacketBuf>(
+        &mut self,
+        buf: &mut B,
+        rx_port: PortIdx,
+        now: u64,
+    ) -> Result<Verdict, DropReason> {
+        let ip = Ipv4Packet::new_unchecked(&buf.data()[ETH_HLEN..]);
+        let (sender, dst) = (ip.src_addr(), ip.dst_addr());
+        let from = if self.snap.is_own(dst) {
+            dst
+        } else {
+            let iface = self.snap.ifaces.get(usize::from(rx_port)).ok_or(DropReason::NoRoute)?;
+            iface.addrs.iter().find(|n| n.contains(sender)).or(iface.addrs.first()).ok_or(DropReason::NoRoute)?.addr
+        };
+        let error = Error { msg_type: msg_type::TIME_EXCEEDED, code: code::TTL_EXCEEDED, rest: 0 };
+        let v = self.send_error(buf, error, from, now)?;
+        self.stats.icmp_time_exceeded += 1;
+        Ok(v)
+    }
+
+    /// Replaces the packet in `buf` by `error` from `from` to the packet's sender, quoting its
+    /// header and first 8 bytes, within the worker's rate of ICMP errors.
+    fn send_error<B: PacketBuf>(
+        &mut self,
+        buf: &mut B,
+        error: Error,
+        from: Ipv4Addr,
+        now: u64,
+    ) -> Result<Verdict, DropReason> {
+        if !self.icmp_errors.allow(now) {
+            return Err(DropReason::IcmpRateLimited);
+        }
+        let frame = buf.data();
         let ip = Ipv4Packet::new_unchecked(&frame[ETH_HLEN..]);
-        let (sender, us) = (ip.src_addr(), ip.dst_addr());
+        let sender = ip.src_addr();
         let mut quote = [0u8; QUOTE];
         let n = QUOTE.min(usize::from(ip.total_len())).min(frame.len() - ETH_HLEN);
         quote[..n].copy_from_slice(&frame[ETH_HLEN..ETH_HLEN + n]);
-        let len = write_error(&mut frame[ETH_HLEN..], us, sender, code::FRAG_NEEDED, u32::from(mtu), &quote[..n])
-            .ok_or(DropReason::NoHeadroom)?;
+        let len = IPV4_HLEN + icmp::HEADER_LEN + n;
+        // A short packet makes a longer error: the frame grows at its front (the Ethernet header
+        // is written anew).
+        if let Some(more) = (ETH_HLEN + len).checked_sub(frame.len()).filter(|&m| m > 0) {
+            if !buf.prepend(more) {
+                return Err(DropReason::NoHeadroom);
+            }
+            EthernetFrame::new_unchecked(&mut buf.data_mut()[..ETH_HLEN]).set_ethertype(EtherType::IPV4);
+        }
+        let frame = buf.data_mut();
+        write_error(&mut frame[ETH_HLEN..], from, sender, error, &quote[..n]).ok_or(DropReason::NoHeadroom)?;
         buf.truncate(ETH_HLEN + len);
-        self.stats.icmp_frag_needed += 1;
         self.send_to(buf.data_mut(), sender, now)
     }
 }
 
-/// Writes a destination-unreachable error (`code`, `rest` in the second word) from `src` to `dst`
-/// quoting `quote`, as an IPv4 packet at the start of `out`; returns its length.
-fn write_error(out: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr, code: u8, rest: u32, quote: &[u8]) -> Option<usize> {
+/// An ICMP error's type, code and second word.
+#[derive(Clone, Copy, Debug)]
+struct Error {
+    msg_type: u8,
+    code: u8,
+    rest: u32,
+}
+
+/// Writes `error` from `src` to `dst` quoting `quote`, as an IPv4 packet at the start of `out`;
+/// returns its length.
+fn write_error(out: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr, error: Error, quote: &[u8]) -> Option<usize> {
     let len = IPV4_HLEN + icmp::HEADER_LEN + quote.len();
     let out = out.get_mut(..len)?;
     out.fill(0);
@@ -155,9 +221,9 @@ fn write_error(out: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr, code: u8, rest: u32
     ip.set_dst_addr(dst);
     ip.fill_checksum();
     let mut icmp = Icmpv4Packet::new_unchecked(ip.payload_mut());
-    icmp.set_msg_type(msg_type::DEST_UNREACHABLE);
-    icmp.set_code(code);
-    icmp.set_rest_of_header(rest);
+    icmp.set_msg_type(error.msg_type);
+    icmp.set_code(error.code);
+    icmp.set_rest_of_header(error.rest);
     icmp.data_mut().copy_from_slice(quote);
     icmp.fill_checksum();
     Some(len)

@@ -90,6 +90,8 @@ pub struct Worker {
     /// Bumped by every new snapshot and neighbour table: the tallies' cached next hops of an older
     /// generation are not used (see `l2::Worker::send_to_dest`).
     route_gen: u64,
+    /// The rate of the ICMP errors this worker sends (`icmp`).
+    icmp_errors: crate::net::TokenBucket,
     /// This worker's counters.
     pub stats: WorkerStats,
 }
@@ -114,6 +116,8 @@ struct Parsed {
 enum Ipv4Kind {
     Transport(Parsed),
     Icmp,
+    /// A TCP/UDP packet whose TTL runs out here.
+    TtlExpired,
 }
 
 impl Worker {
@@ -141,6 +145,7 @@ impl Worker {
             hints_len: 0,
             hints_next: 0,
             route_gen: 0,
+            icmp_errors: crate::net::TokenBucket::new(icmp::ERROR_RATE, icmp::ERROR_BURST),
             stats: WorkerStats::default(),
         };
         w.set_snapshot(snap);
@@ -299,6 +304,7 @@ impl Worker {
         match self.parse(buf.data(), rx_port)? {
             Ipv4Kind::Icmp => self.icmp(buf, now),
             Ipv4Kind::Transport(p) => self.forward(buf, p, now),
+            Ipv4Kind::TtlExpired => self.time_exceeded(buf, rx_port, now),
         }
     }
 
@@ -412,7 +418,7 @@ impl Worker {
 
     /// Validates the headers and reads what the decision needs. After it succeeds the frame holds an
     /// option-less, unfragmented IPv4 header with a valid checksum, and for TCP/UDP a complete
-    /// transport header and a TTL above 1.
+    /// transport header, and a TTL above 1 unless it says `TtlExpired`.
     fn parse(&self, frame: &[u8], rx_port: PortIdx) -> Result<Ipv4Kind, DropReason> {
         let eth = EthernetFrame::new_unchecked(frame);
         match self.snap.ifaces.get(usize::from(rx_port)) {
@@ -455,7 +461,8 @@ impl Worker {
             return Err(DropReason::ZeroPort);
         }
         if ip.ttl() <= 1 {
-            return Err(DropReason::TtlExpired);
+            // A router's answer (IPVS's decrement_ttl); no connection is made or moved.
+            return Ok(Ipv4Kind::TtlExpired);
         }
         Ok(Ipv4Kind::Transport(Parsed {
             key: FlowKey { src, dst, sport, dport, proto },

@@ -57,8 +57,10 @@ drop_reasons! {
     Martian => "martian_source",
     /// Source address equal to the destination (land attack).
     Land => "land",
-    /// TTL would reach zero.
+    /// An ICMP error whose TTL would reach zero (errors about errors are never sent).
     TtlExpired => "ttl_expired",
+    /// An ICMP error the gateway would send (time exceeded, fragmentation needed) was over its rate.
+    IcmpRateLimited => "icmp_rate_limited",
     /// ICMP other than an echo request to one of our addresses (errors are not translated yet).
     Icmp => "icmp",
     /// ICMP message cut short or with a wrong checksum.
@@ -149,6 +151,8 @@ pub struct WorkerStats {
     pub icmp_translated: u64,
     /// ICMP "fragmentation needed" errors sent.
     pub icmp_frag_needed: u64,
+    /// ICMP "time exceeded" errors sent (a forwarded packet's TTL ran out).
+    pub icmp_time_exceeded: u64,
     /// Connections of persistent services sent where their client's template said.
     pub persist_followed: u64,
     /// Connections of persistent services scheduled without a template: the template table was full.
@@ -176,6 +180,7 @@ impl Default for WorkerStats {
             tunnelled: 0,
             icmp_translated: 0,
             icmp_frag_needed: 0,
+            icmp_time_exceeded: 0,
             persist_followed: 0,
             persist_untracked: 0,
             drops: [0; DropReason::COUNT],
@@ -201,7 +206,7 @@ impl WorkerStats {
     }
 
     /// The counters other than drops, by name, in field order.
-    pub fn named(&self) -> [(&'static str, u64); 18] {
+    pub fn named(&self) -> [(&'static str, u64); 19] {
         [
             ("rx", self.rx),
             ("tx", self.tx),
@@ -219,6 +224,7 @@ impl WorkerStats {
             ("tunnelled", self.tunnelled),
             ("icmp_translated", self.icmp_translated),
             ("icmp_frag_needed", self.icmp_frag_needed),
+            ("icmp_time_exceeded", self.icmp_time_exceeded),
             ("persist_followed", self.persist_followed),
             ("persist_untracked", self.persist_untracked),
         ]
@@ -242,6 +248,7 @@ impl WorkerStats {
         self.tunnelled += o.tunnelled;
         self.icmp_translated += o.icmp_translated;
         self.icmp_frag_needed += o.icmp_frag_needed;
+        self.icmp_time_exceeded += o.icmp_time_exceeded;
         self.persist_followed += o.persist_followed;
         self.persist_untracked += o.persist_untracked;
         for (a, b) in self.drops.iter_mut().zip(o.drops.iter()) {
