@@ -7,6 +7,7 @@
 pub mod addr;
 pub mod arp;
 pub mod neigh;
+pub mod reasm;
 pub mod route;
 pub mod token_bucket;
 

@@ -34,6 +34,7 @@ pub mod arp;
 pub mod builder;
 pub mod checksum;
 pub mod ethernet;
+pub mod frag;
 pub mod icmp;
 pub mod ipv4;
 pub mod tcp;
