@@ -42,6 +42,9 @@ pub struct Snapshot {
     /// How each port's replies reach their worker, indexed by `PortIdx` (decided at start; empty:
     /// no port is steered by RSS).
     pub steering: Arc<[PortSteering]>,
+    /// The smallest MTU of the ports (0 without ports): a packet no longer than this fits any
+    /// egress, so only longer ones are checked against theirs.
+    pub min_mtu: u16,
 }
 
 impl Snapshot {
@@ -55,7 +58,9 @@ impl Snapshot {
     ) -> Self {
         let routes = RouteTable::new(&ifaces, statics);
         let loads = LoadBoard::new(workers, services.dest_count());
+        let min_mtu = ifaces.iter().map(|i| i.mtu).min().unwrap_or(0);
         Self {
+            min_mtu,
             services,
             ifaces,
             routes,

@@ -100,6 +100,7 @@ fn every_drop_reason_of_the_packet_path_has_a_fixture() {
         DropReason::ConnClash,
         DropReason::NoHeadroom,
         DropReason::DestRemoved,
+        DropReason::NoBuffer,
     ];
     for r in DropReason::ALL {
         assert!(covered.contains(r) || elsewhere.contains(r), "no fixture drops a frame for {r}");
@@ -481,4 +482,36 @@ fn a_flood_towards_unresolved_next_hops_stays_in_the_bounded_hold_queue() {
     h.run(&mut io, 3_100);
     let s = &h.poller.worker.stats;
     assert_eq!(s.dropped(DropReason::NeighTimeout), s.held, "{s}");
+}
+
+#[test]
+fn a_reassembled_datagram_without_a_buffer_is_dropped_and_its_slot_freed() {
+    use dataplane::packet::builder::FrameSpec;
+    use dataplane::packet::frag;
+    let snap = fixtures::snapshot();
+    let mut h = Harness::new(&snap, 0, 1, redirect_mesh(1, 16).pop().unwrap());
+    // Plain buffers only: a 2042-byte frame cannot be had.
+    let mut io = MemIo { alloc_limit: Some(1600), ..MemIo::new(2) };
+    h.run(&mut io, 0);
+    sent(&mut io);
+    let u = Flow::udp(5000, 0, FIRST_LPORT);
+    let whole = FrameSpec { dont_frag: false, ident: 9, ..u.request(64) }.udp(5000, 53, &[3u8; 2000]);
+    let parts: Vec<Vec<u8>> = frag::pieces(&whole, 1500)
+        .unwrap()
+        .map(|p| {
+            let mut f = vec![0; p.frame_len];
+            frag::write_piece(&whole, &p, &mut f);
+            f
+        })
+        .collect();
+    for round in 1..=2 {
+        for (i, f) in parts.iter().enumerate() {
+            io.push_rx(LAN, f.clone());
+            h.run(&mut io, 1 + i as u64);
+        }
+        let stats = &h.poller.worker.stats;
+        assert_eq!(stats.dropped(DropReason::NoBuffer), round, "{stats}");
+        assert_eq!(stats.total_drops(), round, "the second round finds its slot free, not a duplicate: {stats}");
+        assert!(sent(&mut io).is_empty());
+    }
 }

@@ -72,20 +72,29 @@ impl LinkGate {
     }
 }
 
-/// One worker's queues: queue `i` of every port for worker `i`, and the pool for frames it
-/// originates.
+/// One worker's queues: queue `i` of every port for worker `i`, the pool for frames it
+/// originates (fragments among them), and optionally a pool of large buffers for the datagrams it
+/// reassembles.
 #[derive(Debug)]
 pub struct DpdkIo {
     rx: Vec<RxQueue>,
     tx: Vec<TxQueue>,
     pool: Mempool,
+    large: Option<Mempool>,
     up: Arc<[AtomicBool]>,
 }
 
 impl DpdkIo {
     /// A worker's queues: `rx[p]` and `tx[p]` are its queues on port `p`, used while `up[p]`.
     pub fn new(rx: Vec<RxQueue>, tx: Vec<TxQueue>, pool: Mempool, up: Arc<[AtomicBool]>) -> Self {
-        Self { rx, tx, pool, up }
+        Self { rx, tx, pool, large: None, up }
+    }
+
+    /// The same, taking buffers longer than `pool`'s from `large` (reassembled datagrams, up to its
+    /// data room).
+    #[must_use]
+    pub fn with_large(self, large: Mempool) -> Self {
+        Self { large: Some(large), ..self }
     }
 
     #[inline]
@@ -121,6 +130,13 @@ impl PacketIo for DpdkIo {
 
     fn alloc(&mut self, len: usize) -> Option<Mbuf> {
         let mut m = self.pool.alloc()?;
+        if m.append(len).is_some() {
+            return Some(m);
+        }
+        // Longer than a plain buffer (a reassembled datagram): rare, so the plain one's round
+        // trip to its pool does not matter.
+        drop(m);
+        let mut m = self.large.as_ref()?.alloc()?;
         m.append(len)?;
         Some(m)
     }

@@ -343,6 +343,13 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
     let nq = u16::try_from(workers).context("too many workers")?;
     let pool = Mempool::pktmbuf("fnat_pool", pool_size(cfg), POOL_CACHE, 2048 + 128, eal.socket_id())
         .context("creating the mbuf pool")?;
+    // Buffers for the datagrams the workers reassemble (up to 64 KiB each, briefly: a datagram
+    // too long for its egress leaves in plain buffers). Without them such datagrams are dropped,
+    // counted as no_buffer.
+    let large_n = u32::try_from((16 * workers + 16).next_power_of_two() - 1).unwrap_or(u32::MAX);
+    let large = Mempool::pktmbuf("fnat_large", large_n, 0, u16::MAX, eal.socket_id())
+        .inspect_err(|e| eprintln!("fnatd: no buffers for reassembled datagrams ({e}): fragments will be dropped"))
+        .ok();
 
     let mut ports = Vec::with_capacity(cfg.ports.len());
     let mut queues = Vec::with_capacity(cfg.ports.len());
@@ -413,6 +420,9 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
             pool.clone(),
             gate.flags(),
         );
+        if let Some(l) = &large {
+            io = io.with_large(l.clone());
+        }
         let worker = Worker::new(
             id,
             Arc::clone(&snap),

@@ -19,7 +19,6 @@ use super::poll::PacketBuf;
 use super::{DropReason, ETH_HLEN, IPV4_HLEN, Verdict, Worker};
 use crate::lb::rewrite::{Endpoints, translates_src};
 use crate::lb::{FlowKey, Protocol};
-use crate::net::PortIdx;
 use crate::packet::icmp::{code, msg_type};
 use crate::packet::{EtherType, EthernetFrame, Icmpv4Packet, Ipv4Packet, icmp, ipv4};
 
@@ -131,54 +130,46 @@ impl Worker {
         self.send_to(frame, to.dst, now)
     }
 
-    /// Turns the packet in `buf` into a "fragmentation needed" error (next-hop MTU `mtu`) from the
-    /// address it was sent to, back to its sender.
+    /// Turns the packet in `buf` into a "fragmentation needed" error (next-hop MTU `mtu`) back to
+    /// its sender.
     pub(super) fn frag_needed<B: PacketBuf>(&mut self, buf: &mut B, mtu: u16, now: u64) -> Result<Verdict, DropReason> {
-        let us = Ipv4Packet::new_unchecked(&buf.data()[ETH_HLEN..]).dst_addr();
         let error = Error { msg_type: msg_type::DEST_UNREACHABLE, code: code::FRAG_NEEDED, rest: u32::from(mtu) };
-        let v = self.send_error(buf, error, us, now)?;
+        let v = self.send_error(buf, error, now)?;
         self.stats.icmp_frag_needed += 1;
         Ok(v)
     }
 
     /// Turns a TCP/UDP packet whose TTL ran out here into a "time exceeded" error back to its
-    /// sender: from the address it was sent to when that is ours (a VIP, a local address), as the
-    /// kernel answers for a local destination, else from the address of the port it came in on.
-    pub(super) fn time_exceeded<B: PacketBuf>(
-        &mut self,
-        buf: &mut B,
-        rx_port: PortIdx,
-        now: u64,
-    ) -> Result<Verdict, DropReason> {
-        let ip = Ipv4Packet::new_unchecked(&buf.data()[ETH_HLEN..]);
-        let (sender, dst) = (ip.src_addr(), ip.dst_addr());
-        let from = if self.snap.is_own(dst) {
-            dst
-        } else {
-            let iface = self.snap.ifaces.get(usize::from(rx_port)).ok_or(DropReason::NoRoute)?;
-            iface.addrs.iter().find(|n| n.contains(sender)).or(iface.addrs.first()).ok_or(DropReason::NoRoute)?.addr
-        };
+    /// sender.
+    pub(super) fn time_exceeded<B: PacketBuf>(&mut self, buf: &mut B, now: u64) -> Result<Verdict, DropReason> {
         let error = Error { msg_type: msg_type::TIME_EXCEEDED, code: code::TTL_EXCEEDED, rest: 0 };
-        let v = self.send_error(buf, error, from, now)?;
+        let v = self.send_error(buf, error, now)?;
         self.stats.icmp_time_exceeded += 1;
         Ok(v)
     }
 
-    /// Replaces the packet in `buf` by `error` from `from` to the packet's sender, quoting its
-    /// header and first 8 bytes, within the worker's rate of ICMP errors.
-    fn send_error<B: PacketBuf>(
-        &mut self,
-        buf: &mut B,
-        error: Error,
-        from: Ipv4Addr,
-        now: u64,
-    ) -> Result<Verdict, DropReason> {
+    /// The source of an error about a packet from `sender` to `dst`, as the kernel's `icmp_send`
+    /// picks it: `dst` when that is ours (a VIP, a local address, a port's address), else the
+    /// address of the port toward the sender.
+    fn error_source(&self, sender: Ipv4Addr, dst: Ipv4Addr) -> Result<Ipv4Addr, DropReason> {
+        if self.snap.is_own(dst) {
+            return Ok(dst);
+        }
+        let (port, nh) = self.snap.routes.lookup(sender).ok_or(DropReason::NoRoute)?;
+        let iface = self.snap.ifaces.get(usize::from(port)).ok_or(DropReason::NoRoute)?;
+        Ok(iface.addrs.iter().find(|n| n.contains(nh)).or(iface.addrs.first()).ok_or(DropReason::NoRoute)?.addr)
+    }
+
+    /// Replaces the packet in `buf` by `error` to the packet's sender (from [`Worker::error_source`]),
+    /// quoting its header and first 8 bytes, within the worker's rate of ICMP errors.
+    fn send_error<B: PacketBuf>(&mut self, buf: &mut B, error: Error, now: u64) -> Result<Verdict, DropReason> {
         if !self.icmp_errors.allow(now) {
             return Err(DropReason::IcmpRateLimited);
         }
         let frame = buf.data();
         let ip = Ipv4Packet::new_unchecked(&frame[ETH_HLEN..]);
         let sender = ip.src_addr();
+        let from = self.error_source(sender, ip.dst_addr())?;
         let mut quote = [0u8; QUOTE];
         let n = QUOTE.min(usize::from(ip.total_len())).min(frame.len() - ETH_HLEN);
         quote[..n].copy_from_slice(&frame[ETH_HLEN..ETH_HLEN + n]);

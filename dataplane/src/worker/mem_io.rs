@@ -14,12 +14,14 @@ pub struct MemIo {
     pub tx: Vec<Vec<Vec<u8>>>,
     /// When set, a TX burst takes at most this many frames (to exercise a full TX queue).
     pub tx_limit: Option<usize>,
+    /// When set, no buffer longer than this is to be had (a DPDK pool of plain buffers only).
+    pub alloc_limit: Option<usize>,
 }
 
 impl MemIo {
     /// Empty queues for `ports` ports.
     pub fn new(ports: usize) -> Self {
-        Self { rx: vec![VecDeque::new(); ports], tx: vec![Vec::new(); ports], tx_limit: None }
+        Self { rx: vec![VecDeque::new(); ports], tx: vec![Vec::new(); ports], tx_limit: None, alloc_limit: None }
     }
 
     /// Queues a frame for reception on `port`.
@@ -50,7 +52,7 @@ impl PacketIo for MemIo {
     }
 
     fn alloc(&mut self, len: usize) -> Option<Vec<u8>> {
-        Some(vec![0; len])
+        self.alloc_limit.is_none_or(|l| len <= l).then(|| vec![0; len])
     }
 
     fn tx_burst(&mut self, port: PortIdx, pkts: &mut Vec<Vec<u8>>) -> usize {

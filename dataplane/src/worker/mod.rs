@@ -12,6 +12,7 @@
 //! one shard lock of the gateway-wide persistence templates (see `open` and `lb::persist`).
 
 pub mod counts;
+mod frag;
 mod icmp;
 mod l2;
 pub mod mem_io;
@@ -55,6 +56,9 @@ pub enum Verdict {
     },
     /// Pass the frame, unchanged, to the worker with this index: it owns the connection.
     Redirect(u16),
+    /// The frame was the last missing fragment of a datagram of this many bytes (a whole frame):
+    /// take it with [`Worker::take_reassembled`] into a buffer that size and handle that.
+    Reassembled(usize),
     /// The frame was for the gateway itself and needs nothing more (an ARP reply it learned from).
     Consumed,
     /// Drop the frame, counted under this reason.
@@ -92,6 +96,8 @@ pub struct Worker {
     route_gen: u64,
     /// The rate of the ICMP errors this worker sends (`icmp`).
     icmp_errors: crate::net::TokenBucket,
+    /// IPv4 datagrams being reassembled (`frag`).
+    reasm: crate::net::reasm::Reassembly,
     /// This worker's counters.
     pub stats: WorkerStats,
 }
@@ -118,6 +124,8 @@ enum Ipv4Kind {
     Icmp,
     /// A TCP/UDP packet whose TTL runs out here.
     TtlExpired,
+    /// A fragment, for reassembly.
+    Fragment,
 }
 
 impl Worker {
@@ -146,6 +154,7 @@ impl Worker {
             hints_next: 0,
             route_gen: 0,
             icmp_errors: crate::net::TokenBucket::new(icmp::ERROR_RATE, icmp::ERROR_BURST),
+            reasm: crate::net::reasm::Reassembly::new(crate::net::reasm::ReasmLimits::default()),
             stats: WorkerStats::default(),
         };
         w.set_snapshot(snap);
@@ -285,8 +294,10 @@ impl Worker {
         self.conns.hash_of(key)
     }
 
-    /// Removes up to `budget` expired connections, releasing their local ports and templates.
+    /// Removes up to `budget` expired connections, releasing their local ports and templates (and
+    /// frees the datagrams whose fragments stopped coming).
     pub fn expire(&mut self, now: u64, budget: usize) -> usize {
+        self.expire_fragments(now);
         let Self { conns, laddr, stats, dest_conns, snap, templates, .. } = self;
         let n = conns.expire(now, budget, |c| {
             if c.method == FwdMethod::FullNat {
@@ -304,7 +315,8 @@ impl Worker {
         match self.parse(buf.data(), rx_port)? {
             Ipv4Kind::Icmp => self.icmp(buf, now),
             Ipv4Kind::Transport(p) => self.forward(buf, p, now),
-            Ipv4Kind::TtlExpired => self.time_exceeded(buf, rx_port, now),
+            Ipv4Kind::TtlExpired => self.time_exceeded(buf, now),
+            Ipv4Kind::Fragment => self.reassemble(buf.data(), now),
         }
     }
 
@@ -349,6 +361,11 @@ impl Worker {
             Dir::Out => self.stats.fwd_out += 1,
         }
         self.dest_conns.packet(conn.tally, dir, p.len);
+        if p.len > self.snap.min_mtu
+            && let Some(v) = self.beyond_mtu(buf, &conn, dir, now)
+        {
+            return v;
+        }
         self.transmit(buf, &conn, dir, now)
     }
 
@@ -387,7 +404,8 @@ impl Worker {
 
     /// TUN: wraps the packet in an outer IPv4 header from the egress port's address to `rip`. A
     /// packet that would then exceed the port's MTU is answered with "fragmentation needed" when it
-    /// has Don't Fragment set, and dropped otherwise (fnatd does not fragment).
+    /// has Don't Fragment set; otherwise the outer packet (whose DF is the inner one's) leaves in
+    /// fragments, as IPVS's tunnel does.
     fn encapsulate<B: PacketBuf>(&mut self, buf: &mut B, rip: Ipv4Addr, now: u64) -> Result<Verdict, DropReason> {
         let (port, nh) = self.snap.routes.lookup(rip).ok_or(DropReason::NoRoute)?;
         let iface = self.snap.ifaces.get(usize::from(port)).ok_or(DropReason::NoRoute)?;
@@ -395,10 +413,7 @@ impl Worker {
         let mtu = iface.mtu;
         let inner = Ipv4Packet::new_unchecked(&buf.data()[ETH_HLEN..]);
         let (total, df) = (inner.total_len(), inner.dont_frag());
-        if usize::from(total) + tunnel::OVERHEAD > usize::from(mtu) {
-            if !df {
-                return Err(DropReason::NeedsFragmentation);
-            }
+        if usize::from(total) + tunnel::OVERHEAD > usize::from(mtu) && df {
             let mtu = mtu.saturating_sub(u16::try_from(tunnel::OVERHEAD).unwrap_or(u16::MAX));
             return self.frag_needed(buf, mtu, now);
         }
@@ -417,8 +432,8 @@ impl Worker {
     }
 
     /// Validates the headers and reads what the decision needs. After it succeeds the frame holds an
-    /// option-less, unfragmented IPv4 header with a valid checksum, and for TCP/UDP a complete
-    /// transport header, and a TTL above 1 unless it says `TtlExpired`.
+    /// option-less IPv4 header with a valid checksum, unfragmented unless it says `Fragment`, and
+    /// for TCP/UDP a complete transport header, and a TTL above 1 unless it says `TtlExpired`.
     fn parse(&self, frame: &[u8], rx_port: PortIdx) -> Result<Ipv4Kind, DropReason> {
         let eth = EthernetFrame::new_unchecked(frame);
         match self.snap.ifaces.get(usize::from(rx_port)) {
@@ -435,15 +450,15 @@ impl Worker {
         if usize::from(ip.header_len()) != IPV4_HLEN {
             return Err(DropReason::IpOptions);
         }
-        if ip.is_fragment() {
-            return Err(DropReason::Fragment);
-        }
         let (src, dst) = (ip.src_addr(), ip.dst_addr());
         if is_martian(src) {
             return Err(DropReason::Martian);
         }
         if src == dst {
             return Err(DropReason::Land);
+        }
+        if ip.is_fragment() {
+            return Ok(Ipv4Kind::Fragment);
         }
         let (proto, sport, dport, tcp_flags) = match ip.protocol() {
             packet::ipv4::protocol::TCP => {

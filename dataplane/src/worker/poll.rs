@@ -1,7 +1,9 @@
 //! The poll loop: apply updates, receive a burst, decide per packet, batch transmissions, hold
 //! packets for unresolved next hops, pass misdirected replies to their owners, send the frames the
 //! worker originates, and expire connections a bounded number at a time (and serve a connection
-//! listing a bounded stretch at a time: `shared`).
+//! listing a bounded stretch at a time: `shared`). A datagram the worker reassembled is taken into
+//! a buffer of its size and handled again; a frame longer than its port's MTU leaves in fragments
+//! (`packet::frag`), each in a buffer of its own.
 //!
 //! Written against two small traits so that the same loop runs over DPDK mbufs in fnatd and over
 //! plain byte frames in tests. Every buffer vector is allocated once in [`Poller::new`] and reused:
@@ -17,6 +19,8 @@ use rtrb::{Consumer, Producer, RingBuffer};
 use super::shared::{Listing, Update, WorkerLinks};
 use super::{DropReason, Verdict, Worker};
 use crate::net::{PortIdx, arp};
+use crate::packet::ethernet;
+use crate::packet::frag::{self, FragError};
 
 /// Packets handled per receive burst.
 pub const BURST: usize = 32;
@@ -127,6 +131,9 @@ pub struct Poller<B> {
     rx: Vec<B>,
     tx: Vec<Vec<B>>,
     held: VecDeque<Held<B>>,
+    /// The longest frame each port sends whole (its MTU and the Ethernet header), from the
+    /// worker's snapshot.
+    frame_max: Vec<usize>,
 }
 
 impl<B: PacketBuf> Poller<B> {
@@ -141,7 +148,25 @@ impl<B: PacketBuf> Poller<B> {
             rx: Vec::with_capacity(BURST),
             tx: (0..ports).map(|_| Vec::with_capacity(BURST)).collect(),
             held: VecDeque::with_capacity(HOLD_MAX),
+            frame_max: Vec::with_capacity(ports),
         }
+        .with_frame_max()
+    }
+
+    /// Reads the ports' MTUs from the worker's snapshot (a port it does not describe sends frames
+    /// of any length).
+    fn with_frame_max(mut self) -> Self {
+        self.refresh_frame_max();
+        self
+    }
+
+    fn refresh_frame_max(&mut self) {
+        let ifaces = &self.worker.snapshot().ifaces;
+        let ports = self.tx.len();
+        self.frame_max.clear();
+        self.frame_max.extend(
+            (0..ports).map(|p| ifaces.get(p).map_or(usize::MAX, |i| ethernet::HEADER_LEN + usize::from(i.mtu))),
+        );
     }
 
     /// The same, linked with the control lcore.
@@ -197,17 +222,22 @@ impl<B: PacketBuf> Poller<B> {
             return;
         };
         let mut neigh_changed = false;
+        let mut snapshot_changed = false;
         while let Ok(u) = ctl.updates.pop() {
             match u {
                 Update::Snapshot(s, n) => {
                     self.worker.set_snapshot(s);
                     ctl.shared.set_running(n);
+                    snapshot_changed = true;
                 }
                 Update::Neigh(n) => {
                     self.worker.set_neigh(n);
                     neigh_changed = true;
                 }
             }
+        }
+        if snapshot_changed {
+            self.refresh_frame_max();
         }
         if neigh_changed {
             self.release_held(io, now);
@@ -335,12 +365,54 @@ impl<B: PacketBuf> Poller<B> {
                     self.worker.stats.count_drop(DropReason::RedirectFull);
                 }
             }
+            Verdict::Reassembled(len) => match io.alloc(len) {
+                Some(mut whole) => {
+                    let n = self.worker.take_reassembled(whole.data_mut());
+                    whole.truncate(n);
+                    // Not a fragment: handled once more at most.
+                    self.dispatch(io, whole, rx_port, now, redirected);
+                }
+                None => {
+                    self.worker.discard_reassembled();
+                    self.worker.stats.count_drop(DropReason::NoBuffer);
+                }
+            },
             Verdict::Consumed => {}
             Verdict::Drop(reason) => self.worker.stats.count_drop(reason),
         }
     }
 
+    /// Queues `buf` for `port`, in fragments when it is longer than the port's MTU.
     fn queue_tx<I: PacketIo<Buf = B>>(&mut self, io: &mut I, buf: B, port: PortIdx) {
+        if self.frame_max.get(usize::from(port)).is_some_and(|&max| buf.data().len() > max) {
+            self.fragment(io, &buf, port);
+        } else {
+            self.push_tx(io, buf, port);
+        }
+    }
+
+    /// Cuts the frame in `buf` into fragments that fit `port` and queues them (a frame with Don't
+    /// Fragment set is dropped: the worker answered those it could with "fragmentation needed").
+    fn fragment<I: PacketIo<Buf = B>>(&mut self, io: &mut I, buf: &B, port: PortIdx) {
+        let mtu = self.frame_max.get(usize::from(port)).map_or(0, |m| m.saturating_sub(ethernet::HEADER_LEN));
+        let pieces = match frag::pieces(buf.data(), u16::try_from(mtu).unwrap_or(u16::MAX)) {
+            Ok(p) => p,
+            Err(FragError::DontFragment) => return self.worker.stats.count_drop(DropReason::NeedsFragmentation),
+            Err(_) => return self.worker.stats.count_drop(DropReason::IpMalformed),
+        };
+        self.worker.stats.fragmented += 1;
+        for piece in pieces {
+            let Some(mut out) = io.alloc(piece.frame_len) else {
+                return self.worker.stats.count_drop(DropReason::NoBuffer);
+            };
+            let n = frag::write_piece(buf.data(), &piece, out.data_mut());
+            out.truncate(n);
+            self.worker.stats.frags_out += 1;
+            self.push_tx(io, out, port);
+        }
+    }
+
+    fn push_tx<I: PacketIo<Buf = B>>(&mut self, io: &mut I, buf: B, port: PortIdx) {
         let p = usize::from(port);
         match self.tx.get_mut(p) {
             Some(q) => q.push(buf),

@@ -51,8 +51,20 @@ drop_reasons! {
     IpChecksum => "ip_checksum",
     /// IPv4 options present: not handled.
     IpOptions => "ip_options",
-    /// An IPv4 fragment: not reassembled.
-    Fragment => "fragment",
+    /// A fragment overlapping another of its datagram: the whole datagram is dropped (as Linux).
+    FragOverlap => "frag_overlap",
+    /// A fragment received twice (the copy is dropped).
+    FragDuplicate => "frag_duplicate",
+    /// More fragments than a datagram may have.
+    FragTooMany => "frag_too_many",
+    /// A fragment reaching beyond the largest IPv4 datagram.
+    FragTooBig => "frag_too_big",
+    /// No room to reassemble: every slot or the memory budget in use.
+    FragNoRoom => "frag_no_room",
+    /// A fragment inconsistent with itself or its datagram.
+    FragMalformed => "frag_malformed",
+    /// A datagram not complete within the reassembly timeout (counted once per datagram).
+    FragTimeout => "frag_timeout",
     /// Source address that cannot be a client (0/8-unspecified, loopback, multicast, broadcast).
     Martian => "martian_source",
     /// Source address equal to the destination (land attack).
@@ -92,8 +104,11 @@ drop_reasons! {
     ConnClash => "conn_clash",
     /// A DR real server that is not on one of the gateway's links.
     DrNotOnLink => "dr_not_on_link",
-    /// Too big for the egress MTU once tunnelled, without Don't Fragment (fnatd does not fragment).
+    /// Too big for the egress MTU with Don't Fragment set, where no "fragmentation needed" is
+    /// sent (a packet the gateway does not answer for, e.g. an ICMP error).
     NeedsFragmentation => "needs_fragmentation",
+    /// No packet buffer for a fragment or a reassembled datagram.
+    NoBuffer => "no_buffer",
     /// No room in the buffer for the tunnel header.
     NoHeadroom => "no_headroom",
     /// No route to the next destination.
@@ -153,6 +168,14 @@ pub struct WorkerStats {
     pub icmp_frag_needed: u64,
     /// ICMP "time exceeded" errors sent (a forwarded packet's TTL ran out).
     pub icmp_time_exceeded: u64,
+    /// IPv4 fragments received for reassembly.
+    pub frags_in: u64,
+    /// Datagrams reassembled from them.
+    pub reassembled: u64,
+    /// Datagrams fragmented to fit their egress MTU.
+    pub fragmented: u64,
+    /// Fragments sent.
+    pub frags_out: u64,
     /// Connections of persistent services sent where their client's template said.
     pub persist_followed: u64,
     /// Connections of persistent services scheduled without a template: the template table was full.
@@ -181,6 +204,10 @@ impl Default for WorkerStats {
             icmp_translated: 0,
             icmp_frag_needed: 0,
             icmp_time_exceeded: 0,
+            frags_in: 0,
+            reassembled: 0,
+            fragmented: 0,
+            frags_out: 0,
             persist_followed: 0,
             persist_untracked: 0,
             drops: [0; DropReason::COUNT],
@@ -206,7 +233,7 @@ impl WorkerStats {
     }
 
     /// The counters other than drops, by name, in field order.
-    pub fn named(&self) -> [(&'static str, u64); 19] {
+    pub fn named(&self) -> [(&'static str, u64); 23] {
         [
             ("rx", self.rx),
             ("tx", self.tx),
@@ -225,6 +252,10 @@ impl WorkerStats {
             ("icmp_translated", self.icmp_translated),
             ("icmp_frag_needed", self.icmp_frag_needed),
             ("icmp_time_exceeded", self.icmp_time_exceeded),
+            ("frags_in", self.frags_in),
+            ("reassembled", self.reassembled),
+            ("fragmented", self.fragmented),
+            ("frags_out", self.frags_out),
             ("persist_followed", self.persist_followed),
             ("persist_untracked", self.persist_untracked),
         ]
@@ -249,6 +280,10 @@ impl WorkerStats {
         self.icmp_translated += o.icmp_translated;
         self.icmp_frag_needed += o.icmp_frag_needed;
         self.icmp_time_exceeded += o.icmp_time_exceeded;
+        self.frags_in += o.frags_in;
+        self.reassembled += o.reassembled;
+        self.fragmented += o.fragmented;
+        self.frags_out += o.frags_out;
         self.persist_followed += o.persist_followed;
         self.persist_untracked += o.persist_untracked;
         for (a, b) in self.drops.iter_mut().zip(o.drops.iter()) {
