@@ -740,3 +740,20 @@ fn the_next_connection_after_fnatctl_returns_follows_the_change() {
         assert_eq!(served_by(&lab, 9000), on + 1, "round {round}: the connection right after the change");
     }
 }
+
+#[test]
+fn a_udp_datagram_larger_than_the_mtu_crosses_fnatd_both_ways() {
+    let mut lab = Lab::up();
+    lab.service("-u", 53, 5353);
+    // 1600 bytes of payload: 1628 bytes of IP on 1500-byte links. The client's kernel fragments
+    // it; af_packet hands fnatd the datagram whole (the kernel's defrag in its fanout group);
+    // fnatd must send it to the real server in fragments, and the echo back the same way.
+    let message = "x".repeat(1600);
+    let out = lab.probe(&["udp", VIP, "53", &message]);
+    let echo = text(&out.stdout);
+    assert!(out.status.success(), "the datagram and its echo crossed: {echo}{}", text(&out.stderr));
+    assert!(echo.contains(&format!("rs1 {message}")), "rs1 echoed the whole datagram: {echo}");
+    let report = lab.stop_fnatd();
+    let total = report.lines().find(|l| l.starts_with("workers total:")).unwrap_or_default().to_owned();
+    assert!(total.contains(" fragmented 2 ") && total.contains(" frags_out 4 "), "both ways in two fragments: {total}");
+}
