@@ -631,3 +631,7 @@ mod tests;
 #[cfg(test)]
 #[path = "state_persist_tests.rs"]
 mod persist_tests;
+
+#[cfg(test)]
+#[path = "state_sched_tests.rs"]
+mod sched_tests;
