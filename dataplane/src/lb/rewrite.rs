@@ -5,7 +5,8 @@
 //! back: `RIP:rport -> LIP:lport` leaves as `VIP:vport -> CIP:cport`.
 //! NAT (masquerade), client to real server: `CIP:cport -> VIP:vport` leaves as `CIP:cport -> RIP:rport`;
 //! back: `RIP:rport -> CIP:cport` leaves as `VIP:vport -> CIP:cport`.
-//! DR and TUN rewrite nothing (see [`Endpoints::of`]).
+//! DR and TUN rewrite no address (see [`Endpoints::of`]); their packets only lose one TTL
+//! ([`decrement_ttl`]), as IPVS's `decrement_ttl` takes one from every packet it forwards.
 //!
 //! All changes to one checksum are summed into one accumulator and folded once. A UDP checksum of zero
 //! ("none") stays zero; a UDP checksum that the update turns into zero is sent as `0xffff`.
@@ -67,6 +68,20 @@ fn delta32(old: u32, new: u32) -> u64 {
 #[inline]
 fn delta16(old: u16, new: u16) -> u64 {
     u64::from(!old) + u64::from(new)
+}
+
+/// Decrements the TTL of an IPv4 packet and patches its header checksum: all that DR and TUN change
+/// of the packet they forward. `ip` holds the packet from its first header byte, validated by the
+/// caller, whose TTL is above 1.
+#[inline]
+pub fn decrement_ttl(ip: &mut [u8]) {
+    let mut pkt = Ipv4Packet::new_unchecked(ip);
+    let (ttl, proto) = (pkt.ttl(), pkt.protocol());
+    let new_ttl = ttl.saturating_sub(1);
+    let acc =
+        u64::from(!pkt.checksum()) + delta16(u16::from_be_bytes([ttl, proto]), u16::from_be_bytes([new_ttl, proto]));
+    pkt.set_checksum(!fold(acc));
+    pkt.set_ttl(new_ttl);
 }
 
 /// Rewrites the endpoints of an IPv4 packet and decrements its TTL.

@@ -377,9 +377,10 @@ impl Worker {
     }
 
     /// Sends a packet of `conn` travelling in `dir` the way the connection's method says: FULLNAT and
-    /// NAT rewrite addresses; DR hands the untouched packet to the real server on the link; TUN wraps
-    /// it in an outer header to the real server. (A packet of a DR or TUN connection coming back
-    /// through the gateway, which those methods do not expect, is passed on unchanged.)
+    /// NAT rewrite addresses; DR hands the packet to the real server on the link; TUN wraps it in an
+    /// outer header to the real server. DR and TUN change nothing but the TTL, one less, as every
+    /// method does (IPVS's `decrement_ttl`). (A packet of a DR or TUN connection coming back through
+    /// the gateway, which those methods do not expect, is routed on the same way.)
     fn transmit<B: PacketBuf>(&mut self, buf: &mut B, conn: &Conn, dir: Dir, now: u64) -> Result<Verdict, DropReason> {
         if let Some(to) = Endpoints::of(conn, dir) {
             let frame = buf.data_mut();
@@ -396,9 +397,13 @@ impl Worker {
                 if self.snap.routes.lookup(conn.rip).is_some_and(|(_, nh)| nh != conn.rip) {
                     return Err(DropReason::DrNotOnLink);
                 }
+                rewrite::decrement_ttl(&mut buf.data_mut()[ETH_HLEN..]);
                 self.send_to(buf.data_mut(), conn.rip, now)
             }
-            (_, Dir::Out) => self.send_to(buf.data_mut(), conn.cip, now),
+            (_, Dir::Out) => {
+                rewrite::decrement_ttl(&mut buf.data_mut()[ETH_HLEN..]);
+                self.send_to(buf.data_mut(), conn.cip, now)
+            }
         }
     }
 
@@ -419,6 +424,7 @@ impl Worker {
         }
         // Ethernet padding must not travel inside the tunnel.
         buf.truncate(ETH_HLEN + usize::from(total));
+        rewrite::decrement_ttl(&mut buf.data_mut()[ETH_HLEN..]);
         if !buf.prepend(tunnel::OVERHEAD) {
             return Err(DropReason::NoHeadroom);
         }

@@ -385,18 +385,24 @@ impl<B: PacketBuf> Poller<B> {
     /// Queues `buf` for `port`, in fragments when it is longer than the port's MTU.
     fn queue_tx<I: PacketIo<Buf = B>>(&mut self, io: &mut I, buf: B, port: PortIdx) {
         if self.frame_max.get(usize::from(port)).is_some_and(|&max| buf.data().len() > max) {
-            self.fragment(io, &buf, port);
+            self.fragment(io, buf, port);
         } else {
             self.push_tx(io, buf, port);
         }
     }
 
     /// Cuts the frame in `buf` into fragments that fit `port` and queues them (a frame with Don't
-    /// Fragment set is dropped: the worker answered those it could with "fragmentation needed").
-    fn fragment<I: PacketIo<Buf = B>>(&mut self, io: &mut I, buf: &B, port: PortIdx) {
-        let mtu = self.frame_max.get(usize::from(port)).map_or(0, |m| m.saturating_sub(ethernet::HEADER_LEN));
-        let pieces = match frag::pieces(buf.data(), u16::try_from(mtu).unwrap_or(u16::MAX)) {
+    /// Fragment set is dropped: the worker answered those it could with "fragmentation needed"; one
+    /// whose packet fits but for the bytes after it goes whole, without them).
+    fn fragment<I: PacketIo<Buf = B>>(&mut self, io: &mut I, mut buf: B, port: PortIdx) {
+        let max = self.frame_max.get(usize::from(port)).copied().unwrap_or(usize::MAX);
+        let mtu = u16::try_from(max.saturating_sub(ethernet::HEADER_LEN)).unwrap_or(u16::MAX);
+        let pieces = match frag::pieces(buf.data(), mtu) {
             Ok(p) => p,
+            Err(FragError::Fits) => {
+                buf.truncate(max);
+                return self.push_tx(io, buf, port);
+            }
             Err(FragError::DontFragment) => return self.worker.stats.count_drop(DropReason::NeedsFragmentation),
             Err(_) => return self.worker.stats.count_drop(DropReason::IpMalformed),
         };
