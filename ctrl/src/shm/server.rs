@@ -117,6 +117,12 @@ impl Server {
         self.poll_io().ok().flatten()
     }
 
+    /// Writes the heartbeat alone: fnatd is alive but takes no request now (it holds an answer
+    /// until a change is in force). An I/O error is left for the next poll to meet.
+    pub fn heartbeat(&mut self) {
+        let _ = write_slot(&self.file, field::HEARTBEAT, now_ms());
+    }
+
     fn poll_io(&mut self) -> io::Result<Option<Incoming>> {
         write_slot(&self.file, field::HEARTBEAT, now_ms())?;
         let Some(tail) = read_slot(&self.file, field::REQ_TAIL)? else {

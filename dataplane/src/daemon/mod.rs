@@ -174,9 +174,10 @@ fn port_counters(name: &str, p: &PortStats, steering: &str) -> PortCounters {
     }
 }
 
-/// How long a change's answer waits for every worker to take its snapshot; a worker that has not
-/// by then is reported, and fnatctl answered all the same (the change is made).
-const IN_FORCE_WAIT_MS: u64 = 2000;
+/// How long a change's answer waits for every worker to take its snapshot (a worker takes it
+/// between two bursts: microseconds); a worker that has not by then is reported, and fnatctl
+/// answered all the same (the change is made). Well under fnatctl's wait for an answer.
+const IN_FORCE_WAIT_MS: u64 = 1000;
 
 /// The answer to a request that changed the configuration, held until every worker forwards
 /// with the snapshot that carries the change: like ipvsadm, fnatctl returns once the change is in
@@ -212,6 +213,7 @@ fn serve_control(
             server.reply(h.seq, &h.reply).context("answering fnatctl")?;
         } else {
             *held = Some(h);
+            server.heartbeat();
         }
     }
     // Connection listings are cut to fit this file's replies.
