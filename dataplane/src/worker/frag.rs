@@ -33,11 +33,14 @@ impl From<ReasmDrop> for DropReason {
 impl Worker {
     /// Takes a fragment into the reassembly table: held (consumed), or the last one missing, in
     /// which case the poller asks for the whole datagram ([`Worker::take_reassembled`]).
+    #[cold]
+    #[inline(never)]
     pub(super) fn reassemble(&mut self, frame: &[u8], now: u64) -> Result<Verdict, DropReason> {
         self.stats.frags_in += 1;
         match self.reasm.push(frame, now)? {
             None => Ok(Verdict::Consumed),
-            Some(len) => Ok(Verdict::Reassembled(len)),
+            // A frame of at most 14 + 65535 bytes.
+            Some(len) => Ok(Verdict::Reassembled(u32::try_from(len).unwrap_or(u32::MAX))),
         }
     }
 
@@ -69,6 +72,8 @@ impl Worker {
     /// port MTU): "fragmentation needed" when it has Don't Fragment set and does not fit; `None`
     /// to forward it (the poller fragments it if it still does not fit). TUN's own check, with the
     /// tunnel's overhead, is in `encapsulate`.
+    #[cold]
+    #[inline(never)]
     pub(super) fn beyond_mtu<B: PacketBuf>(
         &mut self,
         buf: &mut B,

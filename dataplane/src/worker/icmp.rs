@@ -132,6 +132,8 @@ impl Worker {
 
     /// Turns the packet in `buf` into a "fragmentation needed" error (next-hop MTU `mtu`) back to
     /// its sender.
+    #[cold]
+    #[inline(never)]
     pub(super) fn frag_needed<B: PacketBuf>(&mut self, buf: &mut B, mtu: u16, now: u64) -> Result<Verdict, DropReason> {
         let error = Error { msg_type: msg_type::DEST_UNREACHABLE, code: code::FRAG_NEEDED, rest: u32::from(mtu) };
         let v = self.send_error(buf, error, now)?;
@@ -141,6 +143,8 @@ impl Worker {
 
     /// Turns a TCP/UDP packet whose TTL ran out here into a "time exceeded" error back to its
     /// sender.
+    #[cold]
+    #[inline(never)]
     pub(super) fn time_exceeded<B: PacketBuf>(&mut self, buf: &mut B, now: u64) -> Result<Verdict, DropReason> {
         let error = Error { msg_type: msg_type::TIME_EXCEEDED, code: code::TTL_EXCEEDED, rest: 0 };
         let v = self.send_error(buf, error, now)?;

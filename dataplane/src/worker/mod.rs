@@ -57,8 +57,9 @@ pub enum Verdict {
     /// Pass the frame, unchanged, to the worker with this index: it owns the connection.
     Redirect(u16),
     /// The frame was the last missing fragment of a datagram of this many bytes (a whole frame):
-    /// take it with [`Worker::take_reassembled`] into a buffer that size and handle that.
-    Reassembled(usize),
+    /// take it with [`Worker::take_reassembled`] into a buffer that size and handle that. (A `u32`,
+    /// not a `usize`: the verdict stays 8 bytes, returned in registers through the hot path.)
+    Reassembled(u32),
     /// The frame was for the gateway itself and needs nothing more (an ARP reply it learned from).
     Consumed,
     /// Drop the frame, counted under this reason.
@@ -597,6 +598,14 @@ mod tests {
     use super::*;
     use crate::packet::MacAddr;
     use crate::packet::builder::{FrameSpec, TcpSpec};
+
+    #[test]
+    fn a_verdict_and_its_result_stay_small_enough_for_registers() {
+        // Every layer of the per-packet path returns one; measured: a 16-byte verdict cost the
+        // established FULLNAT path about 10 ns.
+        assert_eq!(std::mem::size_of::<Verdict>(), 8);
+        assert!(std::mem::size_of::<Result<Verdict, DropReason>>() <= 16);
+    }
 
     #[test]
     fn the_prefetch_hint_reads_the_flow_of_plain_frames_only() {

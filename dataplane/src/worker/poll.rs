@@ -365,7 +365,7 @@ impl<B: PacketBuf> Poller<B> {
                     self.worker.stats.count_drop(DropReason::RedirectFull);
                 }
             }
-            Verdict::Reassembled(len) => match io.alloc(len) {
+            Verdict::Reassembled(len) => match io.alloc(usize::try_from(len).unwrap_or(usize::MAX)) {
                 Some(mut whole) => {
                     let n = self.worker.take_reassembled(whole.data_mut());
                     whole.truncate(n);
