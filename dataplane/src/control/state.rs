@@ -383,8 +383,7 @@ impl ControlState {
             }
             Command::AddDest { svc, dest } => self.add_dest(svc, dest),
             Command::EditDest { svc, dest } => {
-                let Self { services, history, .. } = self;
-                let s = &mut services.get_mut(&svc).ok_or(CtrlError::ServiceNotDefined(svc))?.svc;
+                let (s, history) = self.with_history(svc)?;
                 check_dest(svc, &dest)?;
                 let d = s
                     .dests
@@ -399,8 +398,7 @@ impl ControlState {
                 Ok(())
             }
             Command::DelDest { svc, addr, port } => {
-                let Self { services, history, .. } = self;
-                let s = &mut services.get_mut(&svc).ok_or(CtrlError::ServiceNotDefined(svc))?.svc;
+                let (s, history) = self.with_history(svc)?;
                 let i = s.dests.iter().position(|d| d.addr == addr && d.port == port).ok_or(CtrlError::NoSuchDest {
                     svc,
                     addr,
@@ -447,7 +445,13 @@ impl ControlState {
     }
 
     fn service_mut(&mut self, key: ServiceKey) -> Result<&mut Service, CtrlError> {
-        self.services.get_mut(&key).map(|e| &mut e.svc).ok_or(CtrlError::ServiceNotDefined(key))
+        Ok(self.with_history(key)?.0)
+    }
+
+    /// The service `key` and the record of scheduler hooks, for a change of its real servers.
+    fn with_history(&mut self, key: ServiceKey) -> Result<(&mut Service, &mut SchedHistory), CtrlError> {
+        let s = self.services.get_mut(&key).map(|e| &mut e.svc).ok_or(CtrlError::ServiceNotDefined(key))?;
+        Ok((s, &mut self.history))
     }
 
     fn add_service(&mut self, spec: ServiceSpec) -> Result<(), CtrlError> {
@@ -474,8 +478,7 @@ impl ControlState {
 
     fn add_dest(&mut self, svc: ServiceKey, dest: DestSpec) -> Result<(), CtrlError> {
         let id = DestId(self.next_dest_id);
-        let Self { services, history, .. } = self;
-        let s = &mut services.get_mut(&svc).ok_or(CtrlError::ServiceNotDefined(svc))?.svc;
+        let (s, history) = self.with_history(svc)?;
         check_dest(svc, &dest)?;
         if s.dests.iter().any(|d| d.addr == dest.addr && d.port == dest.port) {
             return Err(CtrlError::DestExists { svc, addr: dest.addr, port: dest.port });
