@@ -51,8 +51,14 @@ impl Gateway {
     /// what left on `out`.
     fn receive(&mut self, port: PortIdx, frames: Vec<Vec<u8>>, out: PortIdx) -> Vec<Vec<u8>> {
         for f in frames {
+            let is_fragment = f[20] & 0x3f != 0 || f[21] != 0;
             let (src, sport, dst, dport) = tuple(&f);
-            let q = self.nic.flow_queue(src, sport, dst, dport);
+            // Fragments carry no ports (but the first): the NIC hashes their addresses.
+            let q = if is_fragment {
+                self.nic.fragment_queue(src, dst)
+            } else {
+                self.nic.flow_queue(src, sport, dst, dport)
+            };
             self.io[usize::from(q)].push_rx(port, f);
         }
         for _ in 0..64 {
@@ -159,4 +165,36 @@ fn nat_on_two_workers_reaches_the_owner_both_ways() {
         assert!((120..=280).contains(&replies), "known {known}: {replies} of 400 replies redirected");
         assert_eq!(g.drops(), 0, "known {known}");
     }
+}
+
+#[test]
+fn a_datagram_in_fragments_reaches_the_worker_of_its_flow() {
+    use dataplane::packet::builder::FrameSpec;
+    use dataplane::packet::frag;
+    let mut g = Gateway::new(SteerMode::Rss, true);
+    let conns = |g: &Gateway| g.workers.iter().map(|w| w.worker.conns().len()).sum::<usize>();
+    // 40 UDP flows to the VIP open their connections where the NIC puts their 4-tuples.
+    let sent = g.receive(LAN, requests(VIP, 40), DMZ);
+    assert_eq!((sent.len(), conns(&g)), (40, 40));
+    // Then a 2000-byte datagram of each, in two fragments: the NIC puts every fragment from the
+    // client to the VIP on one queue, whichever worker owns the flow.
+    let frag_queue = g.nic.fragment_queue(CLIENT, VIP);
+    let elsewhere = (0..40).filter(|i| g.nic.flow_queue(CLIENT, 20_000 + i, VIP, 53) != frag_queue).count();
+    assert!(elsewhere > 5, "the NIC spreads the flows: {elsewhere} of 40 on the other worker");
+    let mut fragments = Vec::new();
+    for i in 0..40u16 {
+        let spec = FrameSpec { dont_frag: false, ident: i, ..FrameSpec::new((CLIENT_MAC, LAN_MAC), CLIENT, VIP) };
+        let whole = spec.udp(20_000 + i, 53, &[7u8; 2000]);
+        for p in frag::pieces(&whole, 1500).unwrap() {
+            let mut f = vec![0u8; p.frame_len];
+            frag::write_piece(&whole, &p, &mut f);
+            fragments.push(f);
+        }
+    }
+    let before = g.redirected();
+    let out = g.receive(LAN, fragments, DMZ);
+    assert_eq!(out.len(), 80, "each datagram whole, then in two fragments toward its real server");
+    assert_eq!(conns(&g), 40, "no flow opened a second connection on the worker that reassembled it");
+    assert_eq!(g.redirected() - before, elsewhere as u64, "the datagrams of the other worker's flows went there");
+    assert_eq!(g.drops(), 0);
 }

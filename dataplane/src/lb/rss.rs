@@ -205,6 +205,13 @@ impl Steering {
         self.queue(self.hasher.ipv4_tuple(src, dst, sport, dport))
     }
 
+    /// The queue of an IPv4 fragment from `src` to `dst`: NICs hash fragments on their addresses
+    /// alone (they carry no ports but the first).
+    #[inline]
+    pub fn fragment_queue(&self, src: Ipv4Addr, dst: Ipv4Addr) -> u16 {
+        self.queue(self.hasher.ipv4_addrs(src, dst))
+    }
+
     /// The queue of a FULLNAT reply from the real server `rip:rport` to the local `lip:lport`.
     #[inline]
     pub fn reply_queue(&self, rip: Ipv4Addr, rport: u16, lip: Ipv4Addr, lport: u16) -> u16 {

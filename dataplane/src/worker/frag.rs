@@ -5,10 +5,13 @@
 //! otherwise forwarded and cut into fragments on the way out (the poller does that,
 //! `packet::frag`).
 //!
-//! Fragments are hashed by the NIC on their addresses alone, so all fragments of a datagram reach
-//! one worker; the reassembled datagram may belong to a connection of another worker, and is then
-//! passed to it as any packet. Nothing here allocates per packet once the table's buffers have
-//! grown (see `net::reasm`).
+//! A NIC hashes fragments on their addresses alone, so all fragments of a datagram reach one worker,
+//! but not always the one its flow's unfragmented packets reach. The whole datagram then goes where
+//! they go: a client's flow to a service by the port's RSS when fnatd knows it ([`Worker::flow_owner`]),
+//! a FULLNAT reply by its local port, a NAT flow by its owner (as any packet). Where the spreading
+//! is unknown (`redirect` steering, e.g. af_packet's fanout) a client's datagram opens or finds its
+//! connection on the worker that reassembled it. Nothing here allocates per packet once the
+//! table's buffers have grown (see `net::reasm`).
 
 use super::poll::PacketBuf;
 use super::{DropReason, ETH_HLEN, Verdict, Worker};
@@ -53,6 +56,23 @@ impl Worker {
             self.stats.reassembled += 1;
         }
         n
+    }
+
+    /// The worker whose queue the NIC gives the unfragmented packets of the flow of `frame` (a whole
+    /// datagram this worker reassembled), when it is another one and fnatd knows: a client's flow
+    /// to a service (not a NAT one: its owner follows `lb::nat_owner`), arriving on a port whose RSS
+    /// it knows. The other flows find their owner when handled (local ports, NAT).
+    pub fn flow_owner(&self, frame: &[u8]) -> Option<u16> {
+        if self.id.count < 2 {
+            return None;
+        }
+        let k = super::flow_hint(frame)?;
+        let (sidx, _) = self.snap.services.find_for_packet(k.proto, k.dst, k.dport)?;
+        if self.snap.services.nat().scheme(sidx).is_some() {
+            return None;
+        }
+        let q = self.snap.client_rss(k.src)?.flow_queue(k.src, k.sport, k.dst, k.dport);
+        (q != self.id.index).then_some(q)
     }
 
     /// Frees the datagram the last fragment completed, which no buffer could take.

@@ -354,23 +354,17 @@ impl<B: PacketBuf> Poller<B> {
                 }
             }
             Verdict::Redirect(_) if redirected => self.worker.stats.count_drop(DropReason::RedirectLoop),
-            Verdict::Redirect(owner) => {
-                let pushed = match self.links.to.get_mut(usize::from(owner)).and_then(Option::as_mut) {
-                    Some(ring) => ring.push((buf, rx_port)).is_ok(),
-                    None => false,
-                };
-                if pushed {
-                    self.worker.stats.redirected_out += 1;
-                } else {
-                    self.worker.stats.count_drop(DropReason::RedirectFull);
-                }
-            }
+            Verdict::Redirect(owner) => self.redirect(buf, rx_port, owner),
             Verdict::Reassembled(len) => match io.alloc(usize::try_from(len).unwrap_or(usize::MAX)) {
                 Some(mut whole) => {
                     let n = self.worker.take_reassembled(whole.data_mut());
                     whole.truncate(n);
-                    // Not a fragment: handled once more at most.
-                    self.dispatch(io, whole, rx_port, now, redirected);
+                    // Not a fragment: handled once more at most, here or where its flow's
+                    // unfragmented packets go.
+                    match self.worker.flow_owner(whole.data()) {
+                        Some(owner) if !redirected => self.redirect(whole, rx_port, owner),
+                        _ => self.dispatch(io, whole, rx_port, now, redirected),
+                    }
                 }
                 None => {
                     self.worker.discard_reassembled();
@@ -379,6 +373,19 @@ impl<B: PacketBuf> Poller<B> {
             },
             Verdict::Consumed => {}
             Verdict::Drop(reason) => self.worker.stats.count_drop(reason),
+        }
+    }
+
+    /// Passes `buf`, received on `rx_port`, to worker `owner` through their ring.
+    fn redirect(&mut self, buf: B, rx_port: PortIdx, owner: u16) {
+        let pushed = match self.links.to.get_mut(usize::from(owner)).and_then(Option::as_mut) {
+            Some(ring) => ring.push((buf, rx_port)).is_ok(),
+            None => false,
+        };
+        if pushed {
+            self.worker.stats.redirected_out += 1;
+        } else {
+            self.worker.stats.count_drop(DropReason::RedirectFull);
         }
     }
 
