@@ -16,6 +16,7 @@ use ctrl::limits::{self, AddrRole};
 use crate::control::ControlState;
 use crate::lb::conn::MAX_CAPACITY;
 use crate::lb::{Services, Timeouts};
+use crate::net::reasm::ReasmLimits;
 use crate::net::{Interface, Ipv4Net, Neighbour, PortIdx, Route};
 use crate::packet::MacAddr;
 
@@ -162,6 +163,8 @@ pub struct Config {
     /// IPVS's `expire_quiescent_template`: a persistence template whose real server has weight 0 is
     /// no longer followed (by default a quiesced server keeps its persistent clients).
     pub expire_quiescent_template: bool,
+    /// Each worker's IPv4 reassembly limits (`[reassembly]`).
+    pub reassembly: ReasmLimits,
     /// The control state fnatd starts with (before a rules file): the configured services and
     /// mark rules, applied as the commands fnatctl would send, through the same all-or-nothing
     /// apply and the same checks ([`ctrl::limits`]).
@@ -326,11 +329,30 @@ impl Validator<'_> {
             timeouts,
             expire_nodest_conn: raw.ipvs.expire_nodest_conn,
             expire_quiescent_template: raw.ipvs.expire_quiescent_template,
+            reassembly: self.reassembly(&raw.reassembly)?,
             state,
             services,
             control_path,
             rules_path,
             metrics_addr,
+        })
+    }
+
+    /// `[reassembly]`: each worker's limits, in the ranges Linux's `ipfrag_*` sysctls make sense in.
+    fn reassembly(&self, r: &raw::Reassembly) -> Result<ReasmLimits, ConfigError> {
+        let within = |name: &str, v: u64, range: RangeInclusive<u64>, unit: &str| {
+            usize::try_from(v).ok().filter(|_| range.contains(&v)).ok_or_else(|| {
+                self.err(
+                    format_args!("reassembly.{name}"),
+                    format_args!("must be from {} to {}{unit}", range.start(), range.end()),
+                )
+            })
+        };
+        Ok(ReasmLimits {
+            max_datagrams: within("datagrams", r.datagrams, 1..=4096, " datagrams in progress")?,
+            max_bytes: within("memory_kb", r.memory_kb, 64..=1 << 20, " KiB")? * 1024,
+            max_frags: within("fragments", r.fragments, 2..=8190, " fragments a datagram")?,
+            timeout_ms: 1000 * u64::try_from(within("timeout", r.timeout, 1..=3600, " seconds")?).unwrap_or(30),
         })
     }
 

@@ -29,6 +29,24 @@ pub struct File {
     pub control: Control,
     #[serde(default)]
     pub ipvs: Ipvs,
+    #[serde(default)]
+    pub reassembly: Reassembly,
+}
+
+/// IPv4 reassembly per worker, as Linux's `ipfrag_*` sysctls.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Reassembly {
+    pub datagrams: u64,
+    pub memory_kb: u64,
+    pub fragments: u64,
+    pub timeout: u64,
+}
+
+impl Default for Reassembly {
+    fn default() -> Self {
+        Self { datagrams: 64, memory_kb: 4096, fragments: 64, timeout: 30 }
+    }
 }
 
 /// IPVS's sysctls that fnat honours.

@@ -572,3 +572,24 @@ fn a_configured_state_saves_as_rules_that_fnatctl_restores() {
     assert_eq!(crate::control::rules::save_state(&again).unwrap(), text);
     assert!(c.services.iter().eq(c.state.services().unwrap().iter()), "the services are the state's");
 }
+
+#[test]
+fn reassembly_limits_default_to_linuxs_and_are_checked() {
+    let c = parse(GOOD).unwrap();
+    assert_eq!(c.reassembly, crate::net::reasm::ReasmLimits::default());
+    let c = parse(&format!("{GOOD}\n[reassembly]\ndatagrams = 256\nmemory_kb = 16384\nfragments = 100\ntimeout = 5\n"))
+        .unwrap();
+    let r = c.reassembly;
+    assert_eq!((r.max_datagrams, r.max_bytes, r.max_frags, r.timeout_ms), (256, 16 << 20, 100, 5000));
+    for (line, want) in [
+        ("datagrams = 0", "fnatd.toml: reassembly.datagrams: must be from 1 to 4096 datagrams in progress"),
+        ("memory_kb = 63", "fnatd.toml: reassembly.memory_kb: must be from 64 to 1048576 KiB"),
+        ("fragments = 1", "fnatd.toml: reassembly.fragments: must be from 2 to 8190 fragments a datagram"),
+        ("timeout = 3601", "fnatd.toml: reassembly.timeout: must be from 1 to 3600 seconds"),
+    ] {
+        let err = parse(&format!("{GOOD}\n[reassembly]\n{line}\n")).unwrap_err().to_string();
+        assert_eq!(err, want, "{line}");
+    }
+    let err = parse(&format!("{GOOD}\n[reassembly]\ntimeout = -1\n")).unwrap_err().to_string();
+    assert!(err.contains("invalid value: integer `-1`"), "{err}");
+}

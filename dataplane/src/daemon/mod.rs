@@ -425,7 +425,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
         if let Some(l) = &large {
             io = io.with_large(l.clone());
         }
-        let worker = Worker::new(
+        let mut worker = Worker::new(
             id,
             Arc::clone(&snap),
             neigh.current(),
@@ -433,6 +433,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
             LocalAddrPool::new(cfg.local_ports.clone(), id.index, id.count),
             Arc::clone(&templates),
         );
+        worker.set_reassembly(cfg.reassembly);
         let (ctl, wl) = shared::links(64, 1024);
         let mut poller =
             Poller::with_control(worker, links.pop().context("missing redirect links")?, cfg.ports.len(), wl);

@@ -16,7 +16,7 @@
 use super::poll::PacketBuf;
 use super::{DropReason, ETH_HLEN, Verdict, Worker};
 use crate::lb::{Conn, Dir, FwdMethod};
-use crate::net::reasm::ReasmDrop;
+use crate::net::reasm::{ReasmDrop, ReasmLimits, Reassembly};
 use crate::packet::Ipv4Packet;
 
 impl From<ReasmDrop> for DropReason {
@@ -73,6 +73,12 @@ impl Worker {
         }
         let q = self.snap.client_rss(k.src)?.flow_queue(k.src, k.sport, k.dst, k.dport);
         (q != self.id.index).then_some(q)
+    }
+
+    /// Replaces the reassembly table by an empty one with `limits` (at start, before traffic: the
+    /// datagrams in progress are dropped).
+    pub fn set_reassembly(&mut self, limits: ReasmLimits) {
+        self.reasm = Reassembly::new(limits);
     }
 
     /// Frees the datagram the last fragment completed, which no buffer could take.
