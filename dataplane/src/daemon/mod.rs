@@ -205,9 +205,9 @@ fn serve_control(
     use anyhow::Context as _;
 
     if let Some(h) = held.take() {
-        let waited = io.now.saturating_sub(h.since);
-        if main.in_force(h.snapshot) || waited >= IN_FORCE_WAIT_MS {
-            if !main.in_force(h.snapshot) {
+        let (waited, in_force) = (io.now.saturating_sub(h.since), main.in_force(h.snapshot));
+        if in_force || waited >= IN_FORCE_WAIT_MS {
+            if !in_force {
                 eprintln!("fnatd: a worker has not taken the change after {waited} ms; answering fnatctl anyway");
             }
             server.reply(h.seq, &h.reply).context("answering fnatctl")?;

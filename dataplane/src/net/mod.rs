@@ -44,4 +44,10 @@ impl Interface {
     pub fn owns(&self, addr: Ipv4Addr) -> bool {
         self.addrs.iter().any(|n| n.addr == addr)
     }
+
+    /// The address this port speaks from to `peer`: its address on `peer`'s prefix, else its first
+    /// (`None` for a port without addresses).
+    pub fn addr_toward(&self, peer: Ipv4Addr) -> Option<Ipv4Addr> {
+        self.addrs.iter().find(|n| n.contains(peer)).or(self.addrs.first()).map(|n| n.addr)
+    }
 }

@@ -161,7 +161,7 @@ impl Worker {
         }
         let (port, nh) = self.snap.routes.lookup(sender).ok_or(DropReason::NoRoute)?;
         let iface = self.snap.ifaces.get(usize::from(port)).ok_or(DropReason::NoRoute)?;
-        Ok(iface.addrs.iter().find(|n| n.contains(nh)).or(iface.addrs.first()).ok_or(DropReason::NoRoute)?.addr)
+        iface.addr_toward(nh).ok_or(DropReason::NoRoute)
     }
 
     /// Replaces the packet in `buf` by `error` to the packet's sender (from [`Worker::error_source`]),

@@ -277,12 +277,7 @@ impl Worker {
             Outgoing::Solicit { port, target, dst_mac } => {
                 let iface = snap.ifaces.get(usize::from(port))?;
                 // Ask from the port's address on the target's link, else its first one.
-                let ours = iface
-                    .addrs
-                    .iter()
-                    .find(|n| n.contains(target))
-                    .or(iface.addrs.first())
-                    .map_or(Ipv4Addr::UNSPECIFIED, |n| n.addr);
+                let ours = iface.addr_toward(target).unwrap_or(Ipv4Addr::UNSPECIFIED);
                 arp::write_request(buf, iface.mac, ours, target, dst_mac)
             }
             Outgoing::Announce { port, addr } => {

@@ -415,7 +415,7 @@ impl Worker {
     fn encapsulate<B: PacketBuf>(&mut self, buf: &mut B, rip: Ipv4Addr, now: u64) -> Result<Verdict, DropReason> {
         let (port, nh) = self.snap.routes.lookup(rip).ok_or(DropReason::NoRoute)?;
         let iface = self.snap.ifaces.get(usize::from(port)).ok_or(DropReason::NoRoute)?;
-        let src = iface.addrs.iter().find(|n| n.contains(nh)).or(iface.addrs.first()).ok_or(DropReason::NoRoute)?.addr;
+        let src = iface.addr_toward(nh).ok_or(DropReason::NoRoute)?;
         let mtu = iface.mtu;
         let inner = Ipv4Packet::new_unchecked(&buf.data()[ETH_HLEN..]);
         let (total, df) = (inner.total_len(), inner.dont_frag());

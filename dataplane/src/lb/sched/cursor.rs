@@ -126,11 +126,6 @@ impl SchedHistory {
         self.0.clear();
     }
 
-    /// Whether nothing was recorded.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// The packed position of `svc` in the next snapshot: from its last recorded `init_service`,
     /// else from `old` (its position and service in the previous snapshot), through the hooks
     /// recorded since. Without a record and with other servers (a snapshot built by hand), the
