@@ -5,6 +5,8 @@
   probe.py tcp HOST PORT [MESSAGE] [--count N] [--interval S]
                                                     one connection, one line per round, prints each
                                                     echoed line (a long-lived flow with --interval)
+  probe.py flood HOST PORT [--count N]              N datagrams as fast as they go, no answers read
+                                                    (at most --timeout seconds); prints how many
 
 Every wait is bounded by --timeout (seconds, per answer). Exit status 0 when every round got an
 answer, 1 otherwise.
@@ -61,9 +63,19 @@ def tcp(a):
     return ok == a.count
 
 
+def flood(a):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    start, n = time.monotonic(), 0
+    while n < a.count and time.monotonic() - start < a.timeout:
+        s.sendto(a.message.encode(), (a.host, a.port))
+        n += 1
+    print(f"sent {n} datagrams in {time.monotonic() - start:.2f}s", flush=True)
+    return True
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("proto", choices=["udp", "tcp"])
+    ap.add_argument("proto", choices=["udp", "tcp", "flood"])
     ap.add_argument("host")
     ap.add_argument("port", type=int)
     ap.add_argument("message", nargs="?", default="ping")
@@ -73,7 +85,7 @@ def main():
     ap.add_argument("--sport", type=int, default=0, help="UDP source port (default: any)")
     a = ap.parse_args()
     try:
-        good = udp(a) if a.proto == "udp" else tcp(a)
+        good = {"udp": udp, "tcp": tcp, "flood": flood}[a.proto](a)
     except OSError as e:
         print(f"{a.proto} {a.host}:{a.port}: {e}", file=sys.stderr)
         return 1

@@ -216,11 +216,16 @@ build() {
         peer name cl1 netns "$NS_CLIENT" address "$CLIENT1_MAC"
 
     # The gateway namespace: fnatd owns lan0 and dmz0 through af_packet; its kernel stays quiet
-    # (no addresses, no ARP, no IPv6, no forwarding).
+    # (no addresses, no ARP, no IPv6, no forwarding). Its own traffic goes through fnatd's kernel
+    # twins (the tap interfaces lan and dmz, with the ports' addresses): strict reverse-path
+    # filtering on lan0/dmz0 (no route points at them) keeps the kernel from also taking the frames
+    # it sees there, which carry the twins' MAC addresses (as a NIC bound to DPDK would not show
+    # them to the kernel at all).
     ns_sysctl "$NS_GW" net.ipv4.ip_forward=0 net.ipv4.conf.all.arp_ignore=8 \
         net.ipv4.conf.default.arp_ignore=8
     for dev in lan0 dmz0; do
-        ns_sysctl "$NS_GW" "net.ipv6.conf.$dev.disable_ipv6=1" "net.ipv4.conf.$dev.arp_ignore=8"
+        ns_sysctl "$NS_GW" "net.ipv6.conf.$dev.disable_ipv6=1" "net.ipv4.conf.$dev.arp_ignore=8" \
+            "net.ipv4.conf.$dev.rp_filter=1"
         in_ns "$NS_GW" ip link set "$dev" arp off
     done
     in_ns "$NS_GW" ip link set dmz0 mtu "$DMZ_MTU"

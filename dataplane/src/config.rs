@@ -17,7 +17,7 @@ use crate::control::ControlState;
 use crate::lb::conn::MAX_CAPACITY;
 use crate::lb::{Services, Timeouts};
 use crate::net::reasm::ReasmLimits;
-use crate::net::{Interface, Ipv4Net, Neighbour, PortIdx, Route};
+use crate::net::{Interface, Ipv4Net, KernelPath, Neighbour, PortIdx, Route};
 use crate::packet::MacAddr;
 
 /// A configuration error: which file, which field, what is wrong.
@@ -99,6 +99,8 @@ pub struct PortConfig {
     /// (memif with fnat-gen): the peer's redirection table size, its entries naming the queues
     /// in turn.
     pub peer_reta_size: Option<usize>,
+    /// The port's kernel twin (`[port.kernel]`), when it has one.
+    pub kernel: Option<KernelPath>,
 }
 
 /// What the configuration asks of a port's steering (see `lb::rss::SteerMode` for what each
@@ -211,6 +213,7 @@ impl Config {
                 mac,
                 addrs: p.addrs.clone(),
                 mtu: p.mtu.unwrap_or(crate::net::DEFAULT_MTU),
+                kernel: p.kernel.clone(),
             })
             .collect()
     }
@@ -503,7 +506,9 @@ impl Validator<'_> {
                     return Err(self.err(format_args!("{f}.peer_reta_size"), "must be a power of two up to 65536"));
                 }
             };
+            let kernel = p.kernel.map(|k| self.kernel(&f, &p.name, k, &out)).transpose()?;
             out.push(PortConfig {
+                kernel,
                 name: p.name,
                 device,
                 mac,
@@ -517,6 +522,35 @@ impl Validator<'_> {
             });
         }
         Ok(out)
+    }
+
+    /// A port's `[port.kernel]`: the twin's interface name (the port's name unless given; a
+    /// Linux interface name, unique among the ports) and its rate.
+    fn kernel(&self, f: &str, port: &str, k: raw::Kernel, others: &[PortConfig]) -> Result<KernelPath, ConfigError> {
+        let iface = k.iface.unwrap_or_else(|| port.to_owned());
+        if iface.is_empty()
+            || iface.len() > 15
+            || !iface.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+            || iface == "."
+            || iface == ".."
+        {
+            return Err(self.err(
+                format_args!("{f}.kernel.iface"),
+                format_args!("'{iface}' is not an interface name: 1 to 15 letters, digits, '-', '_' or '.'"),
+            ));
+        }
+        if others.iter().filter_map(|o| o.kernel.as_ref()).any(|o| o.iface == iface) {
+            return Err(self.err(format_args!("{f}.kernel.iface"), format_args!("another port's twin is '{iface}'")));
+        }
+        let rate = k.rate.unwrap_or(KernelPath::DEFAULT_RATE);
+        let burst = k.burst.unwrap_or(KernelPath::DEFAULT_BURST);
+        if !(1..=10_000_000).contains(&rate) {
+            return Err(self.err(format_args!("{f}.kernel.rate"), "must be from 1 to 10000000 frames a second"));
+        }
+        if !(1..=1_000_000).contains(&burst) {
+            return Err(self.err(format_args!("{f}.kernel.burst"), "must be from 1 to 1000000 frames"));
+        }
+        Ok(KernelPath { iface, rate, burst })
     }
 
     fn local(&self, l: &raw::Local, workers: usize) -> Result<(Vec<Ipv4Addr>, RangeInclusive<u16>), ConfigError> {

@@ -316,6 +316,7 @@ fn fnatd_steers_replies_by_the_null_ports_rss(port: &Port) {
         steering,
         rss_key: None,
         peer_reta_size: None,
+        kernel: None,
     };
     let s = PortSteer::decide(&pc(SteerChoice::Auto), port, 2);
     assert_eq!(s.steering.mode, SteerMode::Rss, "{}", s.describe());

@@ -113,6 +113,12 @@ impl Lab {
         run(Command::new("ip").args(["netns", "exec", "fnat-client", "timeout", "20"]).args(args))
     }
 
+    /// A command in the gateway namespace: its kernel reaches the ports' networks through fnatd's
+    /// kernel twins.
+    fn gw(&self, args: &[&str]) -> Output {
+        run(Command::new("ip").args(["netns", "exec", "fnat-gw", "timeout", "20"]).args(args))
+    }
+
     fn probe(&self, args: &[&str]) -> Output {
         let probe = repo().join("lab/probe.py");
         let mut all = vec!["python3", probe.to_str().unwrap()];
@@ -756,4 +762,74 @@ fn a_udp_datagram_larger_than_the_mtu_crosses_fnatd_both_ways() {
     let report = lab.stop_fnatd();
     let total = report.lines().find(|l| l.starts_with("workers total:")).unwrap_or_default().to_owned();
     assert!(total.contains(" fragmented 2 ") && total.contains(" frags_out 4 "), "both ways in two fragments: {total}");
+}
+
+/// A worker counter (`name N`) or drop (`name=N`) of worker 0 in `fnatctl --counters`.
+fn worker_counter(counters: &str, name: &str) -> u64 {
+    let words: Vec<&str> = counters.split_whitespace().collect();
+    let n = words.windows(2).find(|w| w[0] == name).and_then(|w| w[1].parse().ok());
+    let drop = || words.iter().find_map(|w| w.strip_prefix(&format!("{name}=")).and_then(|v| v.parse().ok()));
+    n.or_else(drop).unwrap_or(0)
+}
+
+#[test]
+fn the_gateways_own_programs_reach_the_networks_through_the_kernel_twins() {
+    let mut lab = Lab::up();
+    lab.service("-t", 80, 8080);
+    let probe = repo().join("lab/probe.py");
+    let probe = probe.to_str().unwrap();
+    let curl_rs = |rs: &str| lab.gw(&["curl", "-s", "--max-time", "5", &format!("http://{rs}:8080/")]);
+    // curl from the gateway itself to each real server, through fnatd's port and its twin.
+    for (i, rs) in RS.iter().enumerate() {
+        let out = curl_rs(rs);
+        assert!(out.status.success(), "curl {rs} from the gateway: {}", text(&out.stderr));
+        assert_eq!(text(&out.stdout).trim(), format!("rs{}", i + 1));
+    }
+    // An interactive session (ssh-like: a line now and then on one connection).
+    let out = lab.gw(&["python3", probe, "tcp", RS[1], "9000", "keystroke", "--count", "5", "--interval", "0.2"]);
+    assert!(out.status.success(), "TCP session from the gateway: {}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(text(&out.stdout).lines().filter(|l| l.starts_with("rs2 keystroke")).count(), 5);
+    // The client reaches the gateway's kernel: a closed port is refused by the kernel's reset
+    // (curl's exit 7), where without a twin the SYN would be dropped (a timeout, exit 28).
+    let out = lab.client(&["curl", "-s", "--max-time", "3", "http://10.0.0.1:22/"]);
+    assert_eq!(out.status.code(), Some(7), "refused by the gateway's kernel: {}", text(&out.stderr));
+
+    // Under forwarding load: every one of the gateway's requests gets through meanwhile.
+    let wrk = Command::new("ip")
+        .args(["netns", "exec", "fnat-client", "timeout", "20", "wrk", "-t1", "-c32", "-d4s"])
+        .arg(format!("http://{VIP}/"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("wrk");
+    std::thread::sleep(Duration::from_millis(500));
+    let during: Vec<bool> = (0..20).map(|i| curl_rs(RS[i % 3]).status.success()).collect();
+    let wrk_out = wrk.wait_with_output().expect("wrk ran");
+    let wrk_text = text(&wrk_out.stdout);
+    assert!(wrk_out.status.success() && wrk_text.contains("Requests/sec"), "wrk: {wrk_text}");
+    assert!(during.iter().all(|&ok| ok), "the gateway's requests under load: {during:?}\n{wrk_text}");
+
+    // A flood at the gateway's own address: the kernel gets its port's rate (20000/s, bursts of
+    // 2000, configs/lab.toml), the rest is dropped and counted.
+    let before = lab.ctl(&["--counters"]);
+    let t = Instant::now();
+    let out = lab.probe(&["flood", "10.0.0.1", "9", "--count", "60000", "--timeout", "10"]);
+    let secs = t.elapsed().as_secs_f64();
+    assert!(out.status.success(), "flood: {}", text(&out.stderr));
+    std::thread::sleep(Duration::from_millis(200));
+    let after = lab.ctl(&["--counters"]);
+    let delta = |name| worker_counter(&after, name) - worker_counter(&before, name);
+    let (passed, limited) = (delta("to_kernel"), delta("kernel_rate_limited"));
+    assert!(limited > 0, "the flood was limited: {} / {after}", text(&out.stdout));
+    let ceiling = 2000.0 + 20000.0 * (secs + 0.5);
+    #[allow(clippy::cast_precision_loss)]
+    let within = (passed as f64) <= ceiling;
+    assert!(within, "{passed} frames to the kernel in {secs:.2}s, at most {ceiling}: {}", text(&out.stdout));
+    eprintln!("flood: {} -> {passed} to the kernel, {limited} rate-limited", text(&out.stdout).trim());
+    // The gateway's own traffic works again at once.
+    assert!(curl_rs(RS[0]).status.success(), "curl from the gateway after the flood");
+
+    // The twins go with fnatd.
+    lab.stop_fnatd();
+    let out = lab.gw(&["ip", "link", "show", "dev", "dmz"]);
+    assert!(!out.status.success(), "the twin 'dmz' is gone: {}", text(&out.stdout));
 }

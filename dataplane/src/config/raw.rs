@@ -123,6 +123,15 @@ pub struct Port {
     pub steering: Option<String>,
     pub rss_key: Option<String>,
     pub peer_reta_size: Option<u32>,
+    pub kernel: Option<Kernel>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Kernel {
+    pub iface: Option<String>,
+    pub rate: Option<u32>,
+    pub burst: Option<u32>,
 }
 
 fn default_desc() -> u16 {

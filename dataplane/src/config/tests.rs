@@ -593,3 +593,38 @@ fn reassembly_limits_default_to_linuxs_and_are_checked() {
     let err = parse(&format!("{GOOD}\n[reassembly]\ntimeout = -1\n")).unwrap_err().to_string();
     assert!(err.contains("invalid value: integer `-1`"), "{err}");
 }
+
+#[test]
+fn a_kernel_twin_is_optional_per_port_and_checked() {
+    use crate::net::KernelPath;
+    let c = parse(GOOD).unwrap();
+    assert_eq!(c.ports[0].kernel, None, "off unless asked for");
+    let lan = "addresses = [\"10.0.0.1/24\"]";
+    let c = parse(&GOOD.replacen(lan, &format!("{lan}\n[port.kernel]\n"), 1)).unwrap();
+    let want = KernelPath { iface: "lan".into(), rate: KernelPath::DEFAULT_RATE, burst: KernelPath::DEFAULT_BURST };
+    assert_eq!(c.ports[0].kernel.as_ref(), Some(&want), "named after the port");
+    assert_eq!(c.interfaces(&[MacAddr([2, 0, 0, 0, 0, 1]); 2])[0].kernel.as_ref(), Some(&want));
+    let c =
+        parse(&GOOD.replacen(lan, &format!("{lan}\n[port.kernel]\niface = \"fnat-lan\"\nrate = 500\nburst = 50\n"), 1))
+            .unwrap();
+    assert_eq!(c.ports[0].kernel, Some(KernelPath { iface: "fnat-lan".into(), rate: 500, burst: 50 }));
+    assert_eq!(c.ports[1].kernel, None);
+    for (line, want) in [
+        ("iface = \"a-name-too-long-0\"", "port[0].kernel.iface: 'a-name-too-long-0' is not an interface name"),
+        ("iface = \"a/b\"", "port[0].kernel.iface: 'a/b' is not an interface name"),
+        ("rate = 0", "port[0].kernel.rate: must be from 1 to 10000000 frames a second"),
+        ("burst = 0", "port[0].kernel.burst: must be from 1 to 1000000 frames"),
+        ("size = 3", "unknown field `size`"),
+    ] {
+        let got = error_with(lan, &format!("{lan}\n[port.kernel]\n{line}\n"));
+        assert!(got.contains(want), "{line}: {got}");
+    }
+    // Two twins of one name.
+    let both = GOOD.replacen(lan, &format!("{lan}\n[port.kernel]\niface = \"gw\"\n"), 1).replacen(
+        "mac = \"02:00:00:00:00:09\"",
+        "mac = \"02:00:00:00:00:09\"\n[port.kernel]\niface = \"gw\"\n",
+        1,
+    );
+    let got = parse(&both).unwrap_err().to_string();
+    assert!(got.contains("port[1].kernel.iface: another port's twin is 'gw'"), "{got}");
+}

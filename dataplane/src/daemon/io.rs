@@ -1,5 +1,5 @@
-//! Packet I/O over a worker's DPDK queues: the production [`PacketIo`], and the gate that keeps
-//! workers off ports whose link is down.
+//! Packet I/O over a worker's DPDK queues (its ports' and their kernel twins'): the production
+//! [`PacketIo`], and the gate that keeps workers off ports whose link is down.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -82,12 +82,20 @@ pub struct DpdkIo {
     pool: Mempool,
     large: Option<Mempool>,
     up: Arc<[AtomicBool]>,
+    /// Its queues on each port's kernel twin (`None`: the port has none).
+    twins: Vec<Option<(RxQueue, TxQueue)>>,
 }
 
 impl DpdkIo {
     /// A worker's queues: `rx[p]` and `tx[p]` are its queues on port `p`, used while `up[p]`.
     pub fn new(rx: Vec<RxQueue>, tx: Vec<TxQueue>, pool: Mempool, up: Arc<[AtomicBool]>) -> Self {
-        Self { rx, tx, pool, large: None, up }
+        Self { rx, tx, pool, large: None, up, twins: Vec::new() }
+    }
+
+    /// The same, with its queues on the ports' kernel twins (`twins[p]` for port `p`).
+    #[must_use]
+    pub fn with_twins(self, twins: Vec<Option<(RxQueue, TxQueue)>>) -> Self {
+        Self { twins, ..self }
     }
 
     /// The same, taking buffers longer than `pool`'s from `large` (reassembled datagrams, up to its
@@ -126,6 +134,19 @@ impl PacketIo for DpdkIo {
             return 0;
         }
         self.tx.get_mut(usize::from(port)).map_or(0, |q| q.tx_burst(pkts))
+    }
+
+    fn kernel_rx(&mut self, port: PortIdx, out: &mut Vec<Mbuf>, max: usize) {
+        if let Some(Some((rx, _))) = self.twins.get_mut(usize::from(port)) {
+            rx.rx_burst(out, max);
+        }
+    }
+
+    fn kernel_tx(&mut self, port: PortIdx, pkts: &mut Vec<Mbuf>) -> usize {
+        match self.twins.get_mut(usize::from(port)) {
+            Some(Some((_, tx))) => tx.tx_burst(pkts),
+            _ => 0,
+        }
     }
 
     fn alloc(&mut self, len: usize) -> Option<Mbuf> {

@@ -13,6 +13,7 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 mod io;
+pub mod kni;
 mod metrics;
 mod steer;
 
@@ -79,6 +80,7 @@ pub fn eal_args(cfg: &Config) -> Vec<String> {
     if !any_pci {
         args.push("--no-pci".to_owned());
     }
+    args.extend(kni::eal_vdevs(cfg));
     args.extend(cfg.eal.extra_args.iter().cloned());
     args
 }
@@ -91,7 +93,7 @@ fn pool_size(cfg: &Config) -> u32 {
         cfg.ports.iter().map(|p| usize::from(p.rx_desc) + usize::from(p.tx_desc)).sum::<usize>() * workers;
     let per_worker = usize::try_from(POOL_CACHE).unwrap_or(256) + BURST * (cfg.ports.len() + 1) * 2;
     let rings = REDIRECT_RING * workers * workers.saturating_sub(1);
-    let need = descs + per_worker * workers + rings + 4096;
+    let need = descs + kni::descriptors(cfg) + per_worker * workers + rings + 4096;
     u32::try_from(need.next_power_of_two() - 1).unwrap_or(u32::MAX)
 }
 
@@ -389,6 +391,14 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
         queues.push(port.start().with_context(|| format!("port {}: starting", pc.name))?);
         ports.push(port);
     }
+    let mut twins = Vec::with_capacity(cfg.ports.len());
+    for (i, (pc, &mac)) in cfg.ports.iter().zip(&macs).enumerate() {
+        let twin = kni::start(i, pc, mac, nq, &pool, &cfg.routes)?;
+        if let Some(t) = &twin {
+            println!("fnatd: port {}: kernel twin {} ({mac})", pc.name, t.iface);
+        }
+        twins.push(twin);
+    }
 
     // The control file first: a second fnatd on the same file stops here, before touching traffic.
     let mut server = Server::create(&cfg.control_path)
@@ -425,6 +435,9 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
         if let Some(l) = &large {
             io = io.with_large(l.clone());
         }
+        io = io.with_twins(
+            twins.iter_mut().map(|t| t.as_mut().and_then(|t| Some((t.queues.rx.pop()?, t.queues.tx.pop()?)))).collect(),
+        );
         let mut worker = Worker::new(
             id,
             Arc::clone(&snap),
@@ -521,6 +534,14 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
     drop(queues);
     for s in &mut steers {
         s.clear();
+    }
+    for t in twins.into_iter().flatten() {
+        let kni::Twin { port, queues, iface } = t;
+        drop(queues);
+        // The interface goes with the device; a twin that will not close is only reported.
+        if let Err(e) = port.stop().and_then(|()| port.close()) {
+            eprintln!("fnatd: kernel twin {iface}: closing: {e}");
+        }
     }
     for (name, port) in &ports {
         port.stop().with_context(|| format!("port {name}: stopping"))?;

@@ -34,6 +34,36 @@ pub struct Interface {
     pub addrs: Vec<Ipv4Net>,
     /// The largest IPv4 packet the port sends (bytes, Ethernet header excluded).
     pub mtu: u16,
+    /// The port's kernel twin, when it has one: the gateway's own traffic (to the port's
+    /// addresses, and what fnatd does not answer itself) goes to the kernel through it.
+    pub kernel: Option<KernelPath>,
+}
+
+/// A port's exception path to the kernel: its twin interface and the rate of frames it takes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelPath {
+    /// The twin's interface name in the kernel.
+    pub iface: String,
+    /// Frames a second the kernel gets from this port at most (the whole gateway's; each worker
+    /// has its share).
+    pub rate: u32,
+    /// Frames the kernel may get at once after a quiet while (the whole gateway's).
+    pub burst: u32,
+}
+
+impl KernelPath {
+    /// Frames a second the twin takes by default: more than the checks of 10,000 real servers a
+    /// second need, far less than a flood.
+    pub const DEFAULT_RATE: u32 = 100_000;
+    /// Frames taken at once by default.
+    pub const DEFAULT_BURST: u32 = 10_000;
+
+    /// One worker's share of the bucket among `workers`: the rate and burst divided evenly (at
+    /// least one frame each).
+    pub fn share(&self, workers: usize) -> TokenBucket {
+        let n = u32::try_from(workers.max(1)).unwrap_or(u32::MAX);
+        TokenBucket::new((self.rate / n).max(1), (self.burst / n).max(1))
+    }
 }
 
 /// The MTU of a port unless configured otherwise.

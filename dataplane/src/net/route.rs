@@ -69,6 +69,7 @@ mod tests {
             mac: MacAddr([2, 0, 0, 0, 0, 1]),
             addrs: vec![addr.parse().unwrap()],
             mtu: super::super::DEFAULT_MTU,
+            kernel: None,
         }
     }
 

@@ -131,8 +131,9 @@ enum NextHop {
 
 impl Worker {
     /// ARP: answer requests for our addresses on the port they came in on, learn the senders that
-    /// talk to us (and refresh the ones we know), ignore the rest.
-    pub(super) fn arp(&mut self, frame: &mut [u8], rx_port: PortIdx) -> Result<Verdict, DropReason> {
+    /// talk to us (and refresh the ones we know), ignore the rest. A reply to a port's address is
+    /// also passed to the kernel, when the port has a twin (the kernel resolves its own next hops).
+    pub(super) fn arp(&mut self, frame: &mut [u8], rx_port: PortIdx, now: u64) -> Result<Verdict, DropReason> {
         let eth = EthernetFrame::new_unchecked(&*frame);
         let a = ArpPacket::new_checked(eth.payload()).map_err(|_| DropReason::ArpMalformed)?;
         if !a.is_ethernet_ipv4() {
@@ -155,6 +156,7 @@ impl Worker {
                 self.stats.arp_replies += 1;
                 Ok(Verdict::Tx(rx_port))
             }
+            ArpOperation::Reply if for_us && self.kernel_bound(tpa, rx_port) => self.pass_to_kernel(rx_port, now),
             ArpOperation::Reply if for_us => Ok(Verdict::Consumed),
             _ => Err(DropReason::ArpNotForUs),
         }

@@ -14,6 +14,7 @@
 pub mod counts;
 mod frag;
 mod icmp;
+mod kernel;
 mod l2;
 pub mod mem_io;
 mod open;
@@ -60,6 +61,9 @@ pub enum Verdict {
     /// take it with [`Worker::take_reassembled`] into a buffer that size and handle that. (A `u32`,
     /// not a `usize`: the verdict stays 8 bytes, returned in registers through the hot path.)
     Reassembled(u32),
+    /// The frame is for the gateway's kernel: pass it, unchanged, to the kernel twin of the port
+    /// it arrived on (`kernel`).
+    ToKernel,
     /// The frame was for the gateway itself and needs nothing more (an ARP reply it learned from).
     Consumed,
     /// Drop the frame, counted under this reason.
@@ -97,6 +101,8 @@ pub struct Worker {
     route_gen: u64,
     /// The rate of the ICMP errors this worker sends (`icmp`).
     icmp_errors: crate::net::TokenBucket,
+    /// This worker's share of each port's rate toward its kernel twin (`kernel`).
+    kernel: kernel::KernelBuckets,
     /// IPv4 datagrams being reassembled (`frag`).
     reasm: crate::net::reasm::Reassembly,
     /// This worker's counters.
@@ -155,6 +161,7 @@ impl Worker {
             hints_next: 0,
             route_gen: 0,
             icmp_errors: crate::net::TokenBucket::new(icmp::ERROR_RATE, icmp::ERROR_BURST),
+            kernel: kernel::KernelBuckets::default(),
             reasm: crate::net::reasm::Reassembly::new(crate::net::reasm::ReasmLimits::default()),
             stats: WorkerStats::default(),
         };
@@ -232,6 +239,7 @@ impl Worker {
             }
         }
         self.dest_conns.rebind(snap);
+        self.kernel.rebuild(&old, snap);
         if self.id.index == 0 {
             self.l2.announce_new_vips(snap);
         }
@@ -250,7 +258,7 @@ impl Worker {
     pub fn handle<B: PacketBuf>(&mut self, buf: &mut B, rx_port: PortIdx, now: u64) -> Verdict {
         let r = match EthernetFrame::new_checked(buf.data()).map(|e| e.ethertype()) {
             Err(_) => Err(DropReason::EthTruncated),
-            Ok(EtherType::ARP) => self.arp(buf.data_mut(), rx_port),
+            Ok(EtherType::ARP) => self.arp(buf.data_mut(), rx_port, now),
             Ok(EtherType::IPV4) => self.ipv4(buf, rx_port, now),
             Ok(EtherType::VLAN | EtherType::QINQ) => Err(DropReason::Vlan),
             Ok(_) => Err(DropReason::NotIpv4),
@@ -313,11 +321,26 @@ impl Worker {
     }
 
     fn ipv4<B: PacketBuf>(&mut self, buf: &mut B, rx_port: PortIdx, now: u64) -> Result<Verdict, DropReason> {
-        match self.parse(buf.data(), rx_port)? {
+        let r = match self.parse(buf.data(), rx_port)? {
             Ipv4Kind::Icmp => self.icmp(buf, now),
             Ipv4Kind::Transport(p) => self.forward(buf, p, now),
+            Ipv4Kind::TtlExpired if self.kernel_bound(ipv4_dst(buf.data()), rx_port) => {
+                self.pass_to_kernel(rx_port, now)
+            }
             Ipv4Kind::TtlExpired => self.time_exceeded(buf, now),
             Ipv4Kind::Fragment => self.reassemble(buf.data(), now),
+        };
+        match r {
+            // Nothing of fnatd's: the kernel's, if the packet is for a port's address (the frame is
+            // as it arrived: these are decided before anything is rewritten).
+            Err(
+                reason @ (DropReason::NotForUs
+                | DropReason::NoService
+                | DropReason::NoConn
+                | DropReason::Icmp
+                | DropReason::IcmpNoConn),
+            ) => self.unhandled(reason, ipv4_dst(buf.data()), rx_port, now),
+            r => r,
         }
     }
 
@@ -579,6 +602,12 @@ fn flow_hint(f: &[u8]) -> Option<FlowKey> {
     let addr = |r| Ipv4Addr::from(<[u8; 4]>::try_from(at(r, IP)).unwrap_or_default());
     let port = |r| u16::from_be_bytes(<[u8; 2]>::try_from(at(r, L4)).unwrap_or_default());
     Some(FlowKey { src: addr(ip::SRC_ADDR), dst: addr(ip::DST_ADDR), sport: port(sport), dport: port(dport), proto })
+}
+
+/// The destination address of a frame whose IPv4 header was checked.
+#[inline]
+fn ipv4_dst(frame: &[u8]) -> Ipv4Addr {
+    Ipv4Packet::new_unchecked(&frame[ETH_HLEN..]).dst_addr()
 }
 
 /// A TCP segment that may open a connection: SYN without ACK, RST or FIN.

@@ -80,6 +80,16 @@ pub trait PacketIo {
 
     /// A new buffer holding `len` bytes (zeroed or not), for a frame the worker originates.
     fn alloc(&mut self, len: usize) -> Option<Self::Buf>;
+
+    /// Appends up to `max` frames that the kernel twin of `port` sent (the gateway's own traffic,
+    /// to leave by `port`); none when the port has no twin.
+    fn kernel_rx(&mut self, _port: PortIdx, _out: &mut Vec<Self::Buf>, _max: usize) {}
+
+    /// Hands frames of `pkts` to the kernel twin of `port`, as [`PacketIo::tx_burst`] sends them;
+    /// none is taken when the port has no twin.
+    fn kernel_tx(&mut self, _port: PortIdx, _pkts: &mut Vec<Self::Buf>) -> usize {
+        0
+    }
 }
 
 /// A redirected frame and the port it arrived on.
@@ -130,6 +140,8 @@ pub struct Poller<B> {
     listing: Option<Listing>,
     rx: Vec<B>,
     tx: Vec<Vec<B>>,
+    /// Frames for each port's kernel twin.
+    kernel: Vec<Vec<B>>,
     held: VecDeque<Held<B>>,
     /// The longest frame each port sends whole (its MTU and the Ethernet header), from the
     /// worker's snapshot.
@@ -147,6 +159,7 @@ impl<B: PacketBuf> Poller<B> {
             listing: None,
             rx: Vec::with_capacity(BURST),
             tx: (0..ports).map(|_| Vec::with_capacity(BURST)).collect(),
+            kernel: (0..ports).map(|_| Vec::with_capacity(BURST)).collect(),
             held: VecDeque::with_capacity(HOLD_MAX),
             frame_max: Vec::with_capacity(ports),
         }
@@ -174,14 +187,16 @@ impl<B: PacketBuf> Poller<B> {
         Self { control: Some(control), ..Self::new(worker, links, ports) }
     }
 
-    /// One round: updates, frames the worker originates, frames from other workers, one burst from
-    /// each port, held frames; flushes transmissions and expires connections. Returns the number of
-    /// frames received.
+    /// One round: updates, frames the worker originates, frames from the kernel twins, frames from
+    /// other workers, one burst from each port, held frames; flushes transmissions and expires
+    /// connections. Returns the number of frames received.
     pub fn poll<I: PacketIo<Buf = B>>(&mut self, io: &mut I, now: u64) -> usize {
         self.apply_updates(io, now);
         // What the worker decided to send on its own account in the previous round (ARP requests
-        // for held packets, announcements) leaves first.
+        // for held packets, announcements) leaves first, then the kernel's: the gateway's own
+        // traffic never waits behind a backlog of forwarded frames.
         self.send_outgoing(io);
+        self.send_from_kernel(io);
         let mut handled = 0;
         for c in 0..self.links.from.len() {
             for _ in 0..BURST {
@@ -211,6 +226,7 @@ impl<B: PacketBuf> Poller<B> {
         self.expire_held(now);
         for port in 0..self.tx.len() {
             self.flush(io, port);
+            self.flush_kernel(io, port);
         }
         self.worker.expire(now, crate::worker::poll::EXPIRE_BUDGET);
         self.exchange_with_control();
@@ -288,6 +304,53 @@ impl<B: PacketBuf> Poller<B> {
             if self.worker.write_outgoing(*o, buf.data_mut()).is_some() {
                 self.queue_tx(io, buf, port);
             }
+        }
+    }
+
+    /// Sends what the kernel twins sent, a burst per port at most.
+    fn send_from_kernel<I: PacketIo<Buf = B>>(&mut self, io: &mut I) {
+        for port in 0..self.kernel.len() {
+            let Ok(p) = PortIdx::try_from(port) else {
+                break;
+            };
+            io.kernel_rx(p, &mut self.rx, BURST);
+            if self.rx.is_empty() {
+                continue;
+            }
+            let mut rx = std::mem::take(&mut self.rx);
+            for mut buf in rx.drain(..) {
+                match self.worker.from_kernel(buf.data_mut(), p) {
+                    Ok(()) => self.queue_tx(io, buf, p),
+                    Err(reason) => self.worker.stats.count_drop(reason),
+                }
+            }
+            self.rx = rx;
+        }
+    }
+
+    /// Queues `buf`, received on `port`, for the port's kernel twin.
+    fn push_kernel<I: PacketIo<Buf = B>>(&mut self, io: &mut I, buf: B, port: PortIdx) {
+        let p = usize::from(port);
+        match self.kernel.get_mut(p) {
+            Some(q) => q.push(buf),
+            None => return self.worker.stats.count_drop(DropReason::KernelFull),
+        }
+        if self.kernel.get(p).is_some_and(|q| q.len() >= BURST) {
+            self.flush_kernel(io, p);
+        }
+    }
+
+    fn flush_kernel<I: PacketIo<Buf = B>>(&mut self, io: &mut I, port: usize) {
+        let (Some(q), Ok(p)) = (self.kernel.get_mut(port), PortIdx::try_from(port)) else {
+            return;
+        };
+        if q.is_empty() {
+            return;
+        }
+        let sent = io.kernel_tx(p, q);
+        self.worker.stats.to_kernel += sent as u64;
+        for _ in q.drain(..) {
+            self.worker.stats.count_drop(DropReason::KernelFull);
         }
     }
 
@@ -371,6 +434,7 @@ impl<B: PacketBuf> Poller<B> {
                     self.worker.stats.count_drop(DropReason::NoBuffer);
                 }
             },
+            Verdict::ToKernel => self.push_kernel(io, buf, rx_port),
             Verdict::Consumed => {}
             Verdict::Drop(reason) => self.worker.stats.count_drop(reason),
         }

@@ -123,6 +123,13 @@ drop_reasons! {
     RedirectLoop => "redirect_loop",
     /// The TX queue did not take the packet.
     TxFull => "tx_full",
+    /// A frame for the kernel over its port's rate (`[port.kernel] rate`).
+    KernelRateLimited => "kernel_rate_limited",
+    /// The kernel twin's queue did not take the frame.
+    KernelFull => "kernel_full",
+    /// A frame the kernel sent that fnatd does not let out: not IPv4 or ARP, cut short, or an ARP
+    /// reply (fnatd answers ARP for the port's addresses itself).
+    FromKernelRefused => "from_kernel_refused",
 }
 
 impl fmt::Display for DropReason {
@@ -176,6 +183,10 @@ pub struct WorkerStats {
     pub fragmented: u64,
     /// Fragments sent.
     pub frags_out: u64,
+    /// Frames passed to the ports' kernel twins (the gateway's own traffic).
+    pub to_kernel: u64,
+    /// Frames the kernel twins sent out through the ports.
+    pub from_kernel: u64,
     /// Connections of persistent services sent where their client's template said.
     pub persist_followed: u64,
     /// Connections of persistent services scheduled without a template: the template table was full.
@@ -208,6 +219,8 @@ impl Default for WorkerStats {
             reassembled: 0,
             fragmented: 0,
             frags_out: 0,
+            to_kernel: 0,
+            from_kernel: 0,
             persist_followed: 0,
             persist_untracked: 0,
             drops: [0; DropReason::COUNT],
@@ -233,7 +246,7 @@ impl WorkerStats {
     }
 
     /// The counters other than drops, by name, in field order.
-    pub fn named(&self) -> [(&'static str, u64); 23] {
+    pub fn named(&self) -> [(&'static str, u64); 25] {
         [
             ("rx", self.rx),
             ("tx", self.tx),
@@ -256,6 +269,8 @@ impl WorkerStats {
             ("reassembled", self.reassembled),
             ("fragmented", self.fragmented),
             ("frags_out", self.frags_out),
+            ("to_kernel", self.to_kernel),
+            ("from_kernel", self.from_kernel),
             ("persist_followed", self.persist_followed),
             ("persist_untracked", self.persist_untracked),
         ]
@@ -284,6 +299,8 @@ impl WorkerStats {
         self.reassembled += o.reassembled;
         self.fragmented += o.fragmented;
         self.frags_out += o.frags_out;
+        self.to_kernel += o.to_kernel;
+        self.from_kernel += o.from_kernel;
         self.persist_followed += o.persist_followed;
         self.persist_untracked += o.persist_untracked;
         for (a, b) in self.drops.iter_mut().zip(o.drops.iter()) {

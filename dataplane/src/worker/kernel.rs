@@ -1,0 +1,107 @@
+//! The exception path, worker side: the gateway's own traffic to and from its kernel.
+//!
+//! A port with a kernel twin (`[port.kernel]`, see `daemon::kni`) hands the kernel what fnatd does
+//! not handle itself among the frames for the port's own addresses: TCP and UDP to a port address
+//! and port that is no service (replies to the kernel's own connections among them, a health
+//! check's for instance), ICMP fnatd does not answer (echo replies, errors quoting the kernel's
+//! packets), packets to a port address whose TTL is 1 (an eBGP peer's), and ARP replies to a port
+//! address (the kernel resolves its own next hops; fnatd learns from the same reply). fnatd stays
+//! the one owner of ARP for its addresses: it answers requests, and the kernel's own answers are
+//! not let out. VIPs and local addresses are never the kernel's.
+//!
+//! Each worker passes at most its share of the port's rate ([`KernelPath::share`]); beyond it the
+//! frame is dropped, counted as `kernel_rate_limited`. None of this is on the path of a forwarded
+//! packet: a frame reaches it only after the worker found nothing of its own to do with it.
+//!
+//! [`KernelPath::share`]: crate::net::KernelPath::share
+
+use std::net::Ipv4Addr;
+
+use super::{DropReason, Verdict, Worker};
+use crate::net::{PortIdx, TokenBucket};
+use crate::packet::{ArpOperation, ArpPacket, EtherType, EthernetFrame};
+
+/// Each port's bucket on one worker (`None`: the port has no twin).
+#[derive(Debug, Default)]
+pub(super) struct KernelBuckets(Vec<Option<TokenBucket>>);
+
+impl KernelBuckets {
+    /// The buckets of `snap`'s ports, keeping those of ports whose twin is unchanged from `old`.
+    pub(super) fn rebuild(&mut self, old: &crate::snapshot::Snapshot, snap: &crate::snapshot::Snapshot) {
+        let kernel = |s: &crate::snapshot::Snapshot| s.ifaces.iter().map(|i| i.kernel.clone()).collect::<Vec<_>>();
+        if kernel(old) == kernel(snap) && self.0.len() == snap.ifaces.len() {
+            return;
+        }
+        self.0 = snap.ifaces.iter().map(|i| i.kernel.as_ref().map(|k| k.share(snap.workers))).collect();
+    }
+
+    fn get(&mut self, port: PortIdx) -> Option<&mut TokenBucket> {
+        self.0.get_mut(usize::from(port)).and_then(Option::as_mut)
+    }
+
+    /// Whether `port` has a twin.
+    fn has(&self, port: PortIdx) -> bool {
+        self.0.get(usize::from(port)).is_some_and(Option::is_some)
+    }
+}
+
+impl Worker {
+    /// Whether a packet to `dst` that fnatd has no use for belongs to the kernel of `rx_port`:
+    /// `dst` is one of the ports' own addresses and `rx_port` has a twin.
+    #[inline]
+    pub(super) fn kernel_bound(&self, dst: Ipv4Addr, rx_port: PortIdx) -> bool {
+        self.kernel.has(rx_port) && self.snap.ifaces.iter().any(|i| i.owns(dst))
+    }
+
+    /// Passes the frame to the kernel twin of `rx_port`, within this worker's share of its rate.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn pass_to_kernel(&mut self, rx_port: PortIdx, now: u64) -> Result<Verdict, DropReason> {
+        let bucket = self.kernel.get(rx_port).ok_or(DropReason::NotForUs)?;
+        if !bucket.allow(now) {
+            return Err(DropReason::KernelRateLimited);
+        }
+        Ok(Verdict::ToKernel)
+    }
+
+    /// The kernel's answer when fnatd found no use for a packet to `dst` (dropped for `reason`):
+    /// the frame goes to the kernel when it is the kernel's, else it is dropped as it was.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn unhandled(
+        &mut self,
+        reason: DropReason,
+        dst: Ipv4Addr,
+        rx_port: PortIdx,
+        now: u64,
+    ) -> Result<Verdict, DropReason> {
+        if self.kernel_bound(dst, rx_port) { self.pass_to_kernel(rx_port, now) } else { Err(reason) }
+    }
+
+    /// Checks a frame the kernel twin of `port` sent, before it leaves by `port`: IPv4 or an ARP
+    /// request, from the port's MAC address (set here: the twin has it, unless someone changed it).
+    pub fn from_kernel(&mut self, frame: &mut [u8], port: PortIdx) -> Result<(), DropReason> {
+        let Some(iface) = self.snap.ifaces.get(usize::from(port)).filter(|i| i.kernel.is_some()) else {
+            return Err(DropReason::FromKernelRefused);
+        };
+        let mac = iface.mac;
+        let eth = EthernetFrame::new_checked(&*frame).map_err(|_| DropReason::FromKernelRefused)?;
+        match eth.ethertype() {
+            EtherType::IPV4 => {}
+            EtherType::ARP => {
+                let arp = ArpPacket::new_checked(eth.payload()).map_err(|_| DropReason::FromKernelRefused)?;
+                if arp.operation() != ArpOperation::Request {
+                    return Err(DropReason::FromKernelRefused);
+                }
+            }
+            _ => return Err(DropReason::FromKernelRefused),
+        }
+        EthernetFrame::new_unchecked(frame).set_src_addr(mac);
+        self.stats.from_kernel += 1;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[path = "kernel_tests.rs"]
+mod tests;
