@@ -3,12 +3,14 @@
 //! behaviour of the gateway's; `dataplane` re-exports them where its own code names them
 //! (`dataplane::lb::Protocol` is [`Protocol`]).
 
+pub mod health;
 pub mod mark;
 pub mod sched;
 pub mod sched_flags;
 pub mod service;
 pub mod stats;
 
+pub use health::{CheckKind, CheckSpec, CheckTiming, Outcome};
 pub use mark::MarkRule;
 pub use sched::{SchedFlags, SchedKind, SchedParseError};
 pub use sched_flags::{DEFAULT_SCHEDULER, SchedFlagError, parse_sched_flags, sched_flag_names, sched_flags_suffix};
