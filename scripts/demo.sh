@@ -3,7 +3,9 @@
 # three real servers in network namespaces, fnatd on DPDK af_packet ports between them), starts
 # fnatd, configures a FULLNAT TCP service and a UDP service with three real servers through
 # fnatctl, sends real traffic through the VIP (curl requests, UDP requests, a few seconds of wrk),
-# prints how the requests spread over the real servers and `fnatctl -L -n`, and tears it all down.
+# prints how the requests spread over the real servers and `fnatctl -L -n`; then stops one real
+# server's HTTP server and shows fnatd's health check taking it out while traffic keeps flowing, and
+# bringing it back; and tears it all down.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,8 +31,24 @@ client() { ip netns exec fnat-client timeout 30 "$@"; }
 echo "== Building the lab (namespaces, veths, real servers)"
 scripts/lab.sh up
 
-echo "== Starting fnatd in fnat-gw (configs/lab.toml)"
-ip netns exec fnat-gw "$bin/fnatd" --config configs/lab.toml >"$run/fnatd.log" 2>&1 &
+echo "== Starting fnatd in fnat-gw (configs/lab.toml and a health check of the HTTP service)"
+cat configs/lab.toml - >"$run/fnatd.toml" <<'EOF'
+
+# An HTTP GET / of each real server of tcp 10.0.0.100:80 every 0.5 s; two failures in a row take a
+# server out, two passes bring it back (docs/LAB.md, "Health checks").
+[[check]]
+protocol = "tcp"
+vip = "10.0.0.100"
+port = 80
+type = "http"
+path = "/"
+interval = 0.5
+timeout = 0.5
+fall = 2
+rise = 2
+EOF
+tail -13 "$run/fnatd.toml"
+ip netns exec fnat-gw "$bin/fnatd" --config "$run/fnatd.toml" >"$run/fnatd.log" 2>&1 &
 fnatd_pid=$!
 for _ in $(seq 1 300); do
     grep -q "fnatd: ready" "$run/fnatd.log" && break
@@ -80,6 +98,27 @@ echo "== fnatctl -L -n --stats (traffic per service and real server since the st
 "$ctl" -L -n --stats
 echo "== fnatd's Prometheus endpoint (in the gateway namespace): the UDP service"
 ip netns exec fnat-gw curl -s --max-time 5 http://127.0.0.1:9542/metrics | grep 'service="udp/'
+
+echo "== fnatctl --health: every real server's check"
+sleep 1
+"$ctl" --health
+
+echo "== rs2's HTTP server stops: its check takes it out within 0.5 s x 2 + 0.5 s"
+scripts/lab.sh stop-server rs2 http
+sleep 2
+"$ctl" --health
+"$ctl" -L -n -t $vip:80
+echo "== 30 HTTP requests meanwhile: every one answered, none by rs2"
+for _ in $(seq 1 30); do client curl -s --max-time 5 "http://$vip/"; done >"$run/bodies"
+sort "$run/bodies" | uniq -c | awk '{printf "  %-4s answered %d requests\n", $2, $1}'
+[[ $(wc -l <"$run/bodies") -eq 30 ]] || { echo "some requests failed"; exit 1; }
+if grep -q rs2 "$run/bodies"; then echo "rs2 was sent requests while down"; exit 1; fi
+
+echo "== rs2's HTTP server is back: two passes bring it back"
+scripts/lab.sh start-server rs2 http
+sleep 2
+"$ctl" --health
+"$ctl" -L -n -t $vip:80
 
 echo "== Stopping fnatd (SIGTERM): its counters"
 kill -TERM "$fnatd_pid"

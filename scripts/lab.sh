@@ -11,6 +11,8 @@
 #                            routes, sysctls, ipip0), veth offloads (exit 0 when all is up)
 #   scripts/lab.sh exec NS CMD...   run CMD in a lab namespace (NS: client, gw, sw, router, rs1..rs3
 #                                   or fnat-*)
+#   scripts/lab.sh stop-server RS KIND    stop one real server's server (RS: rs1..rs3; KIND: http, udp,
+#   scripts/lab.sh start-server RS KIND   tcp, ipip), or start it again (a health check's failure)
 #
 # Runs as root. Installs what it needs if missing (iproute2, ethtool, python3, curl, wrk, tcpdump, ping).
 # FNAT_LAB_OFFLOADS=keep leaves the veth offloads at the kernel's defaults (to see why they must go).
@@ -322,6 +324,31 @@ start_server() {
     echo "$!" >"$RUN/$rs-$kind.pid"
 }
 
+# start_kind RS KIND: the lab's server of that kind in a real server.
+start_kind() {
+    case $2 in
+    http) start_server "$1" http http_server.py --port "$HTTP_PORT" --port "$HTTP_DIRECT_PORT" --port "$HTTP_MARK_PORT" ;;
+    udp) start_server "$1" udp udp_echo.py --port "$UDP_PORT" --port "$UDP_DIRECT_PORT" ;;
+    tcp) start_server "$1" tcp tcp_echo.py --port "$TCP_PORT" ;;
+    ipip) start_server "$1" ipip ipip_decap.py --dev "$TUN_DEV" ;;
+    *) die "unknown server kind '$2' (${KINDS[*]})" ;;
+    esac
+}
+
+# stop_kind RS KIND: stops that server (by the pid the lab recorded), waiting until it is gone.
+stop_kind() {
+    local pid i
+    pid=$(cat "$RUN/$1-$2.pid" 2>/dev/null || true)
+    [[ -n $pid ]] || die "no $1 $2 server is recorded in $RUN"
+    kill "$pid" 2>/dev/null || true
+    for i in $(seq 1 50); do
+        kill -0 "$pid" 2>/dev/null || { rm -f "$RUN/$1-$2.pid"; return 0; }
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    rm -f "$RUN/$1-$2.pid"
+}
+
 # Waits (bounded) until one server answers inside its namespace.
 wait_server() {
     local rs=$1 kind=$2 i got want pid port
@@ -377,11 +404,7 @@ start_servers() {
     say "starting servers in each real server: HTTP :$HTTP_PORT, :$HTTP_DIRECT_PORT and :$HTTP_MARK_PORT," \
         "UDP echo :$UDP_PORT and :$UDP_DIRECT_PORT, TCP echo :$TCP_PORT, IPIP decapsulator -> $TUN_DEV"
     for rs in "${RS_NAMES[@]}"; do
-        start_server "$rs" http http_server.py --port "$HTTP_PORT" --port "$HTTP_DIRECT_PORT" \
-            --port "$HTTP_MARK_PORT"
-        start_server "$rs" udp udp_echo.py --port "$UDP_PORT" --port "$UDP_DIRECT_PORT"
-        start_server "$rs" tcp tcp_echo.py --port "$TCP_PORT"
-        start_server "$rs" ipip ipip_decap.py --dev "$TUN_DEV"
+        for kind in "${KINDS[@]}"; do start_kind "$rs" "$kind"; done
     done
     for rs in "${RS_NAMES[@]}"; do
         for kind in "${KINDS[@]}"; do
@@ -579,6 +602,19 @@ down)
     say "down"
     ;;
 status) status ;;
+stop-server | start-server)
+    need_root
+    [[ $# -eq 2 ]] || die "usage: scripts/lab.sh $cmd rs1|rs2|rs3 http|udp|tcp|ipip"
+    [[ " ${RS_NAMES[*]} " == *" $1 "* ]] || die "unknown real server '$1' (${RS_NAMES[*]})"
+    if [[ $cmd == stop-server ]]; then
+        stop_kind "$1" "$2"
+        say "$1 $2 stopped"
+    else
+        start_kind "$1" "$2"
+        wait_server "$1" "$2" || die "the $1 $2 server did not come up"
+        say "$1 $2 started"
+    fi
+    ;;
 exec)
     need_root
     [[ $# -ge 2 ]] || die "usage: scripts/lab.sh exec NS CMD..."

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::limits::Violation;
 use crate::vocab::{
-    Counters, DestId, FwdMethod, MarkRule, Persistence, Protocol, Rates, SchedFlags, SchedKind, ServiceKey,
+    Counters, DestId, FwdMethod, MarkRule, Outcome, Persistence, Protocol, Rates, SchedFlags, SchedKind, ServiceKey,
 };
 
 /// The version of the control protocol: the shared file's layout, the framing and these messages.
@@ -176,6 +176,9 @@ pub enum Command {
     /// `--counters`: the counters of every port and worker and the gateway's traffic, answered
     /// with [`Reply::Counters`].
     Counters,
+    /// `-L --health`: what the health checks found of every checked real server, answered with
+    /// [`Reply::Health`].
+    ListHealth,
 }
 
 impl Command {
@@ -195,6 +198,7 @@ impl Command {
                 | Self::ListMarks
                 | Self::Zero { .. }
                 | Self::Counters
+                | Self::ListHealth
         )
     }
 }
@@ -245,8 +249,60 @@ pub enum Reply {
     Marks(Vec<MarkRule>),
     /// The answer to [`Command::Counters`].
     Counters(CounterReport),
+    /// The answer to [`Command::ListHealth`]: every checked real server, by service in creation
+    /// order.
+    Health(Vec<HealthView>),
     /// Nothing was applied, for this reason.
     Error(CtrlError),
+}
+
+/// What the health checks found of one real server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthView {
+    /// Its service.
+    pub svc: ServiceKey,
+    /// Its address.
+    pub addr: Ipv4Addr,
+    /// Its port.
+    pub port: u16,
+    /// The check's kind (`tcp`, `http`, ...) and the port it checks.
+    pub check: String,
+    /// Up, down, or not checked yet.
+    pub state: HealthState,
+    /// How long it has been in that state, in milliseconds.
+    pub since_ms: u64,
+    /// The last check's outcome.
+    pub last: Option<Outcome>,
+    /// Checks run, and how many of them failed.
+    pub checks: u64,
+    /// Of `checks`, those that failed.
+    pub failures: u64,
+    /// How the server is taken out while down: `removed` or `weight 0`.
+    pub taken_out: Option<String>,
+}
+
+/// A real server's health.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthState {
+    /// Not checked yet: it takes traffic meanwhile.
+    Unknown,
+    /// Its checks pass.
+    Up,
+    /// Its checks failed `fall` times in a row.
+    Down,
+}
+
+impl HealthState {
+    /// As listings print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            HealthState::Unknown => "UNKNOWN",
+            HealthState::Up => "UP",
+            HealthState::Down => "DOWN",
+        }
+    }
 }
 
 /// The services as fnatd holds them.

@@ -181,6 +181,8 @@ pub struct Config {
     /// The management address fnatd serves its Prometheus metrics on (`[control] metrics`,
     /// `ADDRESS:PORT`, optional: no endpoint without it).
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// The health checks of real servers (`[[check]]`), in the file's order.
+    pub checks: Vec<crate::health::CheckRule>,
 }
 
 /// Where fnatd and fnatctl meet when `[control] path` is not set: a file on the shared-memory tmpfs.
@@ -219,6 +221,8 @@ impl Config {
     }
 }
 
+/// `[[check]]`.
+mod checks;
 /// The serde image of the file.
 mod raw;
 /// The configured services and mark rules as control commands.
@@ -333,6 +337,7 @@ impl Validator<'_> {
             expire_nodest_conn: raw.ipvs.expire_nodest_conn,
             expire_quiescent_template: raw.ipvs.expire_quiescent_template,
             reassembly: self.reassembly(&raw.reassembly)?,
+            checks: self.checks(raw.checks)?,
             state,
             services,
             control_path,

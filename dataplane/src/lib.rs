@@ -21,6 +21,7 @@ pub mod dpdk;
 #[cfg(any(test, feature = "testing"))]
 pub mod fixtures;
 mod hash;
+pub mod health;
 pub mod lb;
 pub mod net;
 pub mod packet;

@@ -833,3 +833,92 @@ fn the_gateways_own_programs_reach_the_networks_through_the_kernel_twins() {
     let out = lab.gw(&["ip", "link", "show", "dev", "dmz"]);
     assert!(!out.status.success(), "the twin 'dmz' is gone: {}", text(&out.stdout));
 }
+
+impl Lab {
+    /// Stops (`stop-server`) or starts again (`start-server`) one real server's server.
+    fn server(&self, action: &str, rs: &str, kind: &str) {
+        let out = run(Command::new(repo().join("scripts/lab.sh")).args([action, rs, kind]));
+        assert!(out.status.success(), "lab.sh {action} {rs} {kind}: {}{}", text(&out.stdout), text(&out.stderr));
+    }
+
+    /// Waits (at most `limit`) until `fnatctl --health` shows `rs` in `state`; returns how long it took
+    /// and the listing.
+    fn wait_health(&self, rs: &str, state: &str, limit: Duration) -> (Duration, String) {
+        let t = Instant::now();
+        loop {
+            let listing = self.ctl(&["--health"]);
+            let line = listing.lines().find(|l| l.trim_start().starts_with(&format!("-> {rs}"))).unwrap_or_default();
+            if line.split_whitespace().nth(3) == Some(state) {
+                return (t.elapsed(), listing);
+            }
+            assert!(t.elapsed() < limit, "{rs} not {state} within {limit:?}:\n{listing}\n{}", self.fnatd_log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// The lab's configuration with `extra` appended, written for one test.
+fn lab_config_with(name: &str, extra: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("fnat-lab-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let lab_toml = std::fs::read_to_string(repo().join("configs/lab.toml")).unwrap();
+    let path = dir.join("fnatd.toml");
+    std::fs::write(&path, format!("{lab_toml}\n{extra}")).unwrap();
+    path
+}
+
+#[test]
+fn a_real_server_whose_http_check_fails_is_taken_out_and_comes_back() {
+    let config = lab_config_with(
+        "health",
+        "[[check]]\nprotocol = \"tcp\"\nvip = \"10.0.0.100\"\nport = 80\ntype = \"http\"\npath = \"/\"\n\
+         interval = 0.5\ntimeout = 0.5\nfall = 2\nrise = 2\n",
+    );
+    let mut lab = Lab::up_with(config.clone());
+    lab.service("-t", 80, 8080);
+    for rs in RS {
+        lab.wait_health(rs, "UP", Duration::from_secs(10));
+    }
+    let curls = |lab: &Lab, n: usize| -> Vec<String> {
+        (0..n)
+            .map(|_| {
+                let out = lab.client(&["curl", "-s", "--max-time", "3", &format!("http://{VIP}/")]);
+                assert!(out.status.success(), "every curl succeeds: {}", text(&out.stderr));
+                text(&out.stdout).trim().to_owned()
+            })
+            .collect()
+    };
+
+    // rs2's HTTP server stops: out within interval x fall + timeout (1.5 s; 1 s more for the
+    // check already under way and the listing's polling).
+    let stopped = Instant::now();
+    lab.server("stop-server", "rs2", "http");
+    let (_, listing) = lab.wait_health(RS[1], "DOWN", Duration::from_secs(10));
+    let took = stopped.elapsed();
+    eprintln!("rs2 taken out {took:?} after its server was told to stop");
+    assert!(took < Duration::from_millis(3000), "out in {took:?}:\n{listing}");
+    let line = listing.lines().find(|l| l.contains(RS[1])).unwrap();
+    assert!(line.contains("http:8080") && line.contains("(removed)"), "{listing}");
+    assert!(line.contains("refused"), "why: {listing}");
+    let table = lab.ctl(&["-L", "-n"]);
+    assert!(!table.contains(RS[1]) && table.contains(RS[0]) && table.contains(RS[2]), "{table}");
+    let served = curls(&lab, 60);
+    assert_eq!(served.iter().filter(|s| s.as_str() == "rs2").count(), 0, "0 of 60 to rs2: {served:?}");
+    assert_eq!(served.iter().filter(|s| *s == "rs1" || *s == "rs3").count(), 60);
+    // -S and the rules would still hold it: it is configured, only taken out.
+    assert!(lab.ctl(&["-S", "-n"]).contains(RS[0]));
+
+    // Back after `rise` passes, in its place.
+    lab.server("start-server", "rs2", "http");
+    lab.wait_health(RS[1], "UP", Duration::from_secs(10));
+    assert!(lab.ctl(&["-L", "-n"]).contains(RS[1]));
+    let served = curls(&lab, 6);
+    assert_eq!(served.iter().filter(|s| s.as_str() == "rs2").count(), 2, "rr over three again: {served:?}");
+    let log = lab.stop_fnatd();
+    assert!(
+        log.contains("health: TCP 10.0.0.100:80 -> 10.1.0.12:8080 DOWN, removed (http check of 10.1.0.12:8080: ")
+            && log.contains("health: TCP 10.0.0.100:80 -> 10.1.0.12:8080 UP (http check"),
+        "one log line per transition:\n{log}"
+    );
+    let _ = std::fs::remove_dir_all(config.parent().unwrap());
+}

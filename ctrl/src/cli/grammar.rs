@@ -25,6 +25,7 @@ pub(super) enum Cmd {
     Restore,
     Zero,
     Counters,
+    Health,
     Help,
     Version,
 }
@@ -51,6 +52,7 @@ impl Cmd {
             Self::Restore => "restore",
             Self::Zero => "zero",
             Self::Counters => "counters",
+            Self::Health => "health",
             Self::Help => "help",
             Self::Version => "version",
         }
@@ -148,7 +150,7 @@ impl Opt {
             // --dst --proto --dports --stats --rate --exact
             Add | Edit => "+ xxxxxxxxxxx   xxxxxx",
             Del => "+xxxxxxxxxxxxxxxxxxxxx",
-            Clear | Set | ListMarks | Counters => "xxxxxxxxxxxxxxxxxxxxxx",
+            Clear | Set | ListMarks | Counters | Health => "xxxxxxxxxxxxxxxxxxxxxx",
             List => " xxxx x   xx xxxxxx   ",
             Zero => " xxxxxxxxxxxxxxxxxxxxx",
             AddDest | EditDest => "+x+  xxxxx  xxxxxxxxxx",
@@ -284,6 +286,7 @@ pub(super) const OPTIONS: &[(&str, Option<char>, Meaning, Arg)] = &[
     ("thresholds", None, Meaning::Thresholds, Arg::No),
     ("zero", Some('Z'), Meaning::Cmd(Cmd::Zero), Arg::No),
     ("counters", None, Meaning::Cmd(Cmd::Counters), Arg::No),
+    ("health", None, Meaning::Cmd(Cmd::Health), Arg::No),
     ("save", Some('S'), Meaning::Cmd(Cmd::Save), Arg::No),
     ("restore", Some('R'), Meaning::Cmd(Cmd::Restore), Arg::No),
     ("start-daemon", None, Meaning::NotYet("the connection sync daemon (--start-daemon)"), Arg::No),

@@ -77,6 +77,8 @@ pub enum Op {
     },
     /// `--counters`: every port's and worker's counters and the gateway's traffic.
     Counters,
+    /// `--health`: what the health checks found of every checked real server.
+    Health,
     /// `--get-laddr`: list local addresses (all services, or one).
     GetLaddr {
         /// Only this service.

@@ -31,6 +31,8 @@ pub struct File {
     pub ipvs: Ipvs,
     #[serde(default)]
     pub reassembly: Reassembly,
+    #[serde(default, rename = "check")]
+    pub checks: Vec<Check>,
 }
 
 /// IPv4 reassembly per worker, as Linux's `ipfrag_*` sysctls.
@@ -155,6 +157,37 @@ impl Default for Local {
 
 fn default_ports() -> String {
     "1024-65535".into()
+}
+
+/// `[[check]]`: the health check of a service's real servers (or of one of them).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Check {
+    pub protocol: Option<String>,
+    pub vip: Option<String>,
+    pub port: Option<u32>,
+    pub fwmark: Option<u32>,
+    pub real_server: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub check_port: Option<u32>,
+    pub interval: Option<f64>,
+    pub timeout: Option<f64>,
+    pub retries: Option<u32>,
+    pub retry_delay: Option<f64>,
+    pub rise: Option<u32>,
+    pub fall: Option<u32>,
+    pub inhibit_on_failure: Option<bool>,
+    pub path: Option<String>,
+    pub host: Option<String>,
+    pub status: Option<Vec<u32>>,
+    pub digest: Option<String>,
+    pub payload: Option<String>,
+    pub require_reply: Option<bool>,
+    pub name: Option<String>,
+    pub query_type: Option<String>,
+    pub command: Option<String>,
+    pub dynamic: Option<bool>,
 }
 
 #[derive(Deserialize)]

@@ -144,7 +144,7 @@ impl Validator<'_> {
 
     /// The key of a service of an address and port: `protocol` tcp or udp, `port` 1-65535 or 0
     /// (every port, with persistence: checked with the other values).
-    fn addr_key(&self, f: &str, protocol: &str, vip: &str, port: u32) -> Result<ServiceKey, ConfigError> {
+    pub(super) fn addr_key(&self, f: &str, protocol: &str, vip: &str, port: u32) -> Result<ServiceKey, ConfigError> {
         let protocol = match protocol {
             "tcp" => Protocol::Tcp,
             "udp" => Protocol::Udp,

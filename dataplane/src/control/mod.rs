@@ -64,4 +64,4 @@ pub mod stats;
 pub mod templates;
 
 pub use main_loop::MainLoop;
-pub use state::{ControlState, Gateway, NoConnections};
+pub use state::{ControlState, DownMode, Gateway, NoConnections};

@@ -16,7 +16,7 @@ use crate::lb::Services;
 /// The configuration `state` holds, as `-S` prints it, each service's real servers in the order
 /// whose restore recreates its list ([`Order::Replay`]).
 pub fn save_state(state: &ControlState) -> Result<String, CtrlError> {
-    Ok(save(&state.listing(None, &NoConnections)?, state.mark_rules(), Order::Replay))
+    Ok(save(&state.configured()?, state.mark_rules(), Order::Replay))
 }
 
 /// Applies the rules file at `path` to `state` as one transaction; a file that does not exist (yet)

@@ -42,7 +42,10 @@ use ctrl::msg::{
 use ctrl::shm::DEFAULT_MAX_PAYLOAD;
 use ctrl::vocab::{Counters, Rates};
 
+mod health;
 mod marks;
+
+pub use health::DownMode;
 
 use crate::lb::fwmark::Classifier;
 use crate::lb::sched::SchedHistory;
@@ -68,6 +71,10 @@ pub trait Gateway {
     /// The counters of every port and worker, and the gateway's traffic.
     fn counters(&self) -> CounterReport {
         CounterReport::default()
+    }
+    /// What the health checks found of the checked real servers (none without a checker).
+    fn health(&self) -> Vec<ctrl::msg::HealthView> {
+        Vec::new()
     }
 }
 
@@ -147,6 +154,8 @@ pub struct ControlState {
     /// The scheduler hooks the changes since the last snapshot ran, for carrying the rr/wrr
     /// positions over ([`ControlState::take_history`]).
     history: SchedHistory,
+    /// The real servers their health checks found down, and how they are taken out (`health`).
+    down: HashMap<DestId, DownMode>,
 }
 
 impl ControlState {
@@ -171,6 +180,7 @@ impl ControlState {
             marks: services.marks().clone(),
             fresh: HashSet::new(),
             history: SchedHistory::default(),
+            down: HashMap::new(),
         };
         for svc in services.iter() {
             if let Some(max) = svc.dests.iter().map(|d| d.id.0).max() {
@@ -292,6 +302,7 @@ impl ControlState {
             }
         }
         work.check().map_err(|e| (None, e))?;
+        work.prune_down();
         work.generation += 1;
         *self = work;
         Ok(reply)
@@ -318,6 +329,7 @@ impl ControlState {
             }
             Command::ListConns { svc } => self.connections(svc, gw).map(Reply::Conns),
             Command::ListMarks => Ok(Reply::Marks(self.marks.rules().to_vec())),
+            Command::ListHealth => Ok(Reply::Health(gw.health())),
             Command::Zero { svc: None } => {
                 gw.zero(None);
                 Ok(Reply::Done)
@@ -425,7 +437,8 @@ impl ControlState {
             | Command::ListConns { .. }
             | Command::ListMarks
             | Command::Zero { .. }
-            | Command::Counters => Ok(()),
+            | Command::Counters
+            | Command::ListHealth => Ok(()),
         }
     }
 
@@ -563,9 +576,10 @@ impl ControlState {
         Ok(s)
     }
 
-    /// The snapshot for the workers: every service in creation order.
+    /// The snapshot for the workers: every service in creation order, without the real servers
+    /// their checks found down (or with those at weight 0: `health`).
     pub fn services(&self) -> Result<Services, ServicesError> {
-        Services::new(self.sorted().into_iter().map(|e| e.svc.clone()).collect())
+        Services::new(self.sorted().into_iter().map(|e| self.effective(&e.svc).into_owned()).collect())
             .map(|s| s.with_marks(self.marks.clone()))
     }
 
@@ -576,9 +590,27 @@ impl ControlState {
     }
 
     /// [`ControlState::listing`], with every service's and real server's traffic counters and
-    /// rates when `traffic` is set.
+    /// rates when `traffic` is set. As the workers see the services: a real server found down is
+    /// left out or shown at weight 0, as ipvsadm shows keepalived's table.
     pub fn listing_with(&self, svc: Option<ServiceKey>, traffic: bool, gw: &dyn Gateway) -> Result<Listing, CtrlError> {
+        self.listing_of(svc, traffic, gw, true)
+    }
+
+    /// The services as configured, whatever their checks found: what the rules file keeps.
+    pub fn configured(&self) -> Result<Listing, CtrlError> {
+        self.listing_of(None, false, &NoConnections, false)
+    }
+
+    fn listing_of(
+        &self,
+        svc: Option<ServiceKey>,
+        traffic: bool,
+        gw: &dyn Gateway,
+        effective: bool,
+    ) -> Result<Listing, CtrlError> {
         let view = |s: &Service| {
+            let s = if effective { self.effective(s) } else { std::borrow::Cow::Borrowed(s) };
+            let s = &*s;
             let (stats, rates) = if traffic { gw.service_stats(&s.key) } else { Default::default() };
             ServiceView {
                 spec: ServiceSpec { key: s.key, scheduler: s.scheduler, flags: s.flags, persistence: s.persistence },

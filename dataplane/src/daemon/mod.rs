@@ -139,6 +139,10 @@ impl crate::control::Gateway for Gateway<'_> {
         self.main.stats_book().zero(svc);
     }
 
+    fn health(&self) -> Vec<ctrl::msg::HealthView> {
+        self.io.health.map(|h| h.views(self.io.now)).unwrap_or_default()
+    }
+
     fn counters(&self) -> CounterReport {
         let fresh;
         let published = match &self.published {
@@ -302,6 +306,8 @@ struct ControlIo<'a> {
     lcores: &'a [u32],
     rules: Option<&'a std::path::Path>,
     metrics: Option<&'a MetricsServer>,
+    /// The health checks, when there are some.
+    health: Option<&'a crate::health::Health>,
 }
 
 /// What a run ends with.
@@ -495,11 +501,21 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
     let summary: Vec<String> =
         cfg.ports.iter().zip(&macs).map(|(p, m)| format!("{} ({}, {m})", p.name, p.device.dpdk_name())).collect();
     on_ready(&format!("{workers} worker(s) on lcores {:?}; ports {}", cfg.worker_lcores, summary.join(", ")));
+    // The health checks run on a thread of their own, off the worker cores.
+    let health = crate::health::Health::start(cfg.checks.clone());
+    if health.is_err() {
+        main.stop_workers();
+        for &l in &launched {
+            eal.wait(l);
+        }
+    }
+    let mut health = health.context("starting the health checker")?;
     let mut held = None;
     while !stop.load(Ordering::Relaxed) {
         let now = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
         main.tick(now);
         gate.refresh(ports.iter().map(|(_, p)| p));
+        let verdicts = health.as_mut().map(|h| h.tick(&mut state, now)).unwrap_or_default();
         let io = ControlIo {
             now,
             ports: &ports,
@@ -507,7 +523,14 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
             lcores: &cfg.worker_lcores,
             rules: cfg.rules_path.as_deref(),
             metrics: metrics.as_ref(),
+            health: health.as_ref(),
         };
+        if !verdicts.is_empty() {
+            for v in &verdicts {
+                println!("fnatd: {}", v.describe());
+            }
+            publish_change(&mut state, &mut main, &io)?;
+        }
         if serve_control(&mut server, &mut state, &mut main, &io, &mut held)? {
             // New local addresses get their rte_flow rules.
             install_flows(&mut steers, main.snapshot(), nq);
@@ -519,6 +542,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
         // fnatctl reads it).
         let _ = server.reply(h.seq, &h.reply);
     }
+    drop(health);
     main.stop_workers();
 
     for &l in &launched {

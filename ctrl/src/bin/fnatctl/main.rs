@@ -49,6 +49,7 @@ Usage:
   fnatctl -L|l --timeout
   fnatctl -Z [-t|u|f service-address]
   fnatctl --counters
+  fnatctl --health
   fnatctl --set tcp tcpfin udp
   fnatctl --add-laddr|--del-laddr -t|u|f service-address -z local-address
   fnatctl --get-laddr [-t|u|f service-address]
@@ -71,6 +72,9 @@ Either long or short options are allowed.
   --list            -L|-l     list the table
   --zero            -Z        zero counters and rates of a service and its real
                               servers, or of everything
+  --health                    print what the health checks found of every checked
+                              real server: its check, UP or DOWN and since when,
+                              checks run and failed, the last result and why
   --counters                  print every port's and worker's counters (drops
                               by reason) and the gateway's traffic totals
   --set tcp tcpfin udp        set connection timeout values (seconds, at most 31 days;
@@ -252,6 +256,7 @@ fn run(args: &[String], env_ctl: Option<&str>, input: Input) -> Outcome {
         Op::Timeouts => vec![Command::GetTimeouts],
         Op::Zero { svc } => vec![Command::Zero { svc: *svc }],
         Op::Counters => vec![Command::Counters],
+        Op::Health => vec![Command::ListHealth],
         Op::Marks => vec![Command::ListMarks],
         Op::Save { sort } => return save(&mut client, if *sort { Order::Sorted } else { Order::Kernel }),
         // All the lines in one request: one transaction.
@@ -265,6 +270,7 @@ fn run(args: &[String], env_ctl: Option<&str>, input: Input) -> Outcome {
         (Op::Change(_) | Op::Restore | Op::Zero { .. }, Reply::Done) => Outcome::ok(String::new()),
         (Op::List { svc, format }, Reply::Listing(l)) => Outcome::ok(output::list(&l, svc.is_none(), format, &names)),
         (Op::Counters, Reply::Counters(r)) => Outcome::ok(output::counters(&r)),
+        (Op::Health, Reply::Health(h)) => Outcome::ok(output::health(&h)),
         (Op::GetLaddr { .. }, Reply::Listing(l)) => Outcome::ok(output::laddrs(&l)),
         (Op::Conns { numeric, .. }, Reply::Conns(l)) => Outcome::ok(output::conns(&l, numeric, &names)),
         (Op::Timeouts, Reply::Timeouts { tcp, tcpfin, udp }) => Outcome::ok(output::timeouts(tcp, tcpfin, udp)),

@@ -11,7 +11,7 @@ use ctrl::save::Order;
 use ctrl::vocab::{FwdMethod, Protocol, sched_flags_suffix};
 
 use ctrl::cli::{Columns, ListFormat, PortNames};
-use ctrl::msg::{CounterReport, PortCounters};
+use ctrl::msg::{CounterReport, HealthView, PortCounters};
 use ctrl::vocab::Counters;
 
 /// The IPVS version ipvsadm prints in its first line (the kernel's, 1.2.1 for years).
@@ -208,6 +208,59 @@ pub fn counters(r: &CounterReport) -> String {
         t.conns, t.inpkts, t.outpkts, t.inbytes, t.outbytes, rt.cps, rt.inpps, rt.outpps, rt.inbps, rt.outbps
     );
     out
+}
+
+/// `--health`: the checked real servers under their services, each with its check, its state and
+/// for how long, the checks run and failed, and the last check's latency and result (with how a
+/// server that is down is taken out).
+pub fn health(views: &[HealthView]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<31} {:<11} {:<7} {:>8} {:>8} {:>8} {:>10}  Last result",
+        "Prot LocalAddress:Port", "Check", "State", "Since", "Checks", "Failed", "Latency"
+    );
+    let mut current = None;
+    for v in views {
+        if current != Some(v.svc) {
+            current = Some(v.svc);
+            let svc = if v.svc.is_mark() {
+                format!("FWM  {}", v.svc.fwmark)
+            } else {
+                format!("{:<4} {}:{}", v.svc.protocol.name(), v.svc.vip, v.svc.vport)
+            };
+            let _ = writeln!(out, "{svc}");
+        }
+        let dest = format!("  -> {}:{}", v.addr, v.port);
+        let (latency, last) = match &v.last {
+            Some(o) => (format!("{}.{} ms", o.latency_us / 1000, (o.latency_us % 1000) / 100), o.detail.clone()),
+            None => ("-".to_owned(), "not checked yet".to_owned()),
+        };
+        let last = match &v.taken_out {
+            Some(how) => format!("{last} ({how})"),
+            None => last,
+        };
+        let _ = writeln!(
+            out,
+            "{dest:<31} {:<11} {:<7} {:>8} {:>8} {:>8} {latency:>10}  {last}",
+            v.check,
+            v.state.name(),
+            duration(v.since_ms),
+            v.checks,
+            v.failures
+        );
+    }
+    out
+}
+
+/// A duration as `45s`, `12m03s` or `3h07m`.
+fn duration(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
 }
 
 /// `-L --timeout`: ipvsadm's one line.
