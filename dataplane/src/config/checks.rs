@@ -14,6 +14,11 @@
 //! fall = 2                  # failed checks in a row before a server is taken out
 //! rise = 1                  # passed checks in a row before it comes back
 //! inhibit_on_failure = true # weight 0 instead of removal
+//! notify_down = "/usr/local/bin/alert down"   # run (no shell) when a server goes down / up
+//! quorum = 2                # service-wide rules only: the live weight the service needs,
+//! hysteresis = 0            #   the margin around it,
+//! sorry_server = "10.1.0.99:8080"   # the server that takes the service meanwhile,
+//! quorum_down = "/usr/local/bin/page"   # and the commands run when it is lost / back
 //! ```
 
 use std::net::SocketAddrV4;
@@ -22,7 +27,7 @@ use ctrl::vocab::health::{DnsCheck, HttpCheck, MiscCheck, UdpCheck};
 use ctrl::vocab::{CheckKind, CheckSpec, CheckTiming, ServiceKey};
 
 use super::{ConfigError, Validator, raw};
-use crate::health::CheckRule;
+use crate::health::{CheckRule, Notify, ServicePolicy};
 
 /// DNS query types by name.
 const QUERY_TYPES: [(&str, u16); 7] =
@@ -62,11 +67,68 @@ impl Validator<'_> {
             ),
         };
         let kind = self.kind(f, &c)?;
+        let notify = Notify {
+            up: self.command(f, "notify_up", c.notify_up.as_deref())?,
+            down: self.command(f, "notify_down", c.notify_down.as_deref())?,
+        };
+        let policy = self.policy(f, &c, dest.is_some())?;
         Ok(CheckRule {
             svc,
             dest,
             spec: CheckSpec { kind, port, timing },
             inhibit: c.inhibit_on_failure.unwrap_or(false),
+            notify,
+            policy,
+        })
+    }
+
+    /// A hook's command line, split on whitespace (run without a shell).
+    fn command(&self, f: &str, name: &str, cmd: Option<&str>) -> Result<Option<Vec<String>>, ConfigError> {
+        let Some(cmd) = cmd else { return Ok(None) };
+        let words: Vec<String> = cmd.split_whitespace().map(str::to_owned).collect();
+        if words.is_empty() {
+            return Err(self.err(format_args!("{f}.{name}"), "is an empty command"));
+        }
+        Ok(Some(words))
+    }
+
+    /// The service-wide settings: quorum, hysteresis, sorry server and their commands; not for a
+    /// rule of one real server.
+    fn policy(&self, f: &str, c: &raw::Check, one_server: bool) -> Result<ServicePolicy, ConfigError> {
+        let set = [
+            ("sorry_server", c.sorry_server.is_some()),
+            ("quorum", c.quorum.is_some()),
+            ("hysteresis", c.hysteresis.is_some()),
+            ("quorum_up", c.quorum_up.is_some()),
+            ("quorum_down", c.quorum_down.is_some()),
+        ];
+        if let Some((name, _)) = set.iter().find(|(_, s)| *s).filter(|_| one_server) {
+            return Err(self.err(format_args!("{f}.{name}"), "is for the whole service: not with real_server"));
+        }
+        let sorry = c
+            .sorry_server
+            .as_deref()
+            .map(|r| {
+                r.parse::<SocketAddrV4>().map_err(|_| {
+                    self.err(format_args!("{f}.sorry_server"), format_args!("'{r}' is not an address:port"))
+                })
+            })
+            .transpose()?;
+        let d = ServicePolicy::default();
+        let quorum = c.quorum.unwrap_or(d.quorum);
+        if !(1..=10_000_000).contains(&quorum) {
+            return Err(self.err(format_args!("{f}.quorum"), "must be from 1 to 10000000"));
+        }
+        let hysteresis = c.hysteresis.unwrap_or(d.hysteresis);
+        if hysteresis >= quorum {
+            return Err(self.err(format_args!("{f}.hysteresis"), "must be below the quorum"));
+        }
+        Ok(ServicePolicy {
+            quorum,
+            hysteresis,
+            sorry,
+            up: self.command(f, "quorum_up", c.quorum_up.as_deref())?,
+            down: self.command(f, "quorum_down", c.quorum_down.as_deref())?,
         })
     }
 

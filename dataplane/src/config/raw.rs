@@ -188,6 +188,13 @@ pub struct Check {
     pub query_type: Option<String>,
     pub command: Option<String>,
     pub dynamic: Option<bool>,
+    pub notify_up: Option<String>,
+    pub notify_down: Option<String>,
+    pub sorry_server: Option<String>,
+    pub quorum: Option<u32>,
+    pub hysteresis: Option<u32>,
+    pub quorum_up: Option<String>,
+    pub quorum_down: Option<String>,
 }
 
 #[derive(Deserialize)]

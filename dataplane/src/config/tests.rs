@@ -1,5 +1,5 @@
 use super::*;
-use ctrl::vocab::{FwdMethod, Persistence, Protocol, SchedFlags, SchedKind, ServiceKey};
+use ctrl::vocab::{CheckKind, FwdMethod, Persistence, Protocol, SchedFlags, SchedKind, ServiceKey};
 
 const GOOD: &str = r#"
 [eal]
@@ -627,4 +627,72 @@ fn a_kernel_twin_is_optional_per_port_and_checked() {
     );
     let got = parse(&both).unwrap_err().to_string();
     assert!(got.contains("port[1].kernel.iface: another port's twin is 'gw'"), "{got}");
+}
+
+#[test]
+fn health_checks_are_read_with_keepalived_knobs_and_checked() {
+    use crate::health::{Notify, ServicePolicy};
+    use ctrl::vocab::health::HttpCheck;
+    let svc = "[[check]]\nprotocol = \"tcp\"\nvip = \"10.0.0.100\"\nport = 80\n";
+    let c = parse(&format!(
+        "{GOOD}\n{svc}type = \"http\"\npath = \"/health\"\nstatus = [200, 301]\ndigest = \"9B3AF1B2C4D5E6F708192A3B4C5D6E7F\"\n\
+         interval = 1.5\ntimeout = 0.5\nretries = 2\nretry_delay = 0.2\nrise = 3\nfall = 2\ninhibit_on_failure = true\n\
+         quorum = 2\nhysteresis = 1\nsorry_server = \"10.1.0.99:8080\"\nquorum_down = \"/usr/bin/logger lost\"\n\
+         notify_up = \"/bin/true\"\n\
+         {svc}real_server = \"10.1.0.12:8080\"\ntype = \"misc\"\ncommand = \"/usr/local/bin/check 12\"\ndynamic = true\n"
+    ))
+    .unwrap();
+    assert_eq!(c.checks.len(), 2);
+    let r = &c.checks[0];
+    assert_eq!(r.svc, ServiceKey { protocol: Protocol::Tcp, vip: "10.0.0.100".parse().unwrap(), vport: 80, fwmark: 0 });
+    let http = HttpCheck {
+        path: "/health".into(),
+        host: None,
+        status: vec![200, 301],
+        digest: Some("9b3af1b2c4d5e6f708192a3b4c5d6e7f".into()),
+        tls: false,
+    };
+    assert_eq!(r.spec.kind, CheckKind::Http(http));
+    let t = r.spec.timing;
+    assert_eq!((t.interval_ms, t.timeout_ms, t.retries, t.retry_delay_ms, t.rise, t.fall), (1500, 500, 2, 200, 3, 2));
+    assert!(r.inhibit);
+    assert_eq!(r.notify, Notify { up: Some(vec!["/bin/true".into()]), down: None });
+    let policy = ServicePolicy {
+        quorum: 2,
+        hysteresis: 1,
+        sorry: Some("10.1.0.99:8080".parse().unwrap()),
+        up: None,
+        down: Some(vec!["/usr/bin/logger".into(), "lost".into()]),
+    };
+    assert_eq!(r.policy, policy);
+    assert_eq!(c.checks[1].dest, Some("10.1.0.12:8080".parse().unwrap()));
+    assert_eq!(
+        c.checks[1].spec.kind,
+        CheckKind::Misc(ctrl::vocab::health::MiscCheck {
+            command: vec!["/usr/local/bin/check".into(), "12".into()],
+            dynamic: true
+        })
+    );
+    for (extra, want) in [
+        ("type = \"smtp\"", "check[0].type: 'smtp' is not tcp, http, https, udp, dns, icmp or misc"),
+        ("type = \"tcp\"\npath = \"/\"", "check[0].path: is for http/https checks"),
+        ("type = \"tcp\"\ninterval = 0", "check[0].interval: must be from 0.1 to 3600 seconds"),
+        ("type = \"tcp\"\nfall = 0", "check[0].fall: must be from 1 to 100"),
+        ("type = \"http\"\nstatus = [600]", "check[0].status: 600 is not an HTTP status code"),
+        ("type = \"http\"\ndigest = \"abc\"", "check[0].digest: 'abc' is not an MD5 digest (32 hex digits)"),
+        ("type = \"misc\"", "check[0].command: a misc check needs the command it runs"),
+        (
+            "type = \"dns\"\nquery_type = \"ANY\"",
+            "check[0].query_type: 'ANY' is not A, NS, CNAME, SOA, MX, TXT or AAAA",
+        ),
+        ("type = \"tcp\"\nreal_server = \"10.1.0.12:8080\"\nquorum = 2", "check[0].quorum: is for the whole service"),
+        ("type = \"tcp\"\nquorum = 2\nhysteresis = 2", "check[0].hysteresis: must be below the quorum"),
+        ("type = \"tcp\"\nnotify_up = \" \"", "check[0].notify_up: is an empty command"),
+        ("type = \"tcp\"\nsorry_server = \"10.1.0.99\"", "check[0].sorry_server: '10.1.0.99' is not an address:port"),
+    ] {
+        let got = parse(&format!("{GOOD}\n{svc}{extra}\n")).unwrap_err().to_string();
+        assert!(got.contains(want), "{extra}: {got}");
+    }
+    let got = parse(&format!("{GOOD}\n[[check]]\ntype = \"tcp\"\n")).unwrap_err().to_string();
+    assert!(got.contains("check[0]: names its service: protocol, vip and port, or fwmark"), "{got}");
 }

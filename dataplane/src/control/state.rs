@@ -156,6 +156,10 @@ pub struct ControlState {
     history: SchedHistory,
     /// The real servers their health checks found down, and how they are taken out (`health`).
     down: HashMap<DestId, DownMode>,
+    /// The weights `misc_dynamic` checks set (`health`).
+    weights: HashMap<DestId, u32>,
+    /// The sorry servers of services whose quorum is lost (`health`).
+    sorry: HashMap<ServiceKey, RealServer>,
 }
 
 impl ControlState {
@@ -181,6 +185,8 @@ impl ControlState {
             fresh: HashSet::new(),
             history: SchedHistory::default(),
             down: HashMap::new(),
+            weights: HashMap::new(),
+            sorry: HashMap::new(),
         };
         for svc in services.iter() {
             if let Some(max) = svc.dests.iter().map(|d| d.id.0).max() {

@@ -7,13 +7,13 @@
 //! A real server starts in `Unknown`, taking traffic as it did (keepalived's default), and its
 //! first result decides: one pass brings it `Up`, `fall` failures in a row take it `Down`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddrV4;
 
 use ctrl::msg::{HealthState, HealthView};
 use ctrl::vocab::{CheckSpec, Outcome};
 
-use super::CheckRule;
+use super::{CheckRule, Notify};
 use crate::control::{ControlState, DownMode};
 use crate::lb::{DestId, ServiceKey};
 
@@ -32,6 +32,30 @@ pub struct Target {
     pub spec: CheckSpec,
     /// Weight 0 instead of removal while down.
     pub inhibit: bool,
+    /// Its configured weight.
+    pub weight: u32,
+    /// The commands run when it goes up (`notify_up`) and down (`notify_down`).
+    pub notify: Notify,
+}
+
+/// What a check's result changed for its real server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// Its checks failed `fall` times in a row: taken out.
+    Down(DownMode),
+    /// Its checks passed `rise` times in a row after it was down: back.
+    Up,
+    /// Only its weight (`misc_dynamic`).
+    Weight,
+}
+
+impl Target {
+    /// Whether `other` is checked the same way (its weight and hooks may differ): its schedule
+    /// and its verdict carry over.
+    pub fn same_check(&self, other: &Target) -> bool {
+        (self.id, self.svc, self.dest, self.addr, &self.spec, self.inhibit)
+            == (other.id, other.svc, other.dest, other.addr, &other.spec, other.inhibit)
+    }
 }
 
 /// A real server's verdict changed.
@@ -39,8 +63,10 @@ pub struct Target {
 pub struct Transition {
     /// The real server.
     pub target: Target,
-    /// Down (and how it is taken out), or up again.
-    pub down: Option<DownMode>,
+    /// What changed.
+    pub change: Change,
+    /// The weight a `misc_dynamic` check now asks for, when that changed too.
+    pub weight: Option<u32>,
     /// The outcome that decided it.
     pub outcome: Outcome,
 }
@@ -49,11 +75,17 @@ impl Transition {
     /// The log line of the transition.
     pub fn describe(&self) -> String {
         let t = &self.target;
-        let verdict = match self.down {
-            Some(DownMode::Removed) => "DOWN, removed",
-            Some(DownMode::Inhibited) => "DOWN, weight 0",
-            None => "UP",
-        };
+        let mut verdict = match self.change {
+            Change::Down(DownMode::Removed) => "DOWN, removed",
+            Change::Down(DownMode::Inhibited) => "DOWN, weight 0",
+            Change::Up => "UP",
+            Change::Weight => "",
+        }
+        .to_owned();
+        if let Some(w) = self.weight {
+            let sep = if verdict.is_empty() { "" } else { ", " };
+            verdict = format!("{verdict}{sep}weight {w}");
+        }
         format!(
             "health: {} -> {} {verdict} ({} check of {}: {})",
             service_name(&t.svc),
@@ -61,6 +93,41 @@ impl Transition {
             t.spec.kind.name(),
             t.addr,
             self.outcome.detail
+        )
+    }
+}
+
+/// A service's live weight crossed its quorum.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuorumChange {
+    /// The service.
+    pub svc: ServiceKey,
+    /// Whether it has its quorum again (or lost it).
+    pub up: bool,
+    /// The weight of its live real servers.
+    pub alive: u64,
+    /// Its quorum.
+    pub quorum: u32,
+    /// Its sorry server, which takes the service while the quorum is lost.
+    pub sorry: Option<SocketAddrV4>,
+    /// The command to run (`quorum_up` or `quorum_down`).
+    pub hook: Option<Vec<String>>,
+}
+
+impl QuorumChange {
+    /// The log line of the change.
+    pub fn describe(&self) -> String {
+        let (what, sorry) = match (self.up, self.sorry) {
+            (true, Some(s)) => ("back", format!(", sorry server {s} out")),
+            (false, Some(s)) => ("lost", format!(", sorry server {s} in")),
+            (true, None) => ("back", String::new()),
+            (false, None) => ("lost", String::new()),
+        };
+        format!(
+            "health: {} quorum {what} (live weight {} of quorum {}){sorry}",
+            service_name(&self.svc),
+            self.alive,
+            self.quorum
         )
     }
 }
@@ -81,6 +148,8 @@ struct Tracked {
     last: Option<Outcome>,
     checks: u64,
     failures: u64,
+    /// The weight its `misc_dynamic` check set, if any.
+    weight: Option<u32>,
 }
 
 /// The checked real servers and their verdicts.
@@ -90,6 +159,10 @@ pub struct HealthBook {
     tracked: HashMap<DestId, Tracked>,
     /// The targets in the order they were found (services in creation order).
     order: Vec<DestId>,
+    /// The weight of each service's real servers that have no check.
+    unchecked: HashMap<ServiceKey, u64>,
+    /// The services whose quorum is lost.
+    lost: HashSet<ServiceKey>,
 }
 
 impl HealthBook {
@@ -117,11 +190,15 @@ impl HealthBook {
     pub fn reconcile(&mut self, state: &ControlState, now: u64) -> Option<Vec<Target>> {
         let listing = state.configured().ok()?;
         let mut targets = Vec::new();
+        self.unchecked.clear();
         for s in &listing.services {
             let svc = s.spec.key;
             for d in &s.dests {
                 let dest = SocketAddrV4::new(d.spec.addr, d.spec.port);
-                let Some(rule) = self.rule_for(svc, dest) else { continue };
+                let Some(rule) = self.rule_for(svc, dest) else {
+                    *self.unchecked.entry(svc).or_default() += u64::from(d.spec.weight);
+                    continue;
+                };
                 let port = rule.spec.port.unwrap_or(d.spec.port);
                 targets.push(Target {
                     id: d.id,
@@ -130,9 +207,13 @@ impl HealthBook {
                     addr: SocketAddrV4::new(d.spec.addr, port),
                     spec: rule.spec.clone(),
                     inhibit: rule.inhibit,
+                    weight: d.spec.weight,
+                    notify: rule.notify.clone(),
                 });
             }
         }
+        let services: HashSet<ServiceKey> = listing.services.iter().map(|s| s.spec.key).collect();
+        self.lost.retain(|k| services.contains(k));
         let order: Vec<DestId> = targets.iter().map(|t| t.id).collect();
         let same =
             order == self.order && targets.iter().all(|t| self.tracked.get(&t.id).is_some_and(|k| k.target == *t));
@@ -142,7 +223,7 @@ impl HealthBook {
         let mut tracked = HashMap::with_capacity(targets.len());
         for t in &targets {
             let k = match self.tracked.remove(&t.id) {
-                Some(k) if k.target == *t => k,
+                Some(k) if k.target.same_check(t) => Tracked { target: t.clone(), ..k },
                 // A server its checks had taken out stays out until a check passes `rise` times.
                 _ => Tracked {
                     target: t.clone(),
@@ -153,6 +234,7 @@ impl HealthBook {
                     last: None,
                     checks: 0,
                     failures: 0,
+                    weight: None,
                 },
             };
             tracked.insert(t.id, k);
@@ -179,16 +261,55 @@ impl HealthBook {
             (k.state != HealthState::Down && k.fails >= timing.fall).then_some(HealthState::Down)
         };
         k.last = Some(outcome.clone());
-        let next = next?;
-        let was = std::mem::replace(&mut k.state, next);
-        k.since = now;
-        // From unknown to up changes nothing the workers see.
-        if was == HealthState::Unknown && next == HealthState::Up {
-            return None;
+        // A misc_dynamic weight counts once the server is (or comes) up.
+        let up = next.unwrap_or(k.state) == HealthState::Up;
+        let weight = outcome.weight.filter(|&w| up && k.weight != Some(w));
+        if weight.is_some() {
+            k.weight = weight;
         }
-        let mode = if k.target.inhibit { DownMode::Inhibited } else { DownMode::Removed };
-        let down = (next == HealthState::Down).then_some(mode);
-        Some(Transition { target: k.target.clone(), down, outcome })
+        let was = k.state;
+        if let Some(n) = next {
+            k.state = n;
+            k.since = now;
+        }
+        let change = match (was, next) {
+            (_, Some(HealthState::Down)) => {
+                Change::Down(if k.target.inhibit { DownMode::Inhibited } else { DownMode::Removed })
+            }
+            (HealthState::Down, Some(HealthState::Up)) => Change::Up,
+            // From unknown to up changes nothing the workers see, but for a weight.
+            _ if weight.is_some() => Change::Weight,
+            _ => return None,
+        };
+        Some(Transition { target: k.target.clone(), change, weight, outcome })
+    }
+
+    /// Whether service `svc` lost its quorum (the weight of its live real servers fell below
+    /// `quorum - hysteresis`) or has it back (`quorum + hysteresis` reached), as keepalived
+    /// decides it; a service without a service-wide check has a quorum of 1.
+    pub fn quorum(&mut self, svc: ServiceKey) -> Option<QuorumChange> {
+        let policy = self.rules.iter().rev().find(|r| r.svc == svc && r.dest.is_none()).map(|r| r.policy.clone());
+        let policy = policy.unwrap_or_default();
+        let alive = self.unchecked.get(&svc).copied().unwrap_or(0)
+            + self
+                .tracked
+                .values()
+                .filter(|k| k.target.svc == svc && k.state != HealthState::Down)
+                .map(|k| u64::from(k.weight.unwrap_or(k.target.weight)))
+                .sum::<u64>();
+        let (q, h) = (u64::from(policy.quorum), u64::from(policy.hysteresis));
+        let lost = self.lost.contains(&svc);
+        let up = if lost && alive >= q + h {
+            self.lost.remove(&svc);
+            true
+        } else if !lost && alive + h < q {
+            self.lost.insert(svc);
+            false
+        } else {
+            return None;
+        };
+        let hook = if up { policy.up } else { policy.down };
+        Some(QuorumChange { svc, up, alive, quorum: policy.quorum, sorry: policy.sorry, hook })
     }
 
     /// The verdicts as `-L --health` lists them, at `now`.

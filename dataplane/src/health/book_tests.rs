@@ -8,7 +8,7 @@ use ctrl::vocab::{CheckKind, CheckSpec, CheckTiming, Outcome, SchedFlags, SchedK
 
 use super::*;
 use crate::control::NoConnections;
-use crate::health::CheckRule;
+use crate::health::{CheckRule, Notify, ServicePolicy};
 use crate::lb::{FwdMethod, Protocol, Services};
 
 const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 100);
@@ -36,7 +36,14 @@ fn state() -> ControlState {
 }
 
 fn rule(dest: Option<SocketAddrV4>, kind: CheckKind, timing: CheckTiming, inhibit: bool) -> CheckRule {
-    CheckRule { svc: key(), dest, spec: CheckSpec { kind, port: None, timing }, inhibit }
+    CheckRule {
+        svc: key(),
+        dest,
+        spec: CheckSpec { kind, port: None, timing },
+        inhibit,
+        notify: Notify::default(),
+        policy: ServicePolicy::default(),
+    }
 }
 
 fn timing(rise: u32, fall: u32) -> CheckTiming {
@@ -56,9 +63,25 @@ fn seen(st: &ControlState) -> Vec<(SocketAddrV4, u32)> {
 
 /// Records `up` for the real server at `addr` and applies a transition, as `Health::tick` does.
 fn check(book: &mut HealthBook, st: &mut ControlState, addr: SocketAddrV4, up: bool, now: u64) -> Option<Transition> {
+    check_with(book, st, addr, outcome(up), now)
+}
+
+fn check_with(
+    book: &mut HealthBook,
+    st: &mut ControlState,
+    addr: SocketAddrV4,
+    o: Outcome,
+    now: u64,
+) -> Option<Transition> {
     let id = st.configured().unwrap().services[0].dests.iter().find(|d| d.spec.addr == *addr.ip())?.id;
-    let t = book.record(id, outcome(up), now)?;
-    assert!(st.set_down(t.target.svc, t.target.id, t.down), "a transition changes what the workers see");
+    let t = book.record(id, o, now)?;
+    let changed = match t.change {
+        Change::Down(m) => st.set_down(t.target.svc, id, Some(m)),
+        Change::Up => st.set_down(t.target.svc, id, None),
+        Change::Weight => false,
+    };
+    let weighed = t.weight.is_some_and(|w| st.set_weight(t.target.svc, id, Some(w)));
+    assert!(changed || weighed, "a transition changes what the workers see");
     Some(t)
 }
 
@@ -113,7 +136,7 @@ fn fall_failures_take_a_server_out_and_rise_passes_bring_it_back() {
     }
     let generation = st.generation();
     let t = check(&mut book, &mut st, rs(2), false, 40).expect("down at the third failure");
-    assert_eq!((t.down, t.outcome.detail.as_str()), (Some(DownMode::Removed), "refused"));
+    assert_eq!((t.change, t.outcome.detail.as_str()), (Change::Down(DownMode::Removed), "refused"));
     assert!(
         t.describe()
             .contains("TCP 10.0.0.100:80 -> 10.1.0.12:8080 DOWN, removed (tcp check of 10.1.0.12:8080: refused)"),
@@ -129,7 +152,7 @@ fn fall_failures_take_a_server_out_and_rise_passes_bring_it_back() {
     assert_eq!(check(&mut book, &mut st, rs(2), false, 50), None, "down stays down");
     assert_eq!(check(&mut book, &mut st, rs(2), true, 60), None, "one pass of rise 2");
     let t = check(&mut book, &mut st, rs(2), true, 70).expect("up at the second pass");
-    assert_eq!(t.down, None);
+    assert_eq!(t.change, Change::Up);
     assert_eq!(seen(&st), all, "back in its place");
     let v = book.views(100);
     assert_eq!(v.len(), 3);
@@ -143,7 +166,7 @@ fn inhibit_on_failure_keeps_the_server_at_weight_zero() {
     let mut book = HealthBook::new(vec![rule(None, CheckKind::Tcp, timing(1, 1), true)]);
     book.reconcile(&st, 0);
     let t = check(&mut book, &mut st, rs(3), false, 10).expect("down");
-    assert_eq!(t.down, Some(DownMode::Inhibited));
+    assert_eq!(t.change, Change::Down(DownMode::Inhibited));
     assert_eq!(seen(&st), vec![(rs(1), 1), (rs(2), 1), (rs(3), 0)]);
     assert_eq!(book.views(10)[2].taken_out.as_deref(), Some("weight 0"));
     check(&mut book, &mut st, rs(3), true, 20).expect("up");
@@ -159,13 +182,79 @@ fn a_changed_check_starts_afresh_but_a_server_taken_out_stays_out_until_it_passe
     // fnatctl edits rs1's weight: its target changes (same check), its verdict stays.
     let edit = DestSpec { addr: *rs(1).ip(), port: 8080, weight: 5, method: FwdMethod::FullNat, upper: 0, lower: 0 };
     st.apply(&Request { id: 3, commands: vec![Command::EditDest { svc: key(), dest: edit }] }, &NoConnections).unwrap();
-    assert_eq!(book.reconcile(&st, 20), None, "the same targets");
+    let targets = book.reconcile(&st, 20).expect("rs1's weight changed");
+    assert!(targets[0].same_check(&targets[0]) && targets[0].weight == 5);
+    assert_eq!((book.views(20)[0].state, book.views(20)[0].checks), (HealthState::Down, 1), "its verdict carries over");
     assert_eq!(seen(&st), vec![(rs(2), 1), (rs(3), 1)]);
     let mut fresh = HealthBook::new(vec![rule(None, CheckKind::Icmp, timing(1, 1), false)]);
     fresh.reconcile(&st, 30);
     assert_eq!(fresh.views(30)[0].state, HealthState::Down, "still out under its new check");
     let id = st.configured().unwrap().services[0].dests[0].id;
     let t = fresh.record(id, outcome(true), 40).expect("up once it passes");
-    assert!(st.set_down(t.target.svc, id, t.down));
+    assert_eq!(t.change, Change::Up);
+    assert!(st.set_down(t.target.svc, id, None));
     assert_eq!(seen(&st), vec![(rs(1), 5), (rs(2), 1), (rs(3), 1)]);
+}
+
+#[test]
+fn misc_dynamic_weights_replace_the_configured_one_while_up() {
+    let mut st = state();
+    let misc = CheckKind::Misc(ctrl::vocab::health::MiscCheck { command: vec!["check".into()], dynamic: true });
+    let mut book = HealthBook::new(vec![rule(None, misc, timing(1, 1), false)]);
+    book.reconcile(&st, 0);
+    let weighed = |w| Outcome { weight: Some(w), detail: format!("exit {}", w + 2), ..outcome(true) };
+    let t = check_with(&mut book, &mut st, rs(1), weighed(5), 10).expect("a weight");
+    assert_eq!((t.change, t.weight), (Change::Weight, Some(5)));
+    assert!(
+        t.describe().ends_with("-> 10.1.0.11:8080 weight 5 (misc check of 10.1.0.11:8080: exit 7)"),
+        "{}",
+        t.describe()
+    );
+    assert_eq!(seen(&st), vec![(rs(1), 5), (rs(2), 1), (rs(3), 1)]);
+    assert_eq!(check_with(&mut book, &mut st, rs(1), weighed(5), 20), None, "the same weight again");
+    check(&mut book, &mut st, rs(1), false, 30).expect("down");
+    assert_eq!(seen(&st), vec![(rs(2), 1), (rs(3), 1)]);
+    let t = check_with(&mut book, &mut st, rs(1), weighed(7), 40).expect("up, with a new weight");
+    assert_eq!((t.change, t.weight), (Change::Up, Some(7)));
+    assert_eq!(seen(&st), vec![(rs(1), 7), (rs(2), 1), (rs(3), 1)]);
+}
+
+#[test]
+fn a_lost_quorum_brings_the_sorry_server_in_until_it_is_back() {
+    let mut st = state();
+    let sorry = SocketAddrV4::new(Ipv4Addr::new(10, 1, 0, 99), 8080);
+    let policy = ServicePolicy {
+        quorum: 2,
+        hysteresis: 0,
+        sorry: Some(sorry),
+        up: Some(vec!["up".into()]),
+        down: Some(vec!["down".into()]),
+    };
+    let mut book = HealthBook::new(vec![CheckRule { policy, ..rule(None, CheckKind::Tcp, timing(1, 1), false) }]);
+    book.reconcile(&st, 0);
+    check(&mut book, &mut st, rs(1), false, 10).expect("rs1 down");
+    assert_eq!(book.quorum(key()), None, "live weight 2 of quorum 2");
+    check(&mut book, &mut st, rs(2), false, 20).expect("rs2 down");
+    let q = book.quorum(key()).expect("lost");
+    assert_eq!(
+        (q.up, q.alive, q.quorum, q.sorry, q.hook.clone()),
+        (false, 1, 2, Some(sorry), Some(vec!["down".into()]))
+    );
+    assert_eq!(
+        q.describe(),
+        "health: TCP 10.0.0.100:80 quorum lost (live weight 1 of quorum 2), sorry server 10.1.0.99:8080 in"
+    );
+    assert!(st.set_sorry(key(), q.sorry));
+    assert_eq!(seen(&st), vec![(sorry, 1), (rs(3), 1)], "the sorry server at the head of the list");
+    assert!(!st.configured().unwrap().services[0].dests.iter().any(|d| d.spec.addr == *sorry.ip()), "not configured");
+    assert_eq!(book.quorum(key()), None, "still lost");
+    check(&mut book, &mut st, rs(1), true, 30).expect("rs1 back");
+    let q = book.quorum(key()).expect("back");
+    assert_eq!((q.up, q.alive, q.hook.clone()), (true, 2, Some(vec!["up".into()])));
+    assert!(st.set_sorry(key(), None));
+    assert_eq!(seen(&st), vec![(rs(1), 1), (rs(3), 1)]);
+    // Deleting the service forgets its sorry server.
+    assert!(st.set_sorry(key(), Some(sorry)));
+    st.apply(&Request { id: 9, commands: vec![Command::DelService(key())] }, &NoConnections).unwrap();
+    assert!(!st.set_sorry(key(), None), "nothing left to change");
 }

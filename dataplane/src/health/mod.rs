@@ -8,6 +8,7 @@
 //! ([`ControlState::set_down`]), which fnatd publishes as any other change.
 
 pub mod book;
+pub mod hooks;
 pub mod probe;
 pub mod runner;
 
@@ -16,7 +17,7 @@ use std::net::SocketAddrV4;
 use ctrl::msg::HealthView;
 use ctrl::vocab::CheckSpec;
 
-pub use book::{HealthBook, Target, Transition};
+pub use book::{Change, HealthBook, QuorumChange, Target, Transition};
 pub use runner::Runner;
 
 use crate::control::ControlState;
@@ -33,6 +34,61 @@ pub struct CheckRule {
     pub spec: CheckSpec,
     /// A real server found down keeps weight 0 instead of being removed (`inhibit_on_failure`).
     pub inhibit: bool,
+    /// The commands run when a real server goes up or down.
+    pub notify: Notify,
+    /// The service's quorum and sorry server (a service-wide rule's; the default otherwise).
+    pub policy: ServicePolicy,
+}
+
+/// The commands run when a real server goes up (`notify_up`) or down (`notify_down`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Notify {
+    /// Run when it comes back.
+    pub up: Option<Vec<String>>,
+    /// Run when it is taken out.
+    pub down: Option<Vec<String>>,
+}
+
+/// A service's quorum, as keepalived's: the weight of its live real servers that it needs; below
+/// `quorum - hysteresis` it is lost (`quorum_down` runs, the sorry server takes the service), from
+/// `quorum + hysteresis` it is back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServicePolicy {
+    /// The live weight needed (keepalived's default 1: at least one server up).
+    pub quorum: u32,
+    /// The margin around it.
+    pub hysteresis: u32,
+    /// The real server that takes the service while its quorum is lost.
+    pub sorry: Option<SocketAddrV4>,
+    /// Run when the quorum is back.
+    pub up: Option<Vec<String>>,
+    /// Run when it is lost.
+    pub down: Option<Vec<String>>,
+}
+
+impl Default for ServicePolicy {
+    fn default() -> Self {
+        Self { quorum: 1, hysteresis: 0, sorry: None, up: None, down: None }
+    }
+}
+
+/// What a tick of the checks changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A real server's verdict.
+    Server(Box<Transition>),
+    /// A service's quorum.
+    Quorum(QuorumChange),
+}
+
+impl Event {
+    /// Its log line.
+    pub fn describe(&self) -> String {
+        match self {
+            Event::Server(t) => t.describe(),
+            Event::Quorum(q) => q.describe(),
+        }
+    }
 }
 
 /// Results taken per tick at most, so that a flood of them never stalls the main lcore.
@@ -43,6 +99,7 @@ const RESULTS_PER_TICK: usize = 4096;
 pub struct Health {
     book: HealthBook,
     runner: Runner,
+    hooks: hooks::Hooks,
     /// The state's generation the targets were last reconciled with.
     seen: Option<u64>,
 }
@@ -53,13 +110,20 @@ impl Health {
         if rules.is_empty() {
             return Ok(None);
         }
-        Ok(Some(Self { book: HealthBook::new(rules), runner: Runner::start()?, seen: None }))
+        Ok(Some(Self {
+            book: HealthBook::new(rules),
+            runner: Runner::start()?,
+            hooks: hooks::Hooks::default(),
+            seen: None,
+        }))
     }
 
     /// Follows the changes of `state` (new or deleted real servers) and applies the verdicts of
-    /// the checks that ended since the last tick, at `now`. Returns the transitions (`state`
-    /// changed when there are some).
-    pub fn tick(&mut self, state: &mut ControlState, now: u64) -> Vec<Transition> {
+    /// the checks that ended since the last tick, at `now`: real servers taken out or back,
+    /// `misc_dynamic` weights, quorums lost or back (with their sorry servers), and the hooks they
+    /// run. Returns what changed (`state` changed when there is something).
+    pub fn tick(&mut self, state: &mut ControlState, now: u64) -> Vec<Event> {
+        self.hooks.reap();
         if self.seen != Some(state.generation())
             && let Some(targets) = self.book.reconcile(state, now)
         {
@@ -68,13 +132,39 @@ impl Health {
         let mut out = Vec::new();
         let results: Vec<_> = self.runner.results().take(RESULTS_PER_TICK).collect();
         for (id, outcome) in results {
-            if let Some(t) = self.book.record(id, outcome, now) {
-                state.set_down(t.target.svc, t.target.id, t.down);
-                out.push(t);
+            let Some(t) = self.book.record(id, outcome, now) else { continue };
+            let (svc, target) = (t.target.svc, &t.target);
+            match t.change {
+                Change::Down(mode) => {
+                    state.set_down(svc, target.id, Some(mode));
+                    self.notify(target.notify.down.as_deref(), &t);
+                }
+                Change::Up => {
+                    state.set_down(svc, target.id, None);
+                    self.notify(target.notify.up.as_deref(), &t);
+                }
+                Change::Weight => {}
+            }
+            if let Some(w) = t.weight {
+                state.set_weight(svc, target.id, Some(w));
+            }
+            out.push(Event::Server(Box::new(t)));
+            if let Some(q) = self.book.quorum(svc) {
+                state.set_sorry(svc, if q.up { None } else { q.sorry });
+                if let Some(hook) = &q.hook {
+                    self.hooks.run(hook, &q.describe());
+                }
+                out.push(Event::Quorum(q));
             }
         }
         self.seen = Some(state.generation());
         out
+    }
+
+    fn notify(&mut self, hook: Option<&[String]>, t: &Transition) {
+        if let Some(h) = hook {
+            self.hooks.run(h, &t.describe());
+        }
     }
 
     /// What the checks found, for `-L --health`.

@@ -77,7 +77,7 @@ async fn supervise(mut targets: watch::Receiver<Vec<Target>>, results: mpsc::Sen
         let mut next = HashMap::with_capacity(list.len());
         for t in list {
             let kept = match running.remove(&t.id) {
-                Some((old, task)) if old == t => Some(task),
+                Some((old, task)) if old.same_check(&t) => Some(task),
                 Some((_, task)) => {
                     task.abort();
                     None
