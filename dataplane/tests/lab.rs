@@ -922,3 +922,148 @@ fn a_real_server_whose_http_check_fails_is_taken_out_and_comes_back() {
     );
     let _ = std::fs::remove_dir_all(config.parent().unwrap());
 }
+
+/// A process the test started, killed (by its pid) when dropped.
+struct Spawned(std::process::Child);
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The line of real server `dest` under service `svc` (e.g. "TCP  10.0.0.100:80") in `fnatctl --health`.
+fn health_line<'a>(listing: &'a str, svc: &str, dest: &str) -> Option<&'a str> {
+    let mut current = "";
+    for l in listing.lines() {
+        match l.trim_start().strip_prefix("-> ") {
+            Some(rest) if current.starts_with(svc) && rest.starts_with(&format!("{dest} ")) => return Some(l),
+            Some(_) => {}
+            None => current = l,
+        }
+    }
+    None
+}
+
+#[test]
+fn every_checker_decides_and_hostile_servers_are_taken_out_on_time() {
+    let check = |svc: &str, dest: Option<&str>, body: &str| {
+        let (proto, port) = svc.split_once(':').unwrap();
+        let dest = dest.map(|d| format!("real_server = \"{d}\"\n")).unwrap_or_default();
+        format!(
+            "[[check]]\nprotocol = \"{proto}\"\nvip = \"{VIP}\"\nport = {port}\n{dest}{body}\n\
+             interval = 0.5\ntimeout = 0.5\nfall = 2\nrise = 1\n\n"
+        )
+    };
+    let checks = [
+        check("tcp:80", None, "type = \"http\"\npath = \"/\""),
+        check("tcp:80", Some("10.1.0.12:8080"), "type = \"http\"\nstatus = [404]"),
+        check("tcp:80", Some("10.1.0.13:8080"), "type = \"http\"\ndigest = \"00000000000000000000000000000000\""),
+        check("tcp:80", Some("10.1.0.77:8080"), "type = \"tcp\""),
+        check("udp:53", None, "type = \"udp\"\npayload = \"ping\"\nrequire_reply = true"),
+        check("udp:53", Some("10.1.0.11:5300"), "type = \"dns\"\nname = \"example.org\""),
+        check("tcp:90", Some("10.1.0.11:9000"), "type = \"icmp\""),
+        check("tcp:90", Some("10.1.0.12:9000"), "type = \"misc\"\ncommand = \"/bin/true\""),
+        check("tcp:90", Some("10.1.0.13:9000"), "type = \"misc\"\ncommand = \"/bin/false\""),
+        check("tcp:8000", None, "type = \"http\"\ninhibit_on_failure = true\nsorry_server = \"10.1.0.13:8080\""),
+    ];
+    let config = lab_config_with("checkers", &checks.concat());
+    let lab = Lab::up_with(config.clone());
+    let hostile = repo().join("lab/hostile.py");
+    let _hostile = Spawned(
+        Command::new("ip")
+            .args(["netns", "exec", "fnat-rs1", "python3"])
+            .arg(&hostile)
+            .args(["--silent", "7001", "--garbage", "7002", "--reset", "7003", "--dns", "5300"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("hostile servers"),
+    );
+    let add = |proto: &str, vport: u16, dests: &[&str]| {
+        let svc = format!("{VIP}:{vport}");
+        lab.ctl(&["-A", proto, &svc, "-s", "rr"]);
+        for d in dests {
+            lab.ctl(&["-a", proto, &svc, "-r", d, "-b"]);
+        }
+    };
+    let a = ["10.1.0.11:8080", "10.1.0.11:7001", "10.1.0.11:7002", "10.1.0.11:7003", "10.1.0.77:8080"];
+    add("-t", 80, &[&a[..], &["10.1.0.12:8080", "10.1.0.13:8080"]].concat());
+    add("-u", 53, &["10.1.0.11:5353", "10.1.0.12:5399", "10.1.0.11:5300"]);
+    add("-t", 90, &["10.1.0.11:9000", "10.1.0.12:9000", "10.1.0.13:9000"]);
+    add("-t", 8000, &["10.1.0.11:7001", "10.1.0.11:7003"]);
+    let started = Instant::now();
+
+    // (service, real server, state, what the last result says)
+    let want: [(&str, &str, &str, &str); 16] = [
+        ("TCP  10.0.0.100:80", "10.1.0.11:8080", "UP", "HTTP 200"),
+        ("TCP  10.0.0.100:80", "10.1.0.11:7001", "DOWN", "timed out after 500 ms"),
+        ("TCP  10.0.0.100:80", "10.1.0.11:7002", "DOWN", "garbage: not HTTP"),
+        ("TCP  10.0.0.100:80", "10.1.0.11:7003", "DOWN", ""),
+        ("TCP  10.0.0.100:80", "10.1.0.77:8080", "DOWN", "timed out after 500 ms"),
+        ("TCP  10.0.0.100:80", "10.1.0.12:8080", "DOWN", "HTTP 200 (want 404)"),
+        ("TCP  10.0.0.100:80", "10.1.0.13:8080", "DOWN", "digest mismatch"),
+        ("UDP  10.0.0.100:53", "10.1.0.11:5353", "UP", "answered"),
+        ("UDP  10.0.0.100:53", "10.1.0.12:5399", "DOWN", "ICMP port unreachable"),
+        ("UDP  10.0.0.100:53", "10.1.0.11:5300", "UP", "NOERROR"),
+        ("TCP  10.0.0.100:90", "10.1.0.11:9000", "UP", "echo reply"),
+        ("TCP  10.0.0.100:90", "10.1.0.12:9000", "UP", "exit 0"),
+        ("TCP  10.0.0.100:90", "10.1.0.13:9000", "DOWN", "exit 1"),
+        ("TCP  10.0.0.100:8000", "10.1.0.11:7001", "DOWN", "(weight 0)"),
+        ("TCP  10.0.0.100:8000", "10.1.0.11:7003", "DOWN", "(weight 0)"),
+        ("TCP  10.0.0.100:8000", "10.1.0.13:8080", "", ""),
+    ];
+    let decided = |listing: &str| {
+        want.iter().filter(|w| !w.2.is_empty()).all(|(svc, dest, state, why)| {
+            health_line(listing, svc, dest)
+                .is_some_and(|l| l.split_whitespace().nth(3) == Some(*state) && l.contains(why))
+        })
+    };
+    let mut listing = lab.ctl(&["--health"]);
+    while !decided(&listing) {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "not every check decided in 15 s:\n{listing}\n{}",
+            lab.fnatd_log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        listing = lab.ctl(&["--health"]);
+    }
+    let took = started.elapsed();
+    eprintln!("every check decided in {took:?}:\n{listing}");
+    // interval x fall + timeout = 1.5 s for each, with the first checks spread over an interval.
+    assert!(took < Duration::from_secs(4), "decided in {took:?}");
+    assert!(health_line(&listing, want[15].0, want[15].1).is_none(), "the sorry server is not checked");
+
+    // The healthy servers take the traffic; the sorry server took VIP:8000, whose servers are
+    // kept at weight 0 (inhibit_on_failure).
+    let table = lab.ctl(&["-L", "-n"]);
+    let svc_80: Vec<&str> =
+        table.lines().skip_while(|l| !l.starts_with("TCP  10.0.0.100:80 ")).skip(1).take(2).collect();
+    assert!(svc_80.len() == 1 || !svc_80[1].starts_with("  ->"), "only rs1:8080 is left in VIP:80: {table}");
+    assert!(svc_80[0].contains("10.1.0.11:8080"), "{table}");
+    assert!(!table.contains("10.1.0.12:5399"), "{table}");
+    let svc_8000: Vec<&str> =
+        table.lines().skip_while(|l| !l.starts_with("TCP  10.0.0.100:8000")).skip(1).take(3).collect();
+    let weight_of = |dest: &str| svc_8000.iter().find(|l| l.contains(dest)).map(|l| l.split_whitespace().nth(3));
+    assert_eq!(weight_of("10.1.0.13:8080"), Some(Some("1")), "the sorry server: {svc_8000:?}");
+    assert_eq!(weight_of("10.1.0.11:7001"), Some(Some("0")), "inhibited: {svc_8000:?}");
+    assert_eq!(weight_of("10.1.0.11:7003"), Some(Some("0")), "inhibited: {svc_8000:?}");
+    for _ in 0..3 {
+        let out = lab.client(&["curl", "-s", "--max-time", "3", &format!("http://{VIP}:8000/")]);
+        assert_eq!(text(&out.stdout).trim(), "rs3", "the sorry server answers: {}", text(&out.stderr));
+        let out = lab.client(&["curl", "-s", "--max-time", "3", &format!("http://{VIP}/")]);
+        assert_eq!(text(&out.stdout).trim(), "rs1", "the one healthy HTTP server: {}", text(&out.stderr));
+    }
+
+    // The hostile servers never held up the others: rs1:8080 was checked every 0.5 s throughout.
+    std::thread::sleep(Duration::from_secs(2));
+    let listing = lab.ctl(&["--health"]);
+    let line = health_line(&listing, want[0].0, want[0].1).unwrap();
+    let checks: u64 = line.split_whitespace().nth(5).and_then(|n| n.parse().ok()).unwrap();
+    let due = started.elapsed().as_secs_f64() / 0.5;
+    #[allow(clippy::cast_precision_loss)]
+    let on_time = checks as f64 >= due - 2.0;
+    assert!(on_time, "{checks} checks of rs1:8080 in {:?} (every 0.5 s):\n{listing}", started.elapsed());
+    let _ = std::fs::remove_dir_all(config.parent().unwrap());
+}
