@@ -1067,3 +1067,54 @@ fn every_checker_decides_and_hostile_servers_are_taken_out_on_time() {
     assert!(on_time, "{checks} checks of rs1:8080 in {:?} (every 0.5 s):\n{listing}", started.elapsed());
     let _ = std::fs::remove_dir_all(config.parent().unwrap());
 }
+
+#[test]
+fn a_blackholed_real_server_is_taken_out_by_what_the_workers_see_before_its_check_fails() {
+    // The active check alone would take 10.1.0.77 (no such host: SYNs go unanswered) out after
+    // two failed checks 5 s apart; two clients' SYNs sent again within 10 s do it at once.
+    let config = lab_config_with(
+        "passive",
+        "[[check]]\nprotocol = \"tcp\"\nvip = \"10.0.0.100\"\nport = 80\ntype = \"tcp\"\n\
+         interval = 5.0\ntimeout = 1.0\nfall = 2\npassive_failures = 2\npassive_window = 10.0\n",
+    );
+    let mut lab = Lab::up_with(config.clone());
+    let svc = format!("{VIP}:80");
+    lab.ctl(&["-A", "-t", &svc, "-s", "rr"]);
+    for rs in ["10.1.0.77:8080", "10.1.0.11:8080"] {
+        lab.ctl(&["-a", "-t", &svc, "-r", rs, "-b"]);
+    }
+    // Four clients at once: rr sends two to the blackhole; their SYNs go out again after 1 s.
+    let started = Instant::now();
+    let curls: Vec<Spawned> = (0..4)
+        .map(|_| {
+            Spawned(
+                Command::new("ip")
+                    .args(["netns", "exec", "fnat-client", "curl", "-s", "--max-time", "4"])
+                    .arg(format!("http://{VIP}/"))
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .expect("curl"),
+            )
+        })
+        .collect();
+    let (_, listing) = lab.wait_health("10.1.0.77", "DOWN", Duration::from_secs(8));
+    let took = started.elapsed();
+    eprintln!("the blackholed server was out {took:?} after the first clients:\n{listing}");
+    assert!(took < Duration::from_secs(3), "faster than the 5 s interval, let alone two checks: {took:?}");
+    drop(curls);
+    // New clients go to the healthy server only.
+    for _ in 0..6 {
+        let out = lab.client(&["curl", "-s", "--max-time", "3", &format!("http://{VIP}/")]);
+        assert_eq!(text(&out.stdout).trim(), "rs1", "{}", text(&out.stderr));
+    }
+    let counters = lab.ctl(&["--counters"]);
+    assert!(worker_counter(&counters, "syn_unanswered") >= 2, "{counters}");
+    let log = lab.stop_fnatd();
+    assert!(
+        log.contains(
+            "-> 10.1.0.77:8080 DOWN, removed (tcp check of 10.1.0.77:8080: passive: 2 SYNs unanswered within 10000 ms)"
+        ),
+        "{log}"
+    );
+    let _ = std::fs::remove_dir_all(config.parent().unwrap());
+}

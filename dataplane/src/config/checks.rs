@@ -15,6 +15,8 @@
 //! rise = 1                  # passed checks in a row before it comes back
 //! inhibit_on_failure = true # weight 0 instead of removal
 //! notify_down = "/usr/local/bin/alert down"   # run (no shell) when a server goes down / up
+//! passive_failures = 3      # 3 clients' SYNs left unanswered (sent again) within
+//! passive_window = 10.0     #   10 s take a server out at once; its check then confirms or clears
 //! quorum = 2                # service-wide rules only: the live weight the service needs,
 //! hysteresis = 0            #   the margin around it,
 //! sorry_server = "10.1.0.99:8080"   # the server that takes the service meanwhile,
@@ -27,7 +29,7 @@ use ctrl::vocab::health::{DnsCheck, HttpCheck, MiscCheck, UdpCheck};
 use ctrl::vocab::{CheckKind, CheckSpec, CheckTiming, ServiceKey};
 
 use super::{ConfigError, Validator, raw};
-use crate::health::{CheckRule, Notify, ServicePolicy};
+use crate::health::{CheckRule, Notify, Passive, ServicePolicy};
 
 /// DNS query types by name.
 const QUERY_TYPES: [(&str, u16); 7] =
@@ -72,7 +74,9 @@ impl Validator<'_> {
             down: self.command(f, "notify_down", c.notify_down.as_deref())?,
         };
         let policy = self.policy(f, &c, dest.is_some())?;
+        let passive = self.passive(f, &c)?;
         Ok(CheckRule {
+            passive,
             svc,
             dest,
             spec: CheckSpec { kind, port, timing },
@@ -80,6 +84,26 @@ impl Validator<'_> {
             notify,
             policy,
         })
+    }
+
+    /// `passive_failures` unanswered SYNs within `passive_window` seconds (default 10) take a
+    /// server out; off without `passive_failures`.
+    fn passive(&self, f: &str, c: &raw::Check) -> Result<Option<Passive>, ConfigError> {
+        let Some(failures) = c.passive_failures else {
+            if c.passive_window.is_some() {
+                return Err(self.err(format_args!("{f}.passive_window"), "goes with passive_failures"));
+            }
+            return Ok(None);
+        };
+        if !(1..=1000).contains(&failures) {
+            return Err(self.err(format_args!("{f}.passive_failures"), "must be from 1 to 1000"));
+        }
+        let window_ms = match c.passive_window {
+            None => 10_000,
+            Some(s) if (0.1..=3600.0).contains(&s) => secs_to_ms(s),
+            Some(_) => return Err(self.err(format_args!("{f}.passive_window"), "must be from 0.1 to 3600 seconds")),
+        };
+        Ok(Some(Passive { failures, window_ms }))
     }
 
     /// A hook's command line, split on whitespace (run without a shell).

@@ -195,6 +195,8 @@ pub struct Check {
     pub hysteresis: Option<u32>,
     pub quorum_up: Option<String>,
     pub quorum_down: Option<String>,
+    pub passive_failures: Option<u32>,
+    pub passive_window: Option<f64>,
 }
 
 #[derive(Deserialize)]

@@ -152,6 +152,16 @@ impl MainLoop {
         self.retired.retain(|s| Arc::strong_count(s) > 1);
     }
 
+    /// Takes the real servers the workers found leaving clients unanswered since the last call
+    /// (passive health evidence, one per retransmitted SYN).
+    pub fn drain_unanswered(&mut self, mut f: impl FnMut(crate::lb::DestId)) {
+        for link in &mut self.links {
+            while let Ok(d) = link.unanswered.pop() {
+                f(d);
+            }
+        }
+    }
+
     /// Hands a new configuration to every worker, and invalidates the persistence templates that
     /// it leaves without a persistent service or real server (IPVS flushes those; here a template
     /// still used by connections waits for them, found by no new one). A worker still on the old

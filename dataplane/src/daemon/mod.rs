@@ -515,7 +515,9 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
         let now = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
         main.tick(now);
         gate.refresh(ports.iter().map(|(_, p)| p));
-        let verdicts = health.as_mut().map(|h| h.tick(&mut state, now)).unwrap_or_default();
+        let mut unanswered = Vec::new();
+        main.drain_unanswered(|d| unanswered.push(d));
+        let verdicts = health.as_mut().map(|h| h.tick(&mut state, &unanswered, now)).unwrap_or_default();
         let io = ControlIo {
             now,
             ports: &ports,

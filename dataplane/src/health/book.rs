@@ -7,13 +7,13 @@
 //! A real server starts in `Unknown`, taking traffic as it did (keepalived's default), and its
 //! first result decides: one pass brings it `Up`, `fall` failures in a row take it `Down`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddrV4;
 
 use ctrl::msg::{HealthState, HealthView};
 use ctrl::vocab::{CheckSpec, Outcome};
 
-use super::{CheckRule, Notify};
+use super::{CheckRule, Notify, Passive};
 use crate::control::{ControlState, DownMode};
 use crate::lb::{DestId, ServiceKey};
 
@@ -36,6 +36,8 @@ pub struct Target {
     pub weight: u32,
     /// The commands run when it goes up (`notify_up`) and down (`notify_down`).
     pub notify: Notify,
+    /// Its passive check, if any.
+    pub passive: Option<Passive>,
 }
 
 /// What a check's result changed for its real server.
@@ -53,8 +55,8 @@ impl Target {
     /// Whether `other` is checked the same way (its weight and hooks may differ): its schedule
     /// and its verdict carry over.
     pub fn same_check(&self, other: &Target) -> bool {
-        (self.id, self.svc, self.dest, self.addr, &self.spec, self.inhibit)
-            == (other.id, other.svc, other.dest, other.addr, &other.spec, other.inhibit)
+        (self.id, self.svc, self.dest, self.addr, &self.spec, self.inhibit, self.passive)
+            == (other.id, other.svc, other.dest, other.addr, &other.spec, other.inhibit, other.passive)
     }
 }
 
@@ -150,6 +152,10 @@ struct Tracked {
     failures: u64,
     /// The weight its `misc_dynamic` check set, if any.
     weight: Option<u32>,
+    /// When the workers last saw it leave a client unanswered (the latest `failures`).
+    unanswered: VecDeque<u64>,
+    /// Taken out by its passive check: one pass of its active check brings it back.
+    passive_down: bool,
 }
 
 /// The checked real servers and their verdicts.
@@ -209,6 +215,7 @@ impl HealthBook {
                     inhibit: rule.inhibit,
                     weight: d.spec.weight,
                     notify: rule.notify.clone(),
+                    passive: rule.passive,
                 });
             }
         }
@@ -235,6 +242,8 @@ impl HealthBook {
                     checks: 0,
                     failures: 0,
                     weight: None,
+                    unanswered: VecDeque::new(),
+                    passive_down: false,
                 },
             };
             tracked.insert(t.id, k);
@@ -252,12 +261,14 @@ impl HealthBook {
         let next = if outcome.up {
             k.passes = k.passes.saturating_add(1);
             k.fails = 0;
-            let rises = k.state == HealthState::Unknown || k.passes >= timing.rise;
+            let rises = k.state == HealthState::Unknown || k.passes >= timing.rise || k.passive_down;
             (k.state != HealthState::Up && rises).then_some(HealthState::Up)
         } else {
             k.failures += 1;
             k.fails = k.fails.saturating_add(1);
             k.passes = 0;
+            // Confirmed: out as any other, back after `rise` passes.
+            k.passive_down = false;
             (k.state != HealthState::Down && k.fails >= timing.fall).then_some(HealthState::Down)
         };
         k.last = Some(outcome.clone());
@@ -271,6 +282,7 @@ impl HealthBook {
         if let Some(n) = next {
             k.state = n;
             k.since = now;
+            k.passive_down = false;
         }
         let change = match (was, next) {
             (_, Some(HealthState::Down)) => {
@@ -282,6 +294,36 @@ impl HealthBook {
             _ => return None,
         };
         Some(Transition { target: k.target.clone(), change, weight, outcome })
+    }
+
+    /// The workers saw real server `id` leave a client's SYN unanswered at `now`: with a passive
+    /// check, `failures` of those within its window take the server out at once (the caller
+    /// then runs its active check to confirm or clear it).
+    pub fn suspect(&mut self, id: DestId, now: u64) -> Option<Transition> {
+        let k = self.tracked.get_mut(&id)?;
+        let p = k.target.passive?;
+        let window_start = now.saturating_sub(p.window_ms);
+        k.unanswered.retain(|&t| t >= window_start);
+        k.unanswered.push_back(now);
+        while k.unanswered.len() > usize::try_from(p.failures).unwrap_or(usize::MAX) {
+            k.unanswered.pop_front();
+        }
+        if k.state == HealthState::Down || k.unanswered.len() < usize::try_from(p.failures).unwrap_or(usize::MAX) {
+            return None;
+        }
+        k.unanswered.clear();
+        k.state = HealthState::Down;
+        k.since = now;
+        k.passive_down = true;
+        let outcome = Outcome {
+            up: false,
+            detail: format!("passive: {} SYNs unanswered within {} ms", p.failures, p.window_ms),
+            latency_us: 0,
+            weight: None,
+        };
+        k.last = Some(outcome.clone());
+        let mode = if k.target.inhibit { DownMode::Inhibited } else { DownMode::Removed };
+        Some(Transition { target: k.target.clone(), change: Change::Down(mode), weight: None, outcome })
     }
 
     /// Whether service `svc` lost its quorum (the weight of its live real servers fell below

@@ -8,7 +8,7 @@ use ctrl::vocab::{CheckKind, CheckSpec, CheckTiming, Outcome, SchedFlags, SchedK
 
 use super::*;
 use crate::control::NoConnections;
-use crate::health::{CheckRule, Notify, ServicePolicy};
+use crate::health::{CheckRule, Notify, Passive, ServicePolicy};
 use crate::lb::{FwdMethod, Protocol, Services};
 
 const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 100);
@@ -43,6 +43,7 @@ fn rule(dest: Option<SocketAddrV4>, kind: CheckKind, timing: CheckTiming, inhibi
         inhibit,
         notify: Notify::default(),
         policy: ServicePolicy::default(),
+        passive: None,
     }
 }
 
@@ -257,4 +258,42 @@ fn a_lost_quorum_brings_the_sorry_server_in_until_it_is_back() {
     assert!(st.set_sorry(key(), Some(sorry)));
     st.apply(&Request { id: 9, commands: vec![Command::DelService(key())] }, &NoConnections).unwrap();
     assert!(!st.set_sorry(key(), None), "nothing left to change");
+}
+
+#[test]
+fn unanswered_syns_take_a_server_out_at_once_and_one_pass_clears_it() {
+    let mut st = state();
+    let passive = Some(Passive { failures: 3, window_ms: 1000 });
+    let mut book = HealthBook::new(vec![CheckRule { passive, ..rule(None, CheckKind::Tcp, timing(3, 3), false) }]);
+    book.reconcile(&st, 0);
+    let id = |st: &ControlState, n: u8| {
+        st.configured().unwrap().services[0].dests.iter().find(|d| d.spec.addr == *rs(n).ip()).unwrap().id
+    };
+    let rs2 = id(&st, 2);
+    // Two within the window, a third too late for the first: not yet.
+    assert_eq!(book.suspect(rs2, 100), None);
+    assert_eq!(book.suspect(rs2, 900), None);
+    assert_eq!(book.suspect(rs2, 1200), None, "the first is out of the window");
+    let t = book.suspect(rs2, 1300).expect("three within 1 s");
+    assert_eq!(t.change, Change::Down(DownMode::Removed));
+    assert_eq!(t.outcome.detail, "passive: 3 SYNs unanswered within 1000 ms");
+    assert!(st.set_down(key(), rs2, Some(DownMode::Removed)));
+    assert_eq!(book.suspect(rs2, 1400), None, "already out");
+    // Its active check, run at once, clears it: one pass, whatever rise.
+    let t = book.record(rs2, outcome(true), 1500).expect("cleared by one pass");
+    assert_eq!(t.change, Change::Up);
+    // Or confirms it: then out as any other, back after `rise` passes.
+    let rs3 = id(&st, 3);
+    for at in [2000, 2100] {
+        assert_eq!(book.suspect(rs3, at), None);
+    }
+    assert!(book.suspect(rs3, 2200).is_some());
+    assert_eq!(book.record(rs3, outcome(false), 2300), None, "confirmed");
+    assert_eq!(book.record(rs3, outcome(true), 2400), None);
+    assert_eq!(book.record(rs3, outcome(true), 2500), None);
+    assert_eq!(book.record(rs3, outcome(true), 2600).map(|t| t.change), Some(Change::Up), "rise 3");
+    // Without a passive check, evidence changes nothing.
+    let mut plain = HealthBook::new(vec![rule(None, CheckKind::Tcp, timing(1, 1), false)]);
+    plain.reconcile(&st, 0);
+    assert!((0..10).all(|i| plain.suspect(rs2, i).is_none()));
 }

@@ -17,6 +17,7 @@ use std::net::SocketAddrV4;
 use ctrl::msg::HealthView;
 use ctrl::vocab::CheckSpec;
 
+use crate::lb::DestId;
 pub use book::{Change, HealthBook, QuorumChange, Target, Transition};
 pub use runner::Runner;
 
@@ -38,6 +39,20 @@ pub struct CheckRule {
     pub notify: Notify,
     /// The service's quorum and sorry server (a service-wide rule's; the default otherwise).
     pub policy: ServicePolicy,
+    /// Taking a real server out on what the workers see, before its checks fail.
+    pub passive: Option<Passive>,
+}
+
+/// Passive checks: a real server is taken out when the workers saw it leave `failures` clients'
+/// SYNs unanswered (a client sending its SYN again) within `window_ms`, and its active check runs
+/// at once to confirm it (one failure keeps it out as any other) or clear it (one pass brings it
+/// back).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Passive {
+    /// Unanswered SYNs that take a server out.
+    pub failures: u32,
+    /// Within this many milliseconds.
+    pub window_ms: u64,
 }
 
 /// The commands run when a real server goes up (`notify_up`) or down (`notify_down`).
@@ -122,17 +137,25 @@ impl Health {
     /// the checks that ended since the last tick, at `now`: real servers taken out or back,
     /// `misc_dynamic` weights, quorums lost or back (with their sorry servers), and the hooks they
     /// run. Returns what changed (`state` changed when there is something).
-    pub fn tick(&mut self, state: &mut ControlState, now: u64) -> Vec<Event> {
+    pub fn tick(&mut self, state: &mut ControlState, unanswered: &[DestId], now: u64) -> Vec<Event> {
         self.hooks.reap();
         if self.seen != Some(state.generation())
             && let Some(targets) = self.book.reconcile(state, now)
         {
             self.runner.set_targets(targets);
         }
-        let mut out = Vec::new();
+        let mut transitions = Vec::new();
+        for &id in unanswered {
+            if let Some(t) = self.book.suspect(id, now) {
+                // Confirmed or cleared by the server's own check, at once.
+                self.runner.check_now(id);
+                transitions.push(t);
+            }
+        }
         let results: Vec<_> = self.runner.results().take(RESULTS_PER_TICK).collect();
-        for (id, outcome) in results {
-            let Some(t) = self.book.record(id, outcome, now) else { continue };
+        transitions.extend(results.into_iter().filter_map(|(id, outcome)| self.book.record(id, outcome, now)));
+        let mut out = Vec::new();
+        for t in transitions {
             let (svc, target) = (t.target.svc, &t.target);
             match t.change {
                 Change::Down(mode) => {

@@ -7,7 +7,8 @@
 //! can hold up another's schedule.
 //!
 //! The main lcore hands the runner the whole target list whenever it changes; tasks whose target
-//! is unchanged keep their schedule.
+//! is unchanged keep their schedule. It may also ask for a target's next check at once
+//! ([`Runner::check_now`]: passive evidence to confirm or clear).
 
 use std::collections::HashMap;
 use std::sync::mpsc;
@@ -15,7 +16,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use ctrl::vocab::Outcome;
-use tokio::sync::watch;
+use std::sync::Arc;
+
+use tokio::sync::{Notify, mpsc as tmpsc, watch};
 use tokio::task::AbortHandle;
 use tokio::time::{Instant, sleep, sleep_until};
 
@@ -27,6 +30,7 @@ use crate::lb::DestId;
 #[derive(Debug)]
 pub struct Runner {
     targets: Option<watch::Sender<Vec<Target>>>,
+    now: tmpsc::UnboundedSender<DestId>,
     results: mpsc::Receiver<(DestId, Outcome)>,
     thread: Option<JoinHandle<()>>,
 }
@@ -36,14 +40,15 @@ impl Runner {
     pub fn start() -> std::io::Result<Self> {
         let (targets, rx) = watch::channel(Vec::new());
         let (tx, results) = mpsc::channel();
+        let (now, now_rx) = tmpsc::unbounded_channel();
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let thread = std::thread::Builder::new().name("fnat-health".into()).spawn(move || {
-            rt.block_on(supervise(rx, tx));
+            rt.block_on(supervise(rx, now_rx, tx));
             // Commands of misc checks are killed with their tasks; a probe stuck in a blocking
             // call is given a moment.
             rt.shutdown_timeout(Duration::from_millis(500));
         })?;
-        Ok(Self { targets: Some(targets), results, thread: Some(thread) })
+        Ok(Self { targets: Some(targets), now, results, thread: Some(thread) })
     }
 
     /// Checks these targets from now on.
@@ -51,6 +56,11 @@ impl Runner {
         if let Some(t) = &self.targets {
             t.send_replace(targets);
         }
+    }
+
+    /// Runs the next check of target `id` at once (its schedule goes on from there).
+    pub fn check_now(&self, id: DestId) {
+        let _ = self.now.send(id);
     }
 
     /// The outcomes reported since the last call.
@@ -69,35 +79,66 @@ impl Drop for Runner {
     }
 }
 
-/// Keeps one task per target, until the target list's sender goes away.
-async fn supervise(mut targets: watch::Receiver<Vec<Target>>, results: mpsc::Sender<(DestId, Outcome)>) {
-    let mut running: HashMap<DestId, (Target, AbortHandle)> = HashMap::new();
-    while targets.changed().await.is_ok() {
-        let list = targets.borrow_and_update().clone();
-        let mut next = HashMap::with_capacity(list.len());
-        for t in list {
-            let kept = match running.remove(&t.id) {
-                Some((old, task)) if old.same_check(&t) => Some(task),
-                Some((_, task)) => {
-                    task.abort();
-                    None
+/// A running check: its target, its task, and the bell that starts its next check at once.
+type Running = (Target, AbortHandle, Arc<Notify>);
+
+/// Keeps one task per target, until the target list's sender goes away; rings a target's bell
+/// when asked.
+async fn supervise(
+    mut targets: watch::Receiver<Vec<Target>>,
+    mut now: tmpsc::UnboundedReceiver<DestId>,
+    results: mpsc::Sender<(DestId, Outcome)>,
+) {
+    let mut running: HashMap<DestId, Running> = HashMap::new();
+    loop {
+        tokio::select! {
+            changed = targets.changed() => {
+                if changed.is_err() {
+                    break;
                 }
-                None => None,
-            };
-            let task = kept.unwrap_or_else(|| {
-                let warmup = warmup(t.id, t.spec.timing.interval_ms);
-                tokio::spawn(check_loop(t.clone(), results.clone(), warmup)).abort_handle()
-            });
-            next.insert(t.id, (t, task));
+                let list = targets.borrow_and_update().clone();
+                running = reconcile(running, list, &results);
+            }
+            Some(id) = now.recv() => {
+                if let Some((_, _, bell)) = running.get(&id) {
+                    bell.notify_one();
+                }
+            }
         }
-        for (_, task) in running.into_values() {
-            task.abort();
-        }
-        running = next;
     }
-    for (_, task) in running.into_values() {
+    for (_, task, _) in running.into_values() {
         task.abort();
     }
+}
+
+/// One task per target of `list`: the running ones whose check is unchanged are kept.
+fn reconcile(
+    mut running: HashMap<DestId, Running>,
+    list: Vec<Target>,
+    results: &mpsc::Sender<(DestId, Outcome)>,
+) -> HashMap<DestId, Running> {
+    let mut next = HashMap::with_capacity(list.len());
+    for t in list {
+        let kept = match running.remove(&t.id) {
+            Some((old, task, bell)) if old.same_check(&t) => Some((task, bell)),
+            Some((_, task, _)) => {
+                task.abort();
+                None
+            }
+            None => None,
+        };
+        let (task, bell) = kept.unwrap_or_else(|| {
+            let bell = Arc::new(Notify::new());
+            let warmup = warmup(t.id, t.spec.timing.interval_ms);
+            let task = tokio::spawn(check_loop(t.clone(), results.clone(), warmup, Arc::clone(&bell)));
+            (task.abort_handle(), bell)
+        });
+        next.insert(t.id, (t, task, bell));
+    }
+    for (_, task, _) in running.into_values() {
+        task.abort();
+    }
+    next
 }
 
 /// The delay before a target's first check: spread over the interval by its id (a
@@ -107,9 +148,13 @@ fn warmup(id: DestId, interval_ms: u64) -> Duration {
     Duration::from_millis(spread % interval_ms.max(1))
 }
 
-/// Checks `t` for ever (until aborted), reporting each check's outcome.
-async fn check_loop(t: Target, results: mpsc::Sender<(DestId, Outcome)>, warmup: Duration) {
-    sleep(warmup).await;
+/// Checks `t` for ever (until aborted), reporting each check's outcome; `bell` starts the next
+/// check at once.
+async fn check_loop(t: Target, results: mpsc::Sender<(DestId, Outcome)>, warmup: Duration, bell: Arc<Notify>) {
+    tokio::select! {
+        () = sleep(warmup) => {}
+        () = bell.notified() => {}
+    }
     let timing = t.spec.timing;
     let (interval, timeout) = (Duration::from_millis(timing.interval_ms), Duration::from_millis(timing.timeout_ms));
     let mut next = Instant::now();
@@ -131,7 +176,10 @@ async fn check_loop(t: Target, results: mpsc::Sender<(DestId, Outcome)>, warmup:
             // Behind (a slow check): the next one starts now, not a burst to catch up.
             next = now;
         }
-        sleep_until(next).await;
+        tokio::select! {
+            () = sleep_until(next) => {}
+            () = bell.notified() => next = Instant::now(),
+        }
     }
 }
 

@@ -103,6 +103,9 @@ pub struct Conn {
 pub const CONN_F_USED: u8 = 0x01;
 /// No packet from the real server has been seen yet (IPVS's NOOUTPUT: INPUT-ONLY state table).
 pub const CONN_F_NO_OUTPUT: u8 = 0x02;
+/// A packet from the real server has been seen (whatever the method): a client's SYN again
+/// before it is no longer passive health evidence.
+pub const CONN_F_REPLIED: u8 = 0x04;
 
 impl Conn {
     const EMPTY: Conn = Conn {

@@ -32,7 +32,7 @@ pub use stats::{DropReason, WorkerStats};
 use ctrl::vocab::Counters;
 
 use self::counts::Source;
-use crate::lb::conn::{CONN_F_NO_OUTPUT, ConnIdx};
+use crate::lb::conn::{CONN_F_NO_OUTPUT, CONN_F_REPLIED, ConnIdx};
 use crate::lb::rewrite::{self, Endpoints};
 use crate::lb::tcp_state::{StateDir, next_state};
 use crate::lb::{Conn, ConnTable, DestId, Dir, FlowKey, LocalAddrPool, Protocol, SchedState, TcpState};
@@ -105,9 +105,15 @@ pub struct Worker {
     kernel: kernel::KernelBuckets,
     /// IPv4 datagrams being reassembled (`frag`).
     reasm: crate::net::reasm::Reassembly,
+    /// Real servers that left a client's SYN unanswered since the control lcore last took them
+    /// (passive health evidence; at most [`UNANSWERED_MAX`]).
+    unanswered: Vec<DestId>,
     /// This worker's counters.
     pub stats: WorkerStats,
 }
+
+/// Passive health evidence a worker keeps between two polls at most.
+const UNANSWERED_MAX: usize = 64;
 
 /// A placeholder for the unused hint slots.
 const NO_FLOW: FlowKey =
@@ -162,6 +168,7 @@ impl Worker {
             route_gen: 0,
             icmp_errors: crate::net::TokenBucket::new(icmp::ERROR_RATE, icmp::ERROR_BURST),
             kernel: kernel::KernelBuckets::default(),
+            unanswered: Vec::with_capacity(UNANSWERED_MAX),
             reasm: crate::net::reasm::Reassembly::new(crate::net::reasm::ReasmLimits::default()),
             stats: WorkerStats::default(),
         };
@@ -517,20 +524,28 @@ impl Worker {
     }
 
     /// Moves the TCP state machine, keeps the per-server active/inactive counts, and pushes the
-    /// expiry out by the new state's timeout.
+    /// expiry out by the new state's timeout. A client's SYN again on a connection its real
+    /// server never answered is passive health evidence against the server (`unanswered`).
     fn update_state(&mut self, idx: ConnIdx, dir: Dir, flags: TcpFlags, now: u64) {
-        let Self { snap, conns, dest_conns, .. } = self;
+        let Self { snap, conns, dest_conns, unanswered, stats, .. } = self;
         let timeouts = &snap.timeouts;
         let conn = conns.get_mut(idx);
         let timeout = match conn.proto {
             Protocol::Tcp => {
                 let sdir = match dir {
                     Dir::Out => {
-                        conn.flags &= !CONN_F_NO_OUTPUT;
+                        conn.flags = (conn.flags & !CONN_F_NO_OUTPUT) | CONN_F_REPLIED;
                         StateDir::Output
                     }
-                    Dir::In if conn.flags & CONN_F_NO_OUTPUT != 0 => StateDir::InputOnly,
-                    Dir::In => StateDir::Input,
+                    Dir::In => {
+                        if conn.flags & CONN_F_REPLIED == 0
+                            && conn.state == TcpState::SynRecv as u8
+                            && is_lone_syn(flags)
+                        {
+                            note_unanswered(unanswered, stats, conn.dest);
+                        }
+                        if conn.flags & CONN_F_NO_OUTPUT != 0 { StateDir::InputOnly } else { StateDir::Input }
+                    }
                 };
                 let old = TcpState::from_u8(conn.state);
                 let state = next_state(old, sdir, flags.bits());
@@ -576,6 +591,14 @@ impl Worker {
     pub fn templates(&self) -> &Arc<Templates> {
         &self.templates
     }
+
+    /// Takes the real servers that left a client's SYN unanswered since the last call (one per
+    /// retransmitted SYN).
+    pub fn drain_unanswered(&mut self, mut f: impl FnMut(DestId)) {
+        for d in self.unanswered.drain(..) {
+            f(d);
+        }
+    }
 }
 
 /// The flow key of a plain IPv4 TCP/UDP frame (no options), read without any check: a prefetch
@@ -608,6 +631,16 @@ fn flow_hint(f: &[u8]) -> Option<FlowKey> {
 #[inline]
 fn ipv4_dst(frame: &[u8]) -> Ipv4Addr {
     Ipv4Packet::new_unchecked(&frame[ETH_HLEN..]).dst_addr()
+}
+
+/// Notes that real server `dest` left a client unanswered (a retransmitted SYN): kept for the
+/// control lcore while there is room, counted either way.
+#[cold]
+fn note_unanswered(unanswered: &mut Vec<DestId>, stats: &mut WorkerStats, dest: DestId) {
+    stats.syn_unanswered += 1;
+    if unanswered.len() < UNANSWERED_MAX {
+        unanswered.push(dest);
+    }
 }
 
 /// A TCP segment that may open a connection: SYN without ACK, RST or FIN.
@@ -693,6 +726,37 @@ mod tests {
             proto: Protocol::Tcp,
         };
         assert_eq!(w.flow_hash(&key(&flows[0])), w.conns.hash_of(&key(&flows[0])));
+    }
+
+    #[test]
+    fn a_syn_sent_again_to_a_server_that_never_answered_is_passive_evidence_against_it() {
+        use crate::fixtures::{self, Flow};
+        let snap = fixtures::snapshot();
+        let mut w = fixtures::worker(&snap, 0, 1, &fixtures::templates());
+        let taken = |w: &mut Worker| {
+            let mut v = Vec::new();
+            w.drain_unanswered(|d| v.push(d));
+            v
+        };
+        let f = Flow::tcp(40000, 0, fixtures::FIRST_LPORT);
+        let syn = f.tcp_in(0, TcpFlags::SYN, 1, 0, b"");
+        step(&mut w, &syn, &mut syn.frame.clone());
+        assert_eq!(taken(&mut w), vec![], "a first SYN is no evidence");
+        for at in [1000, 3000] {
+            let again = f.tcp_in(at, TcpFlags::SYN, 1, 0, b"");
+            step(&mut w, &again, &mut again.frame.clone());
+        }
+        let dest = w.conns().iter().next().map(|(_, c)| c.dest).expect("the connection");
+        assert_eq!(taken(&mut w), vec![dest, dest], "each SYN sent again");
+        assert_eq!(w.stats.syn_unanswered, 2);
+        // Once the server answered, a SYN again is the client's business.
+        let g = Flow::tcp(40001, 1, fixtures::FIRST_LPORT + 1);
+        for st in [g.tcp_in(0, TcpFlags::SYN, 1, 0, b""), g.tcp_out(0, TcpFlags::SYN | TcpFlags::ACK, 100, 2, b"")] {
+            step(&mut w, &st, &mut st.frame.clone());
+        }
+        let again = g.tcp_in(1000, TcpFlags::SYN, 1, 0, b"");
+        w.handle(&mut again.frame.clone(), again.port, 1000);
+        assert_eq!(taken(&mut w), vec![]);
     }
 
     #[test]

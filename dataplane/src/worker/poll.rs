@@ -363,6 +363,11 @@ impl<B: PacketBuf> Poller<B> {
             // A full ring loses a confirmation that the next ARP message repeats.
             let _ = learned.push(l);
         });
+        let unanswered = &mut ctl.unanswered;
+        self.worker.drain_unanswered(|d| {
+            // A full ring loses evidence that the client's next SYN brings again.
+            let _ = unanswered.push(d);
+        });
         let w = &self.worker;
         if let Some(ticket) = ctl.shared.pending_request(self.served)
             && self.listing.is_none_or(|l| l.ticket() != ticket)

@@ -299,6 +299,8 @@ pub struct WorkerLinks {
     pub updates: Consumer<Update>,
     /// Neighbours heard in ARP.
     pub learned: Producer<Learned>,
+    /// Real servers that left a client unanswered (passive health evidence, `Worker::drain_unanswered`).
+    pub unanswered: Producer<DestId>,
     /// Shared flags and counters.
     pub shared: Arc<WorkerShared>,
 }
@@ -310,18 +312,24 @@ pub struct ControlLinks {
     pub updates: Producer<Update>,
     /// Neighbours heard in ARP.
     pub learned: Consumer<Learned>,
+    /// Real servers that left a client unanswered.
+    pub unanswered: Consumer<DestId>,
     /// Shared flags and counters.
     pub shared: Arc<WorkerShared>,
 }
+
+/// Passive health evidence a worker may have in flight to the control lcore.
+const UNANSWERED_RING: usize = 1024;
 
 /// A pair of linked ends.
 pub fn links(update_capacity: usize, learned_capacity: usize) -> (ControlLinks, WorkerLinks) {
     let (up, uc) = RingBuffer::new(update_capacity);
     let (lp, lc) = RingBuffer::new(learned_capacity);
+    let (sp, sc) = RingBuffer::new(UNANSWERED_RING);
     let shared = Arc::new(WorkerShared::default());
     (
-        ControlLinks { updates: up, learned: lc, shared: Arc::clone(&shared) },
-        WorkerLinks { updates: uc, learned: lp, shared },
+        ControlLinks { updates: up, learned: lc, unanswered: sc, shared: Arc::clone(&shared) },
+        WorkerLinks { updates: uc, learned: lp, unanswered: sp, shared },
     )
 }
 

@@ -183,6 +183,9 @@ pub struct WorkerStats {
     pub fragmented: u64,
     /// Fragments sent.
     pub frags_out: u64,
+    /// Client SYNs sent again on a connection whose real server never answered (passive health
+    /// evidence).
+    pub syn_unanswered: u64,
     /// Frames passed to the ports' kernel twins (the gateway's own traffic).
     pub to_kernel: u64,
     /// Frames the kernel twins sent out through the ports.
@@ -219,6 +222,7 @@ impl Default for WorkerStats {
             reassembled: 0,
             fragmented: 0,
             frags_out: 0,
+            syn_unanswered: 0,
             to_kernel: 0,
             from_kernel: 0,
             persist_followed: 0,
@@ -246,7 +250,7 @@ impl WorkerStats {
     }
 
     /// The counters other than drops, by name, in field order.
-    pub fn named(&self) -> [(&'static str, u64); 25] {
+    pub fn named(&self) -> [(&'static str, u64); 26] {
         [
             ("rx", self.rx),
             ("tx", self.tx),
@@ -269,6 +273,7 @@ impl WorkerStats {
             ("reassembled", self.reassembled),
             ("fragmented", self.fragmented),
             ("frags_out", self.frags_out),
+            ("syn_unanswered", self.syn_unanswered),
             ("to_kernel", self.to_kernel),
             ("from_kernel", self.from_kernel),
             ("persist_followed", self.persist_followed),
@@ -299,6 +304,7 @@ impl WorkerStats {
         self.reassembled += o.reassembled;
         self.fragmented += o.fragmented;
         self.frags_out += o.frags_out;
+        self.syn_unanswered += o.syn_unanswered;
         self.to_kernel += o.to_kernel;
         self.from_kernel += o.from_kernel;
         self.persist_followed += o.persist_followed;
