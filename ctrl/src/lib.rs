@@ -17,6 +17,7 @@
 #![deny(unsafe_code)]
 
 pub mod cli;
+pub mod keepalived;
 pub mod limits;
 pub mod msg;
 pub mod save;

@@ -50,6 +50,7 @@ Usage:
   fnatctl -Z [-t|u|f service-address]
   fnatctl --counters
   fnatctl --health
+  fnatctl --from-keepalived FILE
   fnatctl --set tcp tcpfin udp
   fnatctl --add-laddr|--del-laddr -t|u|f service-address -z local-address
   fnatctl --get-laddr [-t|u|f service-address]
@@ -77,6 +78,9 @@ Either long or short options are allowed.
                               checks run and failed, the last result and why
   --counters                  print every port's and worker's counters (drops
                               by reason) and the gateway's traffic totals
+  --from-keepalived FILE      print the virtual_servers of keepalived.conf FILE as
+                              fnatd's configuration (TOML), or what cannot be
+                              converted, with its line (fnatd is not asked)
   --set tcp tcpfin udp        set connection timeout values (seconds, at most 31 days;
                               0 keeps a value): ESTABLISHED, FIN_WAIT and UDP
   --add-laddr       -P        add a local address to a FULLNAT service
@@ -215,6 +219,9 @@ type Input<'a> = &'a dyn Fn() -> std::io::Result<String>;
 /// One invocation: `args` without the program name, `env_ctl` the value of `FNAT_CTL`, `input`
 /// what reads stdin.
 fn run(args: &[String], env_ctl: Option<&str>, input: Input) -> Outcome {
+    if let Some(("--from-keepalived", files)) = args.split_first().map(|(a, rest)| (a.as_str(), rest)) {
+        return from_keepalived(files);
+    }
     let names = PortNames::system();
     let (ctl, op) = match cli::parse(args, env_ctl, &names) {
         Ok(Action::Help) => return Outcome::ok(HELP.to_owned()),
@@ -279,6 +286,21 @@ fn run(args: &[String], env_ctl: Option<&str>, input: Input) -> Outcome {
         (Op::Restore, Reply::Error(e)) => Outcome::fail(REFUSED, format!("restore refused, nothing changed: {e}")),
         (_, Reply::Error(e)) => Outcome::fail(LIST_FAILED, e),
         (_, other) => Outcome::fail(USAGE, format!("unexpected reply from fnatd: {other:?}")),
+    }
+}
+
+/// `--from-keepalived FILE`: keepalived.conf's virtual servers as fnatd's TOML, on stdout.
+fn from_keepalived(files: &[String]) -> Outcome {
+    let [file] = files else {
+        return Outcome::fail(USAGE, "--from-keepalived takes one file: fnatctl --from-keepalived FILE");
+    };
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => return Outcome::fail(USAGE, format!("{file}: cannot read: {e}")),
+    };
+    match ctrl::keepalived::to_fnat_toml(&text) {
+        Ok(toml) => Outcome::ok(toml),
+        Err(e) => Outcome::fail(USAGE, format!("{file}: {e}")),
     }
 }
 
