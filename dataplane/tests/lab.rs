@@ -1118,3 +1118,36 @@ fn a_blackholed_real_server_is_taken_out_by_what_the_workers_see_before_its_chec
     );
     let _ = std::fs::remove_dir_all(config.parent().unwrap());
 }
+
+#[test]
+fn a_keepalived_conf_converts_and_runs_in_the_lab() {
+    // lab/keepalived.conf: a NAT web farm with HTTP_GET checks and a UDP service with UDP_CHECK.
+    let out = run(Command::new(fnatctl_bin()).arg("--from-keepalived").arg(repo().join("lab/keepalived.conf")));
+    assert!(out.status.success(), "the conversion: {}", text(&out.stderr));
+    let config = lab_config_with("keepalived", &text(&out.stdout));
+    let mut lab = Lab::up_with(config.clone());
+    let table = lab.ctl(&["-L", "-n"]);
+    assert!(table.contains("TCP  10.0.0.100:80 rr") && table.contains("UDP  10.0.0.100:53 wrr"), "{table}");
+    assert_eq!(table.matches("Masq").count(), 5, "{table}");
+    for rs in RS {
+        lab.wait_health(rs, "UP", Duration::from_secs(10));
+    }
+    let out = lab.probe(&["udp", VIP, "53", "hello", "--count", "3"]);
+    assert!(out.status.success(), "UDP through the converted service: {}", text(&out.stdout));
+    // The converted check takes rs2 out (delay_loop 1, connect_timeout 1, one failure).
+    lab.server("stop-server", "rs2", "http");
+    let (_, listing) = lab.wait_health(RS[1], "DOWN", Duration::from_secs(5));
+    assert!(listing.contains("refused"), "{listing}");
+    let bodies: Vec<String> = (0..12)
+        .map(|_| {
+            let out = lab.client(&["curl", "-s", "--max-time", "3", &format!("http://{VIP}/")]);
+            assert!(out.status.success(), "{}", text(&out.stderr));
+            text(&out.stdout).trim().to_owned()
+        })
+        .collect();
+    assert!(bodies.iter().all(|b| b == "rs1" || b == "rs3"), "{bodies:?}");
+    lab.server("start-server", "rs2", "http");
+    lab.wait_health(RS[1], "UP", Duration::from_secs(5));
+    lab.stop_fnatd();
+    let _ = std::fs::remove_dir_all(config.parent().unwrap());
+}
