@@ -278,6 +278,8 @@ pub struct HealthView {
     pub checks: u64,
     /// Of `checks`, those that failed.
     pub failures: u64,
+    /// Times it went down or came back.
+    pub transitions: u64,
     /// How the server is taken out while down: `removed` or `weight 0`.
     pub taken_out: Option<String>,
 }

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use crate::lb::{Protocol, ServiceKey};
-use ctrl::msg::{CounterReport, DestView, Listing, PortCounters};
+use ctrl::msg::{CounterReport, DestView, HealthView, Listing, PortCounters};
 use ctrl::vocab::Counters;
 
 /// The `service` label of a service: `tcp/VIP:PORT`, `udp/VIP:PORT` or `fwm/MARK`.
@@ -69,7 +69,7 @@ fn traffic(out: &mut String, prefix: &str, what: &str, rows: &[(Vec<(&str, &str)
 }
 
 /// The whole exposition.
-pub fn render(listing: &Listing, counters: &CounterReport) -> String {
+pub fn render(listing: &Listing, counters: &CounterReport, health: &[HealthView]) -> String {
     let mut out = String::new();
     let labels: Vec<(String, Vec<(String, DestView)>)> = listing
         .services
@@ -166,7 +166,33 @@ pub fn render(listing: &Listing, counters: &CounterReport) -> String {
             f.sample(name, &[("worker", idx), ("lcore", lcore), ("reason", reason)], *v);
         }
     }
+    render_health(&mut out, health);
     out
+}
+
+/// The health checks' families: each checked real server up or down, its checks by result, and
+/// its transitions.
+fn render_health(out: &mut String, health: &[HealthView]) {
+    let rows: Vec<(String, String, &HealthView)> =
+        health.iter().map(|h| (service_label(&h.svc), format!("{}:{}", h.addr, h.port), h)).collect();
+    let name = "fnat_real_server_up";
+    let mut f =
+        Family::new(out, name, "gauge", "1 while the real server's checks pass (or have not run), 0 while down.");
+    for (svc, server, h) in &rows {
+        let up = u64::from(h.state != ctrl::msg::HealthState::Down);
+        f.sample(name, &[("service", svc), ("server", server), ("check", &h.check)], up);
+    }
+    let name = "fnat_health_checks_total";
+    let mut f = Family::new(out, name, "counter", "Health checks run, by result.");
+    for (svc, server, h) in &rows {
+        f.sample(name, &[("service", svc), ("server", server), ("result", "pass")], h.checks - h.failures);
+        f.sample(name, &[("service", svc), ("server", server), ("result", "fail")], h.failures);
+    }
+    let name = "fnat_health_transitions_total";
+    let mut f = Family::new(out, name, "counter", "Times the real server went down or came back.");
+    for (svc, server, h) in &rows {
+        f.sample(name, &[("service", svc), ("server", server)], h.transitions);
+    }
 }
 
 #[cfg(test)]
@@ -223,7 +249,20 @@ mod tests {
             total: stats,
             rates: Rates::default(),
         };
-        let text = render(&listing, &counters);
+        let health = ctrl::msg::HealthView {
+            svc: key,
+            addr: Ipv4Addr::new(10, 1, 0, 11),
+            port: 8080,
+            check: "http:8080".into(),
+            state: ctrl::msg::HealthState::Down,
+            since_ms: 1500,
+            last: None,
+            checks: 10,
+            failures: 3,
+            transitions: 1,
+            taken_out: Some("removed".into()),
+        };
+        let text = render(&listing, &counters, &[health]);
         for line in [
             "# TYPE fnat_service_connections_total counter",
             "fnat_service_connections_total{service=\"tcp/10.0.0.100:80\"} 3",
@@ -238,6 +277,10 @@ mod tests {
             "fnat_port_steering{port=\"lan\",mode=\"rss\"} 1",
             "fnat_worker_fwd_in_total{worker=\"0\",lcore=\"1\"} 4",
             "fnat_worker_drops_total{worker=\"0\",lcore=\"1\",reason=\"no_conn\"} 2",
+            "fnat_real_server_up{service=\"tcp/10.0.0.100:80\",server=\"10.1.0.11:8080\",check=\"http:8080\"} 0",
+            "fnat_health_checks_total{service=\"tcp/10.0.0.100:80\",server=\"10.1.0.11:8080\",result=\"pass\"} 7",
+            "fnat_health_checks_total{service=\"tcp/10.0.0.100:80\",server=\"10.1.0.11:8080\",result=\"fail\"} 3",
+            "fnat_health_transitions_total{service=\"tcp/10.0.0.100:80\",server=\"10.1.0.11:8080\"} 1",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
         }

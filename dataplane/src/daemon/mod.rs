@@ -244,7 +244,10 @@ fn serve_control(
         let gw = Gateway::new(main, true, io);
         let text = state
             .listing_with(None, true, &gw)
-            .map(|l| crate::control::metrics::render(&l, &crate::control::Gateway::counters(&gw)))
+            .map(|l| {
+                let counters = crate::control::Gateway::counters(&gw);
+                crate::control::metrics::render(&l, &counters, &crate::control::Gateway::health(&gw))
+            })
             .unwrap_or_default();
         // The scrape may have given up waiting.
         let _ = scrape.send(text);

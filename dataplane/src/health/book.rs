@@ -150,6 +150,7 @@ struct Tracked {
     last: Option<Outcome>,
     checks: u64,
     failures: u64,
+    transitions: u64,
     /// The weight its `misc_dynamic` check set, if any.
     weight: Option<u32>,
     /// When the workers last saw it leave a client unanswered (the latest `failures`).
@@ -241,6 +242,7 @@ impl HealthBook {
                     last: None,
                     checks: 0,
                     failures: 0,
+                    transitions: 0,
                     weight: None,
                     unanswered: VecDeque::new(),
                     passive_down: false,
@@ -283,6 +285,7 @@ impl HealthBook {
             k.state = n;
             k.since = now;
             k.passive_down = false;
+            k.transitions += u64::from(was != HealthState::Unknown || n == HealthState::Down);
         }
         let change = match (was, next) {
             (_, Some(HealthState::Down)) => {
@@ -312,6 +315,7 @@ impl HealthBook {
             return None;
         }
         k.unanswered.clear();
+        k.transitions += 1;
         k.state = HealthState::Down;
         k.since = now;
         k.passive_down = true;
@@ -373,6 +377,7 @@ impl HealthBook {
                     last: k.last.clone(),
                     checks: k.checks,
                     failures: k.failures,
+                    transitions: k.transitions,
                     taken_out,
                 }
             })

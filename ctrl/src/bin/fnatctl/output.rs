@@ -967,4 +967,37 @@ UDP  10.0.0.100:53         2
             )
         );
     }
+
+    #[test]
+    fn health_lists_each_checked_server_under_its_service() {
+        use ctrl::msg::{HealthState, HealthView};
+        use ctrl::vocab::Outcome;
+        let svc = ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::new(10, 0, 0, 100), vport: 80, fwmark: 0 };
+        let view = |last: u8, state, since_ms, last_result: Option<(&str, u64)>, taken_out: Option<&str>| HealthView {
+            svc,
+            addr: Ipv4Addr::new(10, 1, 0, last),
+            port: 8080,
+            check: "http:8080".into(),
+            state,
+            since_ms,
+            last: last_result.map(|(d, us)| Outcome { up: true, detail: d.into(), latency_us: us, weight: None }),
+            checks: 40,
+            failures: 3,
+            transitions: 2,
+            taken_out: taken_out.map(str::to_owned),
+        };
+        let text = health(&[
+            view(11, HealthState::Up, 72_000, Some(("HTTP 200", 1234)), None),
+            view(12, HealthState::Down, 8_000, Some(("refused", 200)), Some("removed")),
+            view(13, HealthState::Unknown, 3_725_000, None, None),
+        ]);
+        let want = "\
+Prot LocalAddress:Port          Check       State      Since   Checks   Failed    Latency  Last result
+TCP  10.0.0.100:80
+  -> 10.1.0.11:8080             http:8080   UP         1m12s       40        3     1.2 ms  HTTP 200
+  -> 10.1.0.12:8080             http:8080   DOWN          8s       40        3     0.2 ms  refused (removed)
+  -> 10.1.0.13:8080             http:8080   UNKNOWN    1h02m       40        3          -  not checked yet
+";
+        assert_eq!(text, want);
+    }
 }
