@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The benchmark set of docs/PERFORMANCE.md, as root: fnatd against the I/O ceiling (dpdk-testpmd in
 # io mode on the same memif link) with the fnat-gen generator, the criterion microbenchmarks of the
-# fast path, and the restore benchmark. Results (JSON) go to bench-results/<date>/.
+# fast path, the restore benchmark and the health checker's (scripts/health-bench.sh). Results (JSON)
+# go to bench-results/<date>/.
 #
 #   scripts/bench.sh            the whole set (about 20 minutes)
 #   scripts/bench.sh --quick    shorter runs, fewer flows (about 6 minutes)
@@ -96,4 +97,7 @@ cargo bench -p bench --bench fastpath 2>&1 | tee "$out/fastpath.txt" | grep -E "
 
 echo "== restore: 10,000 services x 10 real servers"
 target/release/fnat-restore-bench | tee "$out/restore.txt"
+
+echo "== health checks: 10,000 real servers checked every second"
+scripts/health-bench.sh "$out" "$secs"
 echo "bench: results in $out"
