@@ -119,6 +119,31 @@ pub fn redirect_mesh<B>(workers: usize, capacity: usize) -> Vec<RedirectLinks<B>
     links
 }
 
+/// Where a batch of frames goes: a port's TX queue, or its kernel twin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lane {
+    Wire,
+    Kernel,
+}
+
+impl Lane {
+    /// Why a frame for a port that has no such queue is dropped.
+    fn no_queue(self) -> DropReason {
+        match self {
+            Lane::Wire => DropReason::NoRoute,
+            Lane::Kernel => DropReason::KernelFull,
+        }
+    }
+
+    /// Why a frame the queue did not take is dropped.
+    fn full(self) -> DropReason {
+        match self {
+            Lane::Wire => DropReason::TxFull,
+            Lane::Kernel => DropReason::KernelFull,
+        }
+    }
+}
+
 /// A frame waiting for its next hop's MAC address.
 #[derive(Debug)]
 struct Held<B> {
@@ -225,8 +250,8 @@ impl<B: PacketBuf> Poller<B> {
         }
         self.expire_held(now);
         for port in 0..self.tx.len() {
-            self.flush(io, port);
-            self.flush_kernel(io, port);
+            self.flush(io, port, Lane::Wire);
+            self.flush(io, port, Lane::Kernel);
         }
         self.worker.expire(now, crate::worker::poll::EXPIRE_BUDGET);
         self.exchange_with_control();
@@ -328,32 +353,6 @@ impl<B: PacketBuf> Poller<B> {
         }
     }
 
-    /// Queues `buf`, received on `port`, for the port's kernel twin.
-    fn push_kernel<I: PacketIo<Buf = B>>(&mut self, io: &mut I, buf: B, port: PortIdx) {
-        let p = usize::from(port);
-        match self.kernel.get_mut(p) {
-            Some(q) => q.push(buf),
-            None => return self.worker.stats.count_drop(DropReason::KernelFull),
-        }
-        if self.kernel.get(p).is_some_and(|q| q.len() >= BURST) {
-            self.flush_kernel(io, p);
-        }
-    }
-
-    fn flush_kernel<I: PacketIo<Buf = B>>(&mut self, io: &mut I, port: usize) {
-        let (Some(q), Ok(p)) = (self.kernel.get_mut(port), PortIdx::try_from(port)) else {
-            return;
-        };
-        if q.is_empty() {
-            return;
-        }
-        let sent = io.kernel_tx(p, q);
-        self.worker.stats.to_kernel += sent as u64;
-        for _ in q.drain(..) {
-            self.worker.stats.count_drop(DropReason::KernelFull);
-        }
-    }
-
     fn exchange_with_control(&mut self) {
         let Some(ctl) = self.control.as_mut() else {
             return;
@@ -439,7 +438,7 @@ impl<B: PacketBuf> Poller<B> {
                     self.worker.stats.count_drop(DropReason::NoBuffer);
                 }
             },
-            Verdict::ToKernel => self.push_kernel(io, buf, rx_port),
+            Verdict::ToKernel => self.push(io, buf, rx_port, Lane::Kernel),
             Verdict::Consumed => {}
             Verdict::Drop(reason) => self.worker.stats.count_drop(reason),
         }
@@ -463,7 +462,7 @@ impl<B: PacketBuf> Poller<B> {
         if self.frame_max.get(usize::from(port)).is_some_and(|&max| buf.data().len() > max) {
             self.fragment(io, buf, port);
         } else {
-            self.push_tx(io, buf, port);
+            self.push(io, buf, port, Lane::Wire);
         }
     }
 
@@ -477,7 +476,7 @@ impl<B: PacketBuf> Poller<B> {
             Ok(p) => p,
             Err(FragError::Fits) => {
                 buf.truncate(max);
-                return self.push_tx(io, buf, port);
+                return self.push(io, buf, port, Lane::Wire);
             }
             Err(FragError::DontFragment) => return self.worker.stats.count_drop(DropReason::NeedsFragmentation),
             Err(_) => return self.worker.stats.count_drop(DropReason::IpMalformed),
@@ -490,32 +489,50 @@ impl<B: PacketBuf> Poller<B> {
             let n = frag::write_piece(buf.data(), &piece, out.data_mut());
             out.truncate(n);
             self.worker.stats.frags_out += 1;
-            self.push_tx(io, out, port);
+            self.push(io, out, port, Lane::Wire);
         }
     }
 
-    fn push_tx<I: PacketIo<Buf = B>>(&mut self, io: &mut I, buf: B, port: PortIdx) {
+    /// Queues `buf` for `port`'s TX queue or its kernel twin; a full batch is sent at once.
+    #[inline]
+    fn push<I: PacketIo<Buf = B>>(&mut self, io: &mut I, buf: B, port: PortIdx, lane: Lane) {
         let p = usize::from(port);
-        match self.tx.get_mut(p) {
-            Some(q) => q.push(buf),
-            None => self.worker.stats.count_drop(DropReason::NoRoute),
-        }
-        if self.tx.get(p).is_some_and(|q| q.len() >= BURST) {
-            self.flush(io, p);
+        let batches = match lane {
+            Lane::Wire => &mut self.tx,
+            Lane::Kernel => &mut self.kernel,
+        };
+        let Some(q) = batches.get_mut(p) else {
+            return self.worker.stats.count_drop(lane.no_queue());
+        };
+        q.push(buf);
+        if q.len() >= BURST {
+            self.flush(io, p, lane);
         }
     }
 
-    fn flush<I: PacketIo<Buf = B>>(&mut self, io: &mut I, port: usize) {
-        let (Some(q), Ok(p)) = (self.tx.get_mut(port), PortIdx::try_from(port)) else {
+    /// Sends the batch of `port`'s lane; what its queue did not take is dropped, counted.
+    fn flush<I: PacketIo<Buf = B>>(&mut self, io: &mut I, port: usize, lane: Lane) {
+        let Self { tx, kernel, worker, .. } = self;
+        let batches = match lane {
+            Lane::Wire => tx,
+            Lane::Kernel => kernel,
+        };
+        let (Some(q), Ok(p)) = (batches.get_mut(port), PortIdx::try_from(port)) else {
             return;
         };
         if q.is_empty() {
             return;
         }
-        let sent = io.tx_burst(p, q);
-        self.worker.stats.tx += sent as u64;
+        let sent = match lane {
+            Lane::Wire => io.tx_burst(p, q),
+            Lane::Kernel => io.kernel_tx(p, q),
+        } as u64;
+        match lane {
+            Lane::Wire => worker.stats.tx += sent,
+            Lane::Kernel => worker.stats.to_kernel += sent,
+        }
         for _ in q.drain(..) {
-            self.worker.stats.count_drop(DropReason::TxFull);
+            worker.stats.count_drop(lane.full());
         }
     }
 
