@@ -179,6 +179,9 @@ pub enum Command {
     /// `-L --health`: what the health checks found of every checked real server, answered with
     /// [`Reply::Health`].
     ListHealth,
+    /// `--reload-checks`: fnatd reads the `[[check]]` tables of its configuration file again and
+    /// checks by them from now on (all or nothing: a file it refuses changes nothing).
+    ReloadChecks,
 }
 
 impl Command {
@@ -199,6 +202,7 @@ impl Command {
                 | Self::Zero { .. }
                 | Self::Counters
                 | Self::ListHealth
+                | Self::ReloadChecks
         )
     }
 }

@@ -1151,3 +1151,38 @@ fn a_keepalived_conf_converts_and_runs_in_the_lab() {
     lab.stop_fnatd();
     let _ = std::fs::remove_dir_all(config.parent().unwrap());
 }
+
+#[test]
+fn checks_are_read_again_from_the_configuration_at_runtime() {
+    let config = lab_config_with("reload", "");
+    let lab = Lab::up_with(config.clone());
+    lab.service("-t", 80, 8080);
+    let health = || lab.ctl(&["--health"]);
+    assert_eq!(health().lines().count(), 1, "no checks yet: {}", health());
+    let base = std::fs::read_to_string(&config).unwrap();
+    let check = "[[check]]\nprotocol = \"tcp\"\nvip = \"10.0.0.100\"\nport = 80\ntype = \"http\"\ninterval = 0.5\n";
+    std::fs::write(&config, format!("{base}\n{check}")).unwrap();
+    lab.ctl(&["--reload-checks"]);
+    for rs in RS {
+        lab.wait_health(rs, "UP", Duration::from_secs(5));
+    }
+    // A file fnatd refuses changes nothing, and fnatctl says why.
+    std::fs::write(
+        &config,
+        format!("{base}\n{check}\n[[check]]\nprotocol = \"tcp\"\nvip = \"10.0.0.100\"\nport = 80\ntype = \"smtp\"\n"),
+    )
+    .unwrap();
+    let out = run(Command::new(fnatctl_bin()).arg("--reload-checks"));
+    let said = text(&out.stderr);
+    assert!(!out.status.success() && said.contains("check[1].type: 'smtp' is not tcp, http"), "{said}");
+    assert_eq!(health().lines().filter(|l| l.contains(" UP ")).count(), 3, "{}", health());
+    // Without the check, the servers are no longer checked.
+    std::fs::write(&config, &base).unwrap();
+    lab.ctl(&["--reload-checks"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while health().lines().count() > 1 {
+        assert!(Instant::now() < deadline, "{}", health());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = std::fs::remove_dir_all(config.parent().unwrap());
+}

@@ -26,6 +26,7 @@ pub(super) enum Cmd {
     Zero,
     Counters,
     Health,
+    ReloadChecks,
     Help,
     Version,
 }
@@ -53,6 +54,7 @@ impl Cmd {
             Self::Zero => "zero",
             Self::Counters => "counters",
             Self::Health => "health",
+            Self::ReloadChecks => "reload-checks",
             Self::Help => "help",
             Self::Version => "version",
         }
@@ -150,7 +152,7 @@ impl Opt {
             // --dst --proto --dports --stats --rate --exact
             Add | Edit => "+ xxxxxxxxxxx   xxxxxx",
             Del => "+xxxxxxxxxxxxxxxxxxxxx",
-            Clear | Set | ListMarks | Counters | Health => "xxxxxxxxxxxxxxxxxxxxxx",
+            Clear | Set | ListMarks | Counters | Health | ReloadChecks => "xxxxxxxxxxxxxxxxxxxxxx",
             List => " xxxx x   xx xxxxxx   ",
             Zero => " xxxxxxxxxxxxxxxxxxxxx",
             AddDest | EditDest => "+x+  xxxxx  xxxxxxxxxx",
@@ -287,6 +289,7 @@ pub(super) const OPTIONS: &[(&str, Option<char>, Meaning, Arg)] = &[
     ("zero", Some('Z'), Meaning::Cmd(Cmd::Zero), Arg::No),
     ("counters", None, Meaning::Cmd(Cmd::Counters), Arg::No),
     ("health", None, Meaning::Cmd(Cmd::Health), Arg::No),
+    ("reload-checks", None, Meaning::Cmd(Cmd::ReloadChecks), Arg::No),
     ("save", Some('S'), Meaning::Cmd(Cmd::Save), Arg::No),
     ("restore", Some('R'), Meaning::Cmd(Cmd::Restore), Arg::No),
     ("start-daemon", None, Meaning::NotYet("the connection sync daemon (--start-daemon)"), Arg::No),

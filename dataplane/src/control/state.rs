@@ -76,6 +76,11 @@ pub trait Gateway {
     fn health(&self) -> Vec<ctrl::msg::HealthView> {
         Vec::new()
     }
+    /// Reads the health checks' rules again from the configuration file (`--reload-checks`);
+    /// the error says why the file was refused (nothing changed then).
+    fn reload_checks(&self) -> Result<(), String> {
+        Err("this gateway runs no health checker".into())
+    }
 }
 
 /// A gateway without connections: every count is zero, every connection listing empty (tools,
@@ -336,6 +341,7 @@ impl ControlState {
             Command::ListConns { svc } => self.connections(svc, gw).map(Reply::Conns),
             Command::ListMarks => Ok(Reply::Marks(self.marks.rules().to_vec())),
             Command::ListHealth => Ok(Reply::Health(gw.health())),
+            Command::ReloadChecks => gw.reload_checks().map(|()| Reply::Done).map_err(CtrlError::Invalid),
             Command::Zero { svc: None } => {
                 gw.zero(None);
                 Ok(Reply::Done)
@@ -444,7 +450,8 @@ impl ControlState {
             | Command::ListMarks
             | Command::Zero { .. }
             | Command::Counters
-            | Command::ListHealth => Ok(()),
+            | Command::ListHealth
+            | Command::ReloadChecks => Ok(()),
         }
     }
 

@@ -140,7 +140,13 @@ impl crate::control::Gateway for Gateway<'_> {
     }
 
     fn health(&self) -> Vec<ctrl::msg::HealthView> {
-        self.io.health.map(|h| h.views(self.io.now)).unwrap_or_default()
+        self.io.health.views(self.io.now)
+    }
+
+    fn reload_checks(&self) -> Result<(), String> {
+        let cfg = Config::load(self.io.config).map_err(|e| e.to_string())?;
+        self.io.health.reload(cfg.checks);
+        Ok(())
     }
 
     fn counters(&self) -> CounterReport {
@@ -309,8 +315,10 @@ struct ControlIo<'a> {
     lcores: &'a [u32],
     rules: Option<&'a std::path::Path>,
     metrics: Option<&'a MetricsServer>,
-    /// The health checks, when there are some.
-    health: Option<&'a crate::health::Health>,
+    /// The health checks.
+    health: &'a crate::health::Health,
+    /// The configuration file (`--reload-checks` reads it again).
+    config: &'a std::path::Path,
 }
 
 /// What a run ends with.
@@ -520,7 +528,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
         gate.refresh(ports.iter().map(|(_, p)| p));
         let mut unanswered = Vec::new();
         main.drain_unanswered(|d| unanswered.push(d));
-        let verdicts = health.as_mut().map(|h| h.tick(&mut state, &unanswered, now)).unwrap_or_default();
+        let verdicts = health.tick(&mut state, &unanswered, now);
         let io = ControlIo {
             now,
             ports: &ports,
@@ -528,7 +536,8 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
             lcores: &cfg.worker_lcores,
             rules: cfg.rules_path.as_deref(),
             metrics: metrics.as_ref(),
-            health: health.as_ref(),
+            health: &health,
+            config: &cfg.file,
         };
         if !verdicts.is_empty() {
             for v in &verdicts {

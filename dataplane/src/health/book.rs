@@ -178,6 +178,27 @@ impl HealthBook {
         Self { rules, ..Self::default() }
     }
 
+    /// Checks by `rules` from now on: the next [`HealthBook::reconcile`] gives the targets they
+    /// make (a real server checked as before keeps its schedule and verdict); the services'
+    /// quorums are decided again ([`HealthBook::requorum`]).
+    pub fn set_rules(&mut self, rules: Vec<CheckRule>) {
+        self.rules = rules;
+        self.order.clear();
+    }
+
+    /// Decides every service's quorum afresh (after new rules): the services whose quorum is lost
+    /// now, each with its sorry server. No hook runs.
+    pub fn requorum(&mut self) -> Vec<(ServiceKey, Option<SocketAddrV4>)> {
+        self.lost.clear();
+        let services: HashSet<ServiceKey> = self.tracked.values().map(|k| k.target.svc).collect();
+        services.into_iter().filter_map(|svc| self.quorum(svc).filter(|q| !q.up).map(|q| (svc, q.sorry))).collect()
+    }
+
+    /// The real servers checked now.
+    pub fn checked(&self) -> impl Iterator<Item = DestId> + '_ {
+        self.order.iter().copied()
+    }
+
     /// The check of real server `dest` of service `svc`: the rule naming the server, else the
     /// service's (the last of each in the file).
     fn rule_for(&self, svc: ServiceKey, dest: SocketAddrV4) -> Option<&CheckRule> {

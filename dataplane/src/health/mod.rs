@@ -117,20 +117,53 @@ pub struct Health {
     hooks: hooks::Hooks,
     /// The state's generation the targets were last reconciled with.
     seen: Option<u64>,
+    /// Rules read again (`--reload-checks`), for the next tick.
+    reloaded: std::sync::Mutex<Option<Vec<CheckRule>>>,
 }
 
 impl Health {
-    /// Starts the checker for `rules`; `None` without rules.
-    pub fn start(rules: Vec<CheckRule>) -> std::io::Result<Option<Self>> {
-        if rules.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(Self {
+    /// Starts the checker for `rules` (none at all is fine: it waits for some).
+    pub fn start(rules: Vec<CheckRule>) -> std::io::Result<Self> {
+        Ok(Self {
             book: HealthBook::new(rules),
             runner: Runner::start()?,
             hooks: hooks::Hooks::default(),
             seen: None,
-        }))
+            reloaded: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// Checks by `rules` from the next tick on (`--reload-checks`).
+    pub fn reload(&self, rules: Vec<CheckRule>) {
+        *self.reloaded.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(rules);
+    }
+
+    /// Takes rules read again: the new targets; a real server no rule checks any more gets its
+    /// configured weight back, and each service's quorum (and sorry server) is decided afresh.
+    fn apply_reload(&mut self, state: &mut ControlState, now: u64) {
+        let Some(rules) = self.reloaded.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take() else {
+            return;
+        };
+        self.book.set_rules(rules);
+        if let Some(targets) = self.book.reconcile(state, now) {
+            self.runner.set_targets(targets);
+        }
+        let checked: std::collections::HashSet<DestId> = self.book.checked().collect();
+        for (svc, id) in state.overlaid() {
+            if !checked.contains(&id) {
+                state.set_down(svc, id, None);
+                state.set_weight(svc, id, None);
+            }
+        }
+        let lost = self.book.requorum();
+        for svc in state.with_sorry() {
+            if !lost.iter().any(|(k, _)| *k == svc) {
+                state.set_sorry(svc, None);
+            }
+        }
+        for (svc, sorry) in lost {
+            state.set_sorry(svc, sorry);
+        }
     }
 
     /// Follows the changes of `state` (new or deleted real servers) and applies the verdicts of
@@ -139,6 +172,7 @@ impl Health {
     /// run. Returns what changed (`state` changed when there is something).
     pub fn tick(&mut self, state: &mut ControlState, unanswered: &[DestId], now: u64) -> Vec<Event> {
         self.hooks.reap();
+        self.apply_reload(state, now);
         if self.seen != Some(state.generation())
             && let Some(targets) = self.book.reconcile(state, now)
         {
@@ -193,5 +227,87 @@ impl Health {
     /// What the checks found, for `-L --health`.
     pub fn views(&self, now: u64) -> Vec<HealthView> {
         self.book.views(now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use ctrl::msg::{Command, DestSpec, Request, ServiceSpec};
+    use ctrl::vocab::health::MiscCheck;
+    use ctrl::vocab::{CheckKind, CheckTiming, Protocol, SchedFlags, SchedKind};
+
+    use super::*;
+    use crate::control::{DownMode, NoConnections};
+    use crate::lb::{FwdMethod, Services};
+
+    fn key() -> ServiceKey {
+        ServiceKey { protocol: Protocol::Tcp, vip: Ipv4Addr::new(10, 0, 0, 100), vport: 80, fwmark: 0 }
+    }
+
+    /// A service with two real servers.
+    fn state() -> ControlState {
+        let mut st = ControlState::new(&Services::default(), vec![Ipv4Addr::new(10, 1, 0, 10)], 1024);
+        let svc = ServiceSpec { key: key(), scheduler: SchedKind::Rr, flags: SchedFlags::default(), persistence: None };
+        let rs = |last| Command::AddDest {
+            svc: key(),
+            dest: DestSpec {
+                addr: Ipv4Addr::new(10, 1, 0, last),
+                port: 8080,
+                weight: 1,
+                method: FwdMethod::FullNat,
+                upper: 0,
+                lower: 0,
+            },
+        };
+        st.apply(&Request { id: 1, commands: vec![Command::AddService(svc), rs(12), rs(11)] }, &NoConnections).unwrap();
+        st
+    }
+
+    /// A check that passes (a command), at an interval that keeps it out of the way.
+    fn rule(policy: ServicePolicy) -> CheckRule {
+        let kind = CheckKind::Misc(MiscCheck { command: vec!["true".into()], dynamic: false });
+        let timing = CheckTiming { interval_ms: 3_600_000, fall: 1, ..CheckTiming::default() };
+        CheckRule {
+            svc: key(),
+            dest: None,
+            spec: CheckSpec { kind, port: None, timing },
+            inhibit: false,
+            notify: Notify::default(),
+            policy,
+            passive: None,
+        }
+    }
+
+    fn weights(st: &ControlState) -> Vec<(Ipv4Addr, u32)> {
+        st.services().unwrap().iter().next().unwrap().dests.iter().map(|d| (d.addr, d.weight)).collect()
+    }
+
+    #[test]
+    fn reloaded_rules_take_over_and_servers_no_rule_checks_come_back() {
+        let mut st = state();
+        let mut h = Health::start(vec![rule(ServicePolicy::default())]).unwrap();
+        h.tick(&mut st, &[], 0);
+        assert_eq!(h.views(0).len(), 2, "both real servers checked");
+        let ids: Vec<DestId> = st.configured().unwrap().services[0].dests.iter().map(|d| d.id).collect();
+        // Both taken out by their checks.
+        for &id in &ids {
+            let failed = ctrl::vocab::Outcome { up: false, detail: "refused".into(), latency_us: 1, weight: None };
+            let t = h.book.record(id, failed, 5).expect("down");
+            assert!(st.set_down(key(), id, Some(DownMode::Removed)) && t.change == Change::Down(DownMode::Removed));
+        }
+        assert!(st.services().unwrap().iter().next().unwrap().dests.is_empty());
+        // A sorry server for the service: reloaded, its quorum is decided again at once.
+        let sorry = "10.1.0.99:8080".parse().unwrap();
+        h.reload(vec![rule(ServicePolicy { sorry: Some(sorry), ..ServicePolicy::default() })]);
+        h.tick(&mut st, &[], 10);
+        assert_eq!(weights(&st), vec![(Ipv4Addr::new(10, 1, 0, 99), 1)], "the sorry server in");
+        assert_eq!(h.views(10).len(), 2);
+        // No rules any more: every server back as configured, the sorry server out.
+        h.reload(Vec::new());
+        h.tick(&mut st, &[], 20);
+        assert_eq!(weights(&st), vec![(Ipv4Addr::new(10, 1, 0, 11), 1), (Ipv4Addr::new(10, 1, 0, 12), 1)]);
+        assert!(h.views(20).is_empty());
     }
 }

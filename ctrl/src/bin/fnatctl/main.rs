@@ -50,6 +50,7 @@ Usage:
   fnatctl -Z [-t|u|f service-address]
   fnatctl --counters
   fnatctl --health
+  fnatctl --reload-checks
   fnatctl --from-keepalived FILE
   fnatctl --set tcp tcpfin udp
   fnatctl --add-laddr|--del-laddr -t|u|f service-address -z local-address
@@ -73,6 +74,8 @@ Either long or short options are allowed.
   --list            -L|-l     list the table
   --zero            -Z        zero counters and rates of a service and its real
                               servers, or of everything
+  --reload-checks             make fnatd read the [[check]] tables of its
+                              configuration file again (all or nothing)
   --health                    print what the health checks found of every checked
                               real server: its check, UP or DOWN and since when,
                               checks run and failed, the last result and why

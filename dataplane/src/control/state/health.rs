@@ -118,6 +118,22 @@ impl ControlState {
         }
     }
 
+    /// The real servers with a verdict or a weight of their checks', with their services.
+    pub fn overlaid(&self) -> Vec<(ServiceKey, DestId)> {
+        let mut out = Vec::new();
+        for (key, e) in &self.services {
+            for d in e.svc.dests.iter().filter(|d| self.down.contains_key(&d.id) || self.weights.contains_key(&d.id)) {
+                out.push((*key, d.id));
+            }
+        }
+        out
+    }
+
+    /// The services whose sorry server is in.
+    pub fn with_sorry(&self) -> Vec<ServiceKey> {
+        self.sorry.keys().copied().collect()
+    }
+
     /// How real server `id` is taken out, if its checks found it down.
     pub fn down_mode(&self, id: DestId) -> Option<DownMode> {
         self.down.get(&id).copied()
