@@ -592,8 +592,9 @@ impl ControlState {
     /// The snapshot for the workers: every service in creation order, without the real servers
     /// their checks found down (or with those at weight 0: `health`).
     pub fn services(&self) -> Result<Services, ServicesError> {
+        let configured = self.services.values().flat_map(|e| e.svc.dests.iter().map(|d| d.addr));
         Services::new(self.sorted().into_iter().map(|e| self.effective(&e.svc).into_owned()).collect())
-            .map(|s| s.with_marks(self.marks.clone()))
+            .map(|s| s.with_marks(self.marks.clone()).with_real_addrs(configured))
     }
 
     /// The services (all, or only `svc`) as fnatctl lists them, in creation order, with each real

@@ -146,6 +146,7 @@ fn fall_failures_take_a_server_out_and_rise_passes_bring_it_back() {
     );
     assert!(st.generation() > generation);
     assert_eq!(seen(&st), vec![(rs(1), 1), (rs(3), 1)], "removed from what the workers see");
+    assert!(st.services().unwrap().is_real_addr(*rs(2).ip()), "its answers to the checks keep their allowance");
     let listed: Vec<_> =
         st.listing(None, &NoConnections).unwrap().services[0].dests.iter().map(|d| d.spec.addr).collect();
     assert_eq!(listed, vec![*rs(1).ip(), *rs(3).ip()], "and from -L, as ipvsadm shows keepalived's table");

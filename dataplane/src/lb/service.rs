@@ -64,6 +64,10 @@ pub struct Services {
     by_key: HashMap<ServiceKey, ServiceIdx, BuildHasherDefault<KeyHasher>>,
     vips: HashSet<Ipv4Addr, BuildHasherDefault<KeyHasher>>,
     laddrs: HashSet<Ipv4Addr, BuildHasherDefault<KeyHasher>>,
+    /// Every real server's address, those the health checks took out included
+    /// ([`Services::with_real_addrs`]): the gateway's kernel talks to them (health checks), and
+    /// what they send it has an allowance of its own.
+    real_addrs: HashSet<Ipv4Addr, BuildHasherDefault<KeyHasher>>,
     /// Index of each service's first real server in the dense numbering of all real servers.
     dest_base: Vec<usize>,
     dest_slot: HashMap<DestId, usize, BuildHasherDefault<KeyHasher>>,
@@ -103,9 +107,35 @@ impl Services {
             }
             laddrs.extend(svc.laddrs.iter().copied());
         }
+        let real_addrs = list.iter().flat_map(|s| s.dests.iter().map(|d| d.addr)).collect();
         let cursors = list.iter().map(|_| Cursor::default()).collect();
         let nat = NatIndex::new(&list);
-        Ok(Self { list, by_key, vips, laddrs, dest_base, dest_slot, cursors, marks: Classifier::default(), nat })
+        Ok(Self {
+            list,
+            by_key,
+            vips,
+            laddrs,
+            real_addrs,
+            dest_base,
+            dest_slot,
+            cursors,
+            marks: Classifier::default(),
+            nat,
+        })
+    }
+
+    /// The same services, counting `addrs` among the real servers' addresses too (those the
+    /// health checks took out of the services).
+    #[must_use]
+    pub fn with_real_addrs(mut self, addrs: impl IntoIterator<Item = Ipv4Addr>) -> Self {
+        self.real_addrs.extend(addrs);
+        self
+    }
+
+    /// Whether `addr` is a real server's.
+    #[inline]
+    pub fn is_real_addr(&self, addr: Ipv4Addr) -> bool {
+        self.real_addrs.contains(&addr)
     }
 
     /// The same services with this firewall-mark classifier; the addresses of its /32 rules become

@@ -10,8 +10,11 @@
 //! not let out. VIPs and local addresses are never the kernel's.
 //!
 //! Each worker passes at most its share of the port's rate ([`KernelPath::share`]); beyond it the
-//! frame is dropped, counted as `kernel_rate_limited`. None of this is on the path of a forwarded
-//! packet: a frame reaches it only after the worker found nothing of its own to do with it.
+//! frame is dropped, counted as `kernel_rate_limited`. What real servers send (the answers to the
+//! health checks, their ARP replies) has a bucket of its own of the same rate, so that a flood at
+//! the gateway's address cannot make the checks fail and evict healthy servers (as DPVS users saw,
+//! dpvs#457). None of this is on the path of a forwarded packet: a frame reaches it only after the
+//! worker found nothing of its own to do with it.
 //!
 //! [`KernelPath::share`]: crate::net::KernelPath::share
 
@@ -21,9 +24,10 @@ use super::{DropReason, Verdict, Worker};
 use crate::net::{PortIdx, TokenBucket};
 use crate::packet::{ArpOperation, ArpPacket, EtherType, EthernetFrame};
 
-/// Each port's bucket on one worker (`None`: the port has no twin).
+/// Each port's buckets on one worker, for real servers' frames and for the others (`None`: the
+/// port has no twin).
 #[derive(Debug, Default)]
-pub(super) struct KernelBuckets(Vec<Option<TokenBucket>>);
+pub(super) struct KernelBuckets(Vec<Option<[TokenBucket; 2]>>);
 
 impl KernelBuckets {
     /// The buckets of `snap`'s ports, keeping those of ports whose twin is unchanged from `old`.
@@ -32,11 +36,13 @@ impl KernelBuckets {
         if kernel(old) == kernel(snap) && self.0.len() == snap.ifaces.len() {
             return;
         }
-        self.0 = snap.ifaces.iter().map(|i| i.kernel.as_ref().map(|k| k.share(snap.workers))).collect();
+        self.0 = snap.ifaces.iter().map(|i| i.kernel.as_ref().map(|k| [k.share(snap.workers); 2])).collect();
     }
 
-    fn get(&mut self, port: PortIdx) -> Option<&mut TokenBucket> {
-        self.0.get_mut(usize::from(port)).and_then(Option::as_mut)
+    /// The bucket of `port` for a frame from a real server (`from_real`) or another.
+    fn get(&mut self, port: PortIdx, from_real: bool) -> Option<&mut TokenBucket> {
+        let [real, other] = self.0.get_mut(usize::from(port)).and_then(Option::as_mut)?;
+        Some(if from_real { real } else { other })
     }
 
     /// Whether `port` has a twin.
@@ -53,29 +59,32 @@ impl Worker {
         self.kernel.has(rx_port) && self.snap.ifaces.iter().any(|i| i.owns(dst))
     }
 
-    /// Passes the frame to the kernel twin of `rx_port`, within this worker's share of its rate.
+    /// Passes the frame from `src` to the kernel twin of `rx_port`, within this worker's share of
+    /// its rate (a real server's frame within the real servers').
     #[cold]
     #[inline(never)]
-    pub(super) fn pass_to_kernel(&mut self, rx_port: PortIdx, now: u64) -> Result<Verdict, DropReason> {
-        let bucket = self.kernel.get(rx_port).ok_or(DropReason::NotForUs)?;
+    pub(super) fn pass_to_kernel(&mut self, rx_port: PortIdx, src: Ipv4Addr, now: u64) -> Result<Verdict, DropReason> {
+        let from_real = self.snap.services.is_real_addr(src);
+        let bucket = self.kernel.get(rx_port, from_real).ok_or(DropReason::NotForUs)?;
         if !bucket.allow(now) {
             return Err(DropReason::KernelRateLimited);
         }
         Ok(Verdict::ToKernel)
     }
 
-    /// The kernel's answer when fnatd found no use for a packet to `dst` (dropped for `reason`):
-    /// the frame goes to the kernel when it is the kernel's, else it is dropped as it was.
+    /// The kernel's answer when fnatd found no use for a packet from `src` to `dst` (dropped for
+    /// `reason`): the frame goes to the kernel when it is the kernel's, else it is dropped as it
+    /// was.
     #[cold]
     #[inline(never)]
     pub(super) fn unhandled(
         &mut self,
         reason: DropReason,
-        dst: Ipv4Addr,
+        (src, dst): (Ipv4Addr, Ipv4Addr),
         rx_port: PortIdx,
         now: u64,
     ) -> Result<Verdict, DropReason> {
-        if self.kernel_bound(dst, rx_port) { self.pass_to_kernel(rx_port, now) } else { Err(reason) }
+        if self.kernel_bound(dst, rx_port) { self.pass_to_kernel(rx_port, src, now) } else { Err(reason) }
     }
 
     /// Checks a frame the kernel twin of `port` sent, before it leaves by `port`: IPv4 or an ARP

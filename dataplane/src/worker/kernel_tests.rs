@@ -182,3 +182,23 @@ fn the_kernels_frames_never_wait_behind_forwarded_ones() {
     p.poll(&mut io, 1);
     assert_eq!(p.worker.stats.dropped(DropReason::KernelFull), 1);
 }
+
+#[test]
+fn a_flood_cannot_starve_the_real_servers_answers_to_the_kernel() {
+    let snap = twins(10, 5);
+    let mut w = worker(&snap);
+    // A flood at the gateway's address on the real servers' side, from a stranger on that link.
+    let stranger = Ipv4Addr::new(10, 1, 0, 200);
+    let flood = FrameSpec::new((RS_MAC[2], DMZ_MAC), stranger, DMZ_ADDR).udp(40000, 179, b"flood");
+    let passed = (0..100).filter(|_| w.handle(&mut flood.clone(), DMZ, 0) == Verdict::ToKernel).count();
+    assert_eq!(passed, 5, "the burst, then dropped");
+    // The health checks' answers come from real servers: a bucket of their own.
+    let synack = TcpSpec::new(8080, 51000, TcpFlags::SYN | TcpFlags::ACK);
+    for rs in 0..3 {
+        let answer = FrameSpec::new((RS_MAC[rs], DMZ_MAC), RS[rs], DMZ_ADDR).tcp(synack, b"");
+        assert_eq!(w.handle(&mut answer.clone(), DMZ, 0), Verdict::ToKernel, "rs{}", rs + 1);
+    }
+    let arp = builder::arp((RS_MAC[0], DMZ_MAC), ArpOperation::Reply, (RS_MAC[0], RS[0]), (DMZ_MAC, DMZ_ADDR));
+    assert_eq!(w.handle(&mut arp.clone(), DMZ, 0), Verdict::ToKernel, "an ARP reply from a real server");
+    assert_eq!(w.handle(&mut flood.clone(), DMZ, 0), Verdict::Drop(DropReason::KernelRateLimited));
+}

@@ -156,7 +156,7 @@ impl Worker {
                 self.stats.arp_replies += 1;
                 Ok(Verdict::Tx(rx_port))
             }
-            ArpOperation::Reply if for_us && self.kernel_bound(tpa, rx_port) => self.pass_to_kernel(rx_port, now),
+            ArpOperation::Reply if for_us && self.kernel_bound(tpa, rx_port) => self.pass_to_kernel(rx_port, spa, now),
             ArpOperation::Reply if for_us => Ok(Verdict::Consumed),
             _ => Err(DropReason::ArpNotForUs),
         }

@@ -331,8 +331,8 @@ impl Worker {
         let r = match self.parse(buf.data(), rx_port)? {
             Ipv4Kind::Icmp => self.icmp(buf, now),
             Ipv4Kind::Transport(p) => self.forward(buf, p, now),
-            Ipv4Kind::TtlExpired if self.kernel_bound(ipv4_dst(buf.data()), rx_port) => {
-                self.pass_to_kernel(rx_port, now)
+            Ipv4Kind::TtlExpired if self.kernel_bound(ipv4_addrs(buf.data()).1, rx_port) => {
+                self.pass_to_kernel(rx_port, ipv4_addrs(buf.data()).0, now)
             }
             Ipv4Kind::TtlExpired => self.time_exceeded(buf, now),
             Ipv4Kind::Fragment => self.reassemble(buf.data(), now),
@@ -346,7 +346,7 @@ impl Worker {
                 | DropReason::NoConn
                 | DropReason::Icmp
                 | DropReason::IcmpNoConn),
-            ) => self.unhandled(reason, ipv4_dst(buf.data()), rx_port, now),
+            ) => self.unhandled(reason, ipv4_addrs(buf.data()), rx_port, now),
             r => r,
         }
     }
@@ -627,10 +627,11 @@ fn flow_hint(f: &[u8]) -> Option<FlowKey> {
     Some(FlowKey { src: addr(ip::SRC_ADDR), dst: addr(ip::DST_ADDR), sport: port(sport), dport: port(dport), proto })
 }
 
-/// The destination address of a frame whose IPv4 header was checked.
+/// The source and destination addresses of a frame whose IPv4 header was checked.
 #[inline]
-fn ipv4_dst(frame: &[u8]) -> Ipv4Addr {
-    Ipv4Packet::new_unchecked(&frame[ETH_HLEN..]).dst_addr()
+fn ipv4_addrs(frame: &[u8]) -> (Ipv4Addr, Ipv4Addr) {
+    let ip = Ipv4Packet::new_unchecked(&frame[ETH_HLEN..]);
+    (ip.src_addr(), ip.dst_addr())
 }
 
 /// Notes that real server `dest` left a client unanswered (a retransmitted SYN): kept for the
