@@ -1176,9 +1176,18 @@ fn checks_are_read_again_from_the_configuration_at_runtime() {
     let said = text(&out.stderr);
     assert!(!out.status.success() && said.contains("check[1].type: 'smtp' is not tcp, http"), "{said}");
     assert_eq!(health().lines().filter(|l| l.contains(" UP ")).count(), 3, "{}", health());
-    // Without the check, the servers are no longer checked.
+    // Without the check, the servers are no longer checked, and one its check had taken out is
+    // back in what the workers see.
+    lab.server("stop-server", "rs2", "http");
+    lab.wait_health(RS[1], "DOWN", Duration::from_secs(5));
+    assert!(!lab.ctl(&["-L", "-n"]).contains(RS[1]));
     std::fs::write(&config, &base).unwrap();
     lab.ctl(&["--reload-checks"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !lab.ctl(&["-L", "-n"]).contains(RS[1]) {
+        assert!(Instant::now() < deadline, "rs2 back unchecked: {}", lab.ctl(&["-L", "-n"]));
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let deadline = Instant::now() + Duration::from_secs(5);
     while health().lines().count() > 1 {
         assert!(Instant::now() < deadline, "{}", health());

@@ -522,12 +522,15 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
     }
     let mut health = health.context("starting the health checker")?;
     let mut held = None;
+    // The workers' passive health evidence of one tick.
+    let mut unanswered = Vec::new();
     while !stop.load(Ordering::Relaxed) {
         let now = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
         main.tick(now);
         gate.refresh(ports.iter().map(|(_, p)| p));
-        let mut unanswered = Vec::new();
+        unanswered.clear();
         main.drain_unanswered(|d| unanswered.push(d));
+        let generation = state.generation();
         let verdicts = health.tick(&mut state, &unanswered, now);
         let io = ControlIo {
             now,
@@ -539,10 +542,12 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
             health: &health,
             config: &cfg.file,
         };
-        if !verdicts.is_empty() {
-            for v in &verdicts {
-                println!("fnatd: {}", v.describe());
-            }
+        for v in &verdicts {
+            println!("fnatd: {}", v.describe());
+        }
+        // Verdicts, and rules read again (which may bring servers back), change what the
+        // workers see.
+        if state.generation() != generation {
             publish_change(&mut state, &mut main, &io)?;
         }
         if serve_control(&mut server, &mut state, &mut main, &io, &mut held)? {

@@ -32,8 +32,8 @@ pub(super) struct KernelBuckets(Vec<Option<[TokenBucket; 2]>>);
 impl KernelBuckets {
     /// The buckets of `snap`'s ports, keeping those of ports whose twin is unchanged from `old`.
     pub(super) fn rebuild(&mut self, old: &crate::snapshot::Snapshot, snap: &crate::snapshot::Snapshot) {
-        let kernel = |s: &crate::snapshot::Snapshot| s.ifaces.iter().map(|i| i.kernel.clone()).collect::<Vec<_>>();
-        if kernel(old) == kernel(snap) && self.0.len() == snap.ifaces.len() {
+        let same = old.ifaces.iter().map(|i| &i.kernel).eq(snap.ifaces.iter().map(|i| &i.kernel));
+        if same && self.0.len() == snap.ifaces.len() {
             return;
         }
         self.0 = snap.ifaces.iter().map(|i| i.kernel.as_ref().map(|k| [k.share(snap.workers); 2])).collect();
