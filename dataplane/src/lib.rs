@@ -20,6 +20,7 @@ pub mod daemon;
 pub mod dpdk;
 #[cfg(any(test, feature = "testing"))]
 pub mod fixtures;
+pub mod ha;
 mod hash;
 pub mod health;
 pub mod lb;
