@@ -32,6 +32,8 @@
 
 use std::net::Ipv4Addr;
 
+#[cfg(any(test, feature = "testing"))]
+pub mod fuzz;
 pub mod packet;
 
 pub use packet::{Advert, VrrpParseError};
