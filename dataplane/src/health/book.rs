@@ -163,9 +163,14 @@ struct Tracked {
 #[derive(Debug, Default)]
 pub struct HealthBook {
     rules: Vec<CheckRule>,
+    /// Where the rule of each (service, one real server or all) is in `rules`: the last of each,
+    /// as the file says.
+    by_key: HashMap<(ServiceKey, Option<SocketAddrV4>), usize>,
     tracked: HashMap<DestId, Tracked>,
     /// The targets in the order they were found (services in creation order).
     order: Vec<DestId>,
+    /// Each service's checked real servers.
+    by_service: HashMap<ServiceKey, Vec<DestId>>,
     /// The weight of each service's real servers that have no check.
     unchecked: HashMap<ServiceKey, u64>,
     /// The services whose quorum is lost.
@@ -175,13 +180,16 @@ pub struct HealthBook {
 impl HealthBook {
     /// A book of the `[[check]]` rules.
     pub fn new(rules: Vec<CheckRule>) -> Self {
-        Self { rules, ..Self::default() }
+        let mut book = Self::default();
+        book.set_rules(rules);
+        book
     }
 
     /// Checks by `rules` from now on: the next [`HealthBook::reconcile`] gives the targets they
     /// make (a real server checked as before keeps its schedule and verdict); the services'
     /// quorums are decided again ([`HealthBook::requorum`]).
     pub fn set_rules(&mut self, rules: Vec<CheckRule>) {
+        self.by_key = rules.iter().enumerate().map(|(i, r)| ((r.svc, r.dest), i)).collect();
         self.rules = rules;
         self.order.clear();
     }
@@ -190,7 +198,7 @@ impl HealthBook {
     /// now, each with its sorry server. No hook runs.
     pub fn requorum(&mut self) -> Vec<(ServiceKey, Option<SocketAddrV4>)> {
         self.lost.clear();
-        let services: HashSet<ServiceKey> = self.tracked.values().map(|k| k.target.svc).collect();
+        let services: Vec<ServiceKey> = self.by_service.keys().copied().collect();
         services.into_iter().filter_map(|svc| self.quorum(svc).filter(|q| !q.up).map(|q| (svc, q.sorry))).collect()
     }
 
@@ -199,16 +207,15 @@ impl HealthBook {
         self.order.iter().copied()
     }
 
+    /// The rule of `svc` for `dest` (`None`: the service-wide one), the last in the file.
+    fn rule(&self, svc: ServiceKey, dest: Option<SocketAddrV4>) -> Option<&CheckRule> {
+        self.by_key.get(&(svc, dest)).and_then(|&i| self.rules.get(i))
+    }
+
     /// The check of real server `dest` of service `svc`: the rule naming the server, else the
-    /// service's (the last of each in the file).
+    /// service's.
     fn rule_for(&self, svc: ServiceKey, dest: SocketAddrV4) -> Option<&CheckRule> {
-        let of = |exact: bool| {
-            self.rules
-                .iter()
-                .rev()
-                .find(|r| r.svc == svc && if exact { r.dest == Some(dest) } else { r.dest.is_none() })
-        };
-        of(true).or_else(|| of(false))
+        self.rule(svc, Some(dest)).or_else(|| self.rule(svc, None))
     }
 
     /// Brings the checked real servers in line with `state` at `now`: every configured real server
@@ -273,6 +280,10 @@ impl HealthBook {
         }
         self.tracked = tracked;
         self.order = order;
+        self.by_service.clear();
+        for t in &targets {
+            self.by_service.entry(t.svc).or_default().push(t.id);
+        }
         Some(targets)
     }
 
@@ -355,13 +366,15 @@ impl HealthBook {
     /// `quorum - hysteresis`) or has it back (`quorum + hysteresis` reached), as keepalived
     /// decides it; a service without a service-wide check has a quorum of 1.
     pub fn quorum(&mut self, svc: ServiceKey) -> Option<QuorumChange> {
-        let policy = self.rules.iter().rev().find(|r| r.svc == svc && r.dest.is_none()).map(|r| r.policy.clone());
-        let policy = policy.unwrap_or_default();
+        let policy = self.rule(svc, None).map(|r| r.policy.clone()).unwrap_or_default();
         let alive = self.unchecked.get(&svc).copied().unwrap_or(0)
             + self
-                .tracked
-                .values()
-                .filter(|k| k.target.svc == svc && k.state != HealthState::Down)
+                .by_service
+                .get(&svc)
+                .into_iter()
+                .flatten()
+                .filter_map(|id| self.tracked.get(id))
+                .filter(|k| k.state != HealthState::Down)
                 .map(|k| u64::from(k.weight.unwrap_or(k.target.weight)))
                 .sum::<u64>();
         let (q, h) = (u64::from(policy.quorum), u64::from(policy.hysteresis));
@@ -403,11 +416,6 @@ impl HealthBook {
                 }
             })
             .collect()
-    }
-
-    /// Whether there are no checks at all.
-    pub fn is_empty(&self) -> bool {
-        self.rules.is_empty()
     }
 }
 

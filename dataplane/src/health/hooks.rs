@@ -46,16 +46,6 @@ impl Hooks {
             Err(_) => false,
         });
     }
-
-    /// How many are running.
-    pub fn len(&self) -> usize {
-        self.running.len()
-    }
-
-    /// Whether none is running.
-    pub fn is_empty(&self) -> bool {
-        self.running.is_empty()
-    }
 }
 
 impl Drop for Hooks {
