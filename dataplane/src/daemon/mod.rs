@@ -264,11 +264,7 @@ fn serve_control(
 /// Hands the workers the configuration `state` now holds and rewrites the rules file, if any.
 /// Returns the new snapshot's number.
 fn publish_change(state: &mut ControlState, main: &mut MainLoop, io: &ControlIo<'_>) -> Result<u64, Error> {
-    use anyhow::Context as _;
-
-    let services = state.services().context("building the new configuration")?;
-    let snap = Arc::new(main.snapshot().with_config(services, state.timeouts().clone()));
-    let n = main.publish(snap, &state.take_history());
+    let n = publish(state, main)?;
     if let Some(path) = io.rules {
         // The change is applied already; a rules file that cannot be written is reported, and
         // the next change tries again.
@@ -280,6 +276,15 @@ fn publish_change(state: &mut ControlState, main: &mut MainLoop, io: &ControlIo<
         }
     }
     Ok(n)
+}
+
+/// Hands the workers the configuration `state` now holds; returns the new snapshot's number.
+fn publish(state: &mut ControlState, main: &mut MainLoop) -> Result<u64, Error> {
+    use anyhow::Context as _;
+
+    let services = state.services().context("building the new configuration")?;
+    let snap = Arc::new(main.snapshot().with_config(services, state.timeouts().clone()));
+    Ok(main.publish(snap, &state.take_history()))
 }
 
 /// The configured RSS key, to set on a device that does RSS: at the device's key size (the
@@ -546,9 +551,9 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
             println!("fnatd: {}", v.describe());
         }
         // Verdicts, and rules read again (which may bring servers back), change what the
-        // workers see.
+        // workers see, not the configured table the rules file keeps.
         if state.generation() != generation {
-            publish_change(&mut state, &mut main, &io)?;
+            publish(&mut state, &mut main)?;
         }
         if serve_control(&mut server, &mut state, &mut main, &io, &mut held)? {
             // New local addresses get their rte_flow rules.
