@@ -331,10 +331,14 @@ impl Worker {
         let r = match self.parse(buf.data(), rx_port)? {
             Ipv4Kind::Icmp => self.icmp(buf, now),
             Ipv4Kind::Transport(p) => self.forward(buf, p, now),
-            Ipv4Kind::TtlExpired if self.kernel_bound(ipv4_addrs(buf.data()).1, rx_port) => {
-                self.pass_to_kernel(rx_port, ipv4_addrs(buf.data()).0, now)
+            Ipv4Kind::TtlExpired => {
+                let (src, dst) = ipv4_addrs(buf.data());
+                if self.kernel_bound(dst, rx_port) {
+                    self.pass_to_kernel(rx_port, src, now)
+                } else {
+                    self.time_exceeded(buf, now)
+                }
             }
-            Ipv4Kind::TtlExpired => self.time_exceeded(buf, now),
             Ipv4Kind::Fragment => self.reassemble(buf.data(), now),
         };
         match r {
