@@ -24,7 +24,7 @@ use crate::vocab::{
 
 /// The version of the control protocol: the shared file's layout, the framing and these messages.
 /// Bump it on any incompatible change; fnatctl and fnatd refuse to talk across versions.
-pub const PROTOCOL_VERSION: u16 = 8;
+pub const PROTOCOL_VERSION: u16 = 9;
 
 /// A virtual service as ipvsadm's `-A`/`-E` describe it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -182,6 +182,8 @@ pub enum Command {
     /// `--reload-checks`: fnatd reads the `[[check]]` tables of its configuration file again and
     /// checks by them from now on (all or nothing: a file it refuses changes nothing).
     ReloadChecks,
+    /// `--vrrp`: the state of every VRRP instance, answered with [`Reply::Vrrp`].
+    ListVrrp,
 }
 
 impl Command {
@@ -203,6 +205,7 @@ impl Command {
                 | Self::Counters
                 | Self::ListHealth
                 | Self::ReloadChecks
+                | Self::ListVrrp
         )
     }
 }
@@ -256,8 +259,44 @@ pub enum Reply {
     /// The answer to [`Command::ListHealth`]: every checked real server, by service in creation
     /// order.
     Health(Vec<HealthView>),
+    /// The answer to [`Command::ListVrrp`]: every VRRP instance, in configuration order.
+    Vrrp(Vec<VrrpView>),
     /// Nothing was applied, for this reason.
     Error(CtrlError),
+}
+
+/// One VRRP instance as fnatd runs it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VrrpView {
+    /// The instance's name.
+    pub name: String,
+    /// The port it advertises on.
+    pub port: String,
+    /// Its virtual router id.
+    pub vrid: u8,
+    /// Its priority.
+    pub priority: u8,
+    /// Its advertisement interval, in centiseconds.
+    pub advert_interval_cs: u16,
+    /// Whether it preempts a master of lower priority.
+    pub preempt: bool,
+    /// `INIT`, `BACKUP`, `MASTER` or `FAULT`.
+    pub state: String,
+    /// The master's address, when known (this gateway's own when it is Master).
+    pub master: Option<Ipv4Addr>,
+    /// Its virtual addresses.
+    pub addresses: Vec<Ipv4Addr>,
+    /// How long it has been in its state, in milliseconds.
+    pub since_ms: u64,
+    /// State changes since fnatd started.
+    pub transitions: u64,
+    /// Advertisements sent.
+    pub adverts_sent: u64,
+    /// Advertisements received for its VRID.
+    pub adverts_received: u64,
+    /// Packets refused (wrong TTL, version, type, checksum, count, interval).
+    pub adverts_refused: u64,
 }
 
 /// What the health checks found of one real server.

@@ -183,6 +183,8 @@ pub struct Config {
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// The health checks of real servers (`[[check]]`), in the file's order.
     pub checks: Vec<crate::health::CheckRule>,
+    /// The VRRP instances (`[[vrrp]]`), in the file's order.
+    pub vrrp: Vec<crate::ha::vrrp::runner::InstanceSpec>,
 }
 
 /// Where fnatd and fnatctl meet when `[control] path` is not set: a file on the shared-memory tmpfs.
@@ -227,6 +229,8 @@ mod checks;
 mod raw;
 /// The configured services and mark rules as control commands.
 mod startup;
+/// `[[vrrp]]`.
+mod vrrp;
 
 struct Validator<'a> {
     file: &'a Path,
@@ -322,6 +326,7 @@ impl Validator<'_> {
                 })
             })
             .transpose()?;
+        let vrrp = self.vrrp(raw.vrrp, &ports)?;
         Ok(Config {
             file: self.file.to_owned(),
             eal,
@@ -338,6 +343,7 @@ impl Validator<'_> {
             expire_quiescent_template: raw.ipvs.expire_quiescent_template,
             reassembly: self.reassembly(&raw.reassembly)?,
             checks: self.checks(raw.checks)?,
+            vrrp,
             state,
             services,
             control_path,

@@ -23,6 +23,7 @@ pub mod fixtures;
 pub mod ha;
 mod hash;
 pub mod health;
+pub mod hooks;
 pub mod lb;
 pub mod net;
 pub mod packet;

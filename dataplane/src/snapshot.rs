@@ -45,6 +45,46 @@ pub struct Snapshot {
     /// The smallest MTU of the ports (0 without ports): a packet no longer than this fits any
     /// egress, so only longer ones are checked against theirs.
     pub min_mtu: u16,
+    /// The addresses VRRP moves between gateways, and which of them this one does not hold now.
+    pub floating: Floating,
+}
+
+/// The addresses of the VRRP instances (VIPs, local addresses, a floating next hop) and those this
+/// gateway does not hold now, being Backup or in Fault: it neither answers ARP for them nor opens
+/// connections to them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Floating {
+    all: Arc<[Ipv4Addr]>,
+    standby: Arc<[Ipv4Addr]>,
+}
+
+impl Floating {
+    /// Every floating address, and those not held now.
+    pub fn new(all: Vec<Ipv4Addr>, standby: Vec<Ipv4Addr>) -> Self {
+        Self { all: all.into(), standby: standby.into() }
+    }
+
+    /// Whether `addr` is floating and not held now.
+    #[inline]
+    pub fn is_standby(&self, addr: Ipv4Addr) -> bool {
+        !self.standby.is_empty() && self.standby.contains(&addr)
+    }
+
+    /// Whether `addr` is floating (held or not).
+    #[inline]
+    pub fn is_floating(&self, addr: Ipv4Addr) -> bool {
+        self.all.contains(&addr)
+    }
+
+    /// The floating addresses.
+    pub fn all(&self) -> &[Ipv4Addr] {
+        &self.all
+    }
+
+    /// Those not held now.
+    pub fn standby(&self) -> &[Ipv4Addr] {
+        &self.standby
+    }
 }
 
 impl Snapshot {
@@ -71,6 +111,7 @@ impl Snapshot {
             expire_nodest_conn: false,
             expire_quiescent_template: false,
             steering: Arc::new([]),
+            floating: Floating::default(),
         }
     }
 
@@ -83,9 +124,11 @@ impl Snapshot {
             cfg.timeouts.clone(),
             cfg.worker_lcores.len(),
         );
+        // Nothing is held before an instance becomes Master.
         Self {
             expire_nodest_conn: cfg.expire_nodest_conn,
             expire_quiescent_template: cfg.expire_quiescent_template,
+            floating: crate::ha::floating(cfg.vrrp.iter().map(|v| (v, false))),
             ..s
         }
     }
@@ -102,8 +145,15 @@ impl Snapshot {
             expire_nodest_conn: self.expire_nodest_conn,
             expire_quiescent_template: self.expire_quiescent_template,
             steering: Arc::clone(&self.steering),
+            floating: self.floating.clone(),
             ..s
         }
+    }
+
+    /// The same snapshot with other floating addresses held.
+    #[must_use]
+    pub fn with_floating(self, floating: Floating) -> Self {
+        Self { floating, ..self }
     }
 
     /// The same snapshot with the ports' steering.
@@ -132,9 +182,14 @@ impl Snapshot {
         self.steering_toward(client)?.rss.as_deref()
     }
 
-    /// Whether `addr` is one of the gateway's own addresses: a VIP, a local address, or a port's.
+    /// Whether `addr` is one of the gateway's own addresses now: a VIP, a local address, a port's,
+    /// or a floating address, unless VRRP has it held by another gateway.
     #[inline]
     pub fn is_own(&self, addr: Ipv4Addr) -> bool {
-        self.services.is_vip(addr) || self.services.is_laddr(addr) || self.ifaces.iter().any(|i| i.owns(addr))
+        (self.services.is_vip(addr)
+            || self.services.is_laddr(addr)
+            || self.ifaces.iter().any(|i| i.owns(addr))
+            || self.floating.is_floating(addr))
+            && !self.floating.is_standby(addr)
     }
 }

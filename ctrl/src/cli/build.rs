@@ -116,6 +116,7 @@ pub(super) fn build(w: Words, env_ctl: Option<&str>, names: &PortNames, no_args:
         Cmd::Zero => Op::Zero { svc },
         Cmd::Counters => Op::Counters,
         Cmd::Health => Op::Health,
+        Cmd::Vrrp => Op::Vrrp,
         Cmd::ReloadChecks => Op::Change(Command::ReloadChecks),
         Cmd::Set => {
             let [tcp, tcpfin, udp] = [0, 1, 2].map(|i| timeout(&w.args[i]));

@@ -27,6 +27,7 @@ pub(super) enum Cmd {
     Counters,
     Health,
     ReloadChecks,
+    Vrrp,
     Help,
     Version,
 }
@@ -55,6 +56,7 @@ impl Cmd {
             Self::Counters => "counters",
             Self::Health => "health",
             Self::ReloadChecks => "reload-checks",
+            Self::Vrrp => "vrrp",
             Self::Help => "help",
             Self::Version => "version",
         }
@@ -152,7 +154,7 @@ impl Opt {
             // --dst --proto --dports --stats --rate --exact
             Add | Edit => "+ xxxxxxxxxxx   xxxxxx",
             Del => "+xxxxxxxxxxxxxxxxxxxxx",
-            Clear | Set | ListMarks | Counters | Health | ReloadChecks => "xxxxxxxxxxxxxxxxxxxxxx",
+            Clear | Set | ListMarks | Counters | Health | ReloadChecks | Vrrp => "xxxxxxxxxxxxxxxxxxxxxx",
             List => " xxxx x   xx xxxxxx   ",
             Zero => " xxxxxxxxxxxxxxxxxxxxx",
             AddDest | EditDest => "+x+  xxxxx  xxxxxxxxxx",
@@ -290,6 +292,7 @@ pub(super) const OPTIONS: &[(&str, Option<char>, Meaning, Arg)] = &[
     ("counters", None, Meaning::Cmd(Cmd::Counters), Arg::No),
     ("health", None, Meaning::Cmd(Cmd::Health), Arg::No),
     ("reload-checks", None, Meaning::Cmd(Cmd::ReloadChecks), Arg::No),
+    ("vrrp", None, Meaning::Cmd(Cmd::Vrrp), Arg::No),
     ("save", Some('S'), Meaning::Cmd(Cmd::Save), Arg::No),
     ("restore", Some('R'), Meaning::Cmd(Cmd::Restore), Arg::No),
     ("start-daemon", None, Meaning::NotYet("the connection sync daemon (--start-daemon)"), Arg::No),

@@ -79,6 +79,8 @@ pub enum Op {
     Counters,
     /// `--health`: what the health checks found of every checked real server.
     Health,
+    /// `--vrrp`: the state of every VRRP instance.
+    Vrrp,
     /// `--get-laddr`: list local addresses (all services, or one).
     GetLaddr {
         /// Only this service.

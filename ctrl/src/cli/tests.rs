@@ -531,6 +531,7 @@ fn zero_and_counters() {
     assert_eq!(op("-Z -f 7"), Op::Zero { svc: Some(ServiceKey::mark(7)) });
     assert_eq!(op("--counters"), Op::Counters);
     assert_eq!(op("--health"), Op::Health);
+    assert_eq!(op("--vrrp"), Op::Vrrp);
     assert_eq!(op("--reload-checks"), Op::Change(Command::ReloadChecks));
     for (line, msg) in [
         ("-Z -n", "Illegal 'numeric' option with the 'zero' command"),

@@ -107,7 +107,7 @@ impl Validator<'_> {
     }
 
     /// A hook's command line, split on whitespace (run without a shell).
-    fn command(&self, f: &str, name: &str, cmd: Option<&str>) -> Result<Option<Vec<String>>, ConfigError> {
+    pub(super) fn command(&self, f: &str, name: &str, cmd: Option<&str>) -> Result<Option<Vec<String>>, ConfigError> {
         let Some(cmd) = cmd else { return Ok(None) };
         let words: Vec<String> = cmd.split_whitespace().map(str::to_owned).collect();
         if words.is_empty() {

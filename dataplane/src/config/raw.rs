@@ -33,6 +33,31 @@ pub struct File {
     pub reassembly: Reassembly,
     #[serde(default, rename = "check")]
     pub checks: Vec<Check>,
+    #[serde(default, rename = "vrrp")]
+    pub vrrp: Vec<Vrrp>,
+}
+
+/// `[[vrrp]]`: one VRRPv3 instance.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Vrrp {
+    pub name: String,
+    pub port: String,
+    pub vrid: u32,
+    pub priority: u32,
+    pub advert_interval_cs: Option<u32>,
+    pub preempt: Option<bool>,
+    pub preempt_delay_ms: Option<u64>,
+    pub addresses: Vec<String>,
+    #[serde(default)]
+    pub unicast_peers: Vec<String>,
+    #[serde(default)]
+    pub track_ports: Vec<String>,
+    pub notify_master: Option<String>,
+    pub notify_backup: Option<String>,
+    pub notify_fault: Option<String>,
+    pub garp_repeat: Option<u32>,
+    pub garp_interval_ms: Option<u64>,
 }
 
 /// IPv4 reassembly per worker, as Linux's `ipfrag_*` sysctls.

@@ -17,7 +17,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -70,6 +70,8 @@ pub struct MainLoop {
 struct Pending {
     snap: Option<(Arc<Snapshot>, u64)>,
     neigh: Option<Arc<NeighTable>>,
+    /// Addresses to announce (after the snapshot that holds them).
+    announce: Option<Arc<[Ipv4Addr]>>,
 }
 
 impl Pending {
@@ -84,6 +86,12 @@ impl Pending {
             && let Err(rtrb::PushError::Full(Update::Neigh(t))) = ring.push(Update::Neigh(t))
         {
             self.neigh = Some(t);
+        }
+        if self.snap.is_none()
+            && let Some(a) = self.announce.take()
+            && let Err(rtrb::PushError::Full(Update::Announce(a))) = ring.push(Update::Announce(a))
+        {
+            self.announce = Some(a);
         }
     }
 }
@@ -188,6 +196,17 @@ impl MainLoop {
         self.published
     }
 
+    /// Has worker 0 announce `addrs` (gratuitous ARP), after any snapshot published before.
+    pub fn announce(&mut self, addrs: &[Ipv4Addr]) {
+        let (Some(link), Some(pending)) = (self.links.first_mut(), self.pending.first_mut()) else { return };
+        let mut all: Vec<Ipv4Addr> = pending.announce.take().map(|a| a.to_vec()).unwrap_or_default();
+        all.extend_from_slice(addrs);
+        all.sort_unstable();
+        all.dedup();
+        pending.announce = Some(all.into());
+        pending.deliver(&mut link.updates);
+    }
+
     /// Whether every worker forwards with snapshot `n` (the number [`MainLoop::publish`] returned)
     /// or a later one: the change it carries is in force.
     pub fn in_force(&self, n: u64) -> bool {
@@ -196,7 +215,7 @@ impl MainLoop {
 
     /// Whether some update still waits for a worker's ring to have room.
     pub fn has_pending(&self) -> bool {
-        self.pending.iter().any(|p| p.snap.is_some() || p.neigh.is_some())
+        self.pending.iter().any(|p| p.snap.is_some() || p.neigh.is_some() || p.announce.is_some())
     }
 
     /// Snapshots retired but still held by a worker.

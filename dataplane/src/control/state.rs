@@ -81,6 +81,10 @@ pub trait Gateway {
     fn reload_checks(&self) -> Result<(), String> {
         Err("this gateway runs no health checker".into())
     }
+    /// The VRRP instances (none without `[[vrrp]]`).
+    fn vrrp(&self) -> Vec<ctrl::msg::VrrpView> {
+        Vec::new()
+    }
 }
 
 /// A gateway without connections: every count is zero, every connection listing empty (tools,
@@ -341,6 +345,7 @@ impl ControlState {
             Command::ListConns { svc } => self.connections(svc, gw).map(Reply::Conns),
             Command::ListMarks => Ok(Reply::Marks(self.marks.rules().to_vec())),
             Command::ListHealth => Ok(Reply::Health(gw.health())),
+            Command::ListVrrp => Ok(Reply::Vrrp(gw.vrrp())),
             Command::ReloadChecks => gw.reload_checks().map(|()| Reply::Done).map_err(CtrlError::Invalid),
             Command::Zero { svc: None } => {
                 gw.zero(None);
@@ -451,7 +456,8 @@ impl ControlState {
             | Command::Zero { .. }
             | Command::Counters
             | Command::ListHealth
-            | Command::ReloadChecks => Ok(()),
+            | Command::ReloadChecks
+            | Command::ListVrrp => Ok(()),
         }
     }
 

@@ -55,6 +55,11 @@ impl LinkGate {
         Self { up, last: Instant::now() }
     }
 
+    /// Whether `port`'s link was up at the last refresh.
+    pub fn is_up(&self, port: crate::net::PortIdx) -> bool {
+        self.up.get(usize::from(port)).is_some_and(|u| u.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
     /// The flags the workers read.
     pub fn flags(&self) -> Arc<[AtomicBool]> {
         Arc::clone(&self.up)

@@ -143,6 +143,12 @@ impl crate::control::Gateway for Gateway<'_> {
         self.io.health.views(self.io.now)
     }
 
+    fn vrrp(&self) -> Vec<ctrl::msg::VrrpView> {
+        let names =
+            |p: crate::net::PortIdx| self.io.ports.get(usize::from(p)).map(|(n, _)| n.clone()).unwrap_or_default();
+        self.io.ha.views(self.io.now, names)
+    }
+
     fn reload_checks(&self) -> Result<(), String> {
         let cfg = Config::load(self.io.config).map_err(|e| e.to_string())?;
         self.io.health.reload(cfg.checks);
@@ -280,11 +286,23 @@ fn publish_change(state: &mut ControlState, main: &mut MainLoop, io: &ControlIo<
 
 /// Hands the workers the configuration `state` now holds; returns the new snapshot's number.
 fn publish(state: &mut ControlState, main: &mut MainLoop) -> Result<u64, Error> {
+    publish_with(state, main, None)
+}
+
+/// Publishes the state's configuration, with other floating addresses held when given.
+fn publish_with(
+    state: &mut ControlState,
+    main: &mut MainLoop,
+    floating: Option<crate::snapshot::Floating>,
+) -> Result<u64, Error> {
     use anyhow::Context as _;
 
     let services = state.services().context("building the new configuration")?;
-    let snap = Arc::new(main.snapshot().with_config(services, state.timeouts().clone()));
-    Ok(main.publish(snap, &state.take_history()))
+    let mut snap = main.snapshot().with_config(services, state.timeouts().clone());
+    if let Some(f) = floating {
+        snap = snap.with_floating(f);
+    }
+    Ok(main.publish(Arc::new(snap), &state.take_history()))
 }
 
 /// The configured RSS key, to set on a device that does RSS: at the device's key size (the
@@ -322,6 +340,8 @@ struct ControlIo<'a> {
     metrics: Option<&'a MetricsServer>,
     /// The health checks.
     health: &'a crate::health::Health,
+    /// The VRRP instances.
+    ha: &'a crate::ha::Ha,
     /// The configuration file (`--reload-checks` reads it again).
     config: &'a std::path::Path,
 }
@@ -526,6 +546,14 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
         }
     }
     let mut health = health.context("starting the health checker")?;
+    let ha = crate::ha::Ha::start(&cfg.vrrp);
+    if ha.is_err() {
+        main.stop_workers();
+        for &l in &launched {
+            eal.wait(l);
+        }
+    }
+    let mut ha = ha.context("starting VRRP")?;
     let mut held = None;
     // The workers' passive health evidence of one tick.
     let mut unanswered = Vec::new();
@@ -537,6 +565,16 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
         main.drain_unanswered(|d| unanswered.push(d));
         let generation = state.generation();
         let verdicts = health.tick(&mut state, &unanswered, now);
+        let vrrp = ha.tick(now, |p| gate.is_up(p));
+        for l in &vrrp.log {
+            println!("fnatd: {l}");
+        }
+        if vrrp.floating_changed {
+            publish_with(&mut state, &mut main, Some(ha.floating()))?;
+        }
+        if !vrrp.announce.is_empty() {
+            main.announce(&vrrp.announce);
+        }
         let io = ControlIo {
             now,
             ports: &ports,
@@ -545,6 +583,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
             rules: cfg.rules_path.as_deref(),
             metrics: metrics.as_ref(),
             health: &health,
+            ha: &ha,
             config: &cfg.file,
         };
         for v in &verdicts {
@@ -567,6 +606,10 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
         let _ = server.reply(h.seq, &h.reply);
     }
     drop(health);
+    // Each Master says it stops (priority 0), so a Backup takes over at once; the kernel twins
+    // still carry that advertisement out.
+    drop(ha);
+    std::thread::sleep(Duration::from_millis(20));
     main.stop_workers();
 
     for &l in &launched {

@@ -8,7 +8,6 @@
 //! ([`ControlState::set_down`]), which fnatd publishes as any other change.
 
 pub mod book;
-pub mod hooks;
 pub mod probe;
 pub mod runner;
 
@@ -114,7 +113,7 @@ const RESULTS_PER_TICK: usize = 4096;
 pub struct Health {
     book: HealthBook,
     runner: Runner,
-    hooks: hooks::Hooks,
+    hooks: crate::hooks::Hooks,
     /// The state's generation the targets were last reconciled with.
     seen: Option<u64>,
     /// Rules read again (`--reload-checks`), for the next tick.
@@ -127,7 +126,7 @@ impl Health {
         Ok(Self {
             book: HealthBook::new(rules),
             runner: Runner::start()?,
-            hooks: hooks::Hooks::default(),
+            hooks: crate::hooks::Hooks::new("health"),
             seen: None,
             reloaded: std::sync::Mutex::new(None),
         })

@@ -87,6 +87,28 @@ impl Worker {
         if self.kernel_bound(dst, rx_port) { self.pass_to_kernel(rx_port, src, now) } else { Err(reason) }
     }
 
+    /// A frame not addressed to the port's MAC: an IPv4 packet to a link-local multicast group
+    /// (224.0.0.0/24: VRRP, routing protocols, IPVS's sync group) goes to the twin of `rx_port`,
+    /// within the bucket of the servers' and peers' frames, so that a flood at the gateway's
+    /// address cannot silence the VRRP peers; anything else is dropped as not for us.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn link_multicast(&mut self, frame: &[u8], rx_port: PortIdx, now: u64) -> Result<Verdict, DropReason> {
+        let eth = EthernetFrame::new_unchecked(frame);
+        let dst_mac = eth.dst_addr();
+        let ip = crate::packet::Ipv4Packet::new_checked(eth.payload()).map_err(|_| DropReason::EthNotForUs)?;
+        let dst = ip.dst_addr();
+        let link_local = dst.octets()[..3] == [224, 0, 0];
+        if !link_local || dst_mac != multicast_mac(dst) || !self.kernel.has(rx_port) {
+            return Err(DropReason::EthNotForUs);
+        }
+        let bucket = self.kernel.get(rx_port, true).ok_or(DropReason::EthNotForUs)?;
+        if !bucket.allow(now) {
+            return Err(DropReason::KernelRateLimited);
+        }
+        Ok(Verdict::ToKernel)
+    }
+
     /// Checks a frame the kernel twin of `port` sent, before it leaves by `port`: IPv4 or an ARP
     /// request, from the port's MAC address (set here: the twin has it, unless someone changed it).
     pub fn from_kernel(&mut self, frame: &mut [u8], port: PortIdx) -> Result<(), DropReason> {
@@ -109,6 +131,12 @@ impl Worker {
         self.stats.from_kernel += 1;
         Ok(())
     }
+}
+
+/// The Ethernet address of IPv4 multicast group `group` (RFC 1112: 01-00-5E and its low 23 bits).
+fn multicast_mac(group: Ipv4Addr) -> crate::packet::MacAddr {
+    let o = group.octets();
+    crate::packet::MacAddr([0x01, 0x00, 0x5e, o[1] & 0x7f, o[2], o[3]])
 }
 
 #[cfg(test)]

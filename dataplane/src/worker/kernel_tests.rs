@@ -202,3 +202,28 @@ fn a_flood_cannot_starve_the_real_servers_answers_to_the_kernel() {
     assert_eq!(w.handle(&mut arp.clone(), DMZ, 0), Verdict::ToKernel, "an ARP reply from a real server");
     assert_eq!(w.handle(&mut flood.clone(), DMZ, 0), Verdict::Drop(DropReason::KernelRateLimited));
 }
+
+#[test]
+fn link_local_multicast_goes_to_the_twin_and_other_protocols_to_a_port_address_too() {
+    let group = Ipv4Addr::new(224, 0, 0, 18);
+    let group_mac = MacAddr([0x01, 0x00, 0x5e, 0x00, 0x00, 0x12]);
+    let peer = Ipv4Addr::new(10, 0, 0, 5);
+    let advert = |mac| FrameSpec::new((CLIENT_MAC, mac), peer, group).with_ttl(255).ipv4(112, &[0x31, 1, 100, 1]);
+    let snap = twins(1000, 100);
+    let mut w = worker(&snap);
+    assert_eq!(w.handle(&mut advert(group_mac), LAN, 0), Verdict::ToKernel, "VRRP's group");
+    let sync_group = MacAddr([0x01, 0x00, 0x5e, 0x00, 0x00, 0x51]);
+    let to_sync = FrameSpec::new((CLIENT_MAC, sync_group), peer, Ipv4Addr::new(224, 0, 0, 81)).udp(8848, 8848, b"x");
+    assert_eq!(w.handle(&mut to_sync.clone(), LAN, 0), Verdict::ToKernel, "IPVS's sync group");
+    // A group's frame under another MAC, a routed group, or a port without a twin: not ours.
+    let other_mac = MacAddr([0x01, 0x00, 0x5e, 0x00, 0x00, 0x13]);
+    assert_eq!(w.handle(&mut advert(other_mac), LAN, 0), Verdict::Drop(DropReason::EthNotForUs));
+    let routed = FrameSpec::new((CLIENT_MAC, MacAddr([1, 0, 0x5e, 1, 2, 3])), peer, Ipv4Addr::new(239, 1, 2, 3));
+    assert_eq!(w.handle(&mut routed.udp(5000, 5000, b"x"), LAN, 0), Verdict::Drop(DropReason::EthNotForUs));
+    let mut plain = worker(&fixtures::snapshot());
+    assert_eq!(plain.handle(&mut advert(group_mac), LAN, 0), Verdict::Drop(DropReason::EthNotForUs));
+    // Unicast VRRP (or any other protocol) to the port's own address is the kernel's.
+    let unicast = FrameSpec::new((CLIENT_MAC, LAN_MAC), peer, LAN_ADDR).with_ttl(255).ipv4(112, &[0x31, 1, 100, 1]);
+    assert_eq!(w.handle(&mut unicast.clone(), LAN, 0), Verdict::ToKernel);
+    assert_eq!(plain.handle(&mut unicast.clone(), LAN, 0), Verdict::Drop(DropReason::UnsupportedProtocol));
+}

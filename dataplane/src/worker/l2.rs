@@ -87,22 +87,31 @@ impl L2State {
         self.ident
     }
 
-    /// Queues a gratuitous ARP for every VIP not announced before, on each port whose prefix holds
-    /// it (every port when none does).
+    /// Queues a gratuitous ARP for every VIP not announced before (floating ones aside: VRRP
+    /// announces those when it takes them).
     pub(super) fn announce_new_vips(&mut self, snap: &Snapshot) {
-        let mut vips: Vec<Ipv4Addr> = snap.services.vips().filter(|v| !self.announced.contains(v)).collect();
+        let mut vips: Vec<Ipv4Addr> =
+            snap.services.vips().filter(|&v| !self.announced.contains(&v) && !snap.floating.is_floating(v)).collect();
         vips.sort_unstable();
         vips.dedup();
-        for vip in vips {
+        for &vip in &vips {
+            self.announced.insert(vip);
+        }
+        self.announce(snap, &vips);
+    }
+
+    /// Queues a gratuitous ARP for each of `addrs`, on each port whose prefix holds it (every
+    /// port when none does).
+    pub(super) fn announce(&mut self, snap: &Snapshot, addrs: &[Ipv4Addr]) {
+        for &addr in addrs {
             let on_link: Vec<usize> =
-                (0..snap.ifaces.len()).filter(|&i| snap.ifaces[i].addrs.iter().any(|n| n.contains(vip))).collect();
+                (0..snap.ifaces.len()).filter(|&i| snap.ifaces[i].addrs.iter().any(|n| n.contains(addr))).collect();
             let ports = if on_link.is_empty() { (0..snap.ifaces.len()).collect() } else { on_link };
             for p in ports {
                 if let Ok(port) = PortIdx::try_from(p) {
-                    self.to_announce.push_back(Outgoing::Announce { port, addr: vip });
+                    self.to_announce.push_back(Outgoing::Announce { port, addr });
                 }
             }
-            self.announced.insert(vip);
         }
     }
 

@@ -252,6 +252,11 @@ impl Worker {
         }
     }
 
+    /// Queues gratuitous ARPs for `addrs` (the floating addresses VRRP just took).
+    pub fn announce(&mut self, addrs: &[Ipv4Addr]) {
+        self.l2.announce(&self.snap, addrs);
+    }
+
     /// Switches to a new neighbour table.
     pub fn set_neigh(&mut self, neigh: Arc<NeighTable>) {
         self.neigh = neigh;
@@ -328,7 +333,16 @@ impl Worker {
     }
 
     fn ipv4<B: PacketBuf>(&mut self, buf: &mut B, rx_port: PortIdx, now: u64) -> Result<Verdict, DropReason> {
-        let r = match self.parse(buf.data(), rx_port)? {
+        let kind = match self.parse(buf.data(), rx_port) {
+            Ok(k) => k,
+            // Link-local multicast (VRRP's 224.0.0.18, IPVS's sync group 224.0.0.81): the kernel's.
+            Err(DropReason::EthNotForUs) => return self.link_multicast(buf.data(), rx_port, now),
+            // Another protocol (VRRP to a unicast peer, GRE, OSPF): the kernel's, if to a port's
+            // address (the IPv4 header was checked).
+            Err(r @ DropReason::UnsupportedProtocol) => return self.unhandled(r, ipv4_addrs(buf.data()), rx_port, now),
+            Err(e) => return Err(e),
+        };
+        let r = match kind {
             Ipv4Kind::Icmp => self.icmp(buf, now),
             Ipv4Kind::Transport(p) => self.forward(buf, p, now),
             Ipv4Kind::TtlExpired => {
@@ -762,6 +776,37 @@ mod tests {
         let again = g.tcp_in(1000, TcpFlags::SYN, 1, 0, b"");
         w.handle(&mut again.frame.clone(), again.port, 1000);
         assert_eq!(taken(&mut w), vec![]);
+    }
+
+    #[test]
+    fn a_floating_vip_another_gateway_holds_is_neither_answered_nor_served() {
+        use crate::fixtures::{self, CLIENT, CLIENT_MAC, Flow, LAN, VIP};
+        use crate::snapshot::Floating;
+        let snap = fixtures::snapshot();
+        let floating = |standby: Vec<Ipv4Addr>| {
+            Arc::new(snap.with_services(snap.services.clone()).with_floating(Floating::new(vec![VIP], standby)))
+        };
+        let mut w = fixtures::worker(&floating(vec![VIP]), 0, 1, &fixtures::templates());
+        let mut announced = Vec::new();
+        w.drain_outgoing(|o| announced.push(o));
+        assert!(
+            !announced.iter().any(|o| matches!(o, Outgoing::Announce { addr, .. } if *addr == VIP)),
+            "VRRP announces it"
+        );
+        let who_has = fixtures::arp_request(CLIENT_MAC, CLIENT, VIP);
+        assert_eq!(w.handle(&mut who_has.clone(), LAN, 0), Verdict::Drop(DropReason::ArpNotForUs), "no ARP answer");
+        let f = Flow::tcp(40000, 0, fixtures::FIRST_LPORT);
+        let syn = f.tcp_in(0, TcpFlags::SYN, 1, 0, b"");
+        assert_eq!(w.handle(&mut syn.frame.clone(), syn.port, 0), Verdict::Drop(DropReason::Standby));
+        assert_eq!(w.conns().len(), 0);
+        // Master now: ARP answered, the connection opens, and the announcement VRRP asks for leaves.
+        w.set_snapshot(floating(Vec::new()));
+        assert_eq!(w.handle(&mut who_has.clone(), LAN, 1), Verdict::Tx(LAN));
+        step(&mut w, &syn, &mut syn.frame.clone());
+        w.announce(&[VIP]);
+        let mut announced = Vec::new();
+        w.drain_outgoing(|o| announced.push(o));
+        assert_eq!(announced, vec![Outgoing::Announce { port: LAN, addr: VIP }]);
     }
 
     #[test]

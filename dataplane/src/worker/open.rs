@@ -48,6 +48,9 @@ impl Worker {
         if k.proto == Protocol::Tcp && !is_lone_syn(p.tcp_flags) {
             return Err(DropReason::NoConn);
         }
+        if self.snap.floating.is_standby(k.dst) {
+            return Err(DropReason::Standby);
+        }
         let (dest, tmpl) = self.choose(sidx, p, now)?;
         let opened = self.connect(p, now, sidx, &dest, tmpl);
         if opened.is_err() {

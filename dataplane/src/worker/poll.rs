@@ -275,6 +275,7 @@ impl<B: PacketBuf> Poller<B> {
                     self.worker.set_neigh(n);
                     neigh_changed = true;
                 }
+                Update::Announce(addrs) => self.worker.announce(&addrs),
             }
         }
         if snapshot_changed {

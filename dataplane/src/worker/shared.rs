@@ -41,6 +41,8 @@ pub enum Update {
     Snapshot(Arc<Snapshot>, u64),
     /// New neighbours.
     Neigh(Arc<NeighTable>),
+    /// Announce these addresses (gratuitous ARP): VRRP took them.
+    Announce(Arc<[Ipv4Addr]>),
 }
 
 /// A neighbour a worker heard from in ARP.

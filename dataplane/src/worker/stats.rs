@@ -89,6 +89,9 @@ drop_reasons! {
     NotForUs => "not_for_us",
     /// A VIP, but no service on that protocol and port.
     NoService => "no_service",
+    /// A new connection to a floating VIP that another gateway holds (this one is VRRP Backup or
+    /// in Fault).
+    Standby => "standby",
     /// Matches no connection and may not open one (TCP without a lone SYN, or a reply to a local
     /// address that no connection holds).
     NoConn => "no_conn",

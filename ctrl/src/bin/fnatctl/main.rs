@@ -50,6 +50,7 @@ Usage:
   fnatctl -Z [-t|u|f service-address]
   fnatctl --counters
   fnatctl --health
+  fnatctl --vrrp
   fnatctl --reload-checks
   fnatctl --from-keepalived FILE
   fnatctl --set tcp tcpfin udp
@@ -79,6 +80,9 @@ Either long or short options are allowed.
   --health                    print what the health checks found of every checked
                               real server: its check, UP or DOWN and since when,
                               checks run and failed, the last result and why
+  --vrrp                      print every VRRP instance: its port, VRID, priority,
+                              state and since when, the master, its addresses,
+                              and the advertisements sent, received and refused
   --counters                  print every port's and worker's counters (drops
                               by reason) and the gateway's traffic totals
   --from-keepalived FILE      print the virtual_servers of keepalived.conf FILE as
@@ -267,6 +271,7 @@ fn run(args: &[String], env_ctl: Option<&str>, input: Input) -> Outcome {
         Op::Zero { svc } => vec![Command::Zero { svc: *svc }],
         Op::Counters => vec![Command::Counters],
         Op::Health => vec![Command::ListHealth],
+        Op::Vrrp => vec![Command::ListVrrp],
         Op::Marks => vec![Command::ListMarks],
         Op::Save { sort } => return save(&mut client, if *sort { Order::Sorted } else { Order::Kernel }),
         // All the lines in one request: one transaction.
@@ -281,6 +286,7 @@ fn run(args: &[String], env_ctl: Option<&str>, input: Input) -> Outcome {
         (Op::List { svc, format }, Reply::Listing(l)) => Outcome::ok(output::list(&l, svc.is_none(), format, &names)),
         (Op::Counters, Reply::Counters(r)) => Outcome::ok(output::counters(&r)),
         (Op::Health, Reply::Health(h)) => Outcome::ok(output::health(&h)),
+        (Op::Vrrp, Reply::Vrrp(v)) => Outcome::ok(output::vrrp(&v)),
         (Op::GetLaddr { .. }, Reply::Listing(l)) => Outcome::ok(output::laddrs(&l)),
         (Op::Conns { numeric, .. }, Reply::Conns(l)) => Outcome::ok(output::conns(&l, numeric, &names)),
         (Op::Timeouts, Reply::Timeouts { tcp, tcpfin, udp }) => Outcome::ok(output::timeouts(tcp, tcpfin, udp)),
@@ -352,7 +358,7 @@ mod tests {
         assert_eq!(v.code, 0);
         assert_eq!(
             v.stdout,
-            format!("fnatctl {} (fnat control protocol 8; ipvsadm-compatible)\n", env!("CARGO_PKG_VERSION"))
+            format!("fnatctl {} (fnat control protocol 9; ipvsadm-compatible)\n", env!("CARGO_PKG_VERSION"))
         );
     }
 

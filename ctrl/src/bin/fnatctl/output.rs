@@ -11,7 +11,7 @@ use ctrl::save::Order;
 use ctrl::vocab::{FwdMethod, Protocol, sched_flags_suffix};
 
 use ctrl::cli::{Columns, ListFormat, PortNames};
-use ctrl::msg::{CounterReport, HealthView, PortCounters};
+use ctrl::msg::{CounterReport, HealthView, PortCounters, VrrpView};
 use ctrl::vocab::Counters;
 
 /// The IPVS version ipvsadm prints in its first line (the kernel's, 1.2.1 for years).
@@ -249,6 +249,49 @@ pub fn health(views: &[HealthView]) -> String {
             v.checks,
             v.failures
         );
+    }
+    out
+}
+
+/// `--vrrp`: each VRRP instance on a line (name, port, VRID, priority, interval, state and since
+/// when, the master, the advertisements sent, received and refused), its addresses on the next.
+pub fn vrrp(views: &[VrrpView]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<12} {:<6} {:>4} {:>4} {:>6} {:<7} {:>8} {:<15} {:>8} {:>8} {:>7} {:>6}",
+        "Instance",
+        "Port",
+        "VRID",
+        "Prio",
+        "Advert",
+        "State",
+        "Since",
+        "Master",
+        "Sent",
+        "Received",
+        "Refused",
+        "Trans"
+    );
+    for v in views {
+        let master = v.master.map_or_else(|| "-".to_owned(), |m| m.to_string());
+        let interval = format!("{}ms", u32::from(v.advert_interval_cs) * 10);
+        let _ = writeln!(
+            out,
+            "{:<12} {:<6} {:>4} {:>4} {interval:>6} {:<7} {:>8} {master:<15} {:>8} {:>8} {:>7} {:>6}",
+            v.name,
+            v.port,
+            v.vrid,
+            v.priority,
+            v.state,
+            duration(v.since_ms),
+            v.adverts_sent,
+            v.adverts_received,
+            v.adverts_refused,
+            v.transitions
+        );
+        let addrs: Vec<String> = v.addresses.iter().map(ToString::to_string).collect();
+        let _ = writeln!(out, "  -> {}", addrs.join(" "));
     }
     out
 }

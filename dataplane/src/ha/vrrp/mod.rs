@@ -35,6 +35,7 @@ use std::net::Ipv4Addr;
 #[cfg(any(test, feature = "testing"))]
 pub mod fuzz;
 pub mod packet;
+pub mod runner;
 
 pub use packet::{Advert, VrrpParseError};
 
