@@ -25,7 +25,7 @@ run() { # target, libFuzzer arguments...
 
 case ${1:-smoke} in
 smoke)
-    for target in worker_path control_request vrrp_advert; do
+    for target in worker_path control_request vrrp_advert sync_message; do
         run "$target" -max_total_time=20
     done
     ;;

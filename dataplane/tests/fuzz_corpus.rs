@@ -98,6 +98,33 @@ fn mutations_of_the_seeds_run_clean() {
 }
 
 #[test]
+fn the_sync_message_corpus_is_its_seeds_and_they_and_their_mutations_run_clean() {
+    use dataplane::ha::sync::fuzz::{run, seeds};
+    let seeds = seeds();
+    check_corpus("sync_message", &seeds);
+    for s in &seeds {
+        run(s);
+    }
+    let mut rng = Rng(0x6a09_e667_f3bc_c908);
+    for _ in 0..20_000 {
+        let mut input = seeds[rng.below(seeds.len())].clone();
+        for _ in 0..1 + rng.below(4) {
+            if input.is_empty() {
+                break;
+            }
+            let i = rng.below(input.len());
+            match rng.below(4) {
+                0 => input[i] ^= 1 << rng.below(8),
+                1 => input[i] = u8::try_from(rng.next() & 0xff).unwrap(),
+                2 => input.truncate(i),
+                _ => input.insert(i, u8::try_from(rng.next() & 0xff).unwrap()),
+            }
+        }
+        run(&input);
+    }
+}
+
+#[test]
 fn control_requests_and_their_mutations_are_answered_all_or_nothing() {
     use dataplane::control::fuzz::{request, seed_requests};
     let seeds = seed_requests();

@@ -5,8 +5,10 @@
 //! values for the caller to carry out. `vrrp::runner` carries them out for one VRRP instance on a
 //! thread of its own; [`Ha`] ties the instances to the main lcore: which floating addresses this
 //! gateway holds (the workers learn it from the snapshot), when to announce them, the notify
-//! commands, the tracked links, and what `fnatctl --vrrp` and the metrics show.
+//! commands, the tracked links, and what `fnatctl --vrrp` and the metrics show. `sync` is the
+//! connection-sync message that replicates connections from the master to the backups.
 
+pub mod sync;
 pub mod vrrp;
 
 use std::net::Ipv4Addr;
