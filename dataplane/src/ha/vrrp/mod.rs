@@ -19,6 +19,13 @@
 //! the interval that advertisement carries. One deadline is pending at a time: the
 //! Master_Down_Timer in Backup, the Adver_Timer in Master, none in Initialize.
 //!
+//! # Two Masters
+//!
+//! A Master that hears a Master of lower priority (the two could not hear each other: a split
+//! brain, now healed) answers at once with its own advertisement and announces its addresses
+//! again, as keepalived does; RFC 5798 would discard the advertisement and leave the clients
+//! with whichever router announced last.
+//!
 //! # Preemption delay
 //!
 //! RFC 5798 has none; we follow keepalived's `preempt_delay`. A Backup with `preempt` that hears a
@@ -333,7 +340,12 @@ impl Instance {
         let wins = adv.priority > self.cfg.priority
             || (adv.priority == self.cfg.priority && src.to_bits() > self.cfg.local_addr.to_bits());
         if !wins {
-            return Vec::new();
+            // Another Master of lower priority: a split brain healing. The RFC discards the
+            // advertisement; like keepalived (`lower_prio_no_advert` off, `garp_lower_prio_repeat`)
+            // we answer at once with our own, so the other steps back now rather than never, and
+            // announce the addresses again, which the other took while it could not hear us.
+            self.deadline = Some(now_ms.saturating_add(self.advert_interval_ms()));
+            return vec![self.own_advert(), Action::GratuitousArp];
         }
         let actions = self.become_backup(now_ms, advert_interval(adv));
         self.master_addr = Some(src);

@@ -280,7 +280,8 @@ fn higher_priority_wins_the_election() {
     m.start(0);
     m.on_timer(3_600);
     assert_eq!(m.state(), State::Master);
-    assert_eq!(m.on_advert(&advert(99, 100), HIGH, 3_700), []);
+    let answer = [Action::SendAdvert { priority: 100 }, Action::GratuitousArp];
+    assert_eq!(m.on_advert(&advert(99, 100), HIGH, 3_700), answer, "the loser is answered");
     assert_eq!(m.state(), State::Master);
     assert_eq!(m.on_advert(&advert(101, 100), LOW, 3_800), [Action::BecameBackup]);
     assert_eq!(m.state(), State::Backup);
@@ -293,7 +294,8 @@ fn equal_priority_is_won_by_the_higher_address() {
     let mut m = instance(100, SRC);
     m.start(0);
     m.on_timer(3_600);
-    assert_eq!(m.on_advert(&advert(100, 100), LOW, 4_000), []);
+    let answer = [Action::SendAdvert { priority: 100 }, Action::GratuitousArp];
+    assert_eq!(m.on_advert(&advert(100, 100), LOW, 4_000), answer, "the loser is answered");
     assert_eq!(m.state(), State::Master);
     assert_eq!(m.on_advert(&advert(100, 100), HIGH, 4_100), [Action::BecameBackup]);
     assert_eq!(m.master_addr(), Some(HIGH));
@@ -393,6 +395,26 @@ fn master_answers_a_priority_zero_advert_at_once() {
     m.start(0);
     assert_eq!(m.on_advert(&advert(0, 100), LOW, 400), [Action::SendAdvert { priority: 255 }]);
     assert_eq!(m.next_deadline(), Some(1_400));
+}
+
+#[test]
+fn master_answers_a_lower_priority_master_and_announces_again() {
+    // The split brain healing: both Masters; the lower one hears the higher and steps back, the
+    // higher answers the lower at once and takes the addresses back.
+    let mut high = instance(200, SRC);
+    high.start(0);
+    high.on_timer(3_600 + 1_000);
+    assert_eq!(high.state(), State::Master);
+    assert_eq!(
+        high.on_advert(&advert(100, 100), LOW, 5_000),
+        [Action::SendAdvert { priority: 200 }, Action::GratuitousArp]
+    );
+    assert_eq!((high.state(), high.next_deadline()), (State::Master, Some(6_000)));
+    let mut low = instance(100, LOW);
+    low.start(0);
+    low.on_timer(4_000);
+    assert_eq!(low.state(), State::Master);
+    assert_eq!(low.on_advert(&high.advert(200), SRC, 5_001), [Action::BecameBackup]);
 }
 
 #[test]
