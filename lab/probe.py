@@ -7,6 +7,10 @@
                                                     echoed line (a long-lived flow with --interval)
   probe.py flood HOST PORT [--count N]              N datagrams as fast as they go, no answers read
                                                     (at most --timeout seconds); prints how many
+  probe.py gaps HOST PORT [--count N] [--interval S]
+                                                    a new connection per round (one echoed line),
+                                                    N rounds S apart; prints the rounds answered and
+                                                    the longest time without an answer (a failover)
 
 Every wait is bounded by --timeout (seconds, per answer). Exit status 0 when every round got an
 answer, 1 otherwise.
@@ -73,9 +77,29 @@ def flood(a):
     return True
 
 
+def gaps(a):
+    ok, last, longest = 0, time.monotonic(), 0.0
+    for i in range(a.count):
+        try:
+            with socket.create_connection((a.host, a.port), timeout=a.timeout) as s:
+                s.settimeout(a.timeout)
+                s.sendall(f"{a.message} {i}\n".encode())
+                if s.makefile("rb").readline():
+                    now = time.monotonic()
+                    longest = max(longest, now - last)
+                    last = now
+                    ok += 1
+        except OSError:
+            pass
+        time.sleep(a.interval)
+    longest = max(longest, time.monotonic() - last)
+    print(f"rounds {a.count} answered {ok} longest_gap_ms {longest * 1000:.0f}", flush=True)
+    return ok > 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("proto", choices=["udp", "tcp", "flood"])
+    ap.add_argument("proto", choices=["udp", "tcp", "flood", "gaps"])
     ap.add_argument("host")
     ap.add_argument("port", type=int)
     ap.add_argument("message", nargs="?", default="ping")
@@ -85,7 +109,7 @@ def main():
     ap.add_argument("--sport", type=int, default=0, help="UDP source port (default: any)")
     a = ap.parse_args()
     try:
-        good = {"udp": udp, "tcp": tcp, "flood": flood}[a.proto](a)
+        good = {"udp": udp, "tcp": tcp, "flood": flood, "gaps": gaps}[a.proto](a)
     except OSError as e:
         print(f"{a.proto} {a.host}:{a.port}: {e}", file=sys.stderr)
         return 1

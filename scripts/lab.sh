@@ -9,12 +9,21 @@
 #   scripts/lab.sh down      stop every process in the lab namespaces, delete them (never fails)
 #   scripts/lab.sh status    what exists, which servers run, the NAT/DR/TUN setup (VIP on lo, rules,
 #                            routes, sysctls, ipip0), veth offloads (exit 0 when all is up)
-#   scripts/lab.sh exec NS CMD...   run CMD in a lab namespace (NS: client, gw, sw, router, rs1..rs3
-#                                   or fnat-*)
+#   scripts/lab.sh exec NS CMD...   run CMD in a lab namespace (NS: client, gw, gw2 (HA), sw, router,
+#                                   rs1..rs3 or fnat-*)
 #   scripts/lab.sh stop-server RS KIND    stop one real server's server (RS: rs1..rs3; KIND: http, udp,
 #   scripts/lab.sh start-server RS KIND   tcp, ipip), or start it again (a health check's failure)
+#   scripts/lab.sh partition | heal       HA variant only: isolate the gateways' bridge ports from
+#                                         each other on br0 and br1 (a split brain), or undo it
 #
-# Runs as root. Installs what it needs if missing (iproute2, ethtool, python3, curl, wrk, tcpdump, ping).
+# FNAT_LAB_HA=1 scripts/lab.sh up builds the HA variant (docs/LAB.md, "The HA variant"): two gateway
+# namespaces fnat-gw (A) and fnat-gw2 (B), each with lan0 and dmz0, the client side a bridge br1 in
+# fnat-sw. The other commands follow the variant the lab was brought up as (FNAT_LAB_HA=0 or 1
+# overrides that); `down` removes what either variant built. FNAT_LAB_GW2=kernel (with up) leaves
+# fnat-gw2's lan0/dmz0 usable by its kernel (ARP on) for a keepalived there instead of fnatd.
+#
+# Runs as root. Installs what it needs if missing (iproute2, ethtool, python3, curl, wrk, tcpdump, ping,
+# keepalived).
 # FNAT_LAB_OFFLOADS=keep leaves the veth offloads at the kernel's defaults (to see why they must go).
 # FNAT_LAB_DMZ_MTU=N (default 1500) sets the MTU of every device on the real servers' side (dmz0,
 # the bridge and its ports, the servers' eth0, the router's rt-sw): 1520 lets a full-size client
@@ -26,14 +35,43 @@ ROOT=$PWD
 RUN=/run/fnat-lab
 NS_CLIENT=fnat-client
 NS_GW=fnat-gw
+NS_GW2=fnat-gw2
 NS_SW=fnat-sw
 NS_ROUTER=fnat-router
 RS_NAMES=(rs1 rs2 rs3)
-ALL_NS=("$NS_CLIENT" "$NS_GW" "$NS_SW" "$NS_ROUTER" fnat-rs1 fnat-rs2 fnat-rs3)
+
+# Which variant: FNAT_LAB_HA=1 or 0; unset, `up` builds the plain lab and the other commands follow
+# the variant that is up ($RUN/ha marks the HA one).
+case ${FNAT_LAB_HA:-} in
+1) HA=1 ;;
+0) HA=0 ;;
+'') if [[ ${1:-} != up && -e $RUN/ha ]]; then HA=1; else HA=0; fi ;;
+*)
+    printf 'lab: error: FNAT_LAB_HA must be 0 or 1, not "%s"\n' "$FNAT_LAB_HA" >&2
+    exit 2
+    ;;
+esac
+# fnat-gw2's kernel: "quiet" as fnat-gw's (for fnatd), or "kernel" (for keepalived; HA only).
+GW2_MODE=${FNAT_LAB_GW2:-quiet}
+[[ $GW2_MODE == quiet || $GW2_MODE == kernel ]] || {
+    printf 'lab: error: FNAT_LAB_GW2 must be quiet or kernel, not "%s"\n' "$GW2_MODE" >&2
+    exit 2
+}
+if ((HA)); then
+    ALL_NS=("$NS_CLIENT" "$NS_GW" "$NS_GW2" "$NS_SW" "$NS_ROUTER" fnat-rs1 fnat-rs2 fnat-rs3)
+else
+    ALL_NS=("$NS_CLIENT" "$NS_GW" "$NS_SW" "$NS_ROUTER" fnat-rs1 fnat-rs2 fnat-rs3)
+fi
+# What `down` removes, whatever the variant.
+ANY_NS=("$NS_CLIENT" "$NS_GW" "$NS_GW2" "$NS_SW" "$NS_ROUTER" fnat-rs1 fnat-rs2 fnat-rs3)
 
 # The addresses other code depends on.
 GW_LAN_MAC=02:00:00:00:00:01
 GW_DMZ_MAC=02:00:00:00:00:02
+# HA: gateway B's ports (gateway A, fnat-gw, keeps the MACs above). The ports' addresses are in
+# fnatd's configurations (configs/lab-ha-a.toml, lab-ha-b.toml), none in the kernel.
+GW2_LAN_MAC=02:00:00:00:01:01
+GW2_DMZ_MAC=02:00:00:00:01:02
 CLIENT_MAC=02:00:00:00:0c:02
 CLIENT_IP=10.0.0.2/24
 DMZ_GW_IP=10.1.0.1
@@ -68,16 +106,38 @@ UDP_DIRECT_PORT=53
 # The per-server processes (pid and log files $RUN/rsN-KIND.pid/.log).
 KINDS=(http udp tcp ipip)
 
-# Every veth end of the lab, as "namespace device".
-VETH_ENDS=(
-    "$NS_GW lan0" "$NS_CLIENT cl0"
-    "$NS_GW dmz0" "$NS_SW sw-gw"
+# Every veth end of the lab, as "namespace device", and the bridges' ports (in $NS_SW).
+# Plain: cl0 <-> lan0 directly, dmz0 <-> sw-gw on br0.
+# HA: cl0 <-> sw-cl, lan0 <-> sw-gw1l (A), sw-gw2l (B) on br1; dmz0 <-> sw-gw1d (A), sw-gw2d (B) on
+# br0. GW_PORTS: the gateways' bridge ports, which `partition` isolates from each other.
+if ((HA)); then
+    VETH_ENDS=(
+        "$NS_CLIENT cl0" "$NS_SW sw-cl"
+        "$NS_GW lan0" "$NS_SW sw-gw1l"
+        "$NS_GW dmz0" "$NS_SW sw-gw1d"
+        "$NS_GW2 lan0" "$NS_SW sw-gw2l"
+        "$NS_GW2 dmz0" "$NS_SW sw-gw2d"
+    )
+    BR0_PORTS=(sw-gw1d sw-gw2d)
+    BR1_PORTS=(sw-cl sw-gw1l sw-gw2l)
+    GW_PORTS=(sw-gw1l sw-gw2l sw-gw1d sw-gw2d)
+else
+    VETH_ENDS=(
+        "$NS_GW lan0" "$NS_CLIENT cl0"
+        "$NS_GW dmz0" "$NS_SW sw-gw"
+    )
+    BR0_PORTS=(sw-gw)
+    BR1_PORTS=()
+    GW_PORTS=()
+fi
+VETH_ENDS+=(
     "fnat-rs1 eth0" "$NS_SW sw-rs1"
     "fnat-rs2 eth0" "$NS_SW sw-rs2"
     "fnat-rs3 eth0" "$NS_SW sw-rs3"
     "$NS_ROUTER rt-sw" "$NS_SW sw-rt"
     "$NS_ROUTER rt-cl" "$NS_CLIENT cl1"
 )
+BR0_PORTS+=(sw-rs1 sw-rs2 sw-rs3 sw-rt)
 # Offloads switched off on every veth end (see docs/LAB.md): checksum offload (partial checksums in
 # the frames af_packet reads), TSO/GSO (64 KB super-frames), GRO (coalesced frames on receive),
 # VLAN acceleration (tags moved out of the frame). ethtool feature names as `ethtool -k` prints them.
@@ -103,7 +163,7 @@ in_ns() {
 # Installs the tools the lab uses when missing; `apt-get update` at most once.
 deps() {
     local need=() cmd pkg
-    for pair in ip:iproute2 ethtool:ethtool python3:python3 curl:curl wrk:wrk tcpdump:tcpdump ping:iputils-ping; do
+    for pair in ip:iproute2 ethtool:ethtool python3:python3 curl:curl wrk:wrk tcpdump:tcpdump ping:iputils-ping keepalived:keepalived; do
         cmd=${pair%%:*}
         pkg=${pair#*:}
         if ! command -v "$cmd" >/dev/null 2>&1 || ! dpkg -s "$pkg" >/dev/null 2>&1; then
@@ -127,7 +187,7 @@ is_lab_pid() {
 # Pids of the processes inside the lab's namespaces.
 lab_ns_pids() {
     local ns
-    for ns in "${ALL_NS[@]}"; do
+    for ns in "${ANY_NS[@]}"; do
         if ns_exists "$ns"; then ip netns pids "$ns" 2>/dev/null || true; fi
     done
 }
@@ -160,14 +220,15 @@ down() {
             sleep 0.1
         fi
     done
-    for ns in "${ALL_NS[@]}"; do
+    for ns in "${ANY_NS[@]}"; do
         if ns_exists "$ns"; then
             ip netns del "$ns" 2>/dev/null || warn "could not delete namespace $ns"
         fi
     done
     rm -rf "$RUN"
-    # fnatd's DPDK runtime directory (file_prefix "fnat-lab"), once nothing uses it.
-    rm -rf /var/run/dpdk/fnat-lab 2>/dev/null || true
+    # fnatd's DPDK runtime directories (file_prefix "fnat-lab"; HA: "fnat-lab-a", "fnat-lab-b"),
+    # once nothing uses them.
+    rm -rf /var/run/dpdk/fnat-lab /var/run/dpdk/fnat-lab-a /var/run/dpdk/fnat-lab-b 2>/dev/null || true
     return 0
 }
 
@@ -197,17 +258,78 @@ ns_sysctl() {
     in_ns "$ns" sysctl -qw "$@"
 }
 
+# The gateway namespace $1: fnatd owns lan0 and dmz0 through af_packet; its kernel stays quiet
+# (no addresses, no ARP, no IPv6, no forwarding). Its own traffic goes through fnatd's kernel twins
+# (the tap interfaces lan and dmz, with the ports' addresses): strict reverse-path filtering on
+# lan0/dmz0 (no route points at them) keeps the kernel from also taking the frames it sees there,
+# which carry the twins' MAC addresses (as a NIC bound to DPDK would not show them to the kernel at
+# all). With $2 = kernel (FNAT_LAB_GW2=kernel, fnat-gw2 only) lan0/dmz0 are left to the kernel
+# instead, for keepalived: ARP on, arp_ignore 0; still no address (whoever runs there adds them),
+# no IPv6, no forwarding, rp_filter 1.
+gateway_setup() {
+    local ns=$1 mode=${2:-quiet} dev
+    if [[ $mode == kernel ]]; then
+        ns_sysctl "$ns" net.ipv4.ip_forward=0
+        for dev in lan0 dmz0; do
+            ns_sysctl "$ns" "net.ipv6.conf.$dev.disable_ipv6=1" "net.ipv4.conf.$dev.arp_ignore=0" \
+                "net.ipv4.conf.$dev.rp_filter=1"
+        done
+    else
+        ns_sysctl "$ns" net.ipv4.ip_forward=0 net.ipv4.conf.all.arp_ignore=8 \
+            net.ipv4.conf.default.arp_ignore=8
+        for dev in lan0 dmz0; do
+            ns_sysctl "$ns" "net.ipv6.conf.$dev.disable_ipv6=1" "net.ipv4.conf.$dev.arp_ignore=8" \
+                "net.ipv4.conf.$dev.rp_filter=1"
+            in_ns "$ns" ip link set "$dev" arp off
+        done
+    fi
+    in_ns "$ns" ip link set dmz0 mtu "$DMZ_MTU"
+    for dev in lan0 dmz0; do in_ns "$ns" ip link set "$dev" up; done
+}
+
+# A plain learning bridge $1 in $NS_SW with ports $3..., forwarding at once (no STP, no forward
+# delay), every device at MTU $2.
+bridge_setup() {
+    local br=$1 mtu=$2 dev
+    shift 2
+    in_ns "$NS_SW" ip link add "$br" type bridge stp_state 0 forward_delay 0
+    ns_sysctl "$NS_SW" "net.ipv6.conf.$br.disable_ipv6=1"
+    for dev in "$@"; do
+        ns_sysctl "$NS_SW" "net.ipv6.conf.$dev.disable_ipv6=1"
+        in_ns "$NS_SW" ip link set "$dev" mtu "$mtu"
+        in_ns "$NS_SW" ip link set "$dev" master "$br"
+        in_ns "$NS_SW" ip link set "$dev" up
+    done
+    in_ns "$NS_SW" ip link set "$br" mtu "$mtu"
+    in_ns "$NS_SW" ip link set "$br" up
+}
+
 build() {
     local rs ns dev
     say "creating namespaces ${ALL_NS[*]}"
     for ns in "${ALL_NS[@]}"; do new_ns "$ns"; done
 
-    say "wiring veths (client <-> gw: cl0/lan0; gw <-> switch: dmz0/sw-gw; rsN: eth0/sw-rsN;" \
-        "router: rt-sw/sw-rt, rt-cl/cl1)"
-    ip link add lan0 netns "$NS_GW" address "$GW_LAN_MAC" type veth \
-        peer name cl0 netns "$NS_CLIENT" address "$CLIENT_MAC"
-    ip link add dmz0 netns "$NS_GW" address "$GW_DMZ_MAC" type veth \
-        peer name sw-gw netns "$NS_SW"
+    if ((HA)); then
+        say "wiring veths (client <-> br1: cl0/sw-cl; gw A: lan0/sw-gw1l on br1, dmz0/sw-gw1d on br0;" \
+            "gw B: lan0/sw-gw2l, dmz0/sw-gw2d; rsN: eth0/sw-rsN; router: rt-sw/sw-rt, rt-cl/cl1)"
+        ip link add cl0 netns "$NS_CLIENT" address "$CLIENT_MAC" type veth \
+            peer name sw-cl netns "$NS_SW"
+        ip link add lan0 netns "$NS_GW" address "$GW_LAN_MAC" type veth \
+            peer name sw-gw1l netns "$NS_SW"
+        ip link add dmz0 netns "$NS_GW" address "$GW_DMZ_MAC" type veth \
+            peer name sw-gw1d netns "$NS_SW"
+        ip link add lan0 netns "$NS_GW2" address "$GW2_LAN_MAC" type veth \
+            peer name sw-gw2l netns "$NS_SW"
+        ip link add dmz0 netns "$NS_GW2" address "$GW2_DMZ_MAC" type veth \
+            peer name sw-gw2d netns "$NS_SW"
+    else
+        say "wiring veths (client <-> gw: cl0/lan0; gw <-> switch: dmz0/sw-gw; rsN: eth0/sw-rsN;" \
+            "router: rt-sw/sw-rt, rt-cl/cl1)"
+        ip link add lan0 netns "$NS_GW" address "$GW_LAN_MAC" type veth \
+            peer name cl0 netns "$NS_CLIENT" address "$CLIENT_MAC"
+        ip link add dmz0 netns "$NS_GW" address "$GW_DMZ_MAC" type veth \
+            peer name sw-gw netns "$NS_SW"
+    fi
     for rs in "${RS_NAMES[@]}"; do
         ip link add eth0 netns "fnat-$rs" address "$(rs_mac "$rs")" type veth \
             peer name "sw-$rs" netns "$NS_SW"
@@ -217,21 +339,9 @@ build() {
     ip link add rt-cl netns "$NS_ROUTER" address "$ROUTER_CL_MAC" type veth \
         peer name cl1 netns "$NS_CLIENT" address "$CLIENT1_MAC"
 
-    # The gateway namespace: fnatd owns lan0 and dmz0 through af_packet; its kernel stays quiet
-    # (no addresses, no ARP, no IPv6, no forwarding). Its own traffic goes through fnatd's kernel
-    # twins (the tap interfaces lan and dmz, with the ports' addresses): strict reverse-path
-    # filtering on lan0/dmz0 (no route points at them) keeps the kernel from also taking the frames
-    # it sees there, which carry the twins' MAC addresses (as a NIC bound to DPDK would not show
-    # them to the kernel at all).
-    ns_sysctl "$NS_GW" net.ipv4.ip_forward=0 net.ipv4.conf.all.arp_ignore=8 \
-        net.ipv4.conf.default.arp_ignore=8
-    for dev in lan0 dmz0; do
-        ns_sysctl "$NS_GW" "net.ipv6.conf.$dev.disable_ipv6=1" "net.ipv4.conf.$dev.arp_ignore=8" \
-            "net.ipv4.conf.$dev.rp_filter=1"
-        in_ns "$NS_GW" ip link set "$dev" arp off
-    done
-    in_ns "$NS_GW" ip link set dmz0 mtu "$DMZ_MTU"
-    for dev in lan0 dmz0; do in_ns "$NS_GW" ip link set "$dev" up; done
+    # The gateway namespaces (HA: both; fnat-gw2 as FNAT_LAB_GW2 says).
+    gateway_setup "$NS_GW"
+    if ((HA)); then gateway_setup "$NS_GW2" "$GW2_MODE"; fi
 
     # The client: requests leave by cl0 (10.0.0.0/24, the VIP is on-link there: fnatd answers ARP);
     # DR/TUN replies from the VIP come back on cl1 from the router. rp_filter off, or the kernel
@@ -245,17 +355,11 @@ build() {
     in_ns "$NS_CLIENT" ip link set cl0 up
     in_ns "$NS_CLIENT" ip link set cl1 up
 
-    # The switch: a plain learning bridge, forwarding at once (no STP, no forward delay).
-    in_ns "$NS_SW" ip link add br0 type bridge stp_state 0 forward_delay 0
-    ns_sysctl "$NS_SW" net.ipv6.conf.br0.disable_ipv6=1
-    for dev in sw-gw sw-rs1 sw-rs2 sw-rs3 sw-rt; do
-        ns_sysctl "$NS_SW" "net.ipv6.conf.$dev.disable_ipv6=1"
-        in_ns "$NS_SW" ip link set "$dev" mtu "$DMZ_MTU"
-        in_ns "$NS_SW" ip link set "$dev" master br0
-        in_ns "$NS_SW" ip link set "$dev" up
-    done
-    in_ns "$NS_SW" ip link set br0 mtu "$DMZ_MTU"
-    in_ns "$NS_SW" ip link set br0 up
+    # The switch: br0 on the real servers' side; HA: br1 on the clients' side too (MTU 1500 there,
+    # as the client side always is). VRRP adverts (224.0.0.18, link-local) are flooded to every
+    # port whatever the bridge's multicast snooping does.
+    bridge_setup br0 "$DMZ_MTU" "${BR0_PORTS[@]}"
+    if ((HA)); then bridge_setup br1 1500 "${BR1_PORTS[@]}"; fi
 
     # The router: forwards the real servers' direct replies (source VIP) to the client's cl1. Only
     # that direction: requests never come this way. rp_filter off (it has no route back to the VIP
@@ -433,6 +537,10 @@ up() {
     trap on_up_exit EXIT
     trap 'exit 130' INT TERM
     mkdir -p "$RUN"
+    if ((HA)); then
+        : >"$RUN/ha"
+        if [[ $GW2_MODE == kernel ]]; then : >"$RUN/gw2-kernel"; fi
+    fi
     build
     start_servers
     UP_DONE=1
@@ -515,8 +623,86 @@ direct_path_check() {
     printf ' -- ok\n'
 }
 
+# "on" or "off": bridge port $1's isolation (bridge_slave isolated) in $NS_SW; empty when unknown.
+port_isolated() {
+    local out
+    out=$(in_ns "$NS_SW" bridge -d link show dev "$1" 2>/dev/null || true)
+    [[ $out =~ isolated\ (on|off) ]] && echo "${BASH_REMATCH[1]}"
+    return 0
+}
+
+# HA: the bridges' ports, the gateways' veths and whether the gateways are partitioned; non-zero
+# when a port is missing, down or on the wrong bridge, or the isolation is half done.
+ha_check() {
+    local br dev ports out bad="" iso isolated=0 ns label lan dmz mode flags
+    echo "bridges ($NS_SW):"
+    for br in br0 br1; do
+        if [[ $br == br0 ]]; then ports=("${BR0_PORTS[@]}"); else ports=("${BR1_PORTS[@]}"); fi
+        out=""
+        for dev in "${ports[@]}"; do
+            flags=$(in_ns "$NS_SW" ip -o link show dev "$dev" 2>/dev/null || true)
+            if [[ $flags != *" master $br "* ]]; then
+                bad+=" $dev-not-on-$br"
+            elif [[ $flags != *"state UP"* ]]; then
+                bad+=" $dev-down"
+            fi
+            iso=$(port_isolated "$dev")
+            out+=" $dev"
+            if [[ $iso == on ]]; then
+                out+="(isolated)"
+                isolated=$((isolated + 1))
+            fi
+        done
+        printf '  %s:%s\n' "$br" "$out"
+    done
+    for label in A B; do
+        if [[ $label == A ]]; then
+            ns=$NS_GW lan=sw-gw1l dmz=sw-gw1d mode="quiet (for fnatd)"
+        else
+            ns=$NS_GW2 lan=sw-gw2l dmz=sw-gw2d mode="quiet (for fnatd)"
+            [[ -e $RUN/gw2-kernel ]] && mode="in use (FNAT_LAB_GW2=kernel)"
+        fi
+        ns_exists "$ns" || continue
+        out=""
+        for dev in lan0 dmz0; do
+            flags=$(in_ns "$ns" ip -o link show dev "$dev" 2>/dev/null || true)
+            [[ $flags =~ link/ether\ ([0-9a-f:]+) ]] && out+=" $dev ${BASH_REMATCH[1]}"
+            if [[ $flags == *NOARP* ]]; then out+=" (arp off)"; else out+=" (arp on)"; fi
+            [[ $flags == *"state UP"* ]] || bad+=" $ns/$dev-down"
+        done
+        printf '  gateway %s %-8s%s; bridge ports %s (br1), %s (br0); its kernel %s\n' \
+            "$label" "$ns" "$out" "$lan" "$dmz" "$mode"
+    done
+    if ((isolated == 0)); then
+        echo "  gateways hear each other (scripts/lab.sh partition isolates them)"
+    elif ((isolated == ${#GW_PORTS[@]})); then
+        echo "  PARTITIONED: the gateways' ports are isolated from each other (scripts/lab.sh heal)"
+    else
+        bad+=" half-partitioned"
+    fi
+    if [[ -n $bad ]]; then
+        echo "  BAD:$bad"
+        return 1
+    fi
+    return 0
+}
+
+# partition|heal: bridge port isolation on the gateways' ports of br0 and br1. Isolated ports do
+# not forward to one another (unicast, broadcast, multicast: VRRP adverts, ARP, GARPs), but do to
+# and from every other port, so the client and the real servers still reach both gateways.
+isolate() {
+    local state=$1 dev
+    need_root
+    ((HA)) || die "no HA lab here (FNAT_LAB_HA=1 scripts/lab.sh up)"
+    ns_exists "$NS_SW" || die "namespace $NS_SW does not exist (FNAT_LAB_HA=1 scripts/lab.sh up)"
+    for dev in "${GW_PORTS[@]}"; do
+        in_ns "$NS_SW" bridge link set dev "$dev" isolated "$state"
+        [[ $(port_isolated "$dev") == "$state" ]] || die "$dev: isolation is not $state"
+    done
+}
+
 # Prints the lab's state; exit status 0 when every namespace exists, every server runs and the
-# NAT/DR/TUN setup (routes, rules, sysctls, the TUN devices) is in place.
+# NAT/DR/TUN setup (routes, rules, sysctls, the TUN devices) is in place (HA: and the bridges).
 status() {
     local ns rs kind pid f state end dev bad feat s pids ok=0
     echo "namespaces:"
@@ -531,6 +717,7 @@ status() {
             ok=1
         fi
     done
+    if ((HA)) && ns_exists "$NS_SW"; then ha_check || ok=1; fi
     echo "servers:"
     for rs in "${RS_NAMES[@]}"; do
         for kind in "${KINDS[@]}"; do
@@ -582,9 +769,9 @@ status() {
 
 ns_name() {
     case $1 in
-    client | gw | sw | router | rs1 | rs2 | rs3) echo "fnat-$1" ;;
-    fnat-client | fnat-gw | fnat-sw | fnat-router | fnat-rs1 | fnat-rs2 | fnat-rs3) echo "$1" ;;
-    *) die "unknown namespace '$1' (client, gw, sw, router, rs1, rs2, rs3)" ;;
+    client | gw | gw2 | sw | router | rs1 | rs2 | rs3) echo "fnat-$1" ;;
+    fnat-client | fnat-gw | fnat-gw2 | fnat-sw | fnat-router | fnat-rs1 | fnat-rs2 | fnat-rs3) echo "$1" ;;
+    *) die "unknown namespace '$1' (client, gw, gw2 (HA), sw, router, rs1, rs2, rs3)" ;;
     esac
 }
 
@@ -622,6 +809,14 @@ exec)
     shift
     ns_exists "$ns" || die "namespace $ns does not exist (scripts/lab.sh up)"
     exec ip netns exec "$ns" "$@"
+    ;;
+partition)
+    isolate on
+    say "partitioned: the gateways' ports on br0 and br1 (${GW_PORTS[*]}) are isolated from each other"
+    ;;
+heal)
+    isolate off
+    say "healed: the gateways hear each other again"
     ;;
 -h | --help | help) usage ;;
 *)

@@ -15,38 +15,14 @@ use std::time::{Duration, Instant};
 
 use dataplane::fixtures::process::Daemon;
 
+// Only the lab's helpers of it (not the DPDK tests' cleanup).
+#[allow(dead_code)]
+mod common;
+use common::lab::{fnatctl_bin, lab_lock, repo, run, text};
+
 const VIP: &str = "10.0.0.100";
 const RS: [&str; 3] = ["10.1.0.11", "10.1.0.12", "10.1.0.13"];
 const CTL: &str = "/dev/shm/fnat.ctl";
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn fnatctl_bin() -> PathBuf {
-    let p = Path::new(env!("CARGO_BIN_EXE_fnatd")).with_file_name("fnatctl");
-    assert!(p.exists(), "{} is missing: build the workspace (cargo build --workspace) first", p.display());
-    p
-}
-
-fn require_root() {
-    let uid = std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
-        s.lines().find(|l| l.starts_with("Uid:")).and_then(|l| l.split_whitespace().nth(1).map(str::to_owned))
-    });
-    assert_eq!(
-        uid.as_deref(),
-        Some("0"),
-        "the live lab needs root (network namespaces, DPDK): run as root, as CI does"
-    );
-}
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// The lab, built for one test and torn down on drop; holds the lab lock meanwhile.
 struct Lab {
@@ -63,9 +39,7 @@ impl Lab {
 
     /// The lab with fnatd on `config`.
     fn up_with(config: PathBuf) -> Lab {
-        require_root();
-        let lock = File::create("/run/fnat-lab.test.lock").expect("lab lock file");
-        lock.lock().expect("lab lock");
+        let lock = lab_lock();
         let out = run(Command::new(repo().join("scripts/lab.sh")).arg("up"));
         assert!(out.status.success(), "lab.sh up failed:\n{}{}", text(&out.stdout), text(&out.stderr));
         let log = std::env::temp_dir().join(format!("fnat-lab-fnatd-{}.log", std::process::id()));

@@ -1,5 +1,9 @@
 //! What the DPDK test binaries share.
 
+/// The live lab's helpers.
+#[allow(dead_code)]
+pub mod lab;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
