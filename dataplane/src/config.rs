@@ -185,6 +185,8 @@ pub struct Config {
     pub checks: Vec<crate::health::CheckRule>,
     /// The VRRP instances (`[[vrrp]]`), in the file's order.
     pub vrrp: Vec<crate::ha::vrrp::runner::InstanceSpec>,
+    /// The connection-sync daemon (`[sync]`), when configured.
+    pub sync: Option<crate::ha::sync::daemon::SyncConfig>,
 }
 
 /// Where fnatd and fnatctl meet when `[control] path` is not set: a file on the shared-memory tmpfs.
@@ -327,6 +329,7 @@ impl Validator<'_> {
             })
             .transpose()?;
         let vrrp = self.vrrp(raw.vrrp, &ports)?;
+        let sync = raw.sync.map(|s| self.sync(s, &ports)).transpose()?;
         Ok(Config {
             file: self.file.to_owned(),
             eal,
@@ -344,6 +347,7 @@ impl Validator<'_> {
             reassembly: self.reassembly(&raw.reassembly)?,
             checks: self.checks(raw.checks)?,
             vrrp,
+            sync,
             state,
             services,
             control_path,

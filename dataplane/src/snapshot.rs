@@ -47,6 +47,8 @@ pub struct Snapshot {
     pub min_mtu: u16,
     /// The addresses VRRP moves between gateways, and which of them this one does not hold now.
     pub floating: Floating,
+    /// The workers note their connections for the backups (the sync daemon runs as master).
+    pub sync_master: bool,
 }
 
 /// The addresses of the VRRP instances (VIPs, local addresses, a floating next hop) and those this
@@ -112,6 +114,7 @@ impl Snapshot {
             expire_quiescent_template: false,
             steering: Arc::new([]),
             floating: Floating::default(),
+            sync_master: false,
         }
     }
 
@@ -129,6 +132,7 @@ impl Snapshot {
             expire_nodest_conn: cfg.expire_nodest_conn,
             expire_quiescent_template: cfg.expire_quiescent_template,
             floating: crate::ha::floating(cfg.vrrp.iter().map(|v| (v, false))),
+            sync_master: cfg.sync.as_ref().is_some_and(|s| s.master),
             ..s
         }
     }
@@ -146,6 +150,7 @@ impl Snapshot {
             expire_quiescent_template: self.expire_quiescent_template,
             steering: Arc::clone(&self.steering),
             floating: self.floating.clone(),
+            sync_master: self.sync_master,
             ..s
         }
     }

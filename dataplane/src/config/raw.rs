@@ -35,6 +35,25 @@ pub struct File {
     pub checks: Vec<Check>,
     #[serde(default, rename = "vrrp")]
     pub vrrp: Vec<Vrrp>,
+    pub sync: Option<Sync>,
+}
+
+/// `[sync]`: the connection-sync daemon.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sync {
+    #[serde(default)]
+    pub master: bool,
+    #[serde(default)]
+    pub backup: bool,
+    pub syncid: Option<u32>,
+    pub port: String,
+    pub group: Option<String>,
+    #[serde(default)]
+    pub peers: Vec<String>,
+    pub udp_port: Option<u32>,
+    pub key: String,
+    pub flush_ms: Option<u64>,
 }
 
 /// `[[vrrp]]`: one VRRPv3 instance.

@@ -1,4 +1,5 @@
-//! `[[vrrp]]`: VRRPv3 instances (RFC 5798), keepalived's `vrrp_instance` in fnatd's terms.
+//! `[[vrrp]]`: VRRPv3 instances (RFC 5798), keepalived's `vrrp_instance` in fnatd's terms, and
+//! `[sync]`: the connection-sync daemon (IPVS's `--start-daemon`).
 //!
 //! ```toml
 //! [[vrrp]]
@@ -17,14 +18,95 @@
 //! notify_fault = "/usr/local/bin/ha fault"     # FAULT
 //! garp_repeat = 5              # gratuitous ARPs per address on becoming MASTER (default 5)
 //! garp_interval_ms = 1000      # between them (default 1000)
+//!
+//! [sync]
+//! master = true                # send this gateway's connections (--start-daemon master)
+//! backup = true                # install the master's (--start-daemon backup); both may run
+//! syncid = 1                   # 0..=255 (--syncid; default 0)
+//! port = "lan"                 # the port the messages travel on (needs [port.kernel])
+//! group = "224.0.0.81"         # the multicast group (default), or
+//! peers = ["10.0.0.5"]         #   unicast peers instead
+//! udp_port = 8848              # (default)
+//! key = "00112233445566778899aabbccddeeff"   # 16..=64 bytes in hex, the same on every gateway
+//! flush_ms = 20                # the longest a connection waits for its message (default 20)
 //! ```
 
 use super::{ConfigError, PortConfig, Validator, raw};
+use crate::ha::sync::SyncKey;
+use crate::ha::sync::daemon::{DEFAULT_GROUP, DEFAULT_PORT, SyncConfig};
 use crate::ha::vrrp::runner::{InstanceSpec, Notify};
 use crate::ha::vrrp::{Instance, InstanceConfig};
 use crate::net::PortIdx;
 
 impl Validator<'_> {
+    /// `[sync]`.
+    pub(super) fn sync(&self, s: raw::Sync, ports: &[PortConfig]) -> Result<SyncConfig, ConfigError> {
+        if !s.master && !s.backup {
+            return Err(self.err("sync", "runs as master, backup or both: set master or backup to true"));
+        }
+        let syncid =
+            u8::try_from(s.syncid.unwrap_or(0)).map_err(|_| self.err("sync.syncid", "must be from 0 to 255"))?;
+        let port = self.port_idx("sync.port", &s.port, ports)?;
+        let pc = &ports[usize::from(port)];
+        let Some(kernel) = &pc.kernel else {
+            return Err(self.err(
+                "sync.port",
+                format_args!("port '{}' has no [port.kernel]: sync messages travel through the twin", s.port),
+            ));
+        };
+        let Some(local_addr) = pc.addrs.first().map(|n| n.addr) else {
+            return Err(self.err("sync.port", format_args!("port '{}' has no address to send from", s.port)));
+        };
+        let group = match s.group.as_deref() {
+            None => DEFAULT_GROUP,
+            Some(g) => {
+                let ip = self.ip("sync.group", g)?;
+                if !ip.is_multicast() {
+                    return Err(self.err("sync.group", format_args!("{ip} is not a multicast group")));
+                }
+                ip
+            }
+        };
+        let peers = s
+            .peers
+            .iter()
+            .enumerate()
+            .map(|(j, a)| {
+                let field = format!("sync.peers[{j}]");
+                let ip = self.ip(&field, a)?;
+                if ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast() || ip == local_addr {
+                    return Err(self.err(&field, format_args!("{ip} is not another gateway's unicast address")));
+                }
+                Ok(ip)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if s.group.is_some() && !peers.is_empty() {
+            return Err(self.err("sync.peers", "goes without sync.group: messages go to the group or the peers"));
+        }
+        let udp_port = match s.udp_port.unwrap_or(u32::from(DEFAULT_PORT)) {
+            p @ 1..=65535 => u16::try_from(p).unwrap_or(DEFAULT_PORT),
+            _ => return Err(self.err("sync.udp_port", "must be from 1 to 65535")),
+        };
+        let key = SyncKey::from_hex(&s.key).map_err(|e| self.err("sync.key", e))?;
+        let flush_ms = match s.flush_ms.unwrap_or(20) {
+            n @ 1..=1000 => n,
+            _ => return Err(self.err("sync.flush_ms", "must be from 1 to 1000")),
+        };
+        Ok(SyncConfig {
+            master: s.master,
+            backup: s.backup,
+            syncid,
+            port_name: s.port,
+            iface: kernel.iface.clone(),
+            local_addr,
+            group,
+            peers,
+            udp_port,
+            key,
+            flush_ms,
+        })
+    }
+
     /// The `[[vrrp]]` tables, in order.
     pub(super) fn vrrp(&self, raw: Vec<raw::Vrrp>, ports: &[PortConfig]) -> Result<Vec<InstanceSpec>, ConfigError> {
         let mut out: Vec<InstanceSpec> = Vec::with_capacity(raw.len());

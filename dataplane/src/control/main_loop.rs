@@ -23,12 +23,16 @@ use std::time::{Duration, Instant};
 
 use super::stats::{ESTIMATE_MS, Source, StatsBook};
 use super::templates::{forget_templates, list_templates};
+use crate::ha::sync::SyncRecord;
 use crate::lb::persist::SweepCursor;
 use crate::lb::sched::SchedHistory;
 use crate::lb::{Conn, DestId, FwdMethod, Protocol, ServiceKey, TcpState, Templates};
 use crate::net::{NeighManager, NeighTable};
 use crate::snapshot::Snapshot;
 use crate::worker::shared::{ConnQuery, ControlLinks, Published, Update};
+
+/// Batches of synced connections that may wait for one worker's ring.
+const SYNC_BATCHES_PENDING: usize = 1024;
 use crate::worker::{DestConns, WorkerStats};
 use ctrl::msg::{ConnListing, ConnView};
 
@@ -72,6 +76,8 @@ struct Pending {
     neigh: Option<Arc<NeighTable>>,
     /// Addresses to announce (after the snapshot that holds them).
     announce: Option<Arc<[Ipv4Addr]>>,
+    /// Synced connections to install, in order.
+    sync: std::collections::VecDeque<Box<[SyncRecord]>>,
 }
 
 impl Pending {
@@ -86,6 +92,14 @@ impl Pending {
             && let Err(rtrb::PushError::Full(Update::Neigh(t))) = ring.push(Update::Neigh(t))
         {
             self.neigh = Some(t);
+        }
+        while self.snap.is_none()
+            && let Some(batch) = self.sync.pop_front()
+        {
+            if let Err(rtrb::PushError::Full(Update::Sync(batch))) = ring.push(Update::Sync(batch)) {
+                self.sync.push_front(batch);
+                break;
+            }
         }
         if self.snap.is_none()
             && let Some(a) = self.announce.take()
@@ -196,6 +210,29 @@ impl MainLoop {
         self.published
     }
 
+    /// Takes the connections the workers noted for the backups (sync master).
+    pub fn drain_sync(&mut self, mut f: impl FnMut(SyncRecord)) {
+        for link in &mut self.links {
+            while let Ok(r) = link.sync.pop() {
+                f(r);
+            }
+        }
+    }
+
+    /// Hands synced connections to worker `worker` (modulo the workers) to install; false when
+    /// too many wait already (the records are dropped: the master's next note sends them again).
+    pub fn sync_install(&mut self, worker: u16, records: Box<[SyncRecord]>) -> bool {
+        let n = self.links.len().max(1);
+        let w = usize::from(worker) % n;
+        let (Some(link), Some(pending)) = (self.links.get_mut(w), self.pending.get_mut(w)) else { return false };
+        if pending.sync.len() >= SYNC_BATCHES_PENDING {
+            return false;
+        }
+        pending.sync.push_back(records);
+        pending.deliver(&mut link.updates);
+        true
+    }
+
     /// Has worker 0 announce `addrs` (gratuitous ARP), after any snapshot published before.
     pub fn announce(&mut self, addrs: &[Ipv4Addr]) {
         let (Some(link), Some(pending)) = (self.links.first_mut(), self.pending.first_mut()) else { return };
@@ -215,7 +252,7 @@ impl MainLoop {
 
     /// Whether some update still waits for a worker's ring to have room.
     pub fn has_pending(&self) -> bool {
-        self.pending.iter().any(|p| p.snap.is_some() || p.neigh.is_some() || p.announce.is_some())
+        self.pending.iter().any(|p| p.snap.is_some() || p.neigh.is_some() || p.announce.is_some() || !p.sync.is_empty())
     }
 
     /// Snapshots retired but still held by a worker.

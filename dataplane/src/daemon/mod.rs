@@ -554,6 +554,16 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
         }
     }
     let mut ha = ha.context("starting VRRP")?;
+    let sync = cfg.sync.clone().map(crate::ha::sync::daemon::SyncDaemon::start).transpose();
+    if sync.is_err() {
+        main.stop_workers();
+        for &l in &launched {
+            eal.wait(l);
+        }
+    }
+    let mut sync = sync.context("starting the sync daemon")?;
+    let mut noted = Vec::new();
+    let mut installs: Vec<Vec<crate::ha::sync::SyncRecord>> = vec![Vec::new(); workers];
     let mut held = None;
     // The workers' passive health evidence of one tick.
     let mut unanswered = Vec::new();
@@ -574,6 +584,17 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
         }
         if !vrrp.announce.is_empty() {
             main.announce(&vrrp.announce);
+        }
+        if let Some(d) = sync.as_mut() {
+            main.drain_sync(|r| noted.push(r));
+            d.send(now, noted.drain(..));
+            d.receive(|w, r| installs[usize::from(w) % workers].push(r));
+            for (w, records) in installs.iter_mut().enumerate() {
+                if !records.is_empty() {
+                    let batch = std::mem::take(records).into_boxed_slice();
+                    main.sync_install(u16::try_from(w).unwrap_or(0), batch);
+                }
+            }
         }
         let io = ControlIo {
             now,

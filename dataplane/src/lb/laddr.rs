@@ -31,17 +31,38 @@ pub fn lport_owner(lport: u16, workers: u16) -> u16 {
 
 #[derive(Debug)]
 enum Ports {
-    /// This worker's share of the range, `port % workers == worker`.
-    Modulo { free: VecDeque<u16>, owned: usize },
-    /// Every port of the range, chosen per real server by the LIP's port's RSS; `free` has a bit
-    /// per port of the range (set while the port is free), so a double release is refused.
-    Steered { ports: SteeredPorts, steering: Arc<Steering>, free: Box<[u64]> },
+    /// This worker's share of the range, `port % workers == worker`, in FIFO order.
+    Modulo { queue: VecDeque<u16> },
+    /// Every port of the range, chosen per real server by the LIP's port's RSS.
+    Steered { ports: SteeredPorts, steering: Arc<Steering> },
 }
 
 #[derive(Debug)]
 struct Lip {
     addr: Ipv4Addr,
     ports: Ports,
+    /// A bit per port of the range, set while the port is free here: a double release is
+    /// refused, and a port taken for a synced connection ([`LocalAddrPool::take`]) stays in the
+    /// queue it sits in until it is reached there, then is passed over.
+    free: Box<[u64]>,
+}
+
+impl Lip {
+    /// Bit `port - first` of the free map: its word and mask.
+    fn bit(first: u16, port: u16) -> (usize, u64) {
+        let i = usize::from(port - first);
+        (i / 64, 1 << (i % 64))
+    }
+
+    fn is_free(&self, first: u16, port: u16) -> bool {
+        let (w, b) = Self::bit(first, port);
+        self.free[w] & b != 0
+    }
+
+    fn set_free(&mut self, first: u16, port: u16, free: bool) {
+        let (w, b) = Self::bit(first, port);
+        if free { self.free[w] |= b } else { self.free[w] &= !b }
+    }
 }
 
 /// One worker's local ports on every LIP.
@@ -68,26 +89,26 @@ impl LocalAddrPool {
         if self.is_local(addr) {
             return;
         }
-        let ports = match steering.filter(|_| self.workers > 1) {
+        let first = *self.range.start();
+        let mut lip = Lip { addr, ports: Ports::Modulo { queue: VecDeque::new() }, free: Box::default() };
+        lip.free = vec![0u64; self.range.len().div_ceil(64)].into_boxed_slice();
+        lip.ports = match steering.filter(|_| self.workers > 1) {
             Some(s) => {
-                let bits = self.range.len().div_ceil(64);
-                let mut free = vec![0u64; bits].into_boxed_slice();
-                for i in 0..self.range.len() {
-                    free[i / 64] |= 1 << (i % 64);
+                for p in self.range.clone() {
+                    lip.set_free(first, p, true);
                 }
-                Ports::Steered {
-                    ports: SteeredPorts::new(s, self.range.clone(), self.worker),
-                    steering: Arc::clone(s),
-                    free,
-                }
+                Ports::Steered { ports: SteeredPorts::new(s, self.range.clone(), self.worker), steering: Arc::clone(s) }
             }
             None => {
-                let free: VecDeque<u16> =
+                let queue: VecDeque<u16> =
                     self.range.clone().filter(|&p| lport_owner(p, self.workers) == self.worker).collect();
-                Ports::Modulo { owned: free.len(), free }
+                for &p in &queue {
+                    lip.set_free(first, p, true);
+                }
+                Ports::Modulo { queue }
             }
         };
-        self.lips.push(Lip { addr, ports });
+        self.lips.push(lip);
     }
 
     /// Takes a free port on one of `lips` (a service's local addresses), cycling over them, for a
@@ -99,14 +120,19 @@ impl LocalAddrPool {
         for k in 0..n {
             let addr = lips[(self.next + k) % n];
             let Some(lip) = self.lips.iter_mut().find(|l| l.addr == addr) else { continue };
-            let port = match &mut lip.ports {
-                Ports::Modulo { free, .. } => free.pop_front(),
-                Ports::Steered { ports, steering, free } => ports.acquire(steering, rip, rport, addr).inspect(|&p| {
-                    let i = usize::from(p - first);
-                    free[i / 64] &= !(1 << (i % 64));
-                }),
+            // Ports taken for synced connections meanwhile are passed over (and leave the queue).
+            let port = loop {
+                let p = match &mut lip.ports {
+                    Ports::Modulo { queue } => queue.pop_front(),
+                    Ports::Steered { ports, steering } => ports.acquire(steering, rip, rport, addr),
+                };
+                match p {
+                    Some(p) if !lip.is_free(first, p) => continue,
+                    p => break p,
+                }
             };
             if let Some(port) = port {
+                lip.set_free(first, port, false);
                 self.next = (self.next + k + 1) % n;
                 return Some((addr, port));
             }
@@ -124,22 +150,44 @@ impl LocalAddrPool {
         let Some(lip) = self.lips.iter_mut().find(|l| l.addr == addr) else {
             return false;
         };
-        match &mut lip.ports {
-            Ports::Modulo { free, owned } => {
-                if lport_owner(port, workers) != worker || free.len() >= *owned {
-                    return false;
-                }
-                free.push_back(port);
-            }
-            Ports::Steered { ports, steering, free } => {
-                let (word, bit) = (usize::from(port - first) / 64, 1u64 << (usize::from(port - first) % 64));
-                if free[word] & bit != 0 {
-                    return false;
-                }
-                free[word] |= bit;
-                ports.release(steering, port);
-            }
+        if lip.is_free(first, port) {
+            return false;
         }
+        match &mut lip.ports {
+            Ports::Modulo { queue } => {
+                if lport_owner(port, workers) != worker {
+                    return false;
+                }
+                queue.push_back(port);
+            }
+            Ports::Steered { ports, steering } => ports.release(steering, port),
+        }
+        lip.set_free(first, port, true);
+        true
+    }
+
+    /// Takes `port` of `addr` for a connection the master gateway synced (it chose the port):
+    /// false when this worker has it in use. A port this worker does not hand out (another
+    /// worker's share) is not reserved, and its release later is refused, as any foreign port's.
+    pub fn take(&mut self, addr: Ipv4Addr, port: u16) -> bool {
+        let first = *self.range.start();
+        let Some(lip) = self.lips.iter_mut().find(|l| l.addr == addr) else {
+            return false;
+        };
+        if !self.range.contains(&port) {
+            return true;
+        }
+        let ours = match lip.ports {
+            Ports::Modulo { .. } => lport_owner(port, self.workers) == self.worker,
+            Ports::Steered { .. } => true,
+        };
+        if !ours {
+            return true;
+        }
+        if !lip.is_free(first, port) {
+            return false;
+        }
+        lip.set_free(first, port, false);
         true
     }
 
@@ -170,7 +218,7 @@ impl LocalAddrPool {
         self.lips
             .iter()
             .map(|l| match &l.ports {
-                Ports::Modulo { free, .. } => free.len(),
+                Ports::Modulo { queue } => queue.len(),
                 Ports::Steered { ports, .. } => ports.available(),
             })
             .sum()
@@ -228,6 +276,25 @@ mod tests {
         assert!(p.release(A, 2000));
         assert_eq!(p.acquire(&[A, B], RIP, 80), Some((A, 2000)));
         assert_eq!(p.acquire(&[], RIP, 80), None);
+    }
+
+    #[test]
+    fn a_port_taken_for_a_synced_connection_is_passed_over_until_released() {
+        let mut p = pool(&[A], 3000..=3003, 0, 1);
+        assert!(p.take(A, 3001));
+        assert!(!p.take(A, 3001), "in use");
+        assert_eq!(p.acquire(&[A], RIP, 80), Some((A, 3000)));
+        assert_eq!(p.acquire(&[A], RIP, 80), Some((A, 3002)), "3001 passed over");
+        assert_eq!(p.acquire(&[A], RIP, 80), Some((A, 3003)));
+        assert_eq!(p.acquire(&[A], RIP, 80), None);
+        assert!(p.release(A, 3001));
+        assert!(!p.release(A, 3001), "a double release");
+        assert_eq!(p.acquire(&[A], RIP, 80), Some((A, 3001)));
+        // Another worker's share is not reserved here; an unknown address is refused.
+        let mut two = pool(&[A], 3000..=3003, 0, 2);
+        assert!(two.take(A, 3001));
+        assert!(!two.release(A, 3001));
+        assert!(!two.take(B, 3000));
     }
 
     #[test]

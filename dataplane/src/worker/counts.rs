@@ -169,6 +169,11 @@ impl DestCounts {
         self.by_id.get(&id).copied().unwrap_or(NO_TALLY)
     }
 
+    /// The service of the real server whose tally is in `slot`.
+    pub(super) fn service_of(&self, slot: u32) -> Option<ServiceKey> {
+        self.slots.get(slot as usize).and_then(|t| t.as_ref()).map(|t| t.svc)
+    }
+
     /// A new connection in `slot`: scheduled, inactive until established.
     #[inline]
     pub(super) fn open(&mut self, snap: &Snapshot, slot: u32) {

@@ -21,6 +21,7 @@ mod open;
 pub mod poll;
 pub mod shared;
 pub mod stats;
+mod sync;
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -108,6 +109,8 @@ pub struct Worker {
     /// Real servers that left a client's SYN unanswered since the control lcore last took them
     /// (passive health evidence; at most [`UNANSWERED_MAX`]).
     unanswered: Vec<DestId>,
+    /// Connections noted for the backups since the control lcore last took them (`sync`).
+    sync_out: Vec<crate::ha::sync::SyncRecord>,
     /// This worker's counters.
     pub stats: WorkerStats,
 }
@@ -169,6 +172,7 @@ impl Worker {
             icmp_errors: crate::net::TokenBucket::new(icmp::ERROR_RATE, icmp::ERROR_BURST),
             kernel: kernel::KernelBuckets::default(),
             unanswered: Vec::with_capacity(UNANSWERED_MAX),
+            sync_out: Vec::with_capacity(sync::SYNC_OUT_MAX),
             reasm: crate::net::reasm::Reassembly::new(crate::net::reasm::ReasmLimits::default()),
             stats: WorkerStats::default(),
         };
@@ -548,6 +552,7 @@ impl Worker {
         let Self { snap, conns, dest_conns, unanswered, stats, .. } = self;
         let timeouts = &snap.timeouts;
         let conn = conns.get_mut(idx);
+        let state_before = conn.state;
         let timeout = match conn.proto {
             Protocol::Tcp => {
                 let sdir = match dir {
@@ -577,6 +582,10 @@ impl Worker {
             Protocol::Udp => timeouts.udp,
         };
         conn.expires = now.saturating_add(timeout);
+        if snap.sync_master {
+            let changed = conn.state != state_before;
+            self.sync_note(idx, changed, now);
+        }
     }
 
     /// Whether the connection's real server is no longer configured.

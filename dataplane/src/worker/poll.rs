@@ -276,6 +276,11 @@ impl<B: PacketBuf> Poller<B> {
                     neigh_changed = true;
                 }
                 Update::Announce(addrs) => self.worker.announce(&addrs),
+                Update::Sync(records) => {
+                    for r in &records {
+                        self.worker.install_synced(r, now);
+                    }
+                }
             }
         }
         if snapshot_changed {
@@ -368,6 +373,15 @@ impl<B: PacketBuf> Poller<B> {
             // A full ring loses evidence that the client's next SYN brings again.
             let _ = unanswered.push(d);
         });
+        let sync = &mut ctl.sync;
+        let mut lost = 0;
+        self.worker.drain_sync(|r| {
+            // A full ring loses a record; the connection's next change or refresh sends it again.
+            if sync.push(r).is_err() {
+                lost += 1;
+            }
+        });
+        self.worker.stats.sync_lost += lost;
         let w = &self.worker;
         if let Some(ticket) = ctl.shared.pending_request(self.served)
             && self.listing.is_none_or(|l| l.ticket() != ticket)

@@ -28,6 +28,7 @@ use super::WorkerStats;
 use ctrl::vocab::Counters;
 
 use super::counts::Source;
+use crate::ha::sync::SyncRecord;
 use crate::lb::{Conn, ConnTable, DestId, ServiceKey};
 use crate::net::{NeighTable, PortIdx};
 use crate::packet::MacAddr;
@@ -43,6 +44,8 @@ pub enum Update {
     Neigh(Arc<NeighTable>),
     /// Announce these addresses (gratuitous ARP): VRRP took them.
     Announce(Arc<[Ipv4Addr]>),
+    /// Connections the master gateway synced, to install or refresh (sync backup).
+    Sync(Box<[SyncRecord]>),
 }
 
 /// A neighbour a worker heard from in ARP.
@@ -303,6 +306,8 @@ pub struct WorkerLinks {
     pub learned: Producer<Learned>,
     /// Real servers that left a client unanswered (passive health evidence, `Worker::drain_unanswered`).
     pub unanswered: Producer<DestId>,
+    /// Connections for the backups (sync master, `Worker::drain_sync`).
+    pub sync: Producer<SyncRecord>,
     /// Shared flags and counters.
     pub shared: Arc<WorkerShared>,
 }
@@ -316,6 +321,8 @@ pub struct ControlLinks {
     pub learned: Consumer<Learned>,
     /// Real servers that left a client unanswered.
     pub unanswered: Consumer<DestId>,
+    /// Connections for the backups.
+    pub sync: Consumer<SyncRecord>,
     /// Shared flags and counters.
     pub shared: Arc<WorkerShared>,
 }
@@ -323,15 +330,19 @@ pub struct ControlLinks {
 /// Passive health evidence a worker may have in flight to the control lcore.
 const UNANSWERED_RING: usize = 1024;
 
+/// Connection records a worker may have in flight to the sync daemon.
+pub const SYNC_RING: usize = 16_384;
+
 /// A pair of linked ends.
 pub fn links(update_capacity: usize, learned_capacity: usize) -> (ControlLinks, WorkerLinks) {
     let (up, uc) = RingBuffer::new(update_capacity);
     let (lp, lc) = RingBuffer::new(learned_capacity);
     let (sp, sc) = RingBuffer::new(UNANSWERED_RING);
+    let (yp, yc) = RingBuffer::new(SYNC_RING);
     let shared = Arc::new(WorkerShared::default());
     (
-        ControlLinks { updates: up, learned: lc, unanswered: sc, shared: Arc::clone(&shared) },
-        WorkerLinks { updates: uc, learned: lp, unanswered: sp, shared },
+        ControlLinks { updates: up, learned: lc, unanswered: sc, sync: yc, shared: Arc::clone(&shared) },
+        WorkerLinks { updates: uc, learned: lp, unanswered: sp, sync: yp, shared },
     )
 }
 

@@ -197,6 +197,14 @@ pub struct WorkerStats {
     pub persist_followed: u64,
     /// Connections of persistent services scheduled without a template: the template table was full.
     pub persist_untracked: u64,
+    /// Connection records handed to the sync daemon for the backups (sync master).
+    pub sync_out: u64,
+    /// Records lost: the ring to the control lcore was full.
+    pub sync_lost: u64,
+    /// Connections installed or refreshed from the master's records (sync backup).
+    pub sync_in: u64,
+    /// Records not installed: no such service or real server here, or its local port in use.
+    pub sync_refused: u64,
     /// Drops by reason, indexed by `DropReason as usize`.
     pub drops: [u64; DropReason::COUNT],
 }
@@ -230,6 +238,10 @@ impl Default for WorkerStats {
             from_kernel: 0,
             persist_followed: 0,
             persist_untracked: 0,
+            sync_out: 0,
+            sync_lost: 0,
+            sync_in: 0,
+            sync_refused: 0,
             drops: [0; DropReason::COUNT],
         }
     }
@@ -253,7 +265,7 @@ impl WorkerStats {
     }
 
     /// The counters other than drops, by name, in field order.
-    pub fn named(&self) -> [(&'static str, u64); 26] {
+    pub fn named(&self) -> [(&'static str, u64); 30] {
         [
             ("rx", self.rx),
             ("tx", self.tx),
@@ -281,6 +293,10 @@ impl WorkerStats {
             ("from_kernel", self.from_kernel),
             ("persist_followed", self.persist_followed),
             ("persist_untracked", self.persist_untracked),
+            ("sync_out", self.sync_out),
+            ("sync_lost", self.sync_lost),
+            ("sync_in", self.sync_in),
+            ("sync_refused", self.sync_refused),
         ]
     }
 
@@ -312,6 +328,10 @@ impl WorkerStats {
         self.from_kernel += o.from_kernel;
         self.persist_followed += o.persist_followed;
         self.persist_untracked += o.persist_untracked;
+        self.sync_out += o.sync_out;
+        self.sync_lost += o.sync_lost;
+        self.sync_in += o.sync_in;
+        self.sync_refused += o.sync_refused;
         for (a, b) in self.drops.iter_mut().zip(o.drops.iter()) {
             *a += b;
         }

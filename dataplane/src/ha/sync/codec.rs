@@ -24,7 +24,7 @@
 //! | 2      | 1    | method     | 0 FULLNAT, 1 NAT, 2 DR, 3 TUN   | 0                              |
 //! | 3      | 1    | state      | `TcpState as u8`; 0 for UDP     | 0                              |
 //! | 4      | 2    | flags      | bit 0 replied, bit 1 no output  | 0                              |
-//! | 6      | 2    | reserved   | 0                               | 0                              |
+//! | 6      | 2    | worker     | the master's worker holding it  | 0                              |
 //! | 8      | 4    | fwmark     | the service's mark, 0 if none   | the service's mark, 0 if none  |
 //! | 12     | 4    | cip        | client address                  | client address, masked         |
 //! | 16     | 4    | vip        | virtual address                 | virtual address                |
@@ -110,7 +110,7 @@ mod record_field {
     pub const METHOD: usize = 2;
     pub const STATE: usize = 3;
     pub const FLAGS: Range<usize> = 4..6;
-    pub const RESERVED: Range<usize> = 6..8;
+    pub const WORKER: Range<usize> = 6..8;
     pub const FWMARK: Range<usize> = 8..12;
     pub const CIP: Range<usize> = 12..16;
     pub const VIP: Range<usize> = 16..20;
@@ -330,6 +330,9 @@ pub struct SyncRecord {
     pub rport: u16,
     /// Milliseconds left until the entry expires, when it was sent.
     pub timeout_ms: u32,
+    /// The master's worker that holds the connection: a backup with as many workers (and the
+    /// same steering) receives its packets on the same one after a takeover.
+    pub worker: u16,
 }
 
 impl SyncRecord {
@@ -345,6 +348,7 @@ impl SyncRecord {
             r.lip = Ipv4Addr::UNSPECIFIED;
             r.cport = 0;
             r.lport = 0;
+            r.worker = 0;
         }
         if r.proto == Protocol::Udp {
             r.state = TcpState::None;
@@ -360,7 +364,7 @@ impl SyncRecord {
         out[record_field::METHOD] = method_code(r.method);
         out[record_field::STATE] = r.state as u8;
         out[record_field::FLAGS].copy_from_slice(&r.flags.bits().to_be_bytes());
-        out[record_field::RESERVED].copy_from_slice(&[0, 0]);
+        out[record_field::WORKER].copy_from_slice(&r.worker.to_be_bytes());
         out[record_field::FWMARK].copy_from_slice(&r.fwmark.to_be_bytes());
         out[record_field::CIP].copy_from_slice(&r.cip.octets());
         out[record_field::VIP].copy_from_slice(&r.vip.octets());
@@ -388,9 +392,6 @@ impl SyncRecord {
             return Err("state");
         }
         let flags = SyncFlags::from_bits(u16_at(record_field::FLAGS)).ok_or("flags")?;
-        if u16_at(record_field::RESERVED) != 0 {
-            return Err("reserved");
-        }
         let r = SyncRecord {
             kind,
             proto,
@@ -407,6 +408,7 @@ impl SyncRecord {
             lport: u16_at(record_field::LPORT),
             rport: u16_at(record_field::RPORT),
             timeout_ms: u32_at(record_field::TIMEOUT_MS),
+            worker: u16_at(record_field::WORKER),
         };
         // A template with a field only a connection has, or a UDP connection with a state
         // (refused above already).

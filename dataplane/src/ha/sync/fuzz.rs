@@ -111,6 +111,7 @@ fn sample_records() -> Vec<SyncRecord> {
         lport: 5000 + u16::from(n),
         rport: 8080,
         timeout_ms: 900_000,
+        worker: 0,
     };
     let template = SyncRecord {
         kind: RecordKind::Template,
@@ -122,6 +123,7 @@ fn sample_records() -> Vec<SyncRecord> {
         cip: [203, 0, 113, 0].into(),
         vport: 0,
         timeout_ms: 300_000,
+        worker: 0,
         ..conn(Protocol::Tcp, FwdMethod::FullNat, TcpState::None, SyncFlags::NONE, 1)
     };
     vec![

@@ -18,6 +18,7 @@
 //! `timeout_ms`) is the receiver's, not this module's.
 
 pub mod codec;
+pub mod daemon;
 #[cfg(any(test, feature = "testing"))]
 pub mod fuzz;
 pub mod replay;

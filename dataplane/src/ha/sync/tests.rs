@@ -39,6 +39,7 @@ fn conn() -> SyncRecord {
         lport: 5001,
         rport: 8080,
         timeout_ms: 900_000,
+        worker: 0,
     }
 }
 
@@ -56,6 +57,7 @@ fn template() -> SyncRecord {
         vport: 0,
         lport: 0,
         timeout_ms: 360_000,
+        worker: 0,
         ..conn()
     }
 }
@@ -332,7 +334,7 @@ fn an_authenticated_record_with_an_invalid_field_is_refused_with_its_index() {
     assert_eq!(bad(0, 1, &[17]), refused(0, "state"), "a UDP connection with a TCP state");
     assert_eq!(bad(0, 4, &[0, 4]), refused(0, "flags"));
     assert_eq!(bad(0, 4, &[0x80, 0]), refused(0, "flags"));
-    assert_eq!(bad(1, 6, &[0, 1]), refused(1, "reserved"));
+    assert_eq!(bad(2, 6, &[0, 1]), refused(2, "template field"), "a template with a worker");
     assert_eq!(bad(2, 20, &[10, 0, 0, 1]), refused(2, "template field"), "a template with a lip");
     assert_eq!(bad(2, 2, &[1]), refused(2, "template field"), "a template with a method");
     assert_eq!(bad(2, 3, &[1]), refused(2, "template field"), "a template with a state");
@@ -489,13 +491,13 @@ fn any_record() -> impl Strategy<Value = SyncRecord> {
     let addr = || any::<u32>().prop_map(Ipv4Addr::from);
     (
         (kind, proto, method, state, flags, any::<u32>()),
-        (addr(), addr(), addr(), addr()),
+        (addr(), addr(), addr(), addr(), any::<u16>()),
         (any::<u16>(), any::<u16>(), any::<u16>(), any::<u16>(), any::<u32>()),
     )
         .prop_map(
             |(
                 (kind, proto, method, state, flags, fwmark),
-                (cip, vip, lip, rip),
+                (cip, vip, lip, rip, worker),
                 (cport, vport, lport, rport, timeout_ms),
             )| {
                 SyncRecord {
@@ -514,6 +516,7 @@ fn any_record() -> impl Strategy<Value = SyncRecord> {
                     lport,
                     rport,
                     timeout_ms,
+                    worker,
                 }
             },
         )
