@@ -19,6 +19,8 @@ mod common;
 use common::lab::{fnatctl_bin, lab_lock, repo, run, text};
 
 const VIP: &str = "10.0.0.100";
+/// The TCP echo through the VIP in FULLNAT (to the real servers' 9000).
+const ECHO: &str = "9001";
 /// The gateways: namespace, configuration, control file, own address on the client side.
 const GW: [(&str, &str, &str, &str); 2] = [
     ("fnat-gw", "configs/lab-ha-a.toml", "/dev/shm/fnat-a.ctl", "10.0.0.4"),
@@ -51,18 +53,20 @@ impl HaLab {
         HaLab { _lock: lock, gws: [None, None], configs: GW.map(|g| repo().join(g.1)), keepalived: None, tmp }
     }
 
-    /// Starts fnatd on gateway `i` and gives it the lab's services: TCP echo (9000) and HTTP (80)
-    /// through the VIP in FULLNAT to rs1 and rs2.
+    /// Starts fnatd on gateway `i` and gives it the lab's services, through the VIP to rs1 and
+    /// rs2: TCP echo in FULLNAT (9001), NAT (9002) and DR (9000), and HTTP (80) in FULLNAT.
     fn start(&mut self, i: usize) {
         let log = self.tmp.join(format!("fnatd-{i}.log"));
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", GW[i].0]).arg(env!("CARGO_BIN_EXE_fnatd")).arg("--config").arg(&self.configs[i]);
         self.gws[i] = Some(Daemon::fnatd(cmd, &log, Duration::from_secs(30)).unwrap_or_else(|e| panic!("{e}")));
-        for (vport, rport) in [("9000", "9000"), ("80", "8080")] {
+        for (vport, rport, method) in
+            [(ECHO, "9000", "-b"), ("9002", "9000", "-m"), ("9000", "9000", "-g"), ("80", "8080", "-b")]
+        {
             let svc = format!("{VIP}:{vport}");
             self.ctl(i, &["-A", "-t", &svc, "-s", "rr"]);
             for rs in ["10.1.0.11", "10.1.0.12"] {
-                self.ctl(i, &["-a", "-t", &svc, "-r", &format!("{rs}:{rport}"), "-b"]);
+                self.ctl(i, &["-a", "-t", &svc, "-r", &format!("{rs}:{rport}"), method]);
             }
         }
     }
@@ -117,7 +121,7 @@ impl HaLab {
     fn echo_works(&self) -> bool {
         let probe = repo().join("lab/probe.py");
         let probe = probe.to_str().expect("path");
-        self.client(&["python3", probe, "tcp", VIP, "9000", "hello", "--timeout", "1"]).status.success()
+        self.client(&["python3", probe, "tcp", VIP, ECHO, "hello", "--timeout", "1"]).status.success()
     }
 
     /// Starts a client opening a connection through the VIP every 10 ms for `rounds` rounds.
@@ -125,7 +129,7 @@ impl HaLab {
         Command::new("ip")
             .args(["netns", "exec", "fnat-client", "python3"])
             .arg(repo().join("lab/probe.py"))
-            .args(["gaps", VIP, "9000", "--interval", "0.01", "--timeout", "0.1", "--count", &rounds.to_string()])
+            .args(["gaps", VIP, ECHO, "--interval", "0.01", "--timeout", "0.1", "--count", &rounds.to_string()])
             .stdout(Stdio::piped())
             .spawn()
             .expect("probe.py gaps")
@@ -244,11 +248,76 @@ fn a_split_brain_heals_to_the_higher_priority_which_takes_its_addresses_back() {
     // A long session through the winner.
     let probe = repo().join("lab/probe.py");
     let probe = probe.to_str().expect("path");
-    let out = lab.client(&["python3", probe, "tcp", VIP, "9000", "line", "--count", "20", "--interval", "0.05"]);
+    let out = lab.client(&["python3", probe, "tcp", VIP, ECHO, "line", "--count", "20", "--interval", "0.05"]);
     assert!(out.status.success(), "a session through A after the healing:\n{}", text(&out.stdout));
     for i in [A, B] {
         assert!(lab.gws[i].as_mut().expect("running").try_wait().is_none(), "{} still runs", GW[i].0);
     }
+}
+
+impl HaLab {
+    /// Both gateways' configurations without `[sync]`.
+    fn without_sync(&mut self) {
+        for i in [A, B] {
+            let text = std::fs::read_to_string(&self.configs[i]).expect("config");
+            let cut = text.find("\n[sync]").expect("a [sync] section");
+            let cfg = self.tmp.join(format!("no-sync-{i}.toml"));
+            std::fs::write(&cfg, &text[..cut]).expect("write config");
+            self.configs[i] = cfg;
+        }
+    }
+
+    /// A long TCP echo session through `vport`: one line every 100 ms, `lines` lines.
+    fn session(&self, vport: &str, lines: u32) -> Child {
+        Command::new("ip")
+            .args(["netns", "exec", "fnat-client", "python3"])
+            .arg(repo().join("lab/probe.py"))
+            .args(["tcp", VIP, vport, "line", "--count", &lines.to_string(), "--interval", "0.1", "--timeout", "3"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("probe.py tcp")
+    }
+}
+
+/// Long sessions through A in FULLNAT, NAT and DR, A killed in their middle: how many finished
+/// every line (byte for byte, as echoed).
+fn sessions_over_a_takeover(lab: &mut HaLab) -> Vec<(&'static str, bool, String)> {
+    lab.start(A);
+    lab.wait_vrrp(A, "MASTER", GW[A].3, Duration::from_secs(5));
+    lab.start(B);
+    lab.wait_vrrp(B, "BACKUP", GW[A].3, Duration::from_secs(5));
+    let lines = 40;
+    let sessions: Vec<(&str, Child)> =
+        [("FULLNAT", ECHO), ("NAT", "9002"), ("DR", "9000")].map(|(m, port)| (m, lab.session(port, lines))).into();
+    std::thread::sleep(Duration::from_millis(1500));
+    lab.kill(A);
+    lab.wait_vrrp(B, "MASTER", GW[B].3, Duration::from_secs(3));
+    sessions
+        .into_iter()
+        .map(|(m, child)| {
+            let out = child.wait_with_output().expect("session");
+            let got = text(&out.stdout);
+            let whole = (0..lines).all(|i| got.lines().any(|l| l.ends_with(&format!(" line {i}"))));
+            (m, out.status.success() && whole, got)
+        })
+        .collect()
+}
+
+#[test]
+fn established_connections_survive_the_masters_death_with_sync_and_break_without() {
+    let mut lab = HaLab::up(false);
+    for (method, survived, got) in sessions_over_a_takeover(&mut lab) {
+        assert!(survived, "the {method} session broke with sync on:\n{got}\n{}", lab.log(B));
+    }
+    let counters = lab.ctl(B, &["--counters"]);
+    assert!(counters.contains("sync_in"), "{counters}");
+    drop(lab);
+
+    let mut lab = HaLab::up(false);
+    lab.without_sync();
+    let broke: Vec<&str> =
+        sessions_over_a_takeover(&mut lab).into_iter().filter(|(_, survived, _)| !survived).map(|(m, ..)| m).collect();
+    assert_eq!(broke, ["FULLNAT", "NAT", "DR"], "without sync every session breaks");
 }
 
 /// keepalived's configuration for B's namespace: one VRRPv3 instance like fnatd's, at `priority`.
