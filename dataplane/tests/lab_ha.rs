@@ -279,19 +279,26 @@ impl HaLab {
     }
 }
 
-/// Long sessions through A in FULLNAT, NAT and DR, A killed in their middle: how many finished
-/// every line (byte for byte, as echoed).
-fn sessions_over_a_takeover(lab: &mut HaLab) -> Vec<(&'static str, bool, String)> {
+/// Long sessions through A in FULLNAT, NAT and DR, A killed in their middle (and with `and_back`,
+/// restarted, so that it takes over again): which finished every line (as echoed).
+fn sessions_over_a_takeover(lab: &mut HaLab, and_back: bool) -> Vec<(&'static str, bool, String)> {
     lab.start(A);
     lab.wait_vrrp(A, "MASTER", GW[A].3, Duration::from_secs(5));
     lab.start(B);
     lab.wait_vrrp(B, "BACKUP", GW[A].3, Duration::from_secs(5));
-    let lines = 40;
+    let lines = if and_back { 90 } else { 40 };
     let sessions: Vec<(&str, Child)> =
         [("FULLNAT", ECHO), ("NAT", "9002"), ("DR", "9000")].map(|(m, port)| (m, lab.session(port, lines))).into();
     std::thread::sleep(Duration::from_millis(1500));
     lab.kill(A);
     lab.wait_vrrp(B, "MASTER", GW[B].3, Duration::from_secs(3));
+    if and_back {
+        // A restarts, asks B for every connection, and preempts B with them.
+        std::thread::sleep(Duration::from_millis(1000));
+        lab.start(A);
+        lab.wait_vrrp(A, "MASTER", GW[A].3, Duration::from_secs(5));
+        lab.wait_vrrp(B, "BACKUP", GW[A].3, Duration::from_secs(2));
+    }
     sessions
         .into_iter()
         .map(|(m, child)| {
@@ -306,7 +313,7 @@ fn sessions_over_a_takeover(lab: &mut HaLab) -> Vec<(&'static str, bool, String)
 #[test]
 fn established_connections_survive_the_masters_death_with_sync_and_break_without() {
     let mut lab = HaLab::up(false);
-    for (method, survived, got) in sessions_over_a_takeover(&mut lab) {
+    for (method, survived, got) in sessions_over_a_takeover(&mut lab, false) {
         assert!(survived, "the {method} session broke with sync on:\n{got}\n{}", lab.log(B));
     }
     let counters = lab.ctl(B, &["--counters"]);
@@ -315,9 +322,23 @@ fn established_connections_survive_the_masters_death_with_sync_and_break_without
 
     let mut lab = HaLab::up(false);
     lab.without_sync();
-    let broke: Vec<&str> =
-        sessions_over_a_takeover(&mut lab).into_iter().filter(|(_, survived, _)| !survived).map(|(m, ..)| m).collect();
+    let broke: Vec<&str> = sessions_over_a_takeover(&mut lab, false)
+        .into_iter()
+        .filter(|(_, survived, _)| !survived)
+        .map(|(m, ..)| m)
+        .collect();
     assert_eq!(broke, ["FULLNAT", "NAT", "DR"], "without sync every session breaks");
+}
+
+#[test]
+fn synced_sessions_survive_the_takeover_and_the_old_masters_return() {
+    let mut lab = HaLab::up(false);
+    for (method, survived, got) in sessions_over_a_takeover(&mut lab, true) {
+        assert!(survived, "the {method} session broke over A's death and return:\n{got}\n{}", lab.log(A));
+    }
+    let counters = lab.ctl(A, &["--counters"]);
+    let synced_in = counters.split("sync_in ").nth(1).and_then(|t| t.split_whitespace().next()).unwrap_or("0");
+    assert!(synced_in.parse::<u64>().unwrap_or(0) >= 3, "A installed B's connections: {counters}");
 }
 
 /// keepalived's configuration for B's namespace: one VRRPv3 instance like fnatd's, at `priority`.

@@ -78,6 +78,8 @@ struct Pending {
     announce: Option<Arc<[Ipv4Addr]>>,
     /// Synced connections to install, in order.
     sync: std::collections::VecDeque<Box<[SyncRecord]>>,
+    /// Note every connection for the backups.
+    resync: bool,
 }
 
 impl Pending {
@@ -100,6 +102,9 @@ impl Pending {
                 self.sync.push_front(batch);
                 break;
             }
+        }
+        if self.resync && ring.push(Update::Resync).is_ok() {
+            self.resync = false;
         }
         if self.snap.is_none()
             && let Some(a) = self.announce.take()
@@ -233,6 +238,14 @@ impl MainLoop {
         true
     }
 
+    /// Has every worker note all its connections for the backups (a backup asked for them).
+    pub fn request_resync(&mut self) {
+        for (link, pending) in self.links.iter_mut().zip(self.pending.iter_mut()) {
+            pending.resync = true;
+            pending.deliver(&mut link.updates);
+        }
+    }
+
     /// Has worker 0 announce `addrs` (gratuitous ARP), after any snapshot published before.
     pub fn announce(&mut self, addrs: &[Ipv4Addr]) {
         let (Some(link), Some(pending)) = (self.links.first_mut(), self.pending.first_mut()) else { return };
@@ -252,7 +265,9 @@ impl MainLoop {
 
     /// Whether some update still waits for a worker's ring to have room.
     pub fn has_pending(&self) -> bool {
-        self.pending.iter().any(|p| p.snap.is_some() || p.neigh.is_some() || p.announce.is_some() || !p.sync.is_empty())
+        self.pending
+            .iter()
+            .any(|p| p.snap.is_some() || p.neigh.is_some() || p.announce.is_some() || !p.sync.is_empty() || p.resync)
     }
 
     /// Snapshots retired but still held by a worker.

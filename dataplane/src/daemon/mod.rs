@@ -562,6 +562,9 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
         }
     }
     let mut sync = sync.context("starting the sync daemon")?;
+    if let Some(d) = sync.as_mut() {
+        d.ask_resync();
+    }
     let mut noted = Vec::new();
     let mut installs: Vec<Vec<crate::ha::sync::SyncRecord>> = vec![Vec::new(); workers];
     let mut held = None;
@@ -588,7 +591,12 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
         if let Some(d) = sync.as_mut() {
             main.drain_sync(|r| noted.push(r));
             d.send(now, noted.drain(..));
-            d.receive(|w, r| installs[usize::from(w) % workers].push(r));
+            if vrrp.became_backup {
+                d.ask_resync();
+            }
+            if d.receive(now, |w, r| installs[usize::from(w) % workers].push(r)) {
+                main.request_resync();
+            }
             for (w, records) in installs.iter_mut().enumerate() {
                 if !records.is_empty() {
                     let batch = std::mem::take(records).into_boxed_slice();
@@ -618,6 +626,10 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
         if serve_control(&mut server, &mut state, &mut main, &io, &mut held)? {
             // New local addresses get their rte_flow rules.
             install_flows(&mut steers, main.snapshot(), nq);
+            // Records refused for want of a service may find it now.
+            if let Some(d) = sync.as_mut() {
+                d.ask_resync();
+            }
         }
         std::thread::sleep(Duration::from_millis(1));
     }

@@ -46,6 +46,9 @@ pub struct Tick {
     pub announce: Vec<Ipv4Addr>,
     /// Log lines (state changes, socket errors).
     pub log: Vec<String>,
+    /// An instance became Backup: a master holds its addresses now (the sync daemon asks it for
+    /// its connections).
+    pub became_backup: bool,
 }
 
 /// The VRRP instances of a running fnatd.
@@ -100,9 +103,11 @@ impl Ha {
                     Event::Status(s) => {
                         let held = |s: Status| s == Status::Master;
                         tick.floating_changed |= held(s) != held(f.status);
+                        if s.name() != f.status.name() {
+                            f.since_ms = now;
+                            f.transitions += 1;
+                        }
                         f.status = s;
-                        f.since_ms = now;
-                        f.transitions += 1;
                         let line = describe(&f.spec, s);
                         let hook = match s {
                             Status::Master => f.spec.notify.master.as_deref(),
@@ -116,6 +121,7 @@ impl Ha {
                         if s != Status::Master {
                             f.garp = None;
                         }
+                        tick.became_backup |= matches!(s, Status::Backup { .. });
                         tick.log.push(line);
                     }
                     Event::Announce => f.garp = Some((f.spec.garp_repeat.max(1), now)),

@@ -111,6 +111,8 @@ pub struct Worker {
     unanswered: Vec<DestId>,
     /// Connections noted for the backups since the control lcore last took them (`sync`).
     sync_out: Vec<crate::ha::sync::SyncRecord>,
+    /// The next table entry of a resync in progress (`sync`).
+    resync_at: Option<usize>,
     /// This worker's counters.
     pub stats: WorkerStats,
 }
@@ -173,6 +175,7 @@ impl Worker {
             kernel: kernel::KernelBuckets::default(),
             unanswered: Vec::with_capacity(UNANSWERED_MAX),
             sync_out: Vec::with_capacity(sync::SYNC_OUT_MAX),
+            resync_at: None,
             reasm: crate::net::reasm::Reassembly::new(crate::net::reasm::ReasmLimits::default()),
             stats: WorkerStats::default(),
         };

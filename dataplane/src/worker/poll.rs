@@ -254,7 +254,7 @@ impl<B: PacketBuf> Poller<B> {
             self.flush(io, port, Lane::Kernel);
         }
         self.worker.expire(now, crate::worker::poll::EXPIRE_BUDGET);
-        self.exchange_with_control();
+        self.exchange_with_control(now);
         handled
     }
 
@@ -281,6 +281,7 @@ impl<B: PacketBuf> Poller<B> {
                         self.worker.install_synced(r, now);
                     }
                 }
+                Update::Resync => self.worker.start_resync(),
             }
         }
         if snapshot_changed {
@@ -359,7 +360,7 @@ impl<B: PacketBuf> Poller<B> {
         }
     }
 
-    fn exchange_with_control(&mut self) {
+    fn exchange_with_control(&mut self, now: u64) {
         let Some(ctl) = self.control.as_mut() else {
             return;
         };
@@ -373,6 +374,7 @@ impl<B: PacketBuf> Poller<B> {
             // A full ring loses evidence that the client's next SYN brings again.
             let _ = unanswered.push(d);
         });
+        self.worker.resync_step(now);
         let sync = &mut ctl.sync;
         let mut lost = 0;
         self.worker.drain_sync(|r| {

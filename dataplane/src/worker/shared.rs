@@ -46,6 +46,8 @@ pub enum Update {
     Announce(Arc<[Ipv4Addr]>),
     /// Connections the master gateway synced, to install or refresh (sync backup).
     Sync(Box<[SyncRecord]>),
+    /// Note every connection for the backups (a backup asked: sync master).
+    Resync,
 }
 
 /// A neighbour a worker heard from in ARP.

@@ -32,6 +32,8 @@ pub const REFRESH_MS: u64 = 1 << 15;
 
 /// Notes a worker keeps between two polls at most.
 pub(super) const SYNC_OUT_MAX: usize = 1024;
+/// Table entries a resync examines per poll.
+pub const RESYNC_SCAN_PER_POLL: usize = 4096;
 
 /// The refresh period `now` falls in, as the flags keep it.
 #[inline]
@@ -60,6 +62,30 @@ impl Worker {
         let fwmark = self.dest_conns.service_of(c.tally).map_or(0, |k| k.fwmark);
         self.sync_out.push(record_of(&c, fwmark, self.id.index, now));
         self.stats.sync_out += 1;
+    }
+
+    /// Starts noting every connection for the backups (a backup asked), a stretch per poll.
+    pub fn start_resync(&mut self) {
+        if self.snap.sync_master {
+            self.resync_at = Some(0);
+        }
+    }
+
+    /// Notes the next stretch of the table for a resync in progress: at most
+    /// [`RESYNC_SCAN_PER_POLL`] entries, and no more connections than the buffer has room for.
+    pub fn resync_step(&mut self, now: u64) {
+        let Some(mut i) = self.resync_at else { return };
+        let end = i.saturating_add(RESYNC_SCAN_PER_POLL).min(self.conns.capacity());
+        while i < end && self.sync_out.len() < SYNC_OUT_MAX {
+            if self.conns.used_at(i).is_some() {
+                let idx = ConnIdx::try_from(i).unwrap_or(ConnIdx::MAX);
+                if !self.conns.is_expired(idx, now) {
+                    self.sync_note(idx, true, now);
+                }
+            }
+            i += 1;
+        }
+        self.resync_at = (i < self.conns.capacity()).then_some(i);
     }
 
     /// Takes the connections noted for the backups since the last call.

@@ -105,3 +105,29 @@ fn a_backup_forwards_an_installed_connection_as_the_master_did() {
     assert!(!backup.install_synced(&template, 40));
     assert_eq!(backup.stats.sync_refused, 2);
 }
+
+#[test]
+fn a_resync_notes_every_live_connection_a_stretch_at_a_time() {
+    let mut w = fixtures::worker(&snapshot(true), 0, 1, &fixtures::templates());
+    for i in 0..5 {
+        let f = Flow::tcp(41000 + i, 0, fixtures::FIRST_LPORT + i);
+        handle(&mut w, &f.tcp_in(0, TcpFlags::SYN, 1, 0, b""));
+    }
+    assert_eq!(noted(&mut w).len(), 5);
+    w.start_resync();
+    let mut all = Vec::new();
+    for _ in 0..(w.conns().capacity() / super::RESYNC_SCAN_PER_POLL + 1) {
+        w.resync_step(1);
+        all.extend(noted(&mut w));
+    }
+    let mut ports: Vec<u16> = all.iter().map(|r| r.cport).collect();
+    ports.sort_unstable();
+    assert_eq!(ports, [41000, 41001, 41002, 41003, 41004], "each once");
+    w.resync_step(2);
+    assert_eq!(noted(&mut w), [], "done");
+    // Not a master: a request is ignored.
+    let mut quiet = fixtures::worker(&snapshot(false), 0, 1, &fixtures::templates());
+    quiet.start_resync();
+    quiet.resync_step(0);
+    assert_eq!(noted(&mut quiet), []);
+}

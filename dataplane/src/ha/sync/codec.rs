@@ -67,8 +67,12 @@ use crate::lb::{FwdMethod, Protocol, TcpState};
 pub const MAGIC: [u8; 4] = *b"FNSY";
 /// The format version this codec speaks.
 pub const VERSION: u8 = 1;
-/// The header's kind of a message of connections and templates, the only one defined.
+/// The header's kind of a message of connections and templates.
 pub const KIND_CONNECTIONS: u8 = 1;
+/// The header's kind of a backup's request for every connection (no records): a backup that
+/// starts asks, and a master sends its whole table, so that a gateway joining late (a restarted
+/// old master) has the connections before it takes over.
+pub const KIND_RESYNC: u8 = 2;
 /// Length of the header.
 pub const HEADER_LEN: usize = 28;
 /// Length of one record.
@@ -432,7 +436,7 @@ pub enum SyncError {
     #[error("sync message version {0}, expected {VERSION}")]
     Version(u8),
     /// A message kind other than connections.
-    #[error("sync message kind {0}, expected {KIND_CONNECTIONS}")]
+    #[error("sync message kind {0}, expected {KIND_CONNECTIONS} or {KIND_RESYNC}")]
     Kind(u8),
     /// The message is for another sync group.
     #[error("sync message for syncid {got}, this gateway's is {want}")]
@@ -582,6 +586,15 @@ impl<'a> MessageWriter<'a> {
         self.count == 0
     }
 
+    /// Makes the message a backup's request for every connection ([`KIND_RESYNC`]): it has no
+    /// record (any pushed are dropped).
+    #[must_use]
+    pub fn resync(mut self) -> Self {
+        self.out[header_field::KIND] = KIND_RESYNC;
+        self.count = 0;
+        self
+    }
+
     /// Writes the count and the tag; returns the message's length, from the start of the buffer.
     pub fn finish(self, key: &SyncKey) -> usize {
         let end = HEADER_LEN + self.count * RECORD_LEN;
@@ -615,6 +628,8 @@ pub fn encode(key: &SyncKey, header: &Header, records: &[SyncRecord], out: &mut 
 pub struct Message<'a> {
     /// The header.
     pub header: Header,
+    /// A backup's request for every connection ([`KIND_RESYNC`]; no records).
+    pub resync: bool,
     /// The records' bytes: a whole number of valid records.
     records: &'a [u8],
 }
@@ -652,8 +667,9 @@ pub fn decode<'a>(key: &SyncKey, syncid: u8, bytes: &'a [u8]) -> Result<Message<
     if h[header_field::VERSION] != VERSION {
         return Err(SyncError::Version(h[header_field::VERSION]));
     }
-    if h[header_field::KIND] != KIND_CONNECTIONS {
-        return Err(SyncError::Kind(h[header_field::KIND]));
+    let kind = h[header_field::KIND];
+    if kind != KIND_CONNECTIONS && kind != KIND_RESYNC {
+        return Err(SyncError::Kind(kind));
     }
     if h[header_field::SYNCID] != syncid {
         return Err(SyncError::SyncId { got: h[header_field::SYNCID], want: syncid });
@@ -662,7 +678,7 @@ pub fn decode<'a>(key: &SyncKey, syncid: u8, bytes: &'a [u8]) -> Result<Message<
         return Err(SyncError::Reserved);
     }
     let count = usize::from(u16::from_be_bytes([h[header_field::COUNT.start], h[header_field::COUNT.start + 1]]));
-    if count > MAX_RECORDS {
+    if count > MAX_RECORDS || (kind == KIND_RESYNC && count != 0) {
         return Err(SyncError::Length);
     }
     let end = HEADER_LEN + count * RECORD_LEN;
@@ -686,6 +702,7 @@ pub fn decode<'a>(key: &SyncKey, syncid: u8, bytes: &'a [u8]) -> Result<Message<
     };
     Ok(Message {
         header: Header { syncid, sender: u64_at(header_field::SENDER), seq: u64_at(header_field::SEQ) },
+        resync: kind == KIND_RESYNC,
         records,
     })
 }

@@ -9,6 +9,12 @@
 //! [`SyncConfig::flush_ms`] (IPVS sends each full buffer, and the rest within a second). A backup
 //! acts on a message only when its tag is right and its number new ([`ReplayWindow`]); every
 //! refusal is counted by reason. A record goes to the worker the master had it on.
+//!
+//! A backup that starts, or whose VRRP instance becomes Backup, asks the master for every
+//! connection (a resync request, [`SyncDaemon::ask_resync`]); the master has its workers note
+//! their whole tables (at most every 100 ms), so a gateway that joins late (an old master
+//! restarted) has the connections before it takes over again. A backup asks again after each
+//! configuration change: records refused for want of a service may find it now.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -65,7 +71,14 @@ pub struct SyncCounters {
     pub dropped: BTreeMap<&'static str, u64>,
     /// How long the last message's oldest record waited, in ms.
     pub lag_ms: u64,
+    /// Resync requests sent (backup) and answered (master).
+    pub resyncs_asked: u64,
+    /// Resync requests answered.
+    pub resyncs_answered: u64,
 }
+
+/// A master answers resync requests at most this often.
+const RESYNC_INTERVAL_MS: u64 = 100;
 
 /// Datagrams read per tick at most, so that a flood never stalls the main lcore.
 const RECEIVE_PER_TICK: usize = 256;
@@ -82,6 +95,8 @@ pub struct SyncDaemon {
     oldest: u64,
     replay: ReplayWindow,
     counters: SyncCounters,
+    /// When the master last answered a resync request.
+    resynced_at: Option<u64>,
 }
 
 impl SyncDaemon {
@@ -115,6 +130,7 @@ impl SyncDaemon {
             oldest: 0,
             replay: ReplayWindow::new(),
             counters: SyncCounters::default(),
+            resynced_at: None,
         })
     }
 
@@ -149,12 +165,28 @@ impl SyncDaemon {
     }
 
     fn flush(&mut self, now: u64) {
+        let n = self.message(false);
+        self.counters.sent_records += n as u64;
+        self.counters.lag_ms = now.saturating_sub(self.oldest);
+        self.pending.clear();
+    }
+
+    /// A backup asks the master for every connection.
+    pub fn ask_resync(&mut self) {
+        if self.cfg.backup {
+            self.message(true);
+            self.counters.resyncs_asked += 1;
+        }
+    }
+
+    /// Sends the pending records, or a resync request; returns the records sent.
+    fn message(&mut self, resync: bool) -> usize {
         self.seq += 1;
         let header = Header { syncid: self.cfg.syncid, sender: self.sender, seq: self.seq };
         let mut buf = [0u8; MAX_MESSAGE_LEN];
-        let Ok(mut w) = MessageWriter::new(&header, &mut buf) else { return };
-        let n = self.pending.iter().take_while(|r| w.push(r)).count();
-        let len = w.finish(&self.cfg.key);
+        let Ok(mut w) = MessageWriter::new(&header, &mut buf) else { return 0 };
+        let n = if resync { 0 } else { self.pending.iter().take_while(|r| w.push(r)).count() };
+        let len = if resync { w.resync() } else { w }.finish(&self.cfg.key);
         let group = [self.cfg.group];
         let dsts: &[Ipv4Addr] = if self.cfg.peers.is_empty() { &group } else { &self.cfg.peers };
         for &dst in dsts {
@@ -163,22 +195,19 @@ impl SyncDaemon {
                 Err(_) => *self.counters.dropped.entry("send_error").or_default() += 1,
             }
         }
-        self.counters.sent_records += n as u64;
-        self.counters.lag_ms = now.saturating_sub(self.oldest);
-        self.pending.clear();
+        n
     }
 
-    /// A backup's turn: reads what arrived, and gives each accepted record to `install` with the
-    /// master's worker index.
-    pub fn receive(&mut self, mut install: impl FnMut(u16, SyncRecord)) {
-        if !self.cfg.backup {
-            return;
-        }
+    /// Reads what arrived at `now`: a backup gives each accepted record to `install` with the
+    /// master's worker index. Returns whether a backup asked a master for every connection (then
+    /// the workers must note their tables: `MainLoop::request_resync`).
+    pub fn receive(&mut self, now: u64, mut install: impl FnMut(u16, SyncRecord)) -> bool {
+        let mut resync = false;
         let mut buf = [0u8; 2048];
         for _ in 0..RECEIVE_PER_TICK {
             let n = match self.socket.recv_from(&mut buf) {
                 Ok((n, _)) => n,
-                Err(_) => return,
+                Err(_) => break,
             };
             let msg = match decode(&self.cfg.key, self.cfg.syncid, &buf[..n]) {
                 Ok(m) => m,
@@ -196,10 +225,23 @@ impl SyncDaemon {
                 continue;
             }
             self.counters.received += 1;
+            if msg.resync {
+                let due = self.resynced_at.is_none_or(|t| now.saturating_sub(t) >= RESYNC_INTERVAL_MS);
+                if self.cfg.master && due {
+                    self.resynced_at = Some(now);
+                    self.counters.resyncs_answered += 1;
+                    resync = true;
+                }
+                continue;
+            }
+            if !self.cfg.backup {
+                continue;
+            }
             for r in msg.records() {
                 self.counters.received_records += 1;
                 install(r.worker, r);
             }
         }
+        resync
     }
 }

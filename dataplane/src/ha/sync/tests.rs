@@ -230,6 +230,22 @@ fn every_prefix_of_a_message_is_truncated() {
 }
 
 #[test]
+fn a_resync_request_is_an_authenticated_message_without_records() {
+    let header = Header { syncid: SYNCID, sender: 7, seq: 1 };
+    let mut buf = [0u8; MAX_MESSAGE_LEN];
+    let mut w = MessageWriter::new(&header, &mut buf).unwrap();
+    assert!(w.push(&conn()));
+    let n = w.resync().finish(&key());
+    assert_eq!(n, 28 + 16);
+    let m = decode(&key(), SYNCID, &buf[..n]).unwrap();
+    assert!(m.resync && m.is_empty());
+    assert_eq!(m.header, header);
+    assert_eq!(decode(&SyncKey::new(&[9; 16]).unwrap(), SYNCID, &buf[..n]).unwrap_err(), SyncError::BadTag);
+    let plain = message(&[conn()]);
+    assert!(!decode(&key(), SYNCID, &plain).unwrap().resync);
+}
+
+#[test]
 fn header_fields_are_checked_in_order() {
     let bytes = message(&[conn()]);
     let with = |at: usize, v: u8| {
@@ -241,7 +257,8 @@ fn header_fields_are_checked_in_order() {
     assert_eq!(with(3, b'y'), Err(SyncError::BadMagic));
     assert_eq!(with(4, 2), Err(SyncError::Version(2)));
     assert_eq!(with(4, 0), Err(SyncError::Version(0)));
-    assert_eq!(with(5, 2), Err(SyncError::Kind(2)));
+    assert_eq!(with(5, 3), Err(SyncError::Kind(3)));
+    assert_eq!(with(5, 2), Err(SyncError::Length), "a resync request has no records");
     assert_eq!(with(6, 10), Err(SyncError::SyncId { got: 10, want: SYNCID }));
     assert_eq!(decode(&key(), 0, &bytes).unwrap_err(), SyncError::SyncId { got: SYNCID, want: 0 });
     assert_eq!(with(7, 1), Err(SyncError::Reserved));
