@@ -184,6 +184,84 @@ pub enum Command {
     ReloadChecks,
     /// `--vrrp`: the state of every VRRP instance, answered with [`Reply::Vrrp`].
     ListVrrp,
+    /// `--start-daemon master|backup --syncid N --mcast-interface PORT`: start a connection-sync
+    /// daemon (the key and the group come from fnatd's `[sync]`).
+    StartDaemon {
+        /// Master or backup.
+        role: SyncRole,
+        /// IPVS's sync id.
+        syncid: u8,
+        /// The port (by name) the messages travel on.
+        interface: String,
+    },
+    /// `--stop-daemon master|backup`.
+    StopDaemon {
+        /// Master or backup.
+        role: SyncRole,
+    },
+    /// `-L --daemon`: the sync daemons running, answered with [`Reply::Daemons`].
+    ListDaemons,
+}
+
+/// A connection-sync daemon's role, IPVS's `--start-daemon` state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncRole {
+    /// Sends this gateway's connections.
+    Master,
+    /// Installs the master's.
+    Backup,
+}
+
+impl SyncRole {
+    /// ipvsadm's word.
+    pub fn name(self) -> &'static str {
+        match self {
+            SyncRole::Master => "master",
+            SyncRole::Backup => "backup",
+        }
+    }
+}
+
+impl std::str::FromStr for SyncRole {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "master" => Ok(SyncRole::Master),
+            "backup" => Ok(SyncRole::Backup),
+            _ => Err(format!("daemon state '{s}' is neither master nor backup")),
+        }
+    }
+}
+
+/// A running sync daemon, as `-L --daemon` lists it (and the metrics count it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonView {
+    /// Master or backup.
+    pub role: SyncRole,
+    /// The port the messages travel on.
+    pub interface: String,
+    /// The sync id.
+    pub syncid: u8,
+    /// The multicast group (unicast peers: none).
+    pub group: Option<Ipv4Addr>,
+    /// The UDP port.
+    pub port: u16,
+    /// The longest message, in bytes.
+    pub maxlen: u16,
+    /// Messages sent (both roles count on the one socket).
+    pub sent: u64,
+    /// Connections sent.
+    pub sent_records: u64,
+    /// Messages accepted.
+    pub received: u64,
+    /// Connections received.
+    pub received_records: u64,
+    /// Messages refused, by reason.
+    pub dropped: Vec<(String, u64)>,
+    /// How long the last message's oldest connection waited, in milliseconds.
+    pub lag_ms: u64,
 }
 
 impl Command {
@@ -206,6 +284,9 @@ impl Command {
                 | Self::ListHealth
                 | Self::ReloadChecks
                 | Self::ListVrrp
+                | Self::StartDaemon { .. }
+                | Self::StopDaemon { .. }
+                | Self::ListDaemons
         )
     }
 }
@@ -261,6 +342,8 @@ pub enum Reply {
     Health(Vec<HealthView>),
     /// The answer to [`Command::ListVrrp`]: every VRRP instance, in configuration order.
     Vrrp(Vec<VrrpView>),
+    /// The answer to [`Command::ListDaemons`]: master first.
+    Daemons(Vec<DaemonView>),
     /// Nothing was applied, for this reason.
     Error(CtrlError),
 }

@@ -201,10 +201,10 @@ fn a_killed_master_hands_over_to_the_backup_and_takes_over_again_when_back() {
 #[test]
 fn without_preempt_the_returning_master_stays_backup() {
     let mut lab = HaLab::up(false);
-    let text = std::fs::read_to_string(&lab.configs[A]).expect("config").replace("preempt = true", "preempt = false");
-    assert!(text.contains("preempt = false"));
+    let conf = std::fs::read_to_string(&lab.configs[A]).expect("config").replace("preempt = true", "preempt = false");
+    assert!(conf.contains("preempt = false"));
     let cfg = lab.tmp.join("lab-ha-a-nopreempt.toml");
-    std::fs::write(&cfg, text).expect("write config");
+    std::fs::write(&cfg, conf).expect("write config");
     lab.configs[A] = cfg;
     lab.start(B);
     lab.wait_vrrp(B, "MASTER", GW[B].3, Duration::from_secs(5));
@@ -215,6 +215,29 @@ fn without_preempt_the_returning_master_stays_backup() {
     assert_eq!(lab.vrrp(A), ("BACKUP".to_owned(), GW[B].3.to_owned()));
     assert_eq!(lab.vrrp(B).0, "MASTER");
     assert!(lab.echo_works(), "through B");
+    // The sync daemons as ipvsadm lists them; stopped and started again by fnatctl.
+    let line = |role: &str| {
+        format!("{role} sync daemon (mcast=lan, syncid=1, maxlen=1444, group=224.0.0.81, port=8848, ttl=1)\n")
+    };
+    assert_eq!(lab.ctl(B, &["-L", "--daemon"]), line("master") + &line("backup"));
+    lab.ctl(B, &["--stop-daemon", "backup"]);
+    assert_eq!(lab.ctl(B, &["-L", "--daemon"]), line("master"));
+    let refused = run(Command::new(fnatctl_bin()).args(["--ctl", GW[B].2, "--stop-daemon", "backup"]));
+    assert!(!refused.status.success() && text(&refused.stderr).contains("no backup sync daemon runs"));
+    let refused = run(Command::new(fnatctl_bin()).args([
+        "--ctl",
+        GW[B].2,
+        "--start-daemon",
+        "backup",
+        "--mcast-interface",
+        "dmz",
+        "--syncid",
+        "1",
+    ]));
+    assert!(text(&refused.stderr).contains("both run on one port and sync id"), "{}", text(&refused.stderr));
+    lab.ctl(B, &["--start-daemon", "backup", "--mcast-interface", "lan", "--syncid", "1"]);
+    assert_eq!(lab.ctl(B, &["-L", "--daemon"]), line("master") + &line("backup"));
+    assert!(lab.echo_works(), "through B, its daemons restarted");
 }
 
 #[test]

@@ -8,7 +8,7 @@ use super::values::{address, persistence, real_server, service, timeout};
 use super::words::Words;
 use super::{Action, Columns, DEFAULT_CTL, ListFormat, Op, PortNames, UsageError, invalid};
 use crate::limits::MAX_THRESHOLD;
-use crate::msg::{Command, DestSpec, ServiceSpec};
+use crate::msg::{Command, DestSpec, ServiceSpec, SyncRole};
 use crate::vocab::{DEFAULT_SCHEDULER, FwdMethod, SchedFlags, SchedKind, parse_sched_flags};
 
 /// Checks the collected words together and builds the action.
@@ -79,6 +79,28 @@ pub(super) fn build(w: Words, env_ctl: Option<&str>, names: &PortNames, no_args:
         }
         Cmd::Del => Op::Change(Command::DelService(svc.ok_or_else(|| invalid("no service"))?)),
         Cmd::Clear => Op::Change(Command::Clear),
+        Cmd::List if w.daemon => {
+            if w.timeout || w.connection || w.thresholds || w.stats || w.rate || svc.is_some() {
+                return Err(invalid("options conflicts in the list command"));
+            }
+            Op::Daemons
+        }
+        Cmd::StartDaemon => {
+            let role = w.daemon_state.as_deref().unwrap_or_default().parse::<SyncRole>().map_err(invalid)?;
+            let syncid = match w.syncid.as_deref() {
+                None => 0,
+                Some(t) => t.parse::<u8>().map_err(|_| invalid(format!("illegal syncid '{t}': use 0 to 255")))?,
+            };
+            let interface = w.mcast_interface.clone().unwrap_or_default();
+            if interface.is_empty() {
+                return Err(invalid("--mcast-interface names one of fnatd's ports"));
+            }
+            Op::Change(Command::StartDaemon { role, syncid, interface })
+        }
+        Cmd::StopDaemon => {
+            let role = w.daemon_state.as_deref().unwrap_or_default().parse::<SyncRole>().map_err(invalid)?;
+            Op::Change(Command::StopDaemon { role })
+        }
         Cmd::List if w.timeout => {
             // ipvsadm's exclusive list options (fnat lets -c name a service).
             let other = if w.connection { Some(Opt::Connection) } else { svc.map(|_| Opt::Service) };

@@ -28,6 +28,8 @@ pub(super) enum Cmd {
     Health,
     ReloadChecks,
     Vrrp,
+    StartDaemon,
+    StopDaemon,
     Help,
     Version,
 }
@@ -57,6 +59,8 @@ impl Cmd {
             Self::Health => "health",
             Self::ReloadChecks => "reload-checks",
             Self::Vrrp => "vrrp",
+            Self::StartDaemon => "start-daemon",
+            Self::StopDaemon => "stop-daemon",
             Self::Help => "help",
             Self::Version => "version",
         }
@@ -89,10 +93,13 @@ pub(super) enum Opt {
     Rate,
     Exact,
     Ctl,
+    Daemon,
+    SyncId,
+    McastInterface,
 }
 
 impl Opt {
-    pub(super) const ALL: [Opt; 23] = [
+    pub(super) const ALL: [Opt; 26] = [
         Opt::Service,
         Opt::Scheduler,
         Opt::Server,
@@ -116,6 +123,9 @@ impl Opt {
         Opt::Rate,
         Opt::Exact,
         Opt::Ctl,
+        Opt::Daemon,
+        Opt::SyncId,
+        Opt::McastInterface,
     ];
 
     pub(super) fn name(self) -> &'static str {
@@ -143,12 +153,26 @@ impl Opt {
             Self::Rate => "rate",
             Self::Exact => "exact",
             Self::Ctl => "ctl",
+            Self::Daemon => "daemon",
+            Self::SyncId => "syncid",
+            Self::McastInterface => "mcast-interface",
         }
     }
 
     /// ipvsadm's table of commands and options: `+` required, `x` illegal, ` ` optional.
     pub(super) fn rule(self, cmd: Cmd) -> char {
         use Cmd::*;
+        // The sync daemon's options: `--daemon` lists (with -L), the others start one.
+        match (self, cmd) {
+            (Self::Daemon, List | Help | Version) => return ' ',
+            (Self::SyncId, StartDaemon | Help | Version) => return ' ',
+            (Self::McastInterface, StartDaemon) => return '+',
+            (Self::McastInterface, Help | Version) => return ' ',
+            (Self::Daemon | Self::SyncId | Self::McastInterface, _) => return 'x',
+            (Self::Ctl, _) => return ' ',
+            (_, StartDaemon | StopDaemon) => return 'x',
+            _ => {}
+        }
         let row = match cmd {
             // Columns: svc -s -r fwd -w -n -z nosort -c timeout -x -y thresholds -b(sched-flags) -p -M
             // --dst --proto --dports --stats --rate --exact
@@ -165,6 +189,7 @@ impl Opt {
             Save => "xxxxx x xxxxxxxxxxxxxx",
             Restore => "xxxxxxxxxxxxxxxxxxxxxx",
             Help | Version => "                      ",
+            StartDaemon | StopDaemon => "xxxxxxxxxxxxxxxxxxxxxx",
         };
         let i = match self {
             Self::Service => 0,
@@ -189,7 +214,7 @@ impl Opt {
             Self::Stats => 19,
             Self::Rate => 20,
             Self::Exact => 21,
-            Self::Ctl => return ' ',
+            Self::Ctl | Self::Daemon | Self::SyncId | Self::McastInterface => return ' ',
         };
         row.as_bytes().get(i).map_or(' ', |&b| char::from(b))
     }
@@ -227,6 +252,14 @@ pub(super) enum Meaning {
     Exact,
     /// `-b`: full NAT after `-a`/`-e` (and the other commands), scheduler flags after `-A`/`-E`.
     FullNatOrSchedFlags,
+    /// `--start-daemon STATE`, `--stop-daemon STATE`: the command, and its state.
+    DaemonCmd(Cmd),
+    /// `--daemon` (with `-L`).
+    Daemon,
+    /// `--syncid N`.
+    SyncId,
+    /// `--mcast-interface PORT`.
+    McastInterface,
     /// An ipvsadm command or option fnat does not support yet, by what it does.
     NotYet(&'static str),
 }
@@ -295,18 +328,18 @@ pub(super) const OPTIONS: &[(&str, Option<char>, Meaning, Arg)] = &[
     ("vrrp", None, Meaning::Cmd(Cmd::Vrrp), Arg::No),
     ("save", Some('S'), Meaning::Cmd(Cmd::Save), Arg::No),
     ("restore", Some('R'), Meaning::Cmd(Cmd::Restore), Arg::No),
-    ("start-daemon", None, Meaning::NotYet("the connection sync daemon (--start-daemon)"), Arg::No),
-    ("stop-daemon", None, Meaning::NotYet("the connection sync daemon (--stop-daemon)"), Arg::No),
+    ("start-daemon", None, Meaning::DaemonCmd(Cmd::StartDaemon), Arg::Yes),
+    ("stop-daemon", None, Meaning::DaemonCmd(Cmd::StopDaemon), Arg::Yes),
     ("persistent", Some('p'), Meaning::Persistent, Arg::Optional),
     ("netmask", Some('M'), Meaning::Netmask, Arg::Yes),
     ("fwmark-service", Some('f'), Meaning::Fwmark, Arg::Yes),
-    ("daemon", None, Meaning::NotYet("listing the sync daemon (--daemon)"), Arg::No),
+    ("daemon", None, Meaning::Daemon, Arg::No),
     ("stats", None, Meaning::Stats, Arg::No),
     ("rate", None, Meaning::Rate, Arg::No),
     ("persistent-conn", None, Meaning::NotYet("persistent connections (--persistent-conn)"), Arg::No),
     ("exact", Some('X'), Meaning::Exact, Arg::No),
     ("ipv6", Some('6'), Meaning::NotYet("IPv6 (-6)"), Arg::No),
     ("ops", Some('o'), Meaning::NotYet("one-packet scheduling (-o)"), Arg::No),
-    ("mcast-interface", None, Meaning::NotYet("the connection sync daemon (--mcast-interface)"), Arg::No),
-    ("syncid", None, Meaning::NotYet("the connection sync daemon (--syncid)"), Arg::No),
+    ("mcast-interface", None, Meaning::McastInterface, Arg::Yes),
+    ("syncid", None, Meaning::SyncId, Arg::Yes),
 ];

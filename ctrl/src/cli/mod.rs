@@ -81,6 +81,8 @@ pub enum Op {
     Health,
     /// `--vrrp`: the state of every VRRP instance.
     Vrrp,
+    /// `-L --daemon`: the connection-sync daemons running.
+    Daemons,
     /// `--get-laddr`: list local addresses (all services, or one).
     GetLaddr {
         /// Only this service.

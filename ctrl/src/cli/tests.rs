@@ -547,15 +547,36 @@ fn zero_and_counters() {
 }
 
 #[test]
+fn the_sync_daemon_commands_parse_as_ipvsadm_s() {
+    use crate::msg::SyncRole;
+    assert_eq!(
+        op("--start-daemon master --mcast-interface lan --syncid 7"),
+        Op::Change(Command::StartDaemon { role: SyncRole::Master, syncid: 7, interface: "lan".into() })
+    );
+    assert_eq!(
+        op("--start-daemon=backup --mcast-interface=dmz"),
+        Op::Change(Command::StartDaemon { role: SyncRole::Backup, syncid: 0, interface: "dmz".into() })
+    );
+    assert_eq!(op("--stop-daemon backup"), Op::Change(Command::StopDaemon { role: SyncRole::Backup }));
+    assert_eq!(op("-L --daemon"), Op::Daemons);
+    for (line, msg) in [
+        ("--start-daemon master", "You need to supply the 'mcast-interface' option for the 'start-daemon' command"),
+        ("--start-daemon leader --mcast-interface lan", "daemon state 'leader' is neither master nor backup"),
+        ("--start-daemon master --mcast-interface lan --syncid 256", "illegal syncid '256': use 0 to 255"),
+        ("--stop-daemon master --syncid 1", "Illegal 'syncid' option with the 'stop-daemon' command"),
+        ("-A -t 10.0.0.1:80 --mcast-interface lan", "Illegal 'mcast-interface' option with the 'add-service' command"),
+        ("-L -c --daemon", "options conflicts in the list command"),
+    ] {
+        assert_eq!(invalid_msg(line), msg, "{line}");
+    }
+}
+
+#[test]
 fn ipvsadm_features_fnat_lacks_are_named() {
     for (line, msg) in [
-        ("--start-daemon master", "the connection sync daemon (--start-daemon) is not supported yet"),
-        ("--stop-daemon master", "the connection sync daemon (--stop-daemon) is not supported yet"),
-        ("-L --daemon", "listing the sync daemon (--daemon) is not supported yet"),
         ("-L --persistent-conn", "persistent connections (--persistent-conn) is not supported yet"),
         ("-A -f 1 -6", "IPv6 (-6) is not supported yet"),
         ("-A -u 10.0.0.1:53 -s rr -o", "one-packet scheduling (-o) is not supported yet"),
-        ("--start-daemon=master", "the connection sync daemon (--start-daemon) is not supported yet"),
     ] {
         assert_eq!(invalid_msg(line), msg, "{line}");
     }

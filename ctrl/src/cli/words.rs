@@ -34,6 +34,11 @@ pub(super) struct Words {
     /// `-p`, with its value if it had one.
     pub(super) persistent: Option<Option<String>>,
     pub(super) netmask: Option<String>,
+    /// `--start-daemon`/`--stop-daemon`'s state.
+    pub(super) daemon_state: Option<String>,
+    pub(super) daemon: bool,
+    pub(super) syncid: Option<String>,
+    pub(super) mcast_interface: Option<String>,
     /// Words that are not options (`--set`'s three values), in order.
     pub(super) args: Vec<String>,
 }
@@ -159,6 +164,22 @@ impl Words {
             }
             // Resolved by `parse` before it gets here.
             Meaning::FullNatOrSchedFlags => return Err(invalid("option '-b' is ambiguous here")),
+            Meaning::DaemonCmd(c) => {
+                self.command(c)?;
+                self.daemon_state = Some(v());
+            }
+            Meaning::Daemon => {
+                self.option(Opt::Daemon)?;
+                self.daemon = true;
+            }
+            Meaning::SyncId => {
+                self.option(Opt::SyncId)?;
+                self.syncid = Some(v());
+            }
+            Meaning::McastInterface => {
+                self.option(Opt::McastInterface)?;
+                self.mcast_interface = Some(v());
+            }
             Meaning::NotYet(what) => return Err(invalid(format!("{what} is not supported yet"))),
         }
         Ok(())

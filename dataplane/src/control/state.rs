@@ -85,6 +85,14 @@ pub trait Gateway {
     fn vrrp(&self) -> Vec<ctrl::msg::VrrpView> {
         Vec::new()
     }
+    /// Starts or stops a sync daemon (`--start-daemon`, `--stop-daemon`); the error says why not.
+    fn sync_daemon(&self, _command: &Command) -> Result<(), String> {
+        Err("this gateway runs no connection sync".into())
+    }
+    /// The sync daemons running.
+    fn daemons(&self) -> Vec<ctrl::msg::DaemonView> {
+        Vec::new()
+    }
 }
 
 /// A gateway without connections: every count is zero, every connection listing empty (tools,
@@ -346,6 +354,10 @@ impl ControlState {
             Command::ListMarks => Ok(Reply::Marks(self.marks.rules().to_vec())),
             Command::ListHealth => Ok(Reply::Health(gw.health())),
             Command::ListVrrp => Ok(Reply::Vrrp(gw.vrrp())),
+            Command::ListDaemons => Ok(Reply::Daemons(gw.daemons())),
+            Command::StartDaemon { .. } | Command::StopDaemon { .. } => {
+                gw.sync_daemon(cmd).map(|()| Reply::Done).map_err(CtrlError::Invalid)
+            }
             Command::ReloadChecks => gw.reload_checks().map(|()| Reply::Done).map_err(CtrlError::Invalid),
             Command::Zero { svc: None } => {
                 gw.zero(None);
@@ -457,7 +469,10 @@ impl ControlState {
             | Command::Counters
             | Command::ListHealth
             | Command::ReloadChecks
-            | Command::ListVrrp => Ok(()),
+            | Command::ListVrrp
+            | Command::StartDaemon { .. }
+            | Command::StopDaemon { .. }
+            | Command::ListDaemons => Ok(()),
         }
     }
 

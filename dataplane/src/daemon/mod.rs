@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
+mod ha;
 mod io;
 pub mod kni;
 mod metrics;
@@ -146,7 +147,15 @@ impl crate::control::Gateway for Gateway<'_> {
     fn vrrp(&self) -> Vec<ctrl::msg::VrrpView> {
         let names =
             |p: crate::net::PortIdx| self.io.ports.get(usize::from(p)).map(|(n, _)| n.clone()).unwrap_or_default();
-        self.io.ha.views(self.io.now, names)
+        self.io.ha.vrrp.views(self.io.now, names)
+    }
+
+    fn sync_daemon(&self, command: &Command) -> Result<(), String> {
+        self.io.ha.sync_command(command)
+    }
+
+    fn daemons(&self) -> Vec<ctrl::msg::DaemonView> {
+        self.io.ha.daemons()
     }
 
     fn reload_checks(&self) -> Result<(), String> {
@@ -289,18 +298,20 @@ fn publish(state: &mut ControlState, main: &mut MainLoop) -> Result<u64, Error> 
     publish_with(state, main, None)
 }
 
-/// Publishes the state's configuration, with other floating addresses held when given.
+/// Publishes the state's configuration, with other floating addresses held and sync role when
+/// given.
 fn publish_with(
     state: &mut ControlState,
     main: &mut MainLoop,
-    floating: Option<crate::snapshot::Floating>,
+    ha: Option<(crate::snapshot::Floating, bool)>,
 ) -> Result<u64, Error> {
     use anyhow::Context as _;
 
     let services = state.services().context("building the new configuration")?;
     let mut snap = main.snapshot().with_config(services, state.timeouts().clone());
-    if let Some(f) = floating {
-        snap = snap.with_floating(f);
+    if let Some((floating, sync_master)) = ha {
+        snap = snap.with_floating(floating);
+        snap.sync_master = sync_master;
     }
     Ok(main.publish(Arc::new(snap), &state.take_history()))
 }
@@ -340,8 +351,8 @@ struct ControlIo<'a> {
     metrics: Option<&'a MetricsServer>,
     /// The health checks.
     health: &'a crate::health::Health,
-    /// The VRRP instances.
-    ha: &'a crate::ha::Ha,
+    /// The VRRP instances and the sync daemon.
+    ha: &'a ha::HaGlue,
     /// The configuration file (`--reload-checks` reads it again).
     config: &'a std::path::Path,
 }
@@ -546,27 +557,14 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
         }
     }
     let mut health = health.context("starting the health checker")?;
-    let ha = crate::ha::Ha::start(&cfg.vrrp);
+    let ha = ha::HaGlue::start(cfg);
     if ha.is_err() {
         main.stop_workers();
         for &l in &launched {
             eal.wait(l);
         }
     }
-    let mut ha = ha.context("starting VRRP")?;
-    let sync = cfg.sync.clone().map(crate::ha::sync::daemon::SyncDaemon::start).transpose();
-    if sync.is_err() {
-        main.stop_workers();
-        for &l in &launched {
-            eal.wait(l);
-        }
-    }
-    let mut sync = sync.context("starting the sync daemon")?;
-    if let Some(d) = sync.as_mut() {
-        d.ask_resync();
-    }
-    let mut noted = Vec::new();
-    let mut installs: Vec<Vec<crate::ha::sync::SyncRecord>> = vec![Vec::new(); workers];
+    let mut ha = ha.context("starting VRRP and connection sync")?;
     let mut held = None;
     // The workers' passive health evidence of one tick.
     let mut unanswered = Vec::new();
@@ -578,31 +576,8 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
         main.drain_unanswered(|d| unanswered.push(d));
         let generation = state.generation();
         let verdicts = health.tick(&mut state, &unanswered, now);
-        let vrrp = ha.tick(now, |p| gate.is_up(p));
-        for l in &vrrp.log {
-            println!("fnatd: {l}");
-        }
-        if vrrp.floating_changed {
-            publish_with(&mut state, &mut main, Some(ha.floating()))?;
-        }
-        if !vrrp.announce.is_empty() {
-            main.announce(&vrrp.announce);
-        }
-        if let Some(d) = sync.as_mut() {
-            main.drain_sync(|r| noted.push(r));
-            d.send(now, noted.drain(..));
-            if vrrp.became_backup {
-                d.ask_resync();
-            }
-            if d.receive(now, |w, r| installs[usize::from(w) % workers].push(r)) {
-                main.request_resync();
-            }
-            for (w, records) in installs.iter_mut().enumerate() {
-                if !records.is_empty() {
-                    let batch = std::mem::take(records).into_boxed_slice();
-                    main.sync_install(u16::try_from(w).unwrap_or(0), batch);
-                }
-            }
+        if ha.tick(now, &mut main, |p| gate.is_up(p)).republish {
+            publish_with(&mut state, &mut main, Some((ha.vrrp.floating(), ha.sync_master())))?;
         }
         let io = ControlIo {
             now,
@@ -626,10 +601,7 @@ pub fn run(cfg: &Config, stop: Arc<AtomicBool>, on_ready: impl FnOnce(&str)) -> 
         if serve_control(&mut server, &mut state, &mut main, &io, &mut held)? {
             // New local addresses get their rte_flow rules.
             install_flows(&mut steers, main.snapshot(), nq);
-            // Records refused for want of a service may find it now.
-            if let Some(d) = sync.as_mut() {
-                d.ask_resync();
-            }
+            ha.config_changed();
         }
         std::thread::sleep(Duration::from_millis(1));
     }

@@ -51,6 +51,9 @@ Usage:
   fnatctl --counters
   fnatctl --health
   fnatctl --vrrp
+  fnatctl --start-daemon master|backup --mcast-interface port [--syncid N]
+  fnatctl --stop-daemon master|backup
+  fnatctl -L --daemon
   fnatctl --reload-checks
   fnatctl --from-keepalived FILE
   fnatctl --set tcp tcpfin udp
@@ -80,6 +83,12 @@ Either long or short options are allowed.
   --health                    print what the health checks found of every checked
                               real server: its check, UP or DOWN and since when,
                               checks run and failed, the last result and why
+  --start-daemon    state     start the connection sync daemon (master or backup; both
+                              may run) on fnatd's port --mcast-interface, with
+                              --syncid (0 by default); the key, group and UDP port
+                              come from fnatd's [sync]
+  --stop-daemon     state     stop it (master or backup)
+  --daemon                    with -L: the sync daemons running
   --vrrp                      print every VRRP instance: its port, VRID, priority,
                               state and since when, the master, its addresses,
                               and the advertisements sent, received and refused
@@ -272,6 +281,7 @@ fn run(args: &[String], env_ctl: Option<&str>, input: Input) -> Outcome {
         Op::Counters => vec![Command::Counters],
         Op::Health => vec![Command::ListHealth],
         Op::Vrrp => vec![Command::ListVrrp],
+        Op::Daemons => vec![Command::ListDaemons],
         Op::Marks => vec![Command::ListMarks],
         Op::Save { sort } => return save(&mut client, if *sort { Order::Sorted } else { Order::Kernel }),
         // All the lines in one request: one transaction.
@@ -287,6 +297,7 @@ fn run(args: &[String], env_ctl: Option<&str>, input: Input) -> Outcome {
         (Op::Counters, Reply::Counters(r)) => Outcome::ok(output::counters(&r)),
         (Op::Health, Reply::Health(h)) => Outcome::ok(output::health(&h)),
         (Op::Vrrp, Reply::Vrrp(v)) => Outcome::ok(output::vrrp(&v)),
+        (Op::Daemons, Reply::Daemons(d)) => Outcome::ok(output::daemons(&d)),
         (Op::GetLaddr { .. }, Reply::Listing(l)) => Outcome::ok(output::laddrs(&l)),
         (Op::Conns { numeric, .. }, Reply::Conns(l)) => Outcome::ok(output::conns(&l, numeric, &names)),
         (Op::Timeouts, Reply::Timeouts { tcp, tcpfin, udp }) => Outcome::ok(output::timeouts(tcp, tcpfin, udp)),

@@ -11,7 +11,7 @@ use ctrl::save::Order;
 use ctrl::vocab::{FwdMethod, Protocol, sched_flags_suffix};
 
 use ctrl::cli::{Columns, ListFormat, PortNames};
-use ctrl::msg::{CounterReport, HealthView, PortCounters, VrrpView};
+use ctrl::msg::{CounterReport, DaemonView, HealthView, PortCounters, VrrpView};
 use ctrl::vocab::Counters;
 
 /// The IPVS version ipvsadm prints in its first line (the kernel's, 1.2.1 for years).
@@ -292,6 +292,26 @@ pub fn vrrp(views: &[VrrpView]) -> String {
         );
         let addrs: Vec<String> = v.addresses.iter().map(ToString::to_string).collect();
         let _ = writeln!(out, "  -> {}", addrs.join(" "));
+    }
+    out
+}
+
+/// `-L --daemon`: ipvsadm's line for each sync daemon.
+pub fn daemons(views: &[DaemonView]) -> String {
+    let mut out = String::new();
+    for d in views {
+        let _ = write!(
+            out,
+            "{} sync daemon (mcast={}, syncid={}, maxlen={}",
+            d.role.name(),
+            d.interface,
+            d.syncid,
+            d.maxlen
+        );
+        if let Some(g) = d.group {
+            let _ = write!(out, ", group={g}");
+        }
+        let _ = writeln!(out, ", port={}, ttl=1)", d.port);
     }
     out
 }
