@@ -696,3 +696,75 @@ fn health_checks_are_read_with_keepalived_knobs_and_checked() {
     let got = parse(&format!("{GOOD}\n[[check]]\ntype = \"tcp\"\n")).unwrap_err().to_string();
     assert!(got.contains("check[0]: names its service: protocol, vip and port, or fwmark"), "{got}");
 }
+
+/// `GOOD` with a kernel twin on "lan", and `extra` appended.
+fn with_ha(extra: &str) -> Result<Config, ConfigError> {
+    let text = GOOD.replacen(
+        "addresses = [\"10.0.0.1/24\"]\n",
+        "addresses = [\"10.0.0.1/24\"]\n\n[port.kernel]\nrate = 1000\n",
+        1,
+    );
+    assert!(text.contains("[port.kernel]"), "test bug");
+    parse(&format!("{text}\n{extra}"))
+}
+
+const VRRP: &str = r#"
+[[vrrp]]
+name = "VI_1"
+port = "lan"
+vrid = 51
+priority = 150
+advert_interval_cs = 10
+addresses = ["10.0.0.100", "10.1.0.10"]
+track_ports = ["lan", "wan"]
+notify_master = "/usr/local/bin/ha master"
+"#;
+
+const SYNC: &str = r#"
+[sync]
+master = true
+backup = true
+syncid = 7
+port = "lan"
+key = "00112233445566778899aabbccddeeff"
+"#;
+
+#[test]
+fn vrrp_instances_and_the_sync_daemon_parse_with_their_defaults() {
+    let c = with_ha(&format!("{VRRP}{SYNC}")).unwrap();
+    let v = &c.vrrp[0];
+    assert_eq!((v.name.as_str(), v.port, v.iface.as_str()), ("VI_1", 0, "lan"));
+    assert_eq!((v.instance.vrid, v.instance.priority, v.instance.advert_interval_cs), (51, 150, 10));
+    assert_eq!(v.instance.local_addr, Ipv4Addr::new(10, 0, 0, 1), "the port's first address");
+    assert!(v.instance.preempt && v.instance.preempt_delay_ms == 0);
+    assert_eq!(v.track_ports, vec![0, 1]);
+    assert_eq!(v.notify.master, Some(vec!["/usr/local/bin/ha".into(), "master".into()]));
+    assert_eq!((v.garp_repeat, v.garp_interval_ms), (5, 1000));
+    let s = c.sync.expect("[sync]");
+    assert!(s.master && s.backup);
+    assert_eq!((s.syncid, s.udp_port, s.group, s.flush_ms), (7, 8848, Ipv4Addr::new(224, 0, 0, 81), 20));
+    assert!(s.peers.is_empty());
+}
+
+#[test]
+fn bad_vrrp_and_sync_settings_are_refused_with_their_field() {
+    let cases = [
+        (VRRP.replace("vrid = 51", "vrid = 0"), "vrrp[0].vrid: must be from 1 to 255"),
+        (VRRP.replace("priority = 150", "priority = 256"), "vrrp[0].priority: must be from 1 to 255"),
+        (VRRP.replace("advert_interval_cs = 10", "advert_interval_cs = 4096"), "vrrp[0].advert_interval_cs"),
+        (VRRP.replace("\"10.0.0.100\"", "\"10.0.0.1\""), "is port 'lan''s own address"),
+        (VRRP.replace("\"10.1.0.10\"", "\"10.0.0.100\""), "10.0.0.100 is listed twice"),
+        (VRRP.replace("port = \"lan\"", "port = \"wan\""), "port 'wan' has no [port.kernel]"),
+        (VRRP.replace("[\"lan\", \"wan\"]", "[\"dmz\"]"), "no port is named 'dmz'"),
+        (VRRP.replace("name = \"VI_1\"", "name = \"VI 1\""), "vrrp[0].name"),
+        (format!("{VRRP}{}", VRRP.replace("VI_1", "VI_2")), "another instance on this port has vrid 51"),
+        (SYNC.replace("key = \"00112233445566778899aabbccddeeff\"", "key = \"0011\""), "sync.key"),
+        (SYNC.replace("master = true\nbackup = true", "master = false"), "sync: runs as master, backup or both"),
+        (SYNC.replace("syncid = 7", "syncid = 256"), "sync.syncid: must be from 0 to 255"),
+        (format!("{SYNC}group = \"10.0.0.9\"\n"), "is not a multicast group"),
+    ];
+    for (extra, want) in cases {
+        let e = with_ha(&extra).expect_err(want).to_string();
+        assert!(e.contains(want), "{want:?} not in {e:?}");
+    }
+}

@@ -128,8 +128,11 @@ impl Validator<'_> {
     }
 
     fn instance(&self, f: &str, v: raw::Vrrp, ports: &[PortConfig]) -> Result<InstanceSpec, ConfigError> {
-        if v.name.is_empty() || v.name.len() > 32 || !v.name.chars().all(|c| c.is_ascii_graphic()) {
-            return Err(self.err(format_args!("{f}.name"), "must be 1 to 32 printable characters, no spaces"));
+        if v.name.is_empty()
+            || v.name.len() > 32
+            || !v.name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            return Err(self.err(format_args!("{f}.name"), "must be 1 to 32 letters, digits, '_', '-' or '.'"));
         }
         let port = self.port_idx(format_args!("{f}.port"), &v.port, ports)?;
         let pc = &ports[usize::from(port)];

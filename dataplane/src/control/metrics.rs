@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use crate::lb::{Protocol, ServiceKey};
-use ctrl::msg::{CounterReport, DestView, HealthView, Listing, PortCounters};
+use ctrl::msg::{CounterReport, DaemonView, DestView, HealthView, Listing, PortCounters, VrrpView};
 use ctrl::vocab::Counters;
 
 /// The `service` label of a service: `tcp/VIP:PORT`, `udp/VIP:PORT` or `fwm/MARK`.
@@ -68,8 +68,20 @@ fn traffic(out: &mut String, prefix: &str, what: &str, rows: &[(Vec<(&str, &str)
     }
 }
 
+/// What the exposition shows beside the services: the health checks, the VRRP instances and
+/// the sync daemons.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Extras<'a> {
+    /// The checked real servers.
+    pub health: &'a [HealthView],
+    /// The VRRP instances.
+    pub vrrp: &'a [VrrpView],
+    /// The sync daemons running.
+    pub daemons: &'a [DaemonView],
+}
+
 /// The whole exposition.
-pub fn render(listing: &Listing, counters: &CounterReport, health: &[HealthView]) -> String {
+pub fn render(listing: &Listing, counters: &CounterReport, extras: Extras<'_>) -> String {
     let mut out = String::new();
     let labels: Vec<(String, Vec<(String, DestView)>)> = listing
         .services
@@ -166,7 +178,8 @@ pub fn render(listing: &Listing, counters: &CounterReport, health: &[HealthView]
             f.sample(name, &[("worker", idx), ("lcore", lcore), ("reason", reason)], *v);
         }
     }
-    render_health(&mut out, health);
+    render_health(&mut out, extras.health);
+    render_ha(&mut out, extras.vrrp, extras.daemons);
     out
 }
 
@@ -193,6 +206,51 @@ fn render_health(out: &mut String, health: &[HealthView]) {
     for (svc, server, h) in &rows {
         f.sample(name, &[("service", svc), ("server", server)], h.transitions);
     }
+}
+
+/// The VRRP instances (state, advertisements, transitions) and the sync daemon (messages and
+/// connections each way, drops by reason, lag).
+fn render_ha(out: &mut String, vrrp: &[VrrpView], daemons: &[DaemonView]) {
+    if !vrrp.is_empty() {
+        let name = "fnat_vrrp_state";
+        let mut f = Family::new(out, name, "gauge", "1 for the VRRP instance's state, 0 for the others.");
+        for v in vrrp {
+            for state in ["INIT", "BACKUP", "MASTER", "FAULT"] {
+                f.sample(name, &[("instance", &v.name), ("state", state)], u64::from(v.state == state));
+            }
+        }
+        let name = "fnat_vrrp_adverts_total";
+        let mut f = Family::new(out, name, "counter", "VRRP advertisements sent, received, and refused.");
+        for v in vrrp {
+            for (dir, n) in [("sent", v.adverts_sent), ("received", v.adverts_received), ("refused", v.adverts_refused)]
+            {
+                f.sample(name, &[("instance", &v.name), ("direction", dir)], n);
+            }
+        }
+        let name = "fnat_vrrp_transitions_total";
+        let mut f = Family::new(out, name, "counter", "Times the VRRP instance changed state.");
+        for v in vrrp {
+            f.sample(name, &[("instance", &v.name)], v.transitions);
+        }
+    }
+    // Both roles share one socket and its counters.
+    let Some(d) = daemons.first() else { return };
+    let name = "fnat_sync_messages_total";
+    let mut f = Family::new(out, name, "counter", "Connection-sync messages sent and accepted.");
+    f.sample(name, &[("direction", "sent")], d.sent);
+    f.sample(name, &[("direction", "received")], d.received);
+    let name = "fnat_sync_connections_total";
+    let mut f = Family::new(out, name, "counter", "Connections sent to and received from the other gateways.");
+    f.sample(name, &[("direction", "sent")], d.sent_records);
+    f.sample(name, &[("direction", "received")], d.received_records);
+    let name = "fnat_sync_dropped_total";
+    let mut f = Family::new(out, name, "counter", "Connection-sync messages refused, by reason.");
+    for (reason, n) in &d.dropped {
+        f.sample(name, &[("reason", reason)], *n);
+    }
+    let name = "fnat_sync_lag_milliseconds";
+    let mut f = Family::new(out, name, "gauge", "How long the last message's oldest connection waited to be sent.");
+    f.sample(name, &[], d.lag_ms);
 }
 
 #[cfg(test)]
@@ -262,7 +320,7 @@ mod tests {
             transitions: 1,
             taken_out: Some("removed".into()),
         };
-        let text = render(&listing, &counters, &[health]);
+        let text = render(&listing, &counters, Extras { health: &[health], ..Extras::default() });
         for line in [
             "# TYPE fnat_service_connections_total counter",
             "fnat_service_connections_total{service=\"tcp/10.0.0.100:80\"} 3",
@@ -293,5 +351,57 @@ mod tests {
         let helps = text.lines().filter(|l| l.starts_with("# HELP ")).count();
         assert_eq!(types, helps);
         assert_eq!(service_label(&ServiceKey { fwmark: 7, ..key }), "fwm/7");
+    }
+
+    #[test]
+    fn renders_the_vrrp_instances_and_the_sync_daemon() {
+        use ctrl::msg::SyncRole;
+        let v = VrrpView {
+            name: "VI_1".into(),
+            port: "lan".into(),
+            vrid: 51,
+            priority: 150,
+            advert_interval_cs: 10,
+            preempt: true,
+            state: "MASTER".into(),
+            master: Some(Ipv4Addr::new(10, 0, 0, 4)),
+            addresses: vec![Ipv4Addr::new(10, 0, 0, 100)],
+            since_ms: 5,
+            transitions: 2,
+            adverts_sent: 40,
+            adverts_received: 3,
+            adverts_refused: 1,
+        };
+        let d = DaemonView {
+            role: SyncRole::Master,
+            interface: "lan".into(),
+            syncid: 1,
+            group: Some(Ipv4Addr::new(224, 0, 0, 81)),
+            port: 8848,
+            maxlen: 1444,
+            sent: 7,
+            sent_records: 90,
+            received: 2,
+            received_records: 4,
+            dropped: vec![("bad_tag".into(), 3)],
+            lag_ms: 12,
+        };
+        let mut out = String::new();
+        render_ha(&mut out, &[v], &[d]);
+        for line in [
+            "fnat_vrrp_state{instance=\"VI_1\",state=\"MASTER\"} 1",
+            "fnat_vrrp_state{instance=\"VI_1\",state=\"BACKUP\"} 0",
+            "fnat_vrrp_adverts_total{instance=\"VI_1\",direction=\"refused\"} 1",
+            "fnat_vrrp_transitions_total{instance=\"VI_1\"} 2",
+            "fnat_sync_messages_total{direction=\"sent\"} 7",
+            "fnat_sync_connections_total{direction=\"received\"} 4",
+            "fnat_sync_dropped_total{reason=\"bad_tag\"} 3",
+            "fnat_sync_lag_milliseconds 12",
+        ] {
+            assert!(out.lines().any(|l| l == line), "{line} in:\n{out}");
+        }
+        let mut none = String::new();
+        render_ha(&mut none, &[], &[]);
+        assert!(none.is_empty());
     }
 }

@@ -267,7 +267,12 @@ fn serve_control(
             .listing_with(None, true, &gw)
             .map(|l| {
                 let counters = crate::control::Gateway::counters(&gw);
-                crate::control::metrics::render(&l, &counters, &crate::control::Gateway::health(&gw))
+                let (health, vrrp, daemons) = {
+                    use crate::control::Gateway as _;
+                    (gw.health(), gw.vrrp(), gw.daemons())
+                };
+                let extras = crate::control::metrics::Extras { health: &health, vrrp: &vrrp, daemons: &daemons };
+                crate::control::metrics::render(&l, &counters, extras)
             })
             .unwrap_or_default();
         // The scrape may have given up waiting.
