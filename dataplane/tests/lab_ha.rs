@@ -364,6 +364,62 @@ fn synced_sessions_survive_the_takeover_and_the_old_masters_return() {
     assert!(synced_in.parse::<u64>().unwrap_or(0) >= 3, "A installed B's connections: {counters}");
 }
 
+/// A gateway's metric `sample` (a full sample line's name and labels), 0 when absent.
+fn metric(i: usize, sample: &str) -> u64 {
+    let out = run(Command::new("ip").args(["netns", "exec", GW[i].0, "curl", "-s", "http://127.0.0.1:9542/metrics"]));
+    let t = text(&out.stdout);
+    t.lines()
+        .find_map(|l| l.strip_prefix(sample).and_then(|v| v.strip_prefix(' ')).and_then(|v| v.parse().ok()))
+        .unwrap_or(0)
+}
+
+#[test]
+fn hostile_vrrp_and_sync_input_is_dropped_counted_and_changes_nothing() {
+    let mut lab = HaLab::up(false);
+    lab.start(A);
+    lab.wait_vrrp(A, "MASTER", GW[A].3, Duration::from_secs(5));
+    lab.start(B);
+    lab.wait_vrrp(B, "BACKUP", GW[A].3, Duration::from_secs(5));
+    let hostile = repo().join("lab/ha_hostile.py");
+    let hostile = hostile.to_str().expect("path");
+    let transitions = |i| metric(i, "fnat_vrrp_transitions_total{instance=\"VI_1\"}");
+    let before = [transitions(A), transitions(B)];
+
+    // Bad advertisements (version 2, a wrong checksum, cut short, TTL 64), then a flood of them.
+    let out = lab.client(&["python3", hostile, "vrrp", "10.0.0.2", "--flood", "20000"]);
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    println!("{}", text(&out.stdout));
+    std::thread::sleep(Duration::from_millis(500));
+    let refused = metric(B, "fnat_vrrp_adverts_total{instance=\"VI_1\",direction=\"refused\"}");
+    assert!(refused >= 4, "B refused {refused} advertisements");
+    println!("B refused {refused} bad advertisements (the rest of the flood over the kernel rate)");
+    assert_eq!(lab.vrrp(A).0, "MASTER");
+    assert_eq!(lab.vrrp(B), ("BACKUP".to_owned(), GW[A].3.to_owned()));
+    assert_eq!([transitions(A), transitions(B)], before, "no instance changed state");
+
+    // Bad sync messages, and a real one replayed.
+    let out = lab.client(&["python3", hostile, "sync", "10.0.0.2"]);
+    assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
+    let capture = Command::new("ip")
+        .args(["netns", "exec", "fnat-client", "python3", hostile, "replay", "cl0", "10.0.0.2", "--timeout", "5"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("ha_hostile.py replay");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(lab.echo_works(), "a connection for A to sync");
+    let out = capture.wait_with_output().expect("replay");
+    assert!(out.status.success(), "{}", text(&out.stdout));
+    std::thread::sleep(Duration::from_millis(300));
+    for reason in ["bad_magic", "truncated", "version", "bad_tag", "replay"] {
+        let n = metric(B, &format!("fnat_sync_dropped_total{{reason=\"{reason}\"}}"));
+        assert!(n >= 1, "B dropped no message as {reason}");
+    }
+    assert!(lab.echo_works(), "still forwarding");
+    for i in [A, B] {
+        assert!(lab.gws[i].as_mut().expect("running").try_wait().is_none(), "{} still runs", GW[i].0);
+    }
+}
+
 /// keepalived's configuration for B's namespace: one VRRPv3 instance like fnatd's, at `priority`.
 fn keepalived_conf(priority: u8) -> String {
     format!(
