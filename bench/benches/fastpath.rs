@@ -78,6 +78,9 @@ use std::time::{Duration, Instant};
 use criterion::{Bencher, Criterion, Throughput, criterion_group, criterion_main};
 use dataplane::config::Config;
 use dataplane::fixtures::{self, DMZ, DMZ_MAC, Expect, Flow, LAN, LAN_MAC, ROUTER_MAC, RS, RS_MAC, Step, VIP};
+use dataplane::ha::sync::{
+    Header, MAX_MESSAGE_LEN, MAX_RECORDS, RecordKind, SyncFlags, SyncKey, SyncRecord, decode, encode,
+};
 use dataplane::lb::persist::{Acquired, Pick, TemplateDest};
 use dataplane::lb::rss::{DEFAULT_KEY, PortSteering, SteerMode, Steering};
 use dataplane::lb::{Conn, ConnTable, DestId, Dir, FlowKey, FwdMethod, LocalAddrPool, Protocol, TcpState};
@@ -319,6 +322,14 @@ fn fresh_demo_worker() -> Worker {
     fixtures::worker(&fixtures::snapshot(), 0, 1, &fixtures::templates())
 }
 
+/// The demo worker as a sync master: it notes each new connection for the backups.
+fn fresh_sync_master_worker() -> Worker {
+    let s = fixtures::snapshot();
+    let mut snap = s.with_services(s.services.clone());
+    snap.sync_master = true;
+    fixtures::worker(&Arc::new(snap), 0, 1, &fixtures::templates())
+}
+
 /// Worker 0 of two whose ports are steered by RSS (a 128-entry table over two queues): its local
 /// ports are chosen so that each reply hashes to its own queue. Each port serves one connection
 /// on this worker, and to each real server only the ports whose reply hashes here: with the demo's
@@ -357,9 +368,16 @@ fn bench_new_connections(b: &mut Bencher<'_>, (frames, w, next): &mut (Vec<u8>, 
             let n = usize::try_from(left).unwrap_or(usize::MAX).min(count - *next);
             let chunk = &frames[*next * FRAME_LEN..(*next + n) * FRAME_LEN];
             let start = Instant::now();
-            for f in chunk.chunks_exact(FRAME_LEN) {
-                buf.copy_from_slice(f);
-                black_box(w.handle(black_box(&mut buf), LAN, NOW));
+            for burst in chunk.chunks(FRAME_LEN * 32) {
+                for f in burst.chunks_exact(FRAME_LEN) {
+                    buf.copy_from_slice(f);
+                    black_box(w.handle(black_box(&mut buf), LAN, NOW));
+                }
+                // What the poller does after each burst: a sync master's notes leave for the
+                // control lcore (here into nothing; nothing otherwise).
+                w.drain_sync(|r| {
+                    black_box(r);
+                });
             }
             timed += start.elapsed();
             *next += n;
@@ -498,10 +516,46 @@ fn fastpath(c: &mut Criterion) {
     for (name, make, n) in [
         ("new_connection", fresh_demo_worker as fn() -> Worker, SYNS_PER_WORKER),
         ("new_connection_rss_steered", fresh_steered_worker, SYNS_PER_WORKER / 2),
+        ("new_connection_sync_master", fresh_sync_master_worker, SYNS_PER_WORKER),
     ] {
         let mut syn: Option<(Vec<u8>, Worker, usize)> = None;
         g.bench_function(name, |b| bench_new_connections(b, syn.get_or_insert_with(|| new_connections(make, n)), make));
     }
+
+    // The control lcore's share of sync: a full message of 35 connections written and tagged
+    // (master), and checked and read (backup).
+    let records: Vec<SyncRecord> = (0..MAX_RECORDS)
+        .map(|i| SyncRecord {
+            kind: RecordKind::Conn,
+            proto: Protocol::Tcp,
+            method: FwdMethod::FullNat,
+            state: TcpState::Established,
+            flags: SyncFlags::REPLIED,
+            fwmark: 0,
+            cip: Ipv4Addr::from(0x1400_0000 + u32::try_from(i).expect("35")),
+            vip: VIP,
+            lip: Ipv4Addr::new(10, 1, 0, 10),
+            rip: RS[0],
+            cport: 40_000,
+            vport: 80,
+            lport: 5000,
+            rport: 8080,
+            timeout_ms: 900_000,
+            worker: 0,
+        })
+        .collect();
+    let key = SyncKey::new(&[7; 32]).expect("a key");
+    let header = Header { syncid: 1, sender: 42, seq: 1 };
+    let mut buf = [0u8; MAX_MESSAGE_LEN];
+    g.throughput(Throughput::Elements(MAX_RECORDS as u64));
+    g.bench_function("sync_message_encode_35", |b| {
+        b.iter(|| black_box(encode(&key, &header, black_box(&records), &mut buf).expect("fits")));
+    });
+    let n = encode(&key, &header, &records, &mut buf).expect("fits");
+    g.bench_function("sync_message_decode_35", |b| {
+        b.iter(|| black_box(decode(&key, 1, black_box(&buf[..n])).expect("valid").records().count()));
+    });
+    g.throughput(Throughput::Elements(1));
 
     let mut tmpl: Option<FwmarkTemplates> = None;
     g.bench_function("template_fwmark_4k", |b| bench_templates(b, tmpl.get_or_insert_with(fwmark_templates)));
