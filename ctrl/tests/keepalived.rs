@@ -1,6 +1,8 @@
 //! `fnatctl --from-keepalived`: the real binary on keepalived.conf files written to temporary
 //! files (its output, its errors, its exit statuses), and the TOML it prints read back by fnatd's
-//! own configuration parser, under a minimal gateway section.
+//! own configuration parser, under a minimal gateway section (the `[[vrrp]]` tables included:
+//! its ports are named as keepalived's interfaces). That fnatd runs what is converted is the lab's
+//! test `a_keepalived_conf_converts_and_runs_in_the_lab` (dataplane/tests/lab.rs).
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
@@ -10,27 +12,33 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use ctrl::vocab::health::{DnsCheck, HttpCheck, MiscCheck, UdpCheck};
 use ctrl::vocab::{CheckKind, CheckSpec, CheckTiming, FwdMethod, Protocol, SchedKind, ServiceKey};
 use dataplane::config::Config;
+use dataplane::ha::vrrp::InstanceConfig;
+use dataplane::ha::vrrp::runner::{InstanceSpec, Notify};
 
-/// The gateway around the converted services: what keepalived.conf does not say.
+/// The gateway around the converted instances and services: what keepalived.conf does not say.
+/// Its ports have the names of keepalived's interfaces, and kernel twins (VRRP speaks through them).
 const GATEWAY: &str = r#"[eal]
 no_huge = true
 [workers]
 lcores = [1]
 [[port]]
-name = "lan"
+name = "eth0"
 device = "net_null0"
 addresses = ["10.0.0.1/24"]
+[port.kernel]
 [[port]]
-name = "dmz"
+name = "eth1"
 device = "net_null1"
 addresses = ["10.1.0.1/24"]
+[port.kernel]
 [local]
 addresses = ["10.1.0.10"]
 "#;
 
-/// A director's keepalived.conf: VRRP around five virtual servers (HTTP with a digest; UDP with
-/// a UDP and a DNS check; HTTP and HTTPS by fwmark, DR and persistent; HTTPS by TUN on another
-/// port; MySQL with a dynamic MISC_CHECK, a PING_CHECK and an unchecked server).
+/// A director's keepalived.conf: a VRRP instance (tracking the inside interface too) around five
+/// virtual servers (HTTP with a digest; UDP with a UDP and a DNS check; HTTP and HTTPS by fwmark, DR
+/// and persistent; HTTPS by TUN on another port; MySQL with a dynamic MISC_CHECK, a PING_CHECK and
+/// an unchecked server).
 const KEEPALIVED_CONF: &str = r#"! Configuration File for keepalived (the LVS director of site A)
 
 global_defs {
@@ -60,8 +68,8 @@ vrrp_instance VI_1 {
         10.0.0.100/24 dev eth0
         10.0.0.101/24 dev eth0
     }
-    track_script {
-        chk_fnat
+    track_interface {
+        eth1
     }
 }
 
@@ -183,6 +191,23 @@ virtual_server 10.0.0.101 3306 {
 
 /// What fnatctl prints for it.
 const FNATD_TOML: &str = r#"# Converted from keepalived.conf by fnatctl --from-keepalived.
+
+# keepalived.conf line 17: vrrp_instance VI_1
+# port and track_ports are keepalived's interface names: each must name one of fnatd's [[port]] tables (port: one with [port.kernel])
+# state MASTER (line 18) is not used: fnatd elects by priority, as keepalived does after startup
+# fnatd speaks VRRPv3 only: keepalived peers need vrrp_version 3 (keepalived's default is 2)
+# authentication (line 22) is skipped: VRRPv3 has none (RFC 5798), and keepalived ignores it with version 3
+[[vrrp]]
+name = "VI_1"
+port = "eth0"
+vrid = 51
+priority = 150
+advert_interval_cs = 100
+preempt = true
+preempt_delay_ms = 0
+addresses = ["10.0.0.100", "10.0.0.101"]
+track_ports = ["eth0", "eth1"]
+garp_repeat = 5
 
 # keepalived.conf line 36: virtual_server 10.0.0.100 80
 [[service]]
@@ -572,6 +597,230 @@ fn fnatd_reads_back_the_services_and_checks_keepalived_ran() {
             ),
         ]
     );
+
+    // The VRRP instance, on the port named as keepalived's interface, tracking both.
+    assert_eq!(
+        config.vrrp,
+        [InstanceSpec {
+            name: "VI_1".into(),
+            port: 0,
+            iface: "eth0".into(),
+            instance: InstanceConfig {
+                vrid: 51,
+                priority: 150,
+                advert_interval_cs: 100,
+                preempt: true,
+                preempt_delay_ms: 0,
+                addresses: vec![Ipv4Addr::new(10, 0, 0, 100), Ipv4Addr::new(10, 0, 0, 101)],
+                local_addr: Ipv4Addr::new(10, 0, 0, 1),
+            },
+            unicast_peers: vec![],
+            track_ports: vec![0, 1],
+            notify: Notify::default(),
+            garp_repeat: 5,
+            garp_interval_ms: 1000,
+        }]
+    );
+}
+
+/// A pair of directors' keepalived.conf, the first's: two VRRP instances (the VIPs outside; the
+/// real servers' gateway and the local address inside, in unicast with the other director), and a
+/// virtual server behind them.
+const HA_CONF: &str = r#"! lb1 of the pair lb1/lb2
+global_defs {
+    router_id lb1
+    vrrp_version 3
+    vrrp_garp_interval 0.1
+    vrrp_garp_master_repeat 3
+}
+
+vrrp_instance front {
+    state MASTER
+    interface eth0
+    virtual_router_id 51
+    priority 150
+    advert_int 0.5
+    preempt_delay 30
+    virtual_ipaddress {
+        10.0.0.100/24 dev eth0 label eth0:vip
+    }
+    track_interface {
+        eth1 weight -50
+    }
+    notify_master "/etc/keepalived/notify.sh front master"
+    notify_backup "/etc/keepalived/notify.sh front backup"
+    notify_fault "/etc/keepalived/notify.sh front fault"
+}
+
+vrrp_instance "back end" {
+    state BACKUP
+    interface eth1
+    virtual_router_id 52
+    priority 100
+    nopreempt
+    unicast_src_ip 10.1.0.2
+    unicast_peer {
+        10.1.0.3
+    }
+    virtual_ipaddress {
+        10.1.0.254/24
+    }
+    virtual_ipaddress_excluded {
+        10.1.0.10
+    }
+    garp_master_repeat 2
+    garp_master_delay 10
+}
+
+virtual_server 10.0.0.100 80 {
+    delay_loop 2
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 10.1.0.11 8080 {
+        TCP_CHECK {
+            connect_timeout 1
+        }
+    }
+    real_server 10.1.0.12 8080 {
+        TCP_CHECK {
+            connect_timeout 1
+        }
+    }
+}
+"#;
+
+#[test]
+fn a_pair_of_directors_vrrp_instances_become_vrrp_tables_fnatd_reads_back() {
+    let conf = ConfFile::new(HA_CONF);
+    let (code, toml, stderr) = fnatctl(&["--from-keepalived", conf.path()]);
+    assert_eq!((code, stderr.as_str()), (0, ""));
+    assert_eq!(
+        toml,
+        r#"# Converted from keepalived.conf by fnatctl --from-keepalived.
+
+# keepalived.conf line 9: vrrp_instance front
+# port and track_ports are keepalived's interface names: each must name one of fnatd's [[port]] tables (port: one with [port.kernel])
+# state MASTER (line 10) is not used: fnatd elects by priority, as keepalived does after startup
+# track_interface eth1 weight -50 (line 20): fnatd puts the instance in FAULT when eth1 is down; it does not change the priority
+# garp_interval_ms: global_defs' vrrp_garp_interval (line 5)
+[[vrrp]]
+name = "front"
+port = "eth0"
+vrid = 51
+priority = 150
+advert_interval_cs = 50
+preempt = true
+preempt_delay_ms = 30000
+addresses = ["10.0.0.100"]
+track_ports = ["eth0", "eth1"]
+notify_master = "/etc/keepalived/notify.sh front master"
+notify_backup = "/etc/keepalived/notify.sh front backup"
+notify_fault = "/etc/keepalived/notify.sh front fault"
+garp_repeat = 3
+garp_interval_ms = 100
+
+# keepalived.conf line 27: vrrp_instance back end
+# fnatd names it 'back_end' (letters, digits, '_', '-' and '.', at most 32 of them)
+# port and track_ports are keepalived's interface names: each must name one of fnatd's [[port]] tables (port: one with [port.kernel])
+# state BACKUP (line 28) is not used: fnatd elects by priority, as keepalived does after startup
+# unicast_src_ip 10.1.0.2 (line 33): fnatd advertises from the port's first address
+# virtual_ipaddress_excluded (line 40): fnatd's advertisements carry these addresses too
+# garp_master_delay 10 (line 44): fnatd sends no second set of gratuitous ARPs; its garp_repeat of them go garp_interval_ms apart
+# garp_interval_ms: global_defs' vrrp_garp_interval (line 5)
+[[vrrp]]
+name = "back_end"
+port = "eth1"
+vrid = 52
+priority = 100
+advert_interval_cs = 100
+preempt = false
+preempt_delay_ms = 0
+addresses = ["10.1.0.254", "10.1.0.10"]
+unicast_peers = ["10.1.0.3"]
+track_ports = ["eth1"]
+garp_repeat = 2
+garp_interval_ms = 100
+
+# keepalived.conf line 47: virtual_server 10.0.0.100 80
+[[service]]
+protocol = "tcp"
+vip = "10.0.0.100"
+port = 80
+scheduler = "rr"
+
+  [[service.real_server]]
+  address = "10.1.0.11"
+  port = 8080
+  weight = 1
+  forward = "nat"
+
+  [[service.real_server]]
+  address = "10.1.0.12"
+  port = 8080
+  weight = 1
+  forward = "nat"
+
+[[check]]
+protocol = "tcp"
+vip = "10.0.0.100"
+port = 80
+type = "tcp"
+interval = 2.0
+timeout = 1.0
+retries = 1
+retry_delay = 1.0
+rise = 1
+fall = 1
+"#
+    );
+    let config = Config::parse(Path::new("fnatd.toml"), &format!("{GATEWAY}\n{toml}")).unwrap();
+    let notify = |state: &str| Some(vec!["/etc/keepalived/notify.sh".to_owned(), "front".into(), state.into()]);
+    assert_eq!(
+        config.vrrp,
+        [
+            InstanceSpec {
+                name: "front".into(),
+                port: 0,
+                iface: "eth0".into(),
+                instance: InstanceConfig {
+                    vrid: 51,
+                    priority: 150,
+                    advert_interval_cs: 50,
+                    preempt: true,
+                    preempt_delay_ms: 30_000,
+                    addresses: vec![Ipv4Addr::new(10, 0, 0, 100)],
+                    local_addr: Ipv4Addr::new(10, 0, 0, 1),
+                },
+                unicast_peers: vec![],
+                track_ports: vec![0, 1],
+                notify: Notify { master: notify("master"), backup: notify("backup"), fault: notify("fault") },
+                garp_repeat: 3,
+                garp_interval_ms: 100,
+            },
+            InstanceSpec {
+                name: "back_end".into(),
+                port: 1,
+                iface: "eth1".into(),
+                instance: InstanceConfig {
+                    vrid: 52,
+                    priority: 100,
+                    advert_interval_cs: 100,
+                    preempt: false,
+                    preempt_delay_ms: 0,
+                    addresses: vec![Ipv4Addr::new(10, 1, 0, 254), Ipv4Addr::new(10, 1, 0, 10)],
+                    local_addr: Ipv4Addr::new(10, 1, 0, 1),
+                },
+                unicast_peers: vec![Ipv4Addr::new(10, 1, 0, 3)],
+                track_ports: vec![1],
+                notify: Notify::default(),
+                garp_repeat: 2,
+                garp_interval_ms: 100,
+            },
+        ]
+    );
+    assert_eq!(config.services.len(), 1);
+    assert_eq!(config.checks.len(), 1);
 }
 
 #[test]
@@ -590,6 +839,19 @@ fn what_cannot_be_converted_is_named_with_its_line_and_exits_2() {
             "line 1: this '{' is never closed",
         ),
         ("virtual_server_group web {\n    10.0.0.100 80\n}\n", "line 1: virtual_server_group is not supported yet"),
+        (
+            "vrrp_sync_group G1 {\n    group {\n        VI_1\n    }\n}\n",
+            "line 1: vrrp_sync_group (fnatd's instances fail over each on its own: addresses that must move \
+             together go in one vrrp_instance) is not supported yet",
+        ),
+        (
+            "vrrp_instance VI_1 {\n    interface eth0\n    track_script {\n        chk\n    }\n}\n",
+            "line 3: track_script is not supported yet",
+        ),
+        (
+            "vrrp_instance VI_1 {\n    virtual_ipaddress {\n        2001:db8::100/64\n    }\n}\n",
+            "line 3: IPv6 (virtual_ipaddress 2001:db8::100) is not supported yet",
+        ),
     ];
     for (text, why) in cases {
         let conf = ConfFile::new(text);
@@ -615,19 +877,19 @@ fn a_missing_file_or_not_one_argument_is_a_usage_error() {
     let (code, help, _) = fnatctl(&["-h"]);
     assert_eq!(code, 0);
     assert!(help.contains("  fnatctl --from-keepalived FILE\n"));
-    assert!(help.contains("  --from-keepalived FILE      print the virtual_servers of keepalived.conf FILE as\n"));
+    assert!(help.contains("  --from-keepalived FILE      print the virtual_servers and vrrp_instances of\n"));
 }
 
 #[test]
-fn a_file_without_virtual_servers_gives_the_header_alone_which_fnatd_accepts() {
+fn a_file_without_virtual_servers_or_vrrp_instances_gives_the_header_alone_which_fnatd_accepts() {
     let conf = ConfFile::new(
-        "global_defs {\n    router_id LVS_B\n}\nvrrp_sync_group G1 {\n    group {\n        VI_1\n    }\n}\n",
+        "global_defs {\n    router_id LVS_B\n    vrrp_version 3\n}\nvrrp_script chk {\n    script /bin/true\n}\n",
     );
     let (code, toml, stderr) = fnatctl(&["--from-keepalived", conf.path()]);
     assert_eq!((code, stderr.as_str()), (0, ""));
     assert_eq!(toml, "# Converted from keepalived.conf by fnatctl --from-keepalived.\n");
     let config = Config::parse(Path::new("fnatd.toml"), &format!("{GATEWAY}\n{toml}")).unwrap();
-    assert_eq!((config.services.len(), config.checks.len()), (0, 0));
+    assert_eq!((config.services.len(), config.checks.len(), config.vrrp.len()), (0, 0, 0));
 }
 
 /// keepalived's quorum, sorry server and notify scripts become fields of the `[[check]]` tables:
@@ -756,43 +1018,59 @@ fall = 1
     );
 }
 
-/// Whatever fnatctl converts, fnatd accepts: the director's file with each line left out, and with
-/// each number in it replaced by values at and past the edges of fnatd's ranges, is either refused
-/// (with a line) or converted into TOML that fnatd's parser takes.
+/// Whatever fnatctl converts, fnatd accepts: the directors' files with each line left out, and
+/// with each number in them replaced by values at and past the edges of fnatd's and keepalived's
+/// ranges, are either refused (with a line) or converted into TOML that fnatd's parser takes.
 #[test]
 fn whatever_is_converted_fnatd_accepts() {
-    let lines: Vec<&str> = KEEPALIVED_CONF.lines().collect();
-    let mut variants: Vec<String> = (0..lines.len())
-        .map(|i| lines.iter().enumerate().filter(|&(j, _)| j != i).map(|(_, l)| *l).collect::<Vec<_>>().join("\n"))
-        .collect();
-    for (i, line) in lines.iter().enumerate() {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        for (k, w) in words.iter().enumerate() {
-            if w.parse::<f64>().is_err() || w.matches('.').count() > 1 {
-                continue;
-            }
-            for v in ["0", "1", "0.05", "300.5", "3601", "65535", "65536", "4294967296"] {
-                let mut changed = words.clone();
-                changed[k] = v;
-                let mut all = lines.clone();
-                let new = changed.join(" ");
-                all[i] = &new;
-                variants.push(all.join("\n"));
-            }
-        }
-    }
     let (mut converted, mut refused) = (0, 0);
-    for text in &variants {
-        match ctrl::keepalived::to_fnat_toml(text) {
-            Ok(toml) => {
-                converted += 1;
-                if let Err(e) = Config::parse(Path::new("fnatd.toml"), &format!("{GATEWAY}\n{toml}")) {
-                    panic!("fnatd refuses what was converted: {e}\n--- keepalived.conf\n{text}\n--- toml\n{toml}");
+    for conf in [KEEPALIVED_CONF, HA_CONF] {
+        let lines: Vec<&str> = conf.lines().collect();
+        let mut variants: Vec<String> = (0..lines.len())
+            .map(|i| lines.iter().enumerate().filter(|&(j, _)| j != i).map(|(_, l)| *l).collect::<Vec<_>>().join("\n"))
+            .collect();
+        for (i, line) in lines.iter().enumerate() {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            for (k, w) in words.iter().enumerate() {
+                if w.parse::<f64>().is_err() || w.matches('.').count() > 1 {
+                    continue;
+                }
+                for v in [
+                    "0",
+                    "1",
+                    "0.05",
+                    "0.004",
+                    "40.95",
+                    "255",
+                    "256",
+                    "-254",
+                    "300.5",
+                    "3601",
+                    "65535",
+                    "65536",
+                    "4294967296",
+                ] {
+                    let mut changed = words.clone();
+                    changed[k] = v;
+                    let mut all = lines.clone();
+                    let new = changed.join(" ");
+                    all[i] = &new;
+                    variants.push(all.join("\n"));
                 }
             }
-            Err(e) => {
-                refused += 1;
-                assert!(e.line() >= 1 && e.line() <= lines.len(), "{e}");
+        }
+        for text in &variants {
+            match ctrl::keepalived::to_fnat_toml(text) {
+                Ok(toml) => {
+                    converted += 1;
+                    if let Err(e) = Config::parse(Path::new("fnatd.toml"), &format!("{GATEWAY}\n{toml}")) {
+                        panic!("fnatd refuses what was converted: {e}\n--- keepalived.conf\n{text}\n--- toml\n{toml}");
+                    }
+                }
+                Err(e) => {
+                    refused += 1;
+                    assert!(e.line() >= 1 && e.line() <= lines.len(), "{e}");
+                }
             }
         }
     }

@@ -1102,6 +1102,9 @@ fn a_keepalived_conf_converts_and_runs_in_the_lab() {
     let mut lab = Lab::up_with(config.clone());
     let table = lab.ctl(&["-L", "-n"]);
     assert!(table.contains("TCP  10.0.0.100:80 rr") && table.contains("UDP  10.0.0.100:53 wrr"), "{table}");
+    // The vrrp_instance too: the address owner, Master at once.
+    let vrrp = lab.ctl(&["--vrrp"]);
+    assert!(vrrp.lines().nth(1).is_some_and(|l| l.contains(" 255 ") && l.contains("MASTER")), "{vrrp}");
     assert_eq!(table.matches("Masq").count(), 5, "{table}");
     for rs in RS {
         lab.wait_health(rs, "UP", Duration::from_secs(10));

@@ -1,13 +1,17 @@
-//! The converted services written as fnatd's TOML: per service a comment naming the
-//! `virtual_server` it came from, its `[[service]]`, its `[[service.real_server]]`s (indented),
-//! then its `[[check]]`s; only the fields that are set or that differ from fnatd's defaults.
-//! Strings are TOML basic strings with every character TOML requires escaped; seconds always have
-//! a decimal point (`60.0`).
+//! The converted VRRP instances and services written as fnatd's TOML: first per instance comments
+//! naming the `vrrp_instance` it came from and what differs from keepalived, then its `[[vrrp]]`
+//! (every field keepalived has a default for written out, the lists and commands when there are
+//! some); then per service a comment naming the `virtual_server` it came from, its `[[service]]`,
+//! its `[[service.real_server]]`s (indented), then its `[[check]]`s, with only the fields that are
+//! set or that differ from fnatd's defaults. Strings are TOML basic strings with every character TOML requires escaped,
+//! and comments have their control characters escaped the same way (a comment ends at its line);
+//! seconds always have a decimal point (`60.0`).
 
 use std::fmt::Write as _;
 
 use super::checker::{Check, Probe};
 use super::convert::{CheckTable, Quorum, RealServer, Service};
+use super::vrrp::Instance;
 use crate::vocab::{FwdMethod, Protocol, ServiceKey};
 
 /// The first line of the output.
@@ -23,9 +27,12 @@ enum Value<'a> {
     Strs(&'a [String]),
 }
 
-/// The TOML of `services`.
-pub(super) fn toml(services: &[Service]) -> String {
+/// The TOML of `instances` and `services`.
+pub(super) fn toml(instances: &[Instance], services: &[Service]) -> String {
     let mut out = String::from(HEADER);
+    for v in instances {
+        vrrp(&mut out, v);
+    }
     for svc in services {
         service(&mut out, svc);
     }
@@ -70,10 +77,24 @@ fn field(out: &mut String, indent: &str, key: &str, value: Value<'_>) {
 /// `s` as a TOML basic string.
 fn quote(out: &mut String, s: &str) {
     out.push('"');
+    escaped(out, s, true);
+    out.push('"');
+}
+
+/// `# text` on a line of its own, its control characters escaped (TOML's comments take none).
+fn comment(out: &mut String, text: &str) {
+    out.push_str("# ");
+    escaped(out, text, false);
+    out.push('\n');
+}
+
+/// `s` with its control characters escaped as in a TOML basic string, and its quotes and
+/// backslashes too when `in_quotes`.
+fn escaped(out: &mut String, s: &str, in_quotes: bool) {
     for c in s.chars() {
         match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
+            '"' if in_quotes => out.push_str("\\\""),
+            '\\' if in_quotes => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
@@ -83,7 +104,6 @@ fn quote(out: &mut String, s: &str) {
             c => out.push(c),
         }
     }
-    out.push('"');
 }
 
 /// The fields that name a service: protocol, vip and port, or fwmark.
@@ -101,8 +121,44 @@ fn key_fields(out: &mut String, key: &ServiceKey) {
     field(out, "", "port", Value::Int(u64::from(key.vport)));
 }
 
+fn vrrp(out: &mut String, v: &Instance) {
+    out.push('\n');
+    comment(out, &format!("keepalived.conf line {}: vrrp_instance {}", v.line, v.keepalived_name));
+    for note in &v.notes {
+        comment(out, note);
+    }
+    out.push_str("[[vrrp]]\n");
+    field(out, "", "name", Value::Str(&v.name));
+    field(out, "", "port", Value::Str(&v.port));
+    field(out, "", "vrid", Value::Int(u64::from(v.vrid)));
+    field(out, "", "priority", Value::Int(u64::from(v.priority)));
+    field(out, "", "advert_interval_cs", Value::Int(u64::from(v.advert_interval_cs)));
+    field(out, "", "preempt", Value::Bool(v.preempt));
+    field(out, "", "preempt_delay_ms", Value::Int(v.preempt_delay_ms));
+    let strings = |list: &[std::net::Ipv4Addr]| list.iter().map(ToString::to_string).collect::<Vec<_>>();
+    field(out, "", "addresses", Value::Strs(&strings(&v.addresses)));
+    if !v.unicast_peers.is_empty() {
+        field(out, "", "unicast_peers", Value::Strs(&strings(&v.unicast_peers)));
+    }
+    if !v.track_ports.is_empty() {
+        field(out, "", "track_ports", Value::Strs(&v.track_ports));
+    }
+    for (key, cmd) in
+        [("notify_master", &v.notify_master), ("notify_backup", &v.notify_backup), ("notify_fault", &v.notify_fault)]
+    {
+        if let Some(c) = cmd {
+            field(out, "", key, Value::Str(c));
+        }
+    }
+    field(out, "", "garp_repeat", Value::Int(u64::from(v.garp_repeat)));
+    if let Some(ms) = v.garp_interval_ms {
+        field(out, "", "garp_interval_ms", Value::Int(ms));
+    }
+}
+
 fn service(out: &mut String, svc: &Service) {
-    let _ = writeln!(out, "\n# keepalived.conf line {}: {}", svc.line, svc.header);
+    out.push('\n');
+    comment(out, &format!("keepalived.conf line {}: {}", svc.line, svc.header));
     if svc.key.is_mark() {
         let _ = writeln!(
             out,

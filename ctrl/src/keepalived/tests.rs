@@ -127,8 +127,9 @@ fn an_empty_file_gives_the_header_alone() {
     assert_eq!(toml("! nothing but comments\n# here\n\n"), HEADER);
 }
 
+/// `vrrp_instance` and `vrrp_sync_group` have tests of their own (`vrrp_tests`).
 #[test]
-fn vrrp_and_the_other_top_level_blocks_are_skipped() {
+fn the_other_top_level_blocks_are_skipped() {
     let text = r#"
 global_defs {
     notification_email { ops@example.com }
@@ -145,15 +146,9 @@ vrrp_script chk {
     script "/bin/check { not a block }"
     weight -20
 }
-vrrp_sync_group G {
-    group { VI_1 }
-}
-vrrp_instance VI_1 {
-    virtual_ipaddress {
-        10.0.0.100/24
-    }
-    track_script { chk }
-    notify_master "/bin/master.sh"
+garp_group {
+    garp_interval 0.01
+    interface eth0
 }
 SSL {
     ca /etc/ssl/ca.pem

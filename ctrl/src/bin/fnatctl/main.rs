@@ -94,9 +94,10 @@ Either long or short options are allowed.
                               and the advertisements sent, received and refused
   --counters                  print every port's and worker's counters (drops
                               by reason) and the gateway's traffic totals
-  --from-keepalived FILE      print the virtual_servers of keepalived.conf FILE as
-                              fnatd's configuration (TOML), or what cannot be
-                              converted, with its line (fnatd is not asked)
+  --from-keepalived FILE      print the virtual_servers and vrrp_instances of
+                              keepalived.conf FILE as fnatd's configuration
+                              (TOML), or what cannot be converted, with its line
+                              (fnatd is not asked)
   --set tcp tcpfin udp        set connection timeout values (seconds, at most 31 days;
                               0 keeps a value): ESTABLISHED, FIN_WAIT and UDP
   --add-laddr       -P        add a local address to a FULLNAT service
@@ -309,7 +310,8 @@ fn run(args: &[String], env_ctl: Option<&str>, input: Input) -> Outcome {
     }
 }
 
-/// `--from-keepalived FILE`: keepalived.conf's virtual servers as fnatd's TOML, on stdout.
+/// `--from-keepalived FILE`: keepalived.conf's VRRP instances and virtual servers as fnatd's TOML,
+/// on stdout.
 fn from_keepalived(files: &[String]) -> Outcome {
     let [file] = files else {
         return Outcome::fail(USAGE, "--from-keepalived takes one file: fnatctl --from-keepalived FILE");
