@@ -142,6 +142,11 @@ impl MainLoop {
         &self.snap
     }
 
+    /// The gateway's persistence templates.
+    pub fn templates(&self) -> &Templates {
+        &self.templates
+    }
+
     /// The neighbour table the workers were last given.
     pub fn neighbours(&self) -> &NeighManager {
         &self.neigh

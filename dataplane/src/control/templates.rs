@@ -5,8 +5,11 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-use crate::lb::persist::TemplateInfo;
+use crate::ha::sync::{RecordKind, SyncRecord};
+use crate::lb::persist::{Acquired, Pick, TemplateDest, TemplateInfo, TemplateKey};
 use crate::lb::{ServiceKey, Services, TcpState, Templates};
+use crate::snapshot::Snapshot;
+use crate::worker::template_record;
 use ctrl::msg::{ConnListing, ConnView};
 
 /// Appends the live templates (of one service, or all) to a listing, as IPVS lists them among the
@@ -56,6 +59,44 @@ pub fn forget_templates(templates: &Templates, services: &Services) -> usize {
             .find(&ServiceKey { protocol: k.proto, vip: k.vip, vport: k.vport, fwmark: k.fwmark })
             .is_some_and(|(_, s)| s.persistence.is_some() && s.dests.iter().any(|r| r.id == d.id))
     })
+}
+
+/// Installs a template the master synced into the gateway's `templates` (the control lcore's
+/// part: templates are the gateway's, not a worker's), by `snap`'s service and real server; false
+/// when this gateway has no such persistent service or real server, or no room.
+pub fn install_synced(templates: &Templates, snap: &Snapshot, r: &SyncRecord, now: u64) -> bool {
+    if r.kind != RecordKind::Template {
+        return false;
+    }
+    let found = if r.fwmark != 0 {
+        snap.services.find(&ServiceKey::mark(r.fwmark))
+    } else {
+        snap.services.find_for_packet(r.proto, r.vip, r.vport.max(1)).filter(|(_, s)| s.key.vport == r.vport)
+    };
+    let Some((_, svc)) = found.filter(|(_, s)| s.persistence.is_some()) else { return false };
+    let Some(d) = svc.dests.iter().find(|d| d.addr == r.rip && d.port == r.rport) else { return false };
+    let key = if svc.key.is_mark() {
+        TemplateKey { client: r.cip, ..TemplateKey::mark(r.fwmark) }
+    } else {
+        TemplateKey { proto: r.proto, client: r.cip, vip: r.vip, vport: svc.key.vport, fwmark: 0 }
+    };
+    let dest = TemplateDest { id: d.id, addr: d.addr, port: d.port, method: d.method };
+    match templates.acquire(&key, now, u64::from(r.timeout_ms), |_| Pick::Bind(dest, ())) {
+        // No connection holds it here: it expires its timeout from now.
+        Acquired::Bound(h, ()) => {
+            templates.release(h, now);
+            true
+        }
+        Acquired::Untracked(()) | Acquired::None => false,
+    }
+}
+
+/// Every live template as a sync record, for a backup that asked for everything.
+pub fn synced_records(templates: &Templates, now: u64, mut f: impl FnMut(SyncRecord)) {
+    templates.for_each(now, |t| {
+        f(template_record(&t.key, &t.dest, t.expire_ms));
+        true
+    });
 }
 
 #[cfg(test)]

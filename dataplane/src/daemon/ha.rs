@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::control::MainLoop;
 use crate::ha::Ha;
 use crate::ha::sync::daemon::{SyncConfig, SyncDaemon};
-use crate::ha::sync::{MAX_MESSAGE_LEN, SyncRecord};
+use crate::ha::sync::{MAX_MESSAGE_LEN, RecordKind, SyncRecord};
 use crate::net::PortIdx;
 
 /// What a tick asks of the caller.
@@ -33,6 +33,8 @@ pub struct HaGlue {
     ports: Vec<(String, Option<String>, Option<std::net::Ipv4Addr>)>,
     noted: Vec<SyncRecord>,
     installs: Vec<Vec<SyncRecord>>,
+    /// Templates received, installed by the control lcore (they are the gateway's).
+    templates: Vec<SyncRecord>,
     /// The sync daemon's role changed since the last snapshot.
     role_changed: std::cell::Cell<bool>,
 }
@@ -58,6 +60,7 @@ impl HaGlue {
             ports,
             noted: Vec::new(),
             installs: vec![Vec::new(); cfg.worker_lcores.len()],
+            templates: Vec::new(),
             role_changed: std::cell::Cell::new(false),
         })
     }
@@ -85,9 +88,17 @@ impl HaGlue {
                 d.ask_resync();
             }
             let n = self.installs.len().max(1);
-            let installs = &mut self.installs;
-            if d.receive(now, |w, r| installs[usize::from(w) % n].push(r)) {
+            let (installs, templates) = (&mut self.installs, &mut self.templates);
+            let resync = d.receive(now, |w, r| match r.kind {
+                RecordKind::Conn => installs[usize::from(w) % n].push(r),
+                RecordKind::Template => templates.push(r),
+            });
+            for r in self.templates.drain(..) {
+                crate::control::templates::install_synced(main.templates(), main.snapshot(), &r, now);
+            }
+            if resync {
                 main.request_resync();
+                crate::control::templates::synced_records(main.templates(), now, |r| self.noted.push(r));
             }
             for (w, records) in self.installs.iter_mut().enumerate() {
                 if !records.is_empty() {

@@ -29,6 +29,7 @@ use std::sync::Arc;
 pub use l2::Outgoing;
 pub use shared::{DestConns, Learned};
 pub use stats::{DropReason, WorkerStats};
+pub use sync::template_record;
 
 use ctrl::vocab::Counters;
 

@@ -145,18 +145,22 @@ impl Worker {
             }
             Acquired::None => return Err(DropReason::NoDest),
         };
-        match svc.dests.get(i) {
-            Some(dest) => {
-                if followed {
-                    self.stats.persist_followed += 1;
-                }
-                Ok((*dest, tmpl))
-            }
-            None => {
-                self.templates.release(tmpl, now);
-                Err(DropReason::NoDest)
-            }
+        let Some(&dest) = svc.dests.get(i) else {
+            self.templates.release(tmpl, now);
+            return Err(DropReason::NoDest);
+        };
+        // A template newly bound: the backups learn it (a sync master).
+        let note = (!followed && snap.sync_master && tmpl != NO_TEMPLATE).then(|| {
+            let d = TemplateDest { id: dest.id, addr: dest.addr, port: dest.port, method: dest.method };
+            super::sync::template_record(&key, &d, pers.timeout_ms)
+        });
+        if followed {
+            self.stats.persist_followed += 1;
         }
+        if let Some(r) = note {
+            self.sync_note_record(r);
+        }
+        Ok((dest, tmpl))
     }
 
     /// Creates the connection to `dest` for the packet: route check, local port, table entry.

@@ -17,7 +17,7 @@
 use super::Worker;
 use crate::ha::sync::{RecordKind, SyncFlags, SyncRecord};
 use crate::lb::conn::{CONN_F_NO_OUTPUT, CONN_F_REPLIED, ConnIdx};
-use crate::lb::persist::NO_TEMPLATE;
+use crate::lb::persist::{NO_TEMPLATE, TemplateDest, TemplateKey};
 use crate::lb::{Conn, Dir, FwdMethod, Protocol, ServiceKey, TcpState};
 
 /// The connection was noted for the backups at least once.
@@ -55,12 +55,18 @@ impl Worker {
         }
         c.flags = (c.flags & !EPOCH_MASK) | e | CONN_F_SYNCED;
         let c = *c;
+        let fwmark = self.dest_conns.service_of(c.tally).map_or(0, |k| k.fwmark);
+        self.sync_note_record(record_of(&c, fwmark, self.id.index, now));
+    }
+
+    /// Keeps a note for the backups (a template bound, or a connection), while there is room.
+    #[cold]
+    pub(super) fn sync_note_record(&mut self, r: SyncRecord) {
         if self.sync_out.len() >= SYNC_OUT_MAX {
             self.stats.sync_lost += 1;
             return;
         }
-        let fwmark = self.dest_conns.service_of(c.tally).map_or(0, |k| k.fwmark);
-        self.sync_out.push(record_of(&c, fwmark, self.id.index, now));
+        self.sync_out.push(r);
         self.stats.sync_out += 1;
     }
 
@@ -174,6 +180,29 @@ impl Worker {
             self.dest_conns.established(&self.snap, conn.tally, true);
         }
         Some(())
+    }
+}
+
+/// The record of a persistence template of `key` bound to `dest`, expiring in `timeout_ms` (no
+/// worker: templates are the gateway's).
+pub fn template_record(key: &TemplateKey, dest: &TemplateDest, timeout_ms: u64) -> SyncRecord {
+    SyncRecord {
+        kind: RecordKind::Template,
+        proto: key.proto,
+        method: FwdMethod::FullNat,
+        state: TcpState::None,
+        flags: SyncFlags::NONE,
+        fwmark: key.fwmark,
+        cip: key.client,
+        vip: key.vip,
+        lip: std::net::Ipv4Addr::UNSPECIFIED,
+        rip: dest.addr,
+        cport: 0,
+        vport: key.vport,
+        lport: 0,
+        rport: dest.port,
+        timeout_ms: u32::try_from(timeout_ms).unwrap_or(u32::MAX),
+        worker: 0,
     }
 }
 

@@ -131,3 +131,36 @@ fn a_resync_notes_every_live_connection_a_stretch_at_a_time() {
     quiet.resync_step(0);
     assert_eq!(noted(&mut quiet), []);
 }
+
+#[test]
+fn a_bound_template_is_synced_and_a_backups_next_connection_follows_it() {
+    use crate::fixtures::persist::ppc;
+    let snap = snapshot(true);
+    let mut master = fixtures::worker(&snap, 0, 1, &fixtures::templates());
+    handle(&mut master, &ppc(40000, 0, fixtures::FIRST_LPORT).tcp_in(0, TcpFlags::SYN, 1, 0, b""));
+    let records = noted(&mut master);
+    let t: Vec<&SyncRecord> = records.iter().filter(|r| r.kind == RecordKind::Template).collect();
+    assert_eq!(t.len(), 1, "{records:?}");
+    assert_eq!((t[0].vip, t[0].vport, t[0].timeout_ms), (crate::fixtures::persist::PPC_VIP, 80, 360_000));
+    // A second connection of the client follows the template: nothing new to note about it.
+    handle(&mut master, &ppc(40001, 0, fixtures::FIRST_LPORT + 1).tcp_in(1, TcpFlags::SYN, 1, 0, b""));
+    assert!(noted(&mut master).iter().all(|r| r.kind == RecordKind::Conn));
+    // The backup's control lcore installs it; its worker's next connection of the client follows it.
+    let templates = fixtures::templates();
+    let backup_snap = snapshot(false);
+    assert!(crate::control::templates::install_synced(&templates, &backup_snap, t[0], 5));
+    let mut listed = Vec::new();
+    templates.for_each(5, |i| {
+        listed.push((i.key.client, i.dest.addr, i.conns));
+        true
+    });
+    assert_eq!(listed, [(t[0].cip, t[0].rip, 0)]);
+    let mut backup = fixtures::worker(&backup_snap, 0, 1, &templates);
+    handle(&mut backup, &ppc(40002, 0, fixtures::FIRST_LPORT).tcp_in(10, TcpFlags::SYN, 1, 0, b""));
+    assert_eq!(backup.stats.persist_followed, 1);
+    assert_eq!(backup.conns().iter().next().map(|(_, c)| c.rip), Some(t[0].rip));
+    // A template of a service the backup lacks is refused.
+    let mut stranger = *t[0];
+    stranger.vport = 81;
+    assert!(!crate::control::templates::install_synced(&templates, &backup_snap, &stranger, 5));
+}
