@@ -262,6 +262,10 @@ pub struct DaemonView {
     pub dropped: Vec<(String, u64)>,
     /// How long the last message's oldest connection waited, in milliseconds.
     pub lag_ms: u64,
+    /// Requests for every connection sent (backup).
+    pub resyncs_asked: u64,
+    /// Such requests answered (master).
+    pub resyncs_answered: u64,
 }
 
 impl Command {

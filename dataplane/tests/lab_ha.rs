@@ -71,6 +71,14 @@ impl HaLab {
         }
     }
 
+    /// A as MASTER, then B as its BACKUP.
+    fn pair(&mut self) {
+        self.start(A);
+        self.wait_vrrp(A, "MASTER", GW[A].3, Duration::from_secs(5));
+        self.start(B);
+        self.wait_vrrp(B, "BACKUP", GW[A].3, Duration::from_secs(5));
+    }
+
     fn log(&self, i: usize) -> String {
         std::fs::read_to_string(self.tmp.join(format!("fnatd-{i}.log"))).unwrap_or_default()
     }
@@ -164,10 +172,7 @@ impl Drop for HaLab {
 #[test]
 fn a_killed_master_hands_over_to_the_backup_and_takes_over_again_when_back() {
     let mut lab = HaLab::up(false);
-    lab.start(A);
-    lab.wait_vrrp(A, "MASTER", GW[A].3, Duration::from_secs(5));
-    lab.start(B);
-    lab.wait_vrrp(B, "BACKUP", GW[A].3, Duration::from_secs(5));
+    lab.pair();
     assert!(lab.echo_works(), "through A");
 
     // SIGKILL A while a client opens a connection every 10 ms: B takes over within its
@@ -243,10 +248,7 @@ fn without_preempt_the_returning_master_stays_backup() {
 #[test]
 fn a_split_brain_heals_to_the_higher_priority_which_takes_its_addresses_back() {
     let mut lab = HaLab::up(false);
-    lab.start(A);
-    lab.wait_vrrp(A, "MASTER", GW[A].3, Duration::from_secs(5));
-    lab.start(B);
-    lab.wait_vrrp(B, "BACKUP", GW[A].3, Duration::from_secs(5));
+    lab.pair();
     let partition = |action: &str| {
         let out = run(Command::new(repo().join("scripts/lab.sh")).arg(action).env("FNAT_LAB_HA", "1"));
         assert!(out.status.success(), "lab.sh {action}: {}{}", text(&out.stdout), text(&out.stderr));
@@ -305,10 +307,7 @@ impl HaLab {
 /// Long sessions through A in FULLNAT, NAT and DR, A killed in their middle (and with `and_back`,
 /// restarted, so that it takes over again): which finished every line (as echoed).
 fn sessions_over_a_takeover(lab: &mut HaLab, and_back: bool) -> Vec<(&'static str, bool, String)> {
-    lab.start(A);
-    lab.wait_vrrp(A, "MASTER", GW[A].3, Duration::from_secs(5));
-    lab.start(B);
-    lab.wait_vrrp(B, "BACKUP", GW[A].3, Duration::from_secs(5));
+    lab.pair();
     let lines = if and_back { 90 } else { 40 };
     let sessions: Vec<(&str, Child)> =
         [("FULLNAT", ECHO), ("NAT", "9002"), ("DR", "9000")].map(|(m, port)| (m, lab.session(port, lines))).into();
@@ -357,7 +356,19 @@ fn established_connections_survive_the_masters_death_with_sync_and_break_without
 fn synced_sessions_survive_the_takeover_and_the_old_masters_return() {
     let mut lab = HaLab::up(false);
     for (method, survived, got) in sessions_over_a_takeover(&mut lab, true) {
-        assert!(survived, "the {method} session broke over A's death and return:\n{got}\n{}", lab.log(A));
+        let state = |i: usize| {
+            let m =
+                run(Command::new("ip").args(["netns", "exec", GW[i].0, "curl", "-s", "http://127.0.0.1:9542/metrics"]));
+            let sync: String =
+                text(&m.stdout).lines().filter(|l| l.starts_with("fnat_sync")).map(|l| format!("{l}\n")).collect();
+            lab.ctl(i, &["--counters"]) + &lab.ctl(i, &["-L", "-n", "-c"]) + &sync
+        };
+        assert!(
+            survived,
+            "the {method} session broke over A's death and return:\n{got}\nA:\n{}\nB:\n{}",
+            state(A),
+            state(B)
+        );
     }
     let counters = lab.ctl(A, &["--counters"]);
     let synced_in = counters.split("sync_in ").nth(1).and_then(|t| t.split_whitespace().next()).unwrap_or("0");
@@ -376,10 +387,7 @@ fn metric(i: usize, sample: &str) -> u64 {
 #[test]
 fn hostile_vrrp_and_sync_input_is_dropped_counted_and_changes_nothing() {
     let mut lab = HaLab::up(false);
-    lab.start(A);
-    lab.wait_vrrp(A, "MASTER", GW[A].3, Duration::from_secs(5));
-    lab.start(B);
-    lab.wait_vrrp(B, "BACKUP", GW[A].3, Duration::from_secs(5));
+    lab.pair();
     let hostile = repo().join("lab/ha_hostile.py");
     let hostile = hostile.to_str().expect("path");
     let transitions = |i| metric(i, "fnat_vrrp_transitions_total{instance=\"VI_1\"}");

@@ -372,9 +372,9 @@ fn invalid_committed_bytes_get_an_error_and_the_server_goes_on() {
             Box::new(move |raw| {
                 let (_, f) = good(raw);
                 let n = f.len() as u64;
-                (patch(f, 4, &9u16.to_le_bytes()), n)
+                (patch(f, 4, &(PROTOCOL_VERSION + 1).to_le_bytes()), n)
             }),
-            |e| *e == CtrlError::VersionMismatch { ours: PROTOCOL_VERSION, theirs: 9 },
+            |e| *e == CtrlError::VersionMismatch { ours: PROTOCOL_VERSION, theirs: PROTOCOL_VERSION + 1 },
         ),
         (
             "wrong magic",

@@ -31,6 +31,8 @@
 //! flush_ms = 20                # the longest a connection waits for its message (default 20)
 //! ```
 
+use std::net::Ipv4Addr;
+
 use super::{ConfigError, PortConfig, Validator, raw};
 use crate::ha::sync::SyncKey;
 use crate::ha::sync::daemon::{DEFAULT_GROUP, DEFAULT_PORT, SyncConfig};
@@ -67,19 +69,7 @@ impl Validator<'_> {
                 ip
             }
         };
-        let peers = s
-            .peers
-            .iter()
-            .enumerate()
-            .map(|(j, a)| {
-                let field = format!("sync.peers[{j}]");
-                let ip = self.ip(&field, a)?;
-                if ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast() || ip == local_addr {
-                    return Err(self.err(&field, format_args!("{ip} is not another gateway's unicast address")));
-                }
-                Ok(ip)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let peers = self.peers("sync.peers", &s.peers, local_addr)?;
         if s.group.is_some() && !peers.is_empty() {
             return Err(self.err("sync.peers", "goes without sync.group: messages go to the group or the peers"));
         }
@@ -125,6 +115,21 @@ impl Validator<'_> {
             out.push(spec);
         }
         Ok(out)
+    }
+
+    /// Other gateways' unicast addresses (`field`), `local` being this one's.
+    fn peers(&self, field: &str, list: &[String], local: Ipv4Addr) -> Result<Vec<Ipv4Addr>, ConfigError> {
+        list.iter()
+            .enumerate()
+            .map(|(j, a)| {
+                let field = format!("{field}[{j}]");
+                let ip = self.ip(&field, a)?;
+                if ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast() || ip == local {
+                    return Err(self.err(&field, format_args!("{ip} is not another gateway's unicast address")));
+                }
+                Ok(ip)
+            })
+            .collect()
     }
 
     fn instance(&self, f: &str, v: raw::Vrrp, ports: &[PortConfig]) -> Result<InstanceSpec, ConfigError> {
@@ -186,19 +191,7 @@ impl Validator<'_> {
             }
             addresses.push(ip);
         }
-        let unicast_peers = v
-            .unicast_peers
-            .iter()
-            .enumerate()
-            .map(|(j, a)| {
-                let field = format!("{f}.unicast_peers[{j}]");
-                let ip = self.ip(&field, a)?;
-                if ip.is_unspecified() || ip.is_multicast() || ip.is_broadcast() || ip == local_addr {
-                    return Err(self.err(&field, format_args!("{ip} is not another router's unicast address")));
-                }
-                Ok(ip)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let unicast_peers = self.peers(&format!("{f}.unicast_peers"), &v.unicast_peers, local_addr)?;
         let mut track_ports: Vec<PortIdx> = Vec::new();
         for (j, name) in v.track_ports.iter().enumerate() {
             let p = self.port_idx(format_args!("{f}.track_ports[{j}]"), name, ports)?;

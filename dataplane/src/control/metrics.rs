@@ -248,6 +248,10 @@ fn render_ha(out: &mut String, vrrp: &[VrrpView], daemons: &[DaemonView]) {
     for (reason, n) in &d.dropped {
         f.sample(name, &[("reason", reason)], *n);
     }
+    let name = "fnat_sync_resyncs_total";
+    let mut f = Family::new(out, name, "counter", "Requests for every connection sent (asked) and answered.");
+    f.sample(name, &[("direction", "asked")], d.resyncs_asked);
+    f.sample(name, &[("direction", "answered")], d.resyncs_answered);
     let name = "fnat_sync_lag_milliseconds";
     let mut f = Family::new(out, name, "gauge", "How long the last message's oldest connection waited to be sent.");
     f.sample(name, &[], d.lag_ms);
@@ -385,6 +389,8 @@ mod tests {
             received_records: 4,
             dropped: vec![("bad_tag".into(), 3)],
             lag_ms: 12,
+            resyncs_asked: 1,
+            resyncs_answered: 2,
         };
         let mut out = String::new();
         render_ha(&mut out, &[v], &[d]);
@@ -397,6 +403,7 @@ mod tests {
             "fnat_sync_connections_total{direction=\"received\"} 4",
             "fnat_sync_dropped_total{reason=\"bad_tag\"} 3",
             "fnat_sync_lag_milliseconds 12",
+            "fnat_sync_resyncs_total{direction=\"answered\"} 2",
         ] {
             assert!(out.lines().any(|l| l == line), "{line} in:\n{out}");
         }

@@ -205,6 +205,8 @@ impl HaGlue {
                 received_records: k.received_records,
                 dropped: k.dropped.iter().map(|(r, n)| ((*r).to_owned(), *n)).collect(),
                 lag_ms: k.lag_ms,
+                resyncs_asked: k.resyncs_asked,
+                resyncs_answered: k.resyncs_answered,
             })
             .collect()
     }

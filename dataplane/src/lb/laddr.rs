@@ -90,8 +90,8 @@ impl LocalAddrPool {
             return;
         }
         let first = *self.range.start();
-        let mut lip = Lip { addr, ports: Ports::Modulo { queue: VecDeque::new() }, free: Box::default() };
-        lip.free = vec![0u64; self.range.len().div_ceil(64)].into_boxed_slice();
+        let free = vec![0u64; self.range.len().div_ceil(64)].into_boxed_slice();
+        let mut lip = Lip { addr, ports: Ports::Modulo { queue: VecDeque::new() }, free };
         lip.ports = match steering.filter(|_| self.workers > 1) {
             Some(s) => {
                 for p in self.range.clone() {

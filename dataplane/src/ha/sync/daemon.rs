@@ -12,7 +12,8 @@
 //!
 //! A backup that starts, or whose VRRP instance becomes Backup, asks the master for every
 //! connection (a resync request, [`SyncDaemon::ask_resync`]); the master has its workers note
-//! their whole tables (at most every 100 ms), so a gateway that joins late (an old master
+//! their whole tables (at most every 100 ms: requests meanwhile wait for the next answer, which
+//! serves them all), so a gateway that joins late (an old master
 //! restarted) has the connections before it takes over again. A backup asks again after each
 //! configuration change: records refused for want of a service may find it now.
 
@@ -97,6 +98,9 @@ pub struct SyncDaemon {
     counters: SyncCounters,
     /// When the master last answered a resync request.
     resynced_at: Option<u64>,
+    /// A request came that is not answered yet (requests within [`RESYNC_INTERVAL_MS`] of an
+    /// answer wait for the next, and coalesce).
+    resync_pending: bool,
 }
 
 impl SyncDaemon {
@@ -131,6 +135,7 @@ impl SyncDaemon {
             replay: ReplayWindow::new(),
             counters: SyncCounters::default(),
             resynced_at: None,
+            resync_pending: false,
         })
     }
 
@@ -202,7 +207,6 @@ impl SyncDaemon {
     /// master's worker index. Returns whether a backup asked a master for every connection (then
     /// the workers must note their tables: `MainLoop::request_resync`).
     pub fn receive(&mut self, now: u64, mut install: impl FnMut(u16, SyncRecord)) -> bool {
-        let mut resync = false;
         let mut buf = [0u8; 2048];
         for _ in 0..RECEIVE_PER_TICK {
             let n = match self.socket.recv_from(&mut buf) {
@@ -226,12 +230,7 @@ impl SyncDaemon {
             }
             self.counters.received += 1;
             if msg.resync {
-                let due = self.resynced_at.is_none_or(|t| now.saturating_sub(t) >= RESYNC_INTERVAL_MS);
-                if self.cfg.master && due {
-                    self.resynced_at = Some(now);
-                    self.counters.resyncs_answered += 1;
-                    resync = true;
-                }
+                self.resync_pending |= self.cfg.master;
                 continue;
             }
             if !self.cfg.backup {
@@ -242,6 +241,13 @@ impl SyncDaemon {
                 install(r.worker, r);
             }
         }
-        resync
+        let due = self.resynced_at.is_none_or(|t| now.saturating_sub(t) >= RESYNC_INTERVAL_MS);
+        if !(self.resync_pending && due) {
+            return false;
+        }
+        self.resync_pending = false;
+        self.resynced_at = Some(now);
+        self.counters.resyncs_answered += 1;
+        true
     }
 }
