@@ -105,6 +105,11 @@ fn the_sync_message_corpus_is_its_seeds_and_they_and_their_mutations_run_clean()
     for s in &seeds {
         run(s);
     }
+    // And what the fuzzer once broke on (regress-*: a resync request written back as connections).
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/sync_message");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        run(&std::fs::read(entry.unwrap().path()).unwrap());
+    }
     let mut rng = Rng(0x6a09_e667_f3bc_c908);
     for _ in 0..20_000 {
         let mut input = seeds[rng.below(seeds.len())].clone();

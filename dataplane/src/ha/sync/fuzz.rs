@@ -16,7 +16,9 @@ use std::collections::BTreeSet;
 
 use super::codec::{self, HEADER_LEN, MAX_MESSAGE_LEN, TAG_LEN};
 use super::replay::{MAX_SENDERS, WINDOW};
-use super::{Header, RecordKind, ReplayWindow, SyncError, SyncFlags, SyncKey, SyncRecord, decode, encode};
+use super::{
+    Header, Message, MessageWriter, RecordKind, ReplayWindow, SyncError, SyncFlags, SyncKey, SyncRecord, decode, encode,
+};
 use crate::lb::{FwdMethod, Protocol, TcpState};
 
 /// The key of the fuzz target and its seeds (32 bytes).
@@ -32,25 +34,30 @@ fn key() -> SyncKey {
 pub fn run(data: &[u8]) {
     let key = key();
     if let Ok(m) = decode(&key, SYNCID, data) {
-        written_back(&key, &m.header, m.records(), data);
+        written_back(&key, &m, data);
     }
     if let Some(end) = data.len().checked_sub(TAG_LEN).filter(|&e| e >= HEADER_LEN) {
         let mut signed = data.to_vec();
         let tag = codec::tag(&key, &signed[..end]);
         signed[end..].copy_from_slice(&tag);
         match decode(&key, data[6], &signed) {
-            Ok(m) => written_back(&key, &m.header, m.records(), &signed),
+            Ok(m) => written_back(&key, &m, &signed),
             Err(e) => assert_ne!(e, SyncError::BadTag, "a message with the right tag fails on something else"),
         }
     }
     replay(data);
 }
 
-/// Asserts that `records` under `header` encode to `bytes`.
-fn written_back(key: &SyncKey, header: &Header, records: impl Iterator<Item = SyncRecord>, bytes: &[u8]) {
-    let records: Vec<SyncRecord> = records.collect();
+/// Asserts that the accepted message `m` (a resync request, or records) encodes to `bytes`.
+fn written_back(key: &SyncKey, m: &Message<'_>, bytes: &[u8]) {
     let mut out = [0u8; MAX_MESSAGE_LEN];
-    let n = encode(key, header, &records, &mut out).expect("an accepted message can be written");
+    let n = if m.resync {
+        assert!(m.is_empty(), "a resync request has no records");
+        MessageWriter::new(&m.header, &mut out).expect("room for a header").resync().finish(key)
+    } else {
+        let records: Vec<SyncRecord> = m.records().collect();
+        encode(key, &m.header, &records, &mut out).expect("an accepted message can be written")
+    };
     assert_eq!(&out[..n], bytes, "written back byte for byte");
 }
 
