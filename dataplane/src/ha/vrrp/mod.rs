@@ -24,7 +24,9 @@
 //! A Master that hears a Master of lower priority (the two could not hear each other: a split
 //! brain, now healed) answers at once with its own advertisement and announces its addresses
 //! again, as keepalived does; RFC 5798 would discard the advertisement and leave the clients
-//! with whichever router announced last.
+//! with whichever router announced last. So that the winner hears the loser whichever
+//! advertisement crosses first, a Master that steps back to Backup sends one last advertisement
+//! at its own priority (to a Backup it is an advertisement like any other).
 //!
 //! # Preemption delay
 //!
@@ -347,7 +349,11 @@ impl Instance {
             self.deadline = Some(now_ms.saturating_add(self.advert_interval_ms()));
             return vec![self.own_advert(), Action::GratuitousArp];
         }
-        let actions = self.become_backup(now_ms, advert_interval(adv));
+        // Stepping back, a last advertisement at our priority: the winner, which may never have
+        // heard us (its advertisement reached us first), learns there were two Masters and
+        // announces its addresses again (see "Two Masters").
+        let mut actions = vec![self.own_advert()];
+        actions.extend(self.become_backup(now_ms, advert_interval(adv)));
         self.master_addr = Some(src);
         actions
     }

@@ -274,6 +274,9 @@ fn on_timer_before_the_deadline_does_nothing() {
     assert_eq!(m.next_deadline(), Some(1_000));
 }
 
+/// A Master of priority 100 stepping back: its last advertisement, then Backup.
+const STEP_BACK_100: [Action; 2] = [Action::SendAdvert { priority: 100 }, Action::BecameBackup];
+
 #[test]
 fn higher_priority_wins_the_election() {
     let mut m = instance(100, SRC);
@@ -283,7 +286,7 @@ fn higher_priority_wins_the_election() {
     let answer = [Action::SendAdvert { priority: 100 }, Action::GratuitousArp];
     assert_eq!(m.on_advert(&advert(99, 100), HIGH, 3_700), answer, "the loser is answered");
     assert_eq!(m.state(), State::Master);
-    assert_eq!(m.on_advert(&advert(101, 100), LOW, 3_800), [Action::BecameBackup]);
+    assert_eq!(m.on_advert(&advert(101, 100), LOW, 3_800), STEP_BACK_100);
     assert_eq!(m.state(), State::Backup);
     assert_eq!(m.master_addr(), Some(LOW));
     assert_eq!(m.next_deadline(), Some(3_800 + 3_600));
@@ -297,13 +300,13 @@ fn equal_priority_is_won_by_the_higher_address() {
     let answer = [Action::SendAdvert { priority: 100 }, Action::GratuitousArp];
     assert_eq!(m.on_advert(&advert(100, 100), LOW, 4_000), answer, "the loser is answered");
     assert_eq!(m.state(), State::Master);
-    assert_eq!(m.on_advert(&advert(100, 100), HIGH, 4_100), [Action::BecameBackup]);
+    assert_eq!(m.on_advert(&advert(100, 100), HIGH, 4_100), STEP_BACK_100);
     assert_eq!(m.master_addr(), Some(HIGH));
     // Unsigned comparison in network byte order: 200.0.0.1 > 10.0.0.1 even with the top bit set.
     let mut a = instance(100, Ipv4Addr::new(10, 0, 0, 1));
     a.start(0);
     a.on_timer(3_600);
-    assert_eq!(a.on_advert(&advert(100, 100), Ipv4Addr::new(200, 0, 0, 1), 4_000), [Action::BecameBackup]);
+    assert_eq!(a.on_advert(&advert(100, 100), Ipv4Addr::new(200, 0, 0, 1), 4_000), STEP_BACK_100);
 }
 
 #[test]
@@ -414,7 +417,7 @@ fn master_answers_a_lower_priority_master_and_announces_again() {
     low.start(0);
     low.on_timer(4_000);
     assert_eq!(low.state(), State::Master);
-    assert_eq!(low.on_advert(&high.advert(200), SRC, 5_001), [Action::BecameBackup]);
+    assert_eq!(low.on_advert(&high.advert(200), SRC, 5_001), STEP_BACK_100, "a last word to the winner");
 }
 
 #[test]
