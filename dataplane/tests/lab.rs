@@ -18,7 +18,7 @@ use dataplane::fixtures::process::Daemon;
 // Only the lab's helpers of it (not the DPDK tests' cleanup).
 #[allow(dead_code)]
 mod common;
-use common::lab::{fnatctl_bin, lab_lock, repo, run, text};
+use common::lab::{fnatctl_bin, lab_lock, metric_sample, repo, run, text};
 
 const VIP: &str = "10.0.0.100";
 const RS: [&str; 3] = ["10.1.0.11", "10.1.0.12", "10.1.0.13"];
@@ -504,11 +504,7 @@ fn stats_of(lab: &Lab, svc: &[&str]) -> Vec<(String, [u64; 5])> {
 
 /// A metric's value in the Prometheus text fnatd serves (in the gateway's namespace).
 fn metric(text: &str, sample: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(sample).and_then(|v| v.strip_prefix(' ')))
-        .unwrap_or_else(|| panic!("no {sample} in\n{text}"))
-        .parse()
-        .unwrap()
+    metric_sample(text, sample).unwrap_or_else(|| panic!("no {sample} in\n{text}"))
 }
 
 #[test]

@@ -16,7 +16,7 @@ use dataplane::fixtures::process::Daemon;
 // Only the lab's helpers of it (not the DPDK tests' cleanup).
 #[allow(dead_code)]
 mod common;
-use common::lab::{fnatctl_bin, lab_lock, repo, run, text};
+use common::lab::{fnatctl_bin, lab_lock, metric_sample, repo, run, text};
 
 const VIP: &str = "10.0.0.100";
 /// The TCP echo through the VIP in FULLNAT (to the real servers' 9000).
@@ -125,23 +125,50 @@ impl HaLab {
         run(Command::new("ip").args(["netns", "exec", "fnat-client"]).args(args))
     }
 
+    /// Starts `args` in the client's namespace, its output piped.
+    fn client_spawn(&self, args: &[&str]) -> Child {
+        Command::new("ip")
+            .args(["netns", "exec", "fnat-client"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
     /// One connection through the VIP, echoed.
     fn echo_works(&self) -> bool {
-        let probe = repo().join("lab/probe.py");
-        let probe = probe.to_str().expect("path");
-        self.client(&["python3", probe, "tcp", VIP, ECHO, "hello", "--timeout", "1"]).status.success()
+        self.client(&["python3", &lab_script("probe.py"), "tcp", VIP, ECHO, "hello", "--timeout", "1"]).status.success()
     }
 
     /// Starts a client opening a connection through the VIP every 10 ms for `rounds` rounds.
     fn gaps(&self, rounds: u32) -> Child {
-        Command::new("ip")
-            .args(["netns", "exec", "fnat-client", "python3"])
-            .arg(repo().join("lab/probe.py"))
-            .args(["gaps", VIP, ECHO, "--interval", "0.01", "--timeout", "0.1", "--count", &rounds.to_string()])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("probe.py gaps")
+        let (probe, rounds) = (lab_script("probe.py"), rounds.to_string());
+        self.client_spawn(&[
+            "python3",
+            &probe,
+            "gaps",
+            VIP,
+            ECHO,
+            "--interval",
+            "0.01",
+            "--timeout",
+            "0.1",
+            "--count",
+            &rounds,
+        ])
     }
+}
+
+/// The path of a script of `lab/`.
+fn lab_script(name: &str) -> String {
+    repo().join("lab").join(name).to_str().expect("a UTF-8 path").to_owned()
+}
+
+/// Gateway `i`'s Prometheus exposition.
+fn scrape(i: usize) -> String {
+    text(
+        &run(Command::new("ip").args(["netns", "exec", GW[i].0, "curl", "-s", "http://127.0.0.1:9542/metrics"])).stdout,
+    )
 }
 
 /// The probe's answered rounds and longest gap (ms).
@@ -271,9 +298,8 @@ fn a_split_brain_heals_to_the_higher_priority_which_takes_its_addresses_back() {
     std::thread::sleep(Duration::from_millis(300));
     assert!(vip_mac(&lab).contains("02:00:00:00:00:01"), "A took the VIP back: {}", vip_mac(&lab));
     // A long session through the winner.
-    let probe = repo().join("lab/probe.py");
-    let probe = probe.to_str().expect("path");
-    let out = lab.client(&["python3", probe, "tcp", VIP, ECHO, "line", "--count", "20", "--interval", "0.05"]);
+    let probe = lab_script("probe.py");
+    let out = lab.client(&["python3", &probe, "tcp", VIP, ECHO, "line", "--count", "20", "--interval", "0.05"]);
     assert!(out.status.success(), "a session through A after the healing:\n{}", text(&out.stdout));
     for i in [A, B] {
         assert!(lab.gws[i].as_mut().expect("running").try_wait().is_none(), "{} still runs", GW[i].0);
@@ -294,13 +320,21 @@ impl HaLab {
 
     /// A long TCP echo session through `vport`: one line every 100 ms, `lines` lines.
     fn session(&self, vport: &str, lines: u32) -> Child {
-        Command::new("ip")
-            .args(["netns", "exec", "fnat-client", "python3"])
-            .arg(repo().join("lab/probe.py"))
-            .args(["tcp", VIP, vport, "line", "--count", &lines.to_string(), "--interval", "0.1", "--timeout", "3"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("probe.py tcp")
+        let (probe, lines) = (lab_script("probe.py"), lines.to_string());
+        self.client_spawn(&[
+            "python3",
+            &probe,
+            "tcp",
+            VIP,
+            vport,
+            "line",
+            "--count",
+            &lines,
+            "--interval",
+            "0.1",
+            "--timeout",
+            "3",
+        ])
     }
 }
 
@@ -357,10 +391,8 @@ fn synced_sessions_survive_the_takeover_and_the_old_masters_return() {
     let mut lab = HaLab::up(false);
     for (method, survived, got) in sessions_over_a_takeover(&mut lab, true) {
         let state = |i: usize| {
-            let m =
-                run(Command::new("ip").args(["netns", "exec", GW[i].0, "curl", "-s", "http://127.0.0.1:9542/metrics"]));
             let sync: String =
-                text(&m.stdout).lines().filter(|l| l.starts_with("fnat_sync")).map(|l| format!("{l}\n")).collect();
+                scrape(i).lines().filter(|l| l.starts_with("fnat_sync")).map(|l| format!("{l}\n")).collect();
             lab.ctl(i, &["--counters"]) + &lab.ctl(i, &["-L", "-n", "-c"]) + &sync
         };
         assert!(
@@ -377,19 +409,15 @@ fn synced_sessions_survive_the_takeover_and_the_old_masters_return() {
 
 /// A gateway's metric `sample` (a full sample line's name and labels), 0 when absent.
 fn metric(i: usize, sample: &str) -> u64 {
-    let out = run(Command::new("ip").args(["netns", "exec", GW[i].0, "curl", "-s", "http://127.0.0.1:9542/metrics"]));
-    let t = text(&out.stdout);
-    t.lines()
-        .find_map(|l| l.strip_prefix(sample).and_then(|v| v.strip_prefix(' ')).and_then(|v| v.parse().ok()))
-        .unwrap_or(0)
+    metric_sample(&scrape(i), sample).unwrap_or(0)
 }
 
 #[test]
 fn hostile_vrrp_and_sync_input_is_dropped_counted_and_changes_nothing() {
     let mut lab = HaLab::up(false);
     lab.pair();
-    let hostile = repo().join("lab/ha_hostile.py");
-    let hostile = hostile.to_str().expect("path");
+    let hostile = lab_script("ha_hostile.py");
+    let hostile = hostile.as_str();
     let transitions = |i| metric(i, "fnat_vrrp_transitions_total{instance=\"VI_1\"}");
     let before = [transitions(A), transitions(B)];
 
@@ -408,11 +436,7 @@ fn hostile_vrrp_and_sync_input_is_dropped_counted_and_changes_nothing() {
     // Bad sync messages, and a real one replayed.
     let out = lab.client(&["python3", hostile, "sync", "10.0.0.2"]);
     assert!(out.status.success(), "{}{}", text(&out.stdout), text(&out.stderr));
-    let capture = Command::new("ip")
-        .args(["netns", "exec", "fnat-client", "python3", hostile, "replay", "cl0", "10.0.0.2", "--timeout", "5"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("ha_hostile.py replay");
+    let capture = lab.client_spawn(&["python3", hostile, "replay", "cl0", "10.0.0.2", "--timeout", "5"]);
     std::thread::sleep(Duration::from_millis(300));
     assert!(lab.echo_works(), "a connection for A to sync");
     let out = capture.wait_with_output().expect("replay");

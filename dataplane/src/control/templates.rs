@@ -75,12 +75,8 @@ pub fn install_synced(templates: &Templates, snap: &Snapshot, r: &SyncRecord, no
     };
     let Some((_, svc)) = found.filter(|(_, s)| s.persistence.is_some()) else { return false };
     let Some(d) = svc.dests.iter().find(|d| d.addr == r.rip && d.port == r.rport) else { return false };
-    let key = if svc.key.is_mark() {
-        TemplateKey { client: r.cip, ..TemplateKey::mark(r.fwmark) }
-    } else {
-        TemplateKey { proto: r.proto, client: r.cip, vip: r.vip, vport: svc.key.vport, fwmark: 0 }
-    };
-    let dest = TemplateDest { id: d.id, addr: d.addr, port: d.port, method: d.method };
+    let key = TemplateKey::for_service(&svc.key, r.proto, r.cip, r.vip);
+    let dest = TemplateDest::from(d);
     match templates.acquire(&key, now, u64::from(r.timeout_ms), |_| Pick::Bind(dest, ())) {
         // No connection holds it here: it expires its timeout from now.
         Acquired::Bound(h, ()) => {

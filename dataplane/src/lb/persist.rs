@@ -43,7 +43,7 @@ use std::net::Ipv4Addr;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::probe::{self, EMPTY, EMPTY_SLOT, Slot};
-use super::service::{DestId, FwdMethod, Protocol};
+use super::service::{DestId, FwdMethod, Protocol, RealServer, ServiceKey};
 
 /// Shards of the table (a power of two).
 pub const SHARDS: usize = 64;
@@ -75,6 +75,18 @@ impl TemplateKey {
     pub fn mark(fwmark: u32) -> Self {
         Self { proto: Protocol::Tcp, client: Ipv4Addr::UNSPECIFIED, vip: Ipv4Addr::UNSPECIFIED, vport: 0, fwmark }
     }
+
+    /// The template of service `svc` for `client` (already masked by the service's netmask), whose
+    /// connection is `proto` to `vip`: for a fwmark service one template per mark and client,
+    /// across the mark's ports and protocols (IPVS's PFWMC); else per protocol, VIP and the
+    /// service's port (0 for a port-0 service).
+    pub fn for_service(svc: &ServiceKey, proto: Protocol, client: Ipv4Addr, vip: Ipv4Addr) -> Self {
+        if svc.is_mark() {
+            Self { client, ..Self::mark(svc.fwmark) }
+        } else {
+            Self { proto, client, vip, vport: svc.vport, fwmark: 0 }
+        }
+    }
 }
 
 /// The real server a template sends its client to.
@@ -88,6 +100,12 @@ pub struct TemplateDest {
     pub port: u16,
     /// Its forwarding method when the template was bound (for listings).
     pub method: FwdMethod,
+}
+
+impl From<&RealServer> for TemplateDest {
+    fn from(d: &RealServer) -> Self {
+        Self { id: d.id, addr: d.addr, port: d.port, method: d.method }
+    }
 }
 
 /// A connection's reference to its template: [`NO_TEMPLATE`] or a position in the table.

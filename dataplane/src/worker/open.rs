@@ -116,12 +116,7 @@ impl Worker {
             return Ok((*dest, NO_TEMPLATE));
         };
         let client = pers.client_net(k.src);
-        let key = if svc.key.is_mark() {
-            // PFWMC: one template per mark and client, across the mark's ports and protocols.
-            TemplateKey { client, ..TemplateKey::mark(svc.key.fwmark) }
-        } else {
-            TemplateKey { proto: k.proto, client, vip: k.dst, vport: svc.key.vport, fwmark: 0 }
-        };
+        let key = TemplateKey::for_service(&svc.key, k.proto, client, k.dst);
         let quiescent = snap.expire_quiescent_template;
         let mut followed = false;
         let acquired = self.templates.acquire(&key, now, pers.timeout_ms, |live| {
@@ -133,7 +128,7 @@ impl Worker {
                 return Pick::Keep(i);
             }
             match sched.pick(&svc.dests, &ctx).and_then(|i| svc.dests.get(i).map(|d| (i, d))) {
-                Some((i, d)) => Pick::Bind(TemplateDest { id: d.id, addr: d.addr, port: d.port, method: d.method }, i),
+                Some((i, d)) => Pick::Bind(TemplateDest::from(d), i),
                 None => Pick::None,
             }
         });
@@ -150,10 +145,8 @@ impl Worker {
             return Err(DropReason::NoDest);
         };
         // A template newly bound: the backups learn it (a sync master).
-        let note = (!followed && snap.sync_master && tmpl != NO_TEMPLATE).then(|| {
-            let d = TemplateDest { id: dest.id, addr: dest.addr, port: dest.port, method: dest.method };
-            super::sync::template_record(&key, &d, pers.timeout_ms)
-        });
+        let note = (!followed && snap.sync_master && tmpl != NO_TEMPLATE)
+            .then(|| super::sync::template_record(&key, &TemplateDest::from(&dest), pers.timeout_ms));
         if followed {
             self.stats.persist_followed += 1;
         }

@@ -39,6 +39,11 @@ pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// The value of Prometheus `sample` (its name and labels, as exposed) in `text`.
+pub fn metric_sample(text: &str, sample: &str) -> Option<u64> {
+    text.lines().find_map(|l| l.strip_prefix(sample).and_then(|v| v.strip_prefix(' ')).and_then(|v| v.parse().ok()))
+}
+
 /// Takes the lab lock (held while the returned file lives).
 pub fn lab_lock() -> File {
     require_root();
